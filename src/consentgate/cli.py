@@ -9,7 +9,10 @@ from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 # Add a line here when a package gains commands (keep the list sorted).
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "consentgate.demo",
+    "consentgate.policy.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

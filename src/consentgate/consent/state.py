@@ -44,7 +44,7 @@ class Consent:
     gpc_applied: bool = False  # an opt-out preference signal was honoured
     region: str = ""
     # service id -> category id, shared with the policy (not part of the cookie)
-    service_categories: Mapping[str, str] = field(default=_EMPTY_MAP, compare=False, repr=False)
+    service_categories: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def none(

@@ -1,0 +1,565 @@
+"""Hand-curated corrections and additions for ``build_catalog.py``.
+
+The two data sets give hosts (third-party-web) and cookie names (Open Cookie Database). What they
+do not give, and what this file adds:
+
+- stable ids for the services sites name most often (``google-analytics``, ``meta-pixel``, …);
+- inline-script signatures: literal substrings of the snippets vendors ask sites to paste. They
+  must be specific enough never to match first-party code, so call shapes and vendor host names
+  only, never a bare word such as "analytics";
+- corrections where a data set is wrong for our purpose (an overbroad host pattern, a tracker filed
+  as "utility", a cookie the vendor's script sets on the site's own domain but that the Open Cookie
+  Database lists under the vendor's domain);
+- privacy-policy URLs, only where the address is certain. Everything else keeps the URL the Open
+  Cookie Database gives, or none.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class ServiceOverlay(TypedDict, total=False):
+    entity: str  # the third-party-web entity this id stands for
+    also_entities: list[str]  # further entities merged into this service
+    name: str
+    provider: str
+    category: str  # consentgate category, overrides the mapped third-party-web one
+    purposes: list[str]
+    description: str
+    privacy_url: str
+    platforms: list[str]  # Open Cookie Database platforms whose cookies belong here
+    add_hosts: list[str]
+    drop_hosts: list[str]  # third-party-web patterns (as written there) that are too broad
+    signatures: list[str]
+    sale_share: bool
+
+
+class ExtraCookie(TypedDict, total=False):
+    name: str
+    is_regex: bool
+    lifetime: str
+    description: str
+
+
+GOOGLE_PRIVACY = "https://policies.google.com/privacy"
+MICROSOFT_PRIVACY = "https://privacy.microsoft.com/privacystatement"
+
+# Google Consent Mode's `gtag('consent', 'default', …)` must run *before* consent, so `gtag(` on
+# its own is not a signature: only the commands that configure or send measurement are.
+_GTAG_MEASUREMENT = [
+    f"gtag({q}{command}{q}" for command in ("config", "js", "event", "set", "get") for q in ("'", '"')
+]
+_GTAG_ADS = [
+    f"gtag({q}config{q},{space}{q}{prefix}-"
+    for prefix in ("AW", "DC")
+    for q in ("'", '"')
+    for space in ("", " ")
+]
+
+SERVICES: dict[str, ServiceOverlay] = {
+    "google-analytics": {
+        "entity": "Google Analytics",
+        "provider": "Google",
+        "privacy_url": GOOGLE_PRIVACY,
+        "platforms": ["Google Analytics"],
+        "signatures": [
+            *_GTAG_MEASUREMENT,
+            "ga('create'",
+            'ga("create"',
+            "ga('send'",
+            'ga("send"',
+            "GoogleAnalyticsObject",
+            "google-analytics.com/analytics.js",
+            "google-analytics.com/ga.js",
+            "_gaq.push(",
+        ],
+    },
+    "google-tag-manager": {
+        "entity": "Google Tag Manager",
+        "provider": "Google",
+        "privacy_url": GOOGLE_PRIVACY,
+        "platforms": ["Google Tag Manager"],
+        "signatures": [
+            "googletagmanager.com/gtm.js",
+            "googletagmanager.com/gtag/js",
+            "'gtm.start'",
+            '"gtm.start"',
+        ],
+    },
+    "google-ads": {
+        "entity": "Google/Doubleclick Ads",
+        "name": "Google Ads / DoubleClick",
+        "provider": "Google",
+        "privacy_url": GOOGLE_PRIVACY,
+        "platforms": ["Google Ads", "Google AdSense", "DoubleClick/Google Marketing"],
+        "signatures": [
+            *_GTAG_ADS,
+            "adsbygoogle",
+            "googletag.",
+            "pagead2.googlesyndication.com",
+            "securepubads.g.doubleclick.net",
+            "googleads.g.doubleclick.net",
+            "www.googleadservices.com",
+            "google_conversion_id",
+        ],
+    },
+    "google-optimize": {"entity": "Google Optimize", "provider": "Google", "privacy_url": GOOGLE_PRIVACY},
+    "meta-pixel": {
+        "entity": "Facebook",
+        "name": "Meta Pixel and Facebook plugins",
+        "provider": "Meta Platforms",
+        "platforms": ["Facebook"],
+        "signatures": ["fbq(", "_fbq", "connect.facebook.net"],
+    },
+    "instagram": {
+        "entity": "Instagram",
+        "provider": "Meta Platforms",
+        "platforms": ["Instagram"],
+        "signatures": ["instagram.com/embed.js", "instgrm.Embeds"],
+    },
+    "youtube": {
+        "entity": "YouTube",
+        "provider": "Google",
+        "privacy_url": GOOGLE_PRIVACY,
+        "platforms": ["Youtube"],
+        "signatures": ["youtube.com/iframe_api", "youtube.com/embed/", "youtube-nocookie.com/embed/"],
+    },
+    "vimeo": {
+        "entity": "Vimeo",
+        "privacy_url": "https://vimeo.com/privacy",
+        "platforms": ["Vimeo"],
+        "signatures": ["player.vimeo.com"],
+    },
+    "hotjar": {
+        "entity": "Hotjar",
+        "privacy_url": "https://www.hotjar.com/legal/policies/privacy/",
+        "platforms": ["Hotjar"],
+        "signatures": ["_hjSettings", "static.hotjar.com", "script.hotjar.com"],
+    },
+    "microsoft-clarity": {
+        "entity": "Clarity",
+        "name": "Microsoft Clarity",
+        "provider": "Microsoft",
+        # third-party-web files Clarity as "utility"; it records sessions (heatmaps, replays).
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "privacy_url": MICROSOFT_PRIVACY,
+        "signatures": ["clarity.ms/tag", "function(c,l,a,r,i,t,y)"],
+    },
+    "bing-ads": {
+        "entity": "Bing Ads",
+        "name": "Microsoft Advertising (Bing UET)",
+        "provider": "Microsoft",
+        "privacy_url": MICROSOFT_PRIVACY,
+        "platforms": ["Bing / Microsoft"],
+        # Every Microsoft site and the Azure CDN are not advertising.
+        "drop_hosts": ["*.microsoft.com", "*.msecnd.net"],
+        "signatures": ["bat.bing.com", "window.uetq", "uetq.push("],
+    },
+    "linkedin-insight": {
+        "entity": "LinkedIn Ads",
+        "name": "LinkedIn Insight Tag",
+        "provider": "LinkedIn",
+        "privacy_url": "https://www.linkedin.com/legal/privacy-policy",
+        "platforms": ["LinkedIn"],
+        "signatures": ["_linkedin_partner_id", "_linkedin_data_partner_ids", "snap.licdn.com"],
+    },
+    "linkedin": {
+        "entity": "LinkedIn",
+        "name": "LinkedIn plugins",
+        "provider": "LinkedIn",
+        "privacy_url": "https://www.linkedin.com/legal/privacy-policy",
+        "signatures": ["platform.linkedin.com/in.js"],
+    },
+    "tiktok-pixel": {
+        "entity": "TikTok",
+        "name": "TikTok Pixel and embeds",
+        "provider": "TikTok",
+        "platforms": ["TikTok"],
+        "signatures": [
+            "analytics.tiktok.com",
+            "TiktokAnalyticsObject",
+            "ttq.load(",
+            "ttq.page(",
+            "ttq.track(",
+            "tiktok.com/embed.js",
+        ],
+    },
+    "twitter": {
+        "entity": "Twitter",
+        "name": "X (Twitter) widgets",
+        "provider": "X Corp.",
+        "privacy_url": "https://x.com/en/privacy",
+        "platforms": ["X"],
+        "signatures": ["platform.twitter.com/widgets.js", "twttr.widgets"],
+    },
+    "twitter-ads": {
+        "entity": "Twitter Online Conversion Tracking",
+        "name": "X (Twitter) Ads pixel",
+        "provider": "X Corp.",
+        "privacy_url": "https://x.com/en/privacy",
+        "signatures": ["twq(", "static.ads-twitter.com"],
+    },
+    "pinterest": {
+        "entity": "Pinterest",
+        "name": "Pinterest Tag and widgets",
+        "privacy_url": "https://policy.pinterest.com/privacy-policy",
+        "platforms": ["Pinterest"],
+        "signatures": ["pintrk(", "s.pinimg.com/ct/", "assets.pinterest.com/js/pinit"],
+    },
+    "snapchat": {
+        "entity": "Snapchat",
+        "name": "Snap Pixel",
+        "provider": "Snap Inc.",
+        # third-party-web files it as "analytics"; the Snap Pixel is an advertising conversion tag.
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "platforms": ["Snapchat"],
+        "signatures": ["snaptr(", "sc-static.net/scevent"],
+    },
+    "reddit-pixel": {
+        "entity": "reddit",
+        "name": "Reddit Pixel and embeds",
+        "privacy_url": "https://www.reddit.com/policies/privacy-policy",
+        "platforms": ["Reddit"],
+        "signatures": ["rdt('init'", 'rdt("init"', "redditstatic.com/ads/pixel.js"],
+    },
+    "matomo": {
+        "entity": "Matomo",
+        "name": "Matomo",
+        # Usually self-hosted: the site itself is the controller, so no vendor privacy URL.
+        "platforms": ["Matomo"],
+        "signatures": ["_paq.push(", "_mtm.push(", "matomo.js", "piwik.js"],
+    },
+    "piwik-pro": {"entity": "Piwik", "name": "Piwik PRO", "platforms": ["Piwik"]},
+    "yandex-metrica": {
+        "entity": "Yandex Metrica",
+        "provider": "Yandex",
+        "privacy_url": "https://yandex.com/legal/confidential/",
+        "platforms": ["Yandex.Metrica"],
+        "signatures": ["mc.yandex.ru/metrika", "mc.yandex.com/metrika", "mc.yandex.ru/watch", "yaCounter"],
+    },
+    "criteo": {
+        "entity": "Criteo",
+        "privacy_url": "https://www.criteo.com/privacy/",
+        "signatures": ["static.criteo.net", "criteo_q"],
+    },
+    "taboola": {
+        "entity": "Taboola",
+        "privacy_url": "https://www.taboola.com/policies/privacy-policy",
+        "platforms": ["Taboola"],
+        "signatures": ["_tfa.push(", "cdn.taboola.com", "_taboola.push("],
+    },
+    "outbrain": {
+        "entity": "Outbrain",
+        "platforms": ["Outbrain"],
+        "signatures": ["obApi(", "outbrain.com/outbrain.js", "widgets.outbrain.com", "amplify.outbrain.com"],
+    },
+    "quantcast": {
+        "entity": "Quantcast",
+        "privacy_url": "https://www.quantcast.com/privacy/",
+        "platforms": ["Quantcast"],
+        "signatures": ["_qevents", "_qoptions", "quantserve.com"],
+    },
+    "comscore": {
+        "entity": "Scorecard Research",
+        "name": "Comscore (Scorecard Research)",
+        "provider": "Comscore",
+        "also_entities": ["comScore"],
+        "platforms": ["ComScore", "comScore"],
+        "signatures": ["_comscore", "scorecardresearch.com", "COMSCORE.beacon("],
+    },
+    "chartbeat": {
+        "entity": "Chartbeat",
+        "privacy_url": "https://chartbeat.com/privacy",
+        "platforms": ["Chartbeat"],
+        "signatures": ["_sf_async_config", "static.chartbeat.com"],
+    },
+    "new-relic": {
+        "entity": "New Relic",
+        "name": "New Relic Browser",
+        # third-party-web files it as "utility". Real-user monitoring sends per-visit page timings
+        # and session traces to a third party; no ePrivacy exemption covers that, so it is
+        # measurement that waits for consent like any other.
+        "category": "analytics",
+        "purposes": ["performance monitoring"],
+        "privacy_url": "https://newrelic.com/termsandconditions/privacy",
+        "signatures": ["NREUM", "nr-data.net", "js-agent.newrelic.com"],
+    },
+    "intercom": {
+        "entity": "Intercom",
+        "privacy_url": "https://www.intercom.com/legal/privacy",
+        "platforms": ["Intercom"],
+        "signatures": ["widget.intercom.io", "intercomSettings", "Intercom('boot'", 'Intercom("boot"'],
+    },
+    "drift": {"entity": "Drift", "platforms": ["Drift"], "signatures": ["drift.load(", "js.driftt.com"]},
+    "hubspot": {
+        "entity": "Hubspot",
+        "name": "HubSpot",
+        "privacy_url": "https://legal.hubspot.com/privacy-policy",
+        "platforms": ["Hubspot", "HubSpot"],
+        "signatures": ["_hsq.push(", "js.hs-scripts.com", "js.hs-analytics.net", "hbspt.forms.create("],
+    },
+    "segment": {
+        "entity": "Segment",
+        "privacy_url": "https://www.twilio.com/legal/privacy",
+        "signatures": ["cdn.segment.com", "analytics._writeKey"],
+    },
+    "mixpanel": {
+        "entity": "Mixpanel",
+        "privacy_url": "https://mixpanel.com/legal/privacy-policy",
+        "signatures": ["mixpanel.init(", "cdn.mxpnl.com", "MIXPANEL_CUSTOM_LIB_URL"],
+    },
+    "amplitude": {
+        "entity": "Amplitude Mobile Analytics",
+        "name": "Amplitude",
+        "privacy_url": "https://amplitude.com/privacy",
+        "platforms": ["Amplitude"],
+        "signatures": ["amplitude.getInstance(", "amplitude.init(", "cdn.amplitude.com"],
+    },
+    "heap": {
+        "entity": "Heap",
+        "platforms": ["Heap Analytics"],
+        "signatures": ["heap.load(", "cdn.heapanalytics.com"],
+    },
+    "fullstory": {
+        "entity": "FullStory",
+        "signatures": ["_fs_org", "_fs_namespace", "edge.fullstory.com"],
+    },
+    "mouseflow": {"entity": "Mouseflow", "signatures": ["_mfq", "cdn.mouseflow.com"]},
+    "crazy-egg": {
+        "entity": "Crazy Egg",
+        "platforms": ["Crazy Egg"],
+        "signatures": ["script.crazyegg.com"],
+    },
+    "optimizely": {
+        "entity": "Optimizely",
+        "platforms": ["Optimizely"],
+        "signatures": ["cdn.optimizely.com", "optimizely.push("],
+    },
+    "vwo": {
+        "entity": "VWO",
+        "name": "VWO (Visual Website Optimizer)",
+        "platforms": ["Visual Website Optimizer"],
+        "signatures": ["_vwo_code", "dev.visualwebsiteoptimizer.com"],
+    },
+    "amazon-ads": {
+        "entity": "Amazon Ads",
+        "provider": "Amazon",
+        "signatures": ["apstag.init(", "apstag.fetchBids(", "amazon-adsystem.com"],
+    },
+    "adobe-launch": {
+        "entity": "Adobe Tag Manager",
+        "name": "Adobe Experience Platform Launch",
+        "provider": "Adobe",
+        "privacy_url": "https://www.adobe.com/privacy/policy.html",
+        # Audience Manager (a DMP) and Adobe Advertising get services of their own below.
+        "drop_hosts": ["*.demdex.net", "*.everesttech.net"],
+        "signatures": ["_satellite.", "assets.adobedtm.com"],
+    },
+    "adobe-analytics": {
+        "entity": "Adobe Experience Cloud",
+        "name": "Adobe Analytics",
+        "provider": "Adobe",
+        "privacy_url": "https://www.adobe.com/privacy/policy.html",
+        "platforms": ["Adobe Analytics"],
+    },
+    "adobe-audience-manager": {
+        "name": "Adobe Audience Manager",
+        "provider": "Adobe",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "privacy_url": "https://www.adobe.com/privacy/policy.html",
+        "platforms": ["Adobe Audience Manager"],
+        "add_hosts": ["demdex.net"],
+    },
+    "adobe-advertising": {
+        "name": "Adobe Advertising",
+        "provider": "Adobe",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "privacy_url": "https://www.adobe.com/privacy/policy.html",
+        "platforms": ["Adobe Advertising"],
+        "add_hosts": ["everesttech.net"],
+    },
+    "disqus": {
+        "entity": "Disqus",
+        "privacy_url": "https://help.disqus.com/en/articles/1717103-disqus-privacy-policy",
+        "platforms": ["Disqus"],
+        "signatures": ["disqus_config", ".disqus.com/embed.js"],
+    },
+    "addthis": {"entity": "AddThis", "signatures": ["addthis_config", "s7.addthis.com"]},
+    "sharethis": {
+        "entity": "ShareThis",
+        "privacy_url": "https://sharethis.com/privacy/",
+        "platforms": ["ShareThis"],
+        "signatures": ["platform-api.sharethis.com", "buttons.sharethis.com"],
+    },
+    "baidu-analytics": {
+        "entity": "Baidu Analytics",
+        "platforms": ["Baidu"],
+        "signatures": ["hm.baidu.com/hm.js"],
+    },
+    "tealium": {
+        "entity": "Tealium",
+        # Limelight's CDN and video hosts are not Tealium's tag manager.
+        "drop_hosts": ["*.limelight.com", "*.llnwd.net", "*.delvenetworks.com"],
+        "signatures": ["tags.tiqcdn.com"],
+    },
+    "plausible": {
+        "entity": "Plausible",
+        "platforms": ["Plausible Analytics"],
+        "signatures": ["plausible.io/js"],
+    },
+    "tawk-to": {
+        "entity": "Tawk.to",
+        "platforms": ["Tawk.to", "Tawk.to Chat"],
+        "signatures": ["embed.tawk.to"],
+    },
+    "auto-link-maker": {"entity": "Auto Link Maker", "drop_hosts": ["*.apple.com"]},
+    "fresh-relevance": {"entity": "Fresh Relevance", "drop_hosts": ["*.cloudfront.ne"]},
+    "cloudflare-web-analytics": {
+        # Not a third-party-web entity of its own (filed under "Cloudflare", utility): the beacon
+        # Cloudflare injects measures page views.
+        "name": "Cloudflare Web Analytics",
+        "provider": "Cloudflare",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "privacy_url": "https://www.cloudflare.com/privacypolicy/",
+        "add_hosts": ["static.cloudflareinsights.com", "cloudflareinsights.com"],
+        "signatures": ["static.cloudflareinsights.com"],
+    },
+    "azure-app-insights": {
+        "name": "Azure Application Insights",
+        "provider": "Microsoft",
+        "category": "analytics",
+        "purposes": ["performance monitoring"],
+        "privacy_url": MICROSOFT_PRIVACY,
+        "platforms": ["Microsoft Azure App Insights"],
+        "add_hosts": ["js.monitor.azure.com", "dc.services.visualstudio.com"],
+        "signatures": ["js.monitor.azure.com/scripts/b/ai."],
+    },
+    "marketo": {"entity": "Marketo", "platforms": ["Marketo"], "signatures": ["munchkin.marketo.net"]},
+}
+
+# Cookies whose Open Cookie Database platform is not the service that sets them.
+COOKIE_SERVICE: dict[str, str] = {
+    "_clck": "microsoft-clarity",
+    "_clsk": "microsoft-clarity",
+    "CLID": "microsoft-clarity",
+    "SM": "microsoft-clarity",
+    "_gcl_au": "google-ads",
+    "_gcl_dc": "google-ads",
+    "gcl": "google-ads",
+    "ajs_anonymous_id": "segment",
+    "ajs_user_id": "segment",
+    "_mkto_trk": "marketo",
+}
+
+# The Open Cookie Database lists these under the vendor's domain, but the vendor's script sets them
+# on the site's own domain, so they do appear in the site's cookies.
+FIRST_PARTY_COOKIES: frozenset[str] = frozenset(
+    {
+        "_fbp",
+        "_fbc",
+        "_uetsid",
+        "_uetvid",
+        "_clck",
+        "_clsk",
+        "_pin_unauth",
+        "_pinterest_ct_ua",
+        "_derived_epik",
+        "_epik",
+        "ttcsid",
+        "__hstc",
+        "__hssc",
+        "__hssrc",
+        "hubspotutk",
+        "messagesUtk",
+        "ajs_anonymous_id",
+        "ajs_user_id",
+        "_mkto_trk",
+        "AMP_",
+        "AMP_MKTG_",
+        "AMP_TEST",
+        "AMP_TLDTEST",
+    }
+)
+
+# Cookies missing from the Open Cookie Database (or listed there as a prefix that is too short).
+EXTRA_COOKIES: dict[str, list[ExtraCookie]] = {
+    "mixpanel": [
+        {
+            "name": r"mp_[0-9a-f]+_mixpanel",
+            "is_regex": True,
+            "lifetime": "1 year",
+            "description": "Mixpanel distinct id and super properties.",
+        },
+    ],
+    "heap": [
+        {"name": r"_hp2_id\..+", "is_regex": True, "lifetime": "13 months", "description": "Heap user id."},
+        {
+            "name": r"_hp2_ses_props\..+",
+            "is_regex": True,
+            "lifetime": "30 minutes",
+            "description": "Heap session properties.",
+        },
+    ],
+    "fullstory": [
+        {"name": "fs_uid", "lifetime": "1 year", "description": "FullStory user and session id."},
+        {"name": "fs_lua", "lifetime": "30 minutes", "description": "FullStory last user action."},
+    ],
+    "chartbeat": [
+        {"name": "_cb_svref", "lifetime": "30 minutes", "description": "Chartbeat referrer."},
+    ],
+    "snapchat": [
+        {"name": "_sctr", "lifetime": "1 year", "description": "Snap Pixel session tracking."},
+    ],
+    "google-analytics": [
+        {
+            "name": r"_gat_UA-[0-9]+-[0-9]+",
+            "is_regex": True,
+            "lifetime": "1 minute",
+            "description": "Universal Analytics request throttling.",
+        },
+    ],
+}
+
+# Names too generic to attribute to a vendor on sight: a site's own cookie of that name would be
+# mislabelled (and, for a tracker category, stripped). Left out of the catalog.
+GENERIC_COOKIE_NAMES: frozenset[str] = frozenset(
+    {
+        "session",
+        "sessionid",
+        "session_id",
+        "sid",
+        "token",
+        "auth_token",
+        "login",
+        "user",
+        "userid",
+        "user_id",
+        "uid",
+        "id",
+        "lang",
+        "language",
+        "locale",
+        "visitor_id",
+        "consent",
+        "autocomplete",
+        "cookies_accepted",
+        "mp_",
+        "cookiePreferences",  # a consent tool's, filed under Google Tag Manager
+    }
+)
+
+# Short or all-lower-case names that are nevertheless one vendor's own (the generic-name rule in
+# build_catalog.py would otherwise leave them out).
+DISTINCTIVE_COOKIE_NAMES: frozenset[str] = frozenset(
+    {"demdex", "dextp", "mbox", "fpestid", "nmstat", "cftoken", "obsessionid-", "wistia"}
+)
+
+# Open Cookie Database platforms that share a name with a third-party-web tracker but whose cookies
+# are mostly the platform's own application cookies (logins, CMS state), not the tracker's.
+PLATFORMS_NOT_ATTACHED: frozenset[str] = frozenset({"Salesforce", "Oracle", "Piano"})

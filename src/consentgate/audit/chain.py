@@ -1,0 +1,494 @@
+"""Tamper evidence: one hash chain per writer instance, and its verification.
+
+Each writer instance starts its own chain (``chain_id`` random per start), numbers its records
+``seq`` = 1, 2, … and stores in each the ``prev_hash`` of the record before, so several instances
+writing one PostgreSQL log never contend for a shared head.
+
+A record's ``hash`` covers every field before it, as the UTF-8 bytes of one canonical JSON array
+(RFC 8785 / JCS rules for the types used: no whitespace, keys sorted, strings minimally escaped,
+non-ASCII as UTF-8) of the 24 values in ``EVENT_FIELDS`` order, where ``categories``,
+``services`` and ``detail`` appear as strings holding their own canonical JSON text — the exact
+text the stores keep. With a key the hash is HMAC-SHA256(key, bytes), without one SHA-256(bytes):
+a plain chain detects accidents, not an insider who recomputes every later hash.
+
+References:
+- RFC 2104 (HMAC), RFC 8785 (JSON Canonicalization Scheme)
+- GDPR art. 7(1); CNIL deliberation 2020-092 (time-stamped, verifiable proof)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import json.encoder
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
+from typing import Literal
+
+from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
+from consentgate.audit.stores.base import MAP_FIELDS, Checkpoint, Record, Row, Store
+
+logger = logging.getLogger("consentgate.audit")
+
+HASHED_FIELDS: tuple[str, ...] = EVENT_FIELDS[: EVENT_FIELDS.index("hash")]
+_EVENT_VALUE_FIELDS = HASHED_FIELDS[: HASHED_FIELDS.index("chain_id")]
+_read_event = attrgetter(*_EVENT_VALUE_FIELDS)
+_MAP_POSITIONS = tuple(i for i, name in enumerate(HASHED_FIELDS) if name in MAP_FIELDS)
+_NON_STR = MAP_FIELDS | {"ts", "seq", "sec_gpc", "dnt"}
+_STR_POSITIONS = tuple(i for i, name in enumerate(_EVENT_VALUE_FIELDS) if name not in _NON_STR)
+_read_strings = itemgetter(*_STR_POSITIONS)
+_CONSENT_ID = HASHED_FIELDS.index("consent_id")
+_TS = HASHED_FIELDS.index("ts")
+_BOOL_POSITIONS = (HASHED_FIELDS.index("sec_gpc"), HASHED_FIELDS.index("dnt"))
+MAX_CONSENT_ID = 200  # indexed column: a B-tree entry must stay small
+MIN_KEY_BYTES = 32
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    # The C encoder without JSONEncoder.encode's per-call set-up: a third of the cost.
+    _iterencode = _c_make_encoder(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def canonical_json(value: object) -> str:
+        """Canonical JSON text (JCS for str/int/bool/dict/list values)."""
+        return "".join(_iterencode(value, 0))
+
+else:  # pragma: no cover - CPython always has the C encoder
+    _encoder = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_not_json
+    )
+
+    def canonical_json(value: object) -> str:
+        """Canonical JSON text (JCS for str/int/bool/dict/list values)."""
+        return _encoder.encode(value)
+
+
+Mac = Callable[[bytes], str]
+
+
+def load_key(key: bytes | str | None, *, name: str = "audit_key") -> bytes | None:
+    """Validate an audit key: at least 32 bytes (a str is taken as UTF-8)."""
+    if key is None:
+        return None
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_KEY_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_KEY_BYTES} bytes, got {len(raw)}")
+    return raw
+
+
+def make_mac(key: bytes | None) -> Mac:
+    """HMAC-SHA256 hex (RFC 2104) with precomputed pads, or SHA-256 hex without a key."""
+    if key is None:
+        return lambda data: hashlib.sha256(data).hexdigest()
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner_pad = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer_pad = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def mac(data: bytes) -> str:
+        inner = inner_pad.copy()
+        inner.update(data)
+        outer = outer_pad.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    return mac
+
+
+def new_chain_id(now_ms: int | None = None) -> str:
+    """Start time (48-bit ms, hex) + 32 random bits: chains sort by when their writer started."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{ms:012x}{secrets.token_hex(4)}"
+
+
+def encode_map(value: object) -> str:
+    if not value:
+        return "{}"
+    try:
+        return canonical_json(value)
+    except TypeError:
+        return canonical_json(_clean_map(value))
+
+
+def _clean_str(value: object) -> str:
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        text = text.encode("utf-8", "replace").decode()
+    return text
+
+
+def _clean_map(value: object) -> dict[str, object]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    items = value.items() if isinstance(value, Mapping) else ()
+    cleaned: dict[str, object] = {}
+    for key, item in items:
+        if isinstance(item, bool | int) and not isinstance(item, float):
+            cleaned[_clean_str(key)] = item
+        else:
+            cleaned[_clean_str(key)] = _clean_str(item)
+    return cleaned
+
+
+def _normalise(values: list[object]) -> None:
+    """Make one event storable everywhere: right types, no NUL, valid UTF-8, bounded id."""
+    for position, name in enumerate(_EVENT_VALUE_FIELDS):
+        value = values[position]
+        if name in MAP_FIELDS:
+            values[position] = canonical_json(_clean_map(value))
+        elif name in ("sec_gpc", "dnt"):
+            values[position] = value is True
+        elif name == "ts":
+            values[position] = int(value) if isinstance(value, int | float) else 0
+        else:
+            values[position] = _clean_str(value)
+    consent_id = values[_CONSENT_ID]
+    if isinstance(consent_id, str) and len(consent_id) > MAX_CONSENT_ID:
+        values[_CONSENT_ID] = consent_id[:MAX_CONSENT_ID]
+
+
+class Sealer:
+    """Assigns chain fields and hashes, in order. One per writer instance.
+
+    >>> sealer = Sealer(b"k" * 32)
+    >>> rows = sealer.seal([ConsentEvent(consent_id="c1", action="accept_all", categories={})])
+    >>> rows[0][EVENT_FIELDS.index("seq")], sealer.seq
+    (1, 1)
+    """
+
+    def __init__(self, key: bytes | None, *, chain_id: str | None = None) -> None:
+        self.chain_id = chain_id or new_chain_id()
+        self.seq = 0
+        self.prev_hash = ""
+        self.keyed = key is not None
+        self._mac = make_mac(key)
+
+    def seal(self, events: Iterable[ConsentEvent]) -> list[Row]:
+        rows: list[Row] = []
+        append = rows.append
+        mac = self._mac
+        chain_id, seq, prev_hash = self.chain_id, self.seq, self.prev_hash
+        for event in events:
+            values = list(_read_event(event))
+            seq += 1
+            values.append(chain_id)
+            values.append(seq)
+            values.append(prev_hash)
+            try:
+                for position in _MAP_POSITIONS:
+                    mapping = values[position]
+                    values[position] = canonical_json(mapping) if mapping else "{}"
+                text = canonical_json(values)
+                clean = (
+                    "\\u0000" not in text
+                    and type(values[_TS]) is int
+                    and values[_BOOL_POSITIONS[0]].__class__ is bool
+                    and values[_BOOL_POSITIONS[1]].__class__ is bool
+                    and len(values[_CONSENT_ID]) <= MAX_CONSENT_ID  # type: ignore[arg-type]
+                    and {*map(type, _read_strings(values))} == {str}
+                )
+                data = text.encode() if clean else b""
+            except (TypeError, ValueError):  # includes UnicodeEncodeError (lone surrogates)
+                clean = False
+            if not clean:
+                values[: len(_EVENT_VALUE_FIELDS)] = [*_read_event(event)]
+                _normalise(values)
+                data = canonical_json(values).encode()
+            prev_hash = mac(data)
+            values.append(prev_hash)
+            append(tuple(values))
+        self.seq, self.prev_hash = seq, prev_hash
+        return rows
+
+
+def record_hash(record: Mapping[str, object], mac: Mac) -> str:
+    """Recompute a stored record's hash (maps as stored text or as dicts)."""
+    values: list[object] = []
+    for name in HASHED_FIELDS:
+        value = record.get(name)
+        if name in MAP_FIELDS and not isinstance(value, str):
+            value = encode_map(value)
+        values.append(value)
+    try:
+        data = canonical_json(values).encode()
+    except (TypeError, ValueError):
+        return ""
+    return mac(data)
+
+
+def sign_checkpoint(chain_id: str, seq: int, hash_: str, created: int, cutoff: int, mac: Mac) -> str:
+    return mac(canonical_json(["checkpoint", chain_id, seq, hash_, created, cutoff]).encode())
+
+
+def checkpoint_valid(checkpoint: Checkpoint, mac: Mac) -> bool:
+    expected = sign_checkpoint(
+        checkpoint.chain_id, checkpoint.seq, checkpoint.hash, checkpoint.created, checkpoint.cutoff, mac
+    )
+    return hmac.compare_digest(expected, checkpoint.signature)
+
+
+# --- verification ------------------------------------------------------------------------------
+
+ProblemKind = Literal["edited", "deleted", "reordered", "forged", "checkpoint", "truncated"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first broken record of one chain."""
+
+    kind: ProblemKind
+    chain_id: str
+    seq: int | None
+    event_id: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "chain_id": self.chain_id,
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    chain_id: str
+    records: int
+    first_seq: int
+    last_seq: int
+    last_hash: str
+    checkpoint_seq: int | None
+    problem: Problem | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "chain_id": self.chain_id,
+            "records": self.records,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "checkpoint_seq": self.checkpoint_seq,
+            "problem": None if self.problem is None else self.problem.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    keyed: bool
+    chains: tuple[ChainReport, ...] = field(default=())
+    problems_outside_chains: tuple[Problem, ...] = field(default=())
+
+    @property
+    def problems(self) -> list[Problem]:
+        found = [chain.problem for chain in self.chains if chain.problem is not None]
+        return [*found, *self.problems_outside_chains]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def records(self) -> int:
+        return sum(chain.records for chain in self.chains)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "keyed": self.keyed,
+            "records": self.records,
+            "chains": [chain.to_dict() for chain in self.chains],
+            "problems": [problem.to_dict() for problem in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class KnownHead:
+    """A chain head published earlier (export manifest, `audit heads`): the store must still
+    reach it, so deleting a chain's newest records is detected too."""
+
+    chain_id: str
+    seq: int
+    hash: str
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int else -1
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+async def verify(
+    store: Store, key: bytes | None, *, known_heads: Sequence[KnownHead] = ()
+) -> VerifyReport:
+    """Recompute every chain; report the first broken record of each.
+
+    >>> report = await verify(store, key)  # doctest: +SKIP
+    >>> report.ok, [p.message for p in report.problems]  # doctest: +SKIP
+    """
+    mac = make_mac(key)
+    checkpoints = await store.checkpoints()
+    heads = {head.chain_id: head for head in await store.chain_heads()}
+    known = {head.chain_id: head for head in known_heads}
+    chain_ids = sorted(set(heads) | set(checkpoints) | set(known))
+    reports = []
+    for chain_id in chain_ids:
+        reports.append(
+            await _verify_chain(store, chain_id, mac, checkpoints.get(chain_id), known.get(chain_id))
+        )
+    return VerifyReport(keyed=key is not None, chains=tuple(reports))
+
+
+async def _verify_chain(
+    store: Store, chain_id: str, mac: Mac, checkpoint: Checkpoint | None, known: KnownHead | None
+) -> ChainReport:
+    start_seq, prev_hash = 0, ""
+    if checkpoint is not None:
+        if not checkpoint_valid(checkpoint, mac):
+            problem = Problem(
+                "checkpoint",
+                chain_id,
+                checkpoint.seq,
+                None,
+                f"purge checkpoint at seq {checkpoint.seq} has a wrong signature (forged or edited)",
+            )
+            return ChainReport(chain_id, 0, 0, 0, "", checkpoint.seq, problem)
+        start_seq, prev_hash = checkpoint.seq, checkpoint.hash
+    walk = _ChainWalk(chain_id, mac, start_seq, prev_hash, known)
+    async for record in store.read_chain(chain_id, after_seq=start_seq):
+        if walk.step(record):
+            break
+    problem = walk.finish()
+    if problem is not None and problem.kind == "forged" and walk.suspect is not None:
+        problem = await _classify_link(store, chain_id, walk.suspect, problem, start_seq)
+    return ChainReport(
+        chain_id,
+        walk.count,
+        walk.first_seq or (start_seq + 1),
+        walk.last_seq,
+        walk.last_hash,
+        None if checkpoint is None else checkpoint.seq,
+        problem,
+    )
+
+
+class _ChainWalk:
+    """Streaming check with one record of look-ahead: the record after a bad one tells an edit
+    (the next record still chains to the stored hash) from a forgery or a reordering."""
+
+    def __init__(self, chain_id: str, mac: Mac, start_seq: int, prev_hash: str, known: KnownHead | None):
+        self.chain_id = chain_id
+        self.mac = mac
+        self.expected = start_seq + 1
+        self.prev_hash = prev_hash
+        self.known = known
+        self.count = 0
+        self.first_seq = 0
+        self.last_seq = start_seq
+        self.last_hash = prev_hash
+        self.pending: Record | None = None
+        self.pending_link_broken = False
+        self.problem: Problem | None = None
+        self.suspect: Record | None = None  # broken link: maybe reordered, decided later
+
+    def _fail(self, kind: ProblemKind, record: Record, message: str) -> bool:
+        seq, event_id = _int(record.get("seq")), _text(record.get("event_id"))
+        self.problem = Problem(kind, self.chain_id, seq, event_id, message)
+        return True
+
+    def step(self, record: Record) -> bool:
+        """Check one record; True when the chain is broken (stop reading)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            return self._judge(pending, record)
+        seq, stored_hash = _int(record.get("seq")), _text(record.get("hash"))
+        if seq > self.expected:
+            gap = f"seq {self.expected}" if seq == self.expected + 1 else f"seq {self.expected}..{seq - 1}"
+            return self._fail("deleted", record, f"{gap} missing (deleted) before this record")
+        if seq < self.expected:
+            return self._fail("forged", record, f"a second record with seq {seq} (inserted)")
+        content_ok = hmac.compare_digest(record_hash(record, self.mac), stored_hash)
+        link_ok = record.get("prev_hash") == self.prev_hash
+        if not (content_ok and link_ok):
+            self.pending, self.pending_link_broken = record, not link_ok
+            return False
+        self.count += 1
+        self.first_seq = self.first_seq or seq
+        self.expected = seq + 1
+        self.last_seq = seq
+        self.last_hash = self.prev_hash = stored_hash
+        if self.known is not None and seq == self.known.seq and stored_hash != self.known.hash:
+            return self._fail("forged", record, "hash differs from the published chain head (rewritten)")
+        return False
+
+    def _judge(self, pending: Record, following: Record | None) -> bool:
+        vouched = (
+            following is not None
+            and _int(following.get("seq")) == _int(pending.get("seq")) + 1
+            and following.get("prev_hash") == pending.get("hash")
+        )
+        content_ok = hmac.compare_digest(record_hash(pending, self.mac), _text(pending.get("hash")))
+        if vouched and not content_ok:
+            return self._fail("edited", pending, "fields were changed after the record was written")
+        if self.pending_link_broken:
+            self.suspect = pending
+            return self._fail("forged", pending, "prev_hash does not match the record before")
+        where = "" if following is not None else "last record: "
+        return self._fail("forged", pending, f"{where}record does not match its hash (forged or edited)")
+
+    def finish(self) -> Problem | None:
+        if self.problem is None and self.pending is not None:
+            pending, self.pending = self.pending, None
+            self._judge(pending, None)
+        if self.problem is None and self.known is not None and self.last_seq < self.known.seq:
+            self.problem = Problem(
+                "truncated",
+                self.chain_id,
+                self.last_seq + 1,
+                None,
+                f"published head was seq {self.known.seq}; the store ends at seq {self.last_seq} "
+                "(newest records deleted)",
+            )
+        return self.problem
+
+
+async def _classify_link(
+    store: Store, chain_id: str, record: Record, problem: Problem, start_seq: int
+) -> Problem:
+    """A broken prev_hash: if it points at a later record, records were reordered."""
+    target, seq = record.get("prev_hash"), _int(record.get("seq"))
+    async for later in store.read_chain(chain_id, after_seq=seq):
+        if later.get("hash") == target:
+            return Problem(
+                "reordered",
+                chain_id,
+                seq,
+                problem.event_id,
+                f"record at seq {seq} was chained after the record now at seq {_int(later.get('seq'))}",
+            )
+    if seq == start_seq + 1 and start_seq > 0:
+        message = "first record after the purge checkpoint does not chain to it"
+    else:
+        message = "prev_hash does not match the record before (that one was replaced, or this inserted)"
+    return Problem("forged", chain_id, seq, problem.event_id, message)

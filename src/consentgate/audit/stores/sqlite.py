@@ -1,0 +1,306 @@
+"""SQLite audit store, the default: WAL, one writer connection on one dedicated thread.
+
+Each batch is one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction with
+``synchronous=FULL``: a batch the writer reports as written survives a power cut. Readers use
+their own connections (WAL lets them run beside the writer).
+
+References:
+- https://www.sqlite.org/wal.html (readers do not block the writer)
+- https://www.sqlite.org/lang_upsert.html (ON CONFLICT … DO NOTHING / DO UPDATE, 3.24+)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from consentgate.audit.events import EVENT_FIELDS
+from consentgate.audit.stores.base import (
+    EVENT_COLUMNS,
+    ChainHead,
+    Checkpoint,
+    CookieRow,
+    PurgePlan,
+    PurgeRule,
+    Query,
+    Record,
+    Row,
+    StoreError,
+    StoredNotice,
+    StoreKind,
+    events_table_ddl,
+    plans_from_rows,
+    purge_plan_sql,
+    row_to_record,
+    select_events,
+)
+
+SCHEMA_VERSION = "1"
+_FETCH = 1000
+_T = TypeVar("_T")
+
+_SCHEMA: tuple[str, ...] = (
+    events_table_ddl(postgres=False),
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_events_chain ON audit_events (chain_id, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_events_ts ON audit_events (ts)",
+    "CREATE INDEX IF NOT EXISTS audit_events_consent ON audit_events (consent_id)",
+    # Append-only from the application's side; purge deletes, nothing ever updates.
+    "CREATE TRIGGER IF NOT EXISTS audit_events_append_only BEFORE UPDATE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'consentgate audit events are append-only'); END",
+    "CREATE TABLE IF NOT EXISTS audit_notices (notice_hash TEXT PRIMARY KEY, "
+    "first_seen INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_cookies (name TEXT NOT NULL, domain TEXT NOT NULL, "
+    "classification TEXT NOT NULL, service TEXT NOT NULL, first_seen INTEGER NOT NULL, "
+    "last_seen INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (name, domain))",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (chain_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+    "hash TEXT NOT NULL, created INTEGER NOT NULL, cutoff INTEGER NOT NULL, signature TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_INSERT = (
+    f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))}) "
+    "ON CONFLICT (chain_id, seq) DO NOTHING"
+)
+_HEADS = (
+    "SELECT h.chain_id, h.first_seq, h.last_seq, e.hash, h.first_ts, h.last_ts FROM "
+    "(SELECT chain_id, MIN(seq) AS first_seq, MAX(seq) AS last_seq, MIN(ts) AS first_ts, "
+    "MAX(ts) AS last_ts FROM audit_events GROUP BY chain_id) h "
+    "JOIN audit_events e ON e.chain_id = h.chain_id AND e.seq = h.last_seq ORDER BY h.chain_id"
+)
+_UPSERT_COOKIE = (
+    "INSERT INTO audit_cookies VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, domain) DO UPDATE SET "
+    "classification = excluded.classification, service = excluded.service, "
+    "first_seen = MIN(audit_cookies.first_seen, excluded.first_seen), "
+    "last_seen = MAX(audit_cookies.last_seen, excluded.last_seen), "
+    "count = audit_cookies.count + excluded.count"
+)
+_UPSERT_CHECKPOINT = (
+    "INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chain_id) DO UPDATE SET "
+    "seq = excluded.seq, hash = excluded.hash, created = excluded.created, cutoff = excluded.cutoff, "
+    "signature = excluded.signature WHERE excluded.seq > audit_checkpoints.seq"
+)
+
+
+class SQLiteStore:
+    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+
+    kind: StoreKind = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 2.0) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return conn
+
+    async def _run(self, func: Callable[..., _T], *args: object) -> _T:
+        if self._executor is None or self._conn is None:
+            raise StoreError(f"{self.url}: store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.url}: store is not open")
+        return self._conn
+
+    def _transaction(self, statements: Callable[[sqlite3.Connection], _T]) -> _T:
+        conn = self._writer()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = statements(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consentgate-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            self._conn = await loop.run_in_executor(self._executor, self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    def _open_sync(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: the WAL is synced at each commit, so a written batch survives a power cut.
+            conn.execute("PRAGMA synchronous = FULL")
+            self._create(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create(self, conn: sqlite3.Connection) -> list[str]:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'"
+        ).fetchone()
+        if row is not None:
+            version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
+            if version is not None and version[0] != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url}: audit schema version {version[0]} is not {SCHEMA_VERSION}; "
+                    "upgrade consentgate or run `consentgate audit migrate`"
+                )
+            if version is not None:
+                return []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR REPLACE INTO audit_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [f"created audit schema version {SCHEMA_VERSION} in {self.path}"]
+
+    async def migrate(self) -> list[str]:
+        await self.open()
+        return await self._run(self._create, self._writer())
+
+    async def close(self) -> None:
+        conn, executor = self._conn, self._executor
+        self._conn, self._executor = None, None
+        if conn is not None and executor is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def write(self, rows: Sequence[Row], *, replay: bool = False) -> int:
+        # ON CONFLICT (chain_id, seq) DO NOTHING always: SQLite pays nothing extra for it.
+        return await self._run(self._write_sync, rows)
+
+    def _write_sync(self, rows: Sequence[Row]) -> int:
+        conn = self._writer()
+        before = conn.total_changes
+        self._transaction(lambda c: c.executemany(_INSERT, rows))
+        return conn.total_changes - before
+
+    async def _stream(self, sql: str, params: Sequence[object], raw_maps: bool) -> AsyncIterator[Record]:
+        if self._conn is None:
+            raise StoreError(f"{self.url}: store is not open")
+        conn = await asyncio.to_thread(self._connect)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            cursor = await asyncio.to_thread(conn.execute, sql, params)
+            while rows := await asyncio.to_thread(cursor.fetchmany, _FETCH):
+                for row in rows:
+                    yield row_to_record(row, raw_maps=raw_maps)
+        finally:
+            conn.close()
+
+    def read(self, query: Query) -> AsyncIterator[Record]:
+        sql, params = select_events(query, "?")
+        return self._stream(sql, params, raw_maps=False)
+
+    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncIterator[Record]:
+        sql = f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain_id = ? AND seq > ? ORDER BY seq"
+        return self._stream(sql, (chain_id, after_seq), raw_maps=True)
+
+    async def chain_heads(self) -> list[ChainHead]:
+        rows = await self._run(lambda: self._writer().execute(_HEADS).fetchall())
+        return [ChainHead(*row) for row in rows]
+
+    # --- notices, cookies, checkpoints -----------------------------------------------------
+
+    async def put_notice(self, notice_hash: str, doc: Mapping[str, object], first_seen: int) -> bool:
+        text = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO audit_notices VALUES (?, ?, ?) ON CONFLICT (notice_hash) DO NOTHING",
+                (notice_hash, first_seen, text),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(self._transaction, insert)
+
+    async def get_notice(self, notice_hash: str) -> StoredNotice | None:
+        row = await self._run(
+            lambda: self._writer()
+            .execute("SELECT first_seen, doc FROM audit_notices WHERE notice_hash = ?", (notice_hash,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return StoredNotice(notice_hash, int(row[0]), json.loads(row[1]))
+
+    async def record_cookies(self, rows: Sequence[CookieRow]) -> None:
+        values = [
+            (r.name, r.domain, r.classification, r.service, r.first_seen, r.last_seen, r.count) for r in rows
+        ]
+        await self._run(self._transaction, lambda c: c.executemany(_UPSERT_COOKIE, values))
+
+    async def list_cookies(self) -> list[CookieRow]:
+        rows = await self._run(
+            lambda: self._writer()
+            .execute(
+                "SELECT name, domain, classification, service, first_seen, last_seen, count "
+                "FROM audit_cookies ORDER BY classification, name, domain"
+            )
+            .fetchall()
+        )
+        return [CookieRow(*row) for row in rows]
+
+    async def checkpoints(self) -> dict[str, Checkpoint]:
+        rows = await self._run(
+            lambda: self._writer()
+            .execute("SELECT chain_id, seq, hash, created, cutoff, signature FROM audit_checkpoints")
+            .fetchall()
+        )
+        return {row[0]: Checkpoint(*row) for row in rows}
+
+    async def plan_purge(self, rule: PurgeRule) -> list[PurgePlan]:
+        sql, params = purge_plan_sql(rule, "?")
+        rows = await self._run(lambda: self._writer().execute(sql, params).fetchall())
+        return plans_from_rows(rows)
+
+    async def purge(self, checkpoint: Checkpoint) -> int:
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                _UPSERT_CHECKPOINT,
+                (
+                    checkpoint.chain_id,
+                    checkpoint.seq,
+                    checkpoint.hash,
+                    checkpoint.created,
+                    checkpoint.cutoff,
+                    checkpoint.signature,
+                ),
+            )
+            cursor = conn.execute(
+                "DELETE FROM audit_events WHERE chain_id = ? AND seq <= ?", (checkpoint.chain_id, checkpoint.seq)
+            )
+            return cursor.rowcount
+
+        return await self._run(self._transaction, apply)

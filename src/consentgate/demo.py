@@ -1,0 +1,354 @@
+"""``consentgate demo``: the example site and its three third parties, on loopback addresses.
+
+The site (``examples/demo``, found from the current directory or the source checkout) runs on
+127.0.0.1; its analytics, ads and video origins on 127.0.0.2, .3 and .4, so the browser treats
+them as separate sites, as it would real third parties. All four servers share one process and
+one event loop; Ctrl-C (SIGINT) or SIGTERM stops them and flushes the audit log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+# The third parties' hosts are fixed: examples/demo/consentgate.toml declares them.
+ANALYTICS_HOST = "127.0.0.2"
+ADS_HOST = "127.0.0.3"
+VIDEO_HOST = "127.0.0.4"
+SECRET_ENV = "CONSENTGATE_SECRET_KEY"
+_PACKAGE_NAME = "consentgate_demo_site"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the demo site with its own analytics, ads and video origins",
+        description="Run Ridgeline, the demo site, behind ConsentGate, plus three local 'third "
+        "parties' (analytics, ads, video) on 127.0.0.2-4. Stop with Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address of the site (default %(default)s)")
+    parser.add_argument("--site-port", type=int, default=_env_port("SITE", 8000), metavar="PORT")
+    parser.add_argument("--analytics-port", type=int, default=_env_port("ANALYTICS", 8001), metavar="PORT")
+    parser.add_argument("--ads-port", type=int, default=_env_port("ADS", 8002), metavar="PORT")
+    parser.add_argument("--video-port", type=int, default=_env_port("VIDEO", 8003), metavar="PORT")
+    parser.add_argument(
+        "--secret-key",
+        default=os.environ.get(SECRET_ENV),
+        help=f"key that signs consent cookies, at least 32 characters (default: ${SECRET_ENV}, "
+        "else one is generated and kept in DATA_DIR/secret.key)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="where the audit log (consent.db) and a generated key live (default %(default)s)",
+    )
+    parser.add_argument("--audit", help="audit store URL (default: SQLite in DATA_DIR/consent.db)")
+    parser.add_argument("--demo-dir", type=Path, help="the demo site's folder (default: examples/demo)")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level; 'info' shows every request (default %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _env_port(name: str, default: int) -> int:
+    value = os.environ.get(f"CONSENTGATE_DEMO_{name}_PORT", "")
+    return int(value) if value.isdigit() else default
+
+
+# -- locating and loading the demo site -------------------------------------------------------
+
+
+def find_demo_dir(explicit: Path | None = None) -> Path | None:
+    """``explicit``, else ``./examples/demo``, else the one next to this source checkout."""
+    if explicit is not None:
+        return explicit if (explicit / "__init__.py").is_file() else None
+    candidates = (Path.cwd() / "examples" / "demo", Path(__file__).resolve().parents[2] / "examples" / "demo")
+    return next((c for c in candidates if (c / "__init__.py").is_file()), None)
+
+
+def load_demo_package(directory: Path) -> ModuleType:
+    """Import ``examples/demo`` as a package (it is not installed with consentgate)."""
+    directory = directory.resolve()
+    loaded = sys.modules.get(_PACKAGE_NAME)
+    if loaded is not None and Path(str(loaded.__file__)).parent == directory:
+        return loaded
+    spec = importlib.util.spec_from_file_location(
+        _PACKAGE_NAME, directory / "__init__.py", submodule_search_locations=[str(directory)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the demo site from {directory}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_PACKAGE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_PACKAGE_NAME]
+        raise
+    return module
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def resolve_secret(given: str | None, data_dir: Path) -> tuple[str, str]:
+    """The signing key and a sentence saying where it came from.
+
+    A generated key is saved, so consent choices survive a restart of the demo.
+    """
+    if given:
+        if len(given) < 32:
+            raise ValueError("--secret-key: must be at least 32 characters")
+        return given, "given on the command line or in $" + SECRET_ENV
+    path = data_dir / "secret.key"
+    if path.is_file():
+        stored = path.read_text(encoding="utf-8").strip()
+        if len(stored) >= 32:
+            return stored, f"read from {path}"
+    key = secrets.token_urlsafe(48)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key, f"no --secret-key given: generated one and saved it in {path}"
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    label: str
+    app: ASGIApp
+    host: str
+    port: int
+    lifespan: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _bind(endpoint: Endpoint) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((endpoint.host, endpoint.port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_all(endpoints: Sequence[Endpoint]) -> list[socket.socket]:
+    """Bind every listening socket first, so a busy port fails before anything starts."""
+    sockets: list[socket.socket] = []
+    try:
+        for endpoint in endpoints:
+            try:
+                sockets.append(_bind(endpoint))
+            except OSError as exc:
+                hint = ""
+                if endpoint.host.startswith("127.") and endpoint.host != "127.0.0.1":
+                    hint = f" (on macOS, add the address first: sudo ifconfig lo0 alias {endpoint.host} up)"
+                raise OSError(
+                    f"cannot listen on {endpoint.url} for the {endpoint.label}: {exc.strerror}{hint}"
+                ) from exc
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+async def serve_all(
+    endpoints: Sequence[Endpoint],
+    sockets: Sequence[socket.socket],
+    log_level: str,
+    on_ready: Callable[[], None],
+) -> int:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        # One signal handler for all servers (installed below); uvicorn's own would only stop
+        # the server that installed it last.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    servers = [
+        _Server(
+            uvicorn.Config(
+                endpoint.app,
+                host=endpoint.host,
+                port=endpoint.port,
+                lifespan="on" if endpoint.lifespan else "off",
+                log_level=log_level,
+                access_log=log_level in {"info", "debug"},
+                server_header=False,
+            )
+        )
+        for endpoint in endpoints
+    ]
+
+    def stop() -> None:
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+
+    async def serve(server: _Server, sock: socket.socket) -> bool:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit:  # uvicorn exits this way when the app's startup fails; it logged why
+            return False
+        return True
+
+    tasks = [asyncio.create_task(serve(server, sock)) for server, sock in zip(servers, sockets, strict=True)]
+    try:
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                stop()
+                break
+            await asyncio.sleep(0.02)
+        else:
+            on_ready()
+        results = await asyncio.gather(*tasks)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0 if all(results) else 1
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+_BUILTIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>consentgate demo</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<script async src="https://www.googletagmanager.com/gtag/js?id=G-DEMO"></script>
+<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}
+gtag('js',new Date());gtag('config','G-DEMO');</script>
+<style>body{font:17px/1.6 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style>
+</head><body>
+<h1>consentgate is running</h1>
+<p>The example site (<code>examples/demo</code>) was not found, so this is the minimal built-in
+page. It loads Google Analytics the usual way; consentgate keeps it inert until you accept
+analytics. View the page source to see the neutralised tags.</p>
+<p><a href="/_consentgate/preferences">Cookie settings</a></p>
+</body></html>
+"""
+
+
+def builtin_site(secret_keys: list[str], audit: str | None) -> ASGIApp:
+    """One page through the middleware, with the default policy (the tracker catalog)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    from consentgate.http.middleware import ConsentGate
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(_BUILTIN_PAGE)
+
+    return ConsentGate(Starlette(routes=[Route("/", page)]), secret_keys=secret_keys, audit=audit)
+
+
+def sqlite_url(path: Path) -> str:
+    return "sqlite:///" + str(path.resolve())
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in {"", "0.0.0.0"} else f"[{host}]" if ":" in host else host
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail(message: str, code: int = 2) -> int:
+        print(f"consentgate demo: {message}", file=sys.stderr)
+        return code
+
+    data_dir: Path = args.data_dir
+    try:
+        secret, secret_note = resolve_secret(args.secret_key, data_dir)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    audit_url: str = args.audit or sqlite_url(data_dir / "consent.db")
+    demo_dir = find_demo_dir(args.demo_dir)
+    if args.demo_dir is not None and demo_dir is None:
+        return fail(f"--demo-dir: no demo site (__init__.py) in {args.demo_dir}")
+
+    site_url = f"http://{_display_host(args.host)}:{args.site_port}"
+    lines: list[str] = []
+    if demo_dir is None:
+        endpoints = [
+            Endpoint("site", builtin_site([secret], audit_url), args.host, args.site_port, lifespan=True)
+        ]
+        lines.append("examples/demo not found: serving a minimal built-in page")
+    else:
+        demo = load_demo_package(demo_dir)
+        origins = demo.Origins(
+            site=site_url,
+            analytics=f"http://{ANALYTICS_HOST}:{args.analytics_port}",
+            ads=f"http://{ADS_HOST}:{args.ads_port}",
+            video=f"http://{VIDEO_HOST}:{args.video_port}",
+        )
+        create_site = cast("Callable[..., ASGIApp]", demo.create_site)
+        site = create_site(origins, secret_keys=[secret], audit=audit_url)
+        endpoints = [
+            Endpoint("site", site, args.host, args.site_port, lifespan=True),
+            Endpoint(
+                "analytics origin",
+                cast("ASGIApp", demo.create_analytics_app()),
+                ANALYTICS_HOST,
+                args.analytics_port,
+            ),
+            Endpoint("ads origin", cast("ASGIApp", demo.create_ads_app()), ADS_HOST, args.ads_port),
+            Endpoint("video origin", cast("ASGIApp", demo.create_video_app()), VIDEO_HOST, args.video_port),
+        ]
+        lines.append(f"policy      {demo.POLICY_PATH}")
+    try:
+        sockets = bind_all(endpoints)
+    except OSError as exc:
+        return fail(str(exc), 1)
+
+    def on_ready() -> None:
+        print("consentgate demo is running", flush=True)
+        print(f"  site        {site_url}/", flush=True)
+        for endpoint in endpoints[1:]:
+            print(f"  {endpoint.label:<18} {endpoint.url}/", flush=True)
+        for line in (*lines, f"audit log   {audit_url}", f"secret key  {secret_note}"):
+            print(f"  {line}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+
+    try:
+        code = asyncio.run(serve_all(endpoints, sockets, args.log_level, on_ready))
+    finally:
+        for sock in sockets:
+            sock.close()
+    print("consentgate demo stopped", flush=True)
+    return code

@@ -1,0 +1,797 @@
+"""Incremental byte-level HTML tag scanner that finds tags where a browser does.
+
+It never decodes the page: every structural byte (``<``, ``>``, ``/``, ``=``, quotes, ASCII
+whitespace) means the same in UTF-8 and in every ASCII-compatible legacy encoding, and tag and
+attribute names are only read right after one of them.
+
+Speed comes from not looking at most of the page. In markup, one precompiled regex jumps to
+the next *candidate*: a start or end tag whose name the caller cares about, or a comment. A
+candidate only counts if it is really in the data state, not inside the attribute value or the
+name of an uninteresting tag (``<div title="<script>">``). Two cheap checks prove that for
+almost every candidate (see :meth:`Tokenizer._in_data_state`); where they can't, the bytes since
+the last known position are tokenised exactly, one token at a time. Raw text (``<script>``,
+``<style>``, ``<title>``, ...) is searched for its end tag only.
+
+References:
+- WHATWG HTML, 13.2.5 Tokenization: https://html.spec.whatwg.org/multipage/parsing.html#tokenization
+- 13.2.6.5 "The rules for parsing tokens in foreign content" (svg/math breakout, CDATA)
+- html5lib-tests tokenizer/ and tree-construction/ (tests/html/test_html5lib_conformance.py)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Final, Literal
+
+__all__ = [
+    "END",
+    "RAWTEXT_ELEMENTS",
+    "START",
+    "Attr",
+    "Event",
+    "InitialState",
+    "Tokenizer",
+    "parse_attrs",
+]
+
+START: Final = 1
+END: Final = 2
+COMMENT: Final = 3  # comments, bogus comments and doctypes (reported in report-all mode only)
+TEXT: Final = 4  # reported in report-all mode only
+CDATA: Final = 5  # reported in report-all mode only
+
+_WS = rb"\t\n\f\r "
+# One attribute, or a run of separators, exactly as the tokenizer's attribute states read them:
+# a quote opens a value only right after `=`; an `=` that starts a name is part of the name;
+# `/` not followed by `>` behaves like whitespace. Possessive quantifiers keep a failed match
+# (an unfinished tag at the end of a chunk) linear.
+_ATTRS = (
+    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
+    rb"|(?![\t\n\f\r ]*+=)))*+"
+)
+_TAG = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
+_ATTR = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
+    rb"|([\t\n\f\r /]++)"
+)
+# A quoted attribute value holding `<` or `>`: the only thing that can make "a tag ends at its
+# first `>`" wrong, or hide a candidate inside a tag. A superset: it may also fire in text.
+_QUOTED_LT_GT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<>]*+|'[^'<>]*+)[<>]")
+_COMMENT_END = re.compile(rb"--!?>")
+_CDATA_END = re.compile(rb"]]>")
+_NOT_WS = re.compile(rb"[^\t\n\f\r ]")
+
+RAWTEXT_ELEMENTS: Final = frozenset({"style", "xmp", "iframe", "noembed", "noframes", "noscript"})
+RCDATA_ELEMENTS: Final = frozenset({"title", "textarea"})
+# Start tags that end foreign content (WHATWG 13.2.6.5), plus `font` with color/face/size.
+_BREAKOUT = frozenset(
+    "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img "
+    "li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var".split()
+)
+_SVG_INTEGRATION = frozenset({"foreignobject", "desc", "title"})
+_MATH_INTEGRATION = frozenset({"mi", "mo", "mn", "ms", "mtext"})
+
+InitialState = Literal["data", "plaintext", "rcdata", "rawtext", "script", "cdata"]
+
+# Modes of the scanner.
+_DATA, _SCRIPT, _RAWTEXT, _RCDATA, _PLAINTEXT, _CDATA, _COMMENT, _BOGUS, _TAGTAIL = range(9)
+# Script data sub-states.
+_NORMAL, _ESCAPED, _DOUBLE = range(3)
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """One attribute of a tag; offsets are absolute positions in the stream."""
+
+    name: str  # lower-case
+    value: bytes  # raw bytes between the quotes (character references not decoded)
+    start: int  # first byte of the name
+    name_end: int
+    end: int  # after the value (and its closing quote)
+    value_start: int  # -1 when the attribute has no value
+    quote: bytes  # b'"', b"'", or b"" (unquoted or no value)
+
+
+@dataclass(slots=True)
+class Event:
+    """A token the caller asked for; ``start``/``end`` are absolute stream offsets."""
+
+    kind: int
+    name: str
+    start: int
+    end: int
+    name_end: int = 0  # end of the tag name (start/end tags)
+    self_closing: bool = False
+    foreign: bool = False  # a start tag inside svg/math (e.g. an SVG <script>: not raw text)
+    truncated: bool = False  # the tag outgrew max_buffer: attributes seen so far only
+
+
+def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[Attr], bool]:
+    """Attributes of the tag bytes ``data[start:end]`` (after the name, before ``>``).
+
+    Returns the attributes, duplicates removed (the first one wins, as in browsers), and the
+    self-closing flag. Offsets in the result are ``base`` + index into ``data``.
+    """
+    attrs: list[Attr] = []
+    seen: set[str] = set()
+    self_closing = False
+    for m in _ATTR.finditer(data, start, end):
+        sep = m.group(5)
+        if sep is not None:
+            self_closing = sep.endswith(b"/") and m.end() == end
+            continue
+        self_closing = False
+        raw = m.group(1)
+        name = raw.decode("latin-1").lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        for group, quote in ((2, b'"'), (3, b"'"), (4, b"")):
+            value = m.group(group)
+            if value is not None:
+                attrs.append(
+                    Attr(name, value, base + m.start(), base + m.end(1), base + m.end(),
+                         base + m.start(group), quote)
+                )
+                break
+        else:
+            attrs.append(Attr(name, b"", base + m.start(), base + m.end(1), base + m.end(), -1, b""))
+    return attrs, self_closing
+
+
+def _ci(name: str) -> bytes:
+    return b"".join(b"[%s%s]" % (c.encode(), c.upper().encode()) if c.isalpha() else re.escape(c.encode())
+                    for c in name)
+
+
+def _alternation(names: Iterable[str]) -> bytes:
+    # Longest first so that `noscript` is not shadowed by a shorter name sharing its prefix.
+    return b"|".join(_ci(n) for n in sorted(set(names), key=lambda n: (-len(n), n)))
+
+
+@cache
+def _finder(start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> re.Pattern[bytes]:
+    """The candidate regex: interesting start/end tags, comments and CDATA openers."""
+    parts = [rb"<!--", rb"<!\[CDATA\["]
+    if start_names is None:
+        parts.append(rb"<[a-zA-Z!?/]")
+    elif start_names:
+        parts.append(rb"<(?:" + _alternation(start_names) + rb")(?=[\t\n\f\r />])")
+    if end_names is None:
+        parts.append(rb"</[a-zA-Z]")
+    elif end_names:
+        parts.append(rb"</(?:" + _alternation(end_names) + rb")(?=[\t\n\f\r />])")
+    return re.compile(b"|".join(parts))
+
+
+@cache
+def _with_a(names: frozenset[str]) -> frozenset[str]:
+    return names | {"a"}
+
+
+@cache
+def _end_tag_finder(name: str) -> re.Pattern[bytes]:
+    return re.compile(rb"</" + _ci(name) + rb"(?=[\t\n\f\r />])")
+
+
+_SCRIPT_END = rb"</[sS][cC][rR][iI][pP][tT](?=[\t\n\f\r />])"
+
+
+@cache
+def _script_finders(name: str) -> tuple[re.Pattern[bytes], ...]:
+    """Searches for script data, escaped and double-escaped states. ``name`` is the element
+    whose end tag is appropriate (always "script" outside the conformance tests)."""
+    end = (b"|</" + _ci(name) + rb"(?=[\t\n\f\r />])") if name else b""
+    return (
+        re.compile(rb"<!--" + end),
+        re.compile(rb"-->" + end + rb"|<[sS][cC][rR][iI][pP][tT](?=[\t\n\f\r />])"),
+        re.compile(rb"-->|" + _SCRIPT_END),
+    )
+
+
+_SCRIPT_FINDERS = _script_finders("script")
+_SCRIPT_TAIL = 9  # len("</script") + 1: bytes kept back when nothing was found
+
+
+class Tokenizer:
+    """Scans a byte stream fed in chunks and reports the tags that matter.
+
+    ``start_names``/``end_names``: lower-case tag names to report (``None``: every tag, plus
+    comments and text; the conformance tests use that). Elements that change the tokenizer's
+    state (raw text, RCDATA, ``plaintext``, ``svg``/``math``) are always tracked.
+    ``switch_states=False`` keeps the tokenizer in its initial state family, as the html5lib
+    tokenizer tests expect (no tree builder telling it that ``<script>`` starts script data).
+
+    The caller reads bytes with :meth:`slice` and says which bytes it no longer needs with
+    :meth:`release`; ``safe`` (after :meth:`feed`) is the offset before which no future event
+    can start.
+
+    >>> t = Tokenizer(frozenset({"script"}), frozenset({"script"}))
+    >>> [(e.name, e.start) for e in t.feed(b'<p title="<script>">x</p><script>a<b</script>')]
+    [('script', 25), ('script', 36)]
+    """
+
+    def __init__(
+        self,
+        start_names: frozenset[str] | None = frozenset(),
+        end_names: frozenset[str] | None = frozenset(),
+        *,
+        max_buffer: int = 65536,
+        initial_state: InitialState = "data",
+        last_start_tag: str | None = None,
+        switch_states: bool = True,
+    ) -> None:
+        self.max_buffer = max(max_buffer, 64)
+        self.switch_states = switch_states
+        self._start_names = start_names
+        self._end_names = end_names
+        self.report_all = start_names is None
+        self._buf = b""
+        self._base = 0  # absolute offset of _buf[0]
+        self._pos = 0  # absolute offset where scanning resumes
+        self.safe = 0
+        self._mode = {
+            "data": _DATA, "plaintext": _PLAINTEXT, "rcdata": _RCDATA, "rawtext": _RAWTEXT,
+            "script": _SCRIPT, "cdata": _CDATA,
+        }[initial_state]
+        self._raw_name = last_start_tag or ""
+        self._script_state = _NORMAL
+        self._after_mode = _DATA  # mode to enter when a truncated tag (TAGTAIL) ends
+        self._tail_state = 0
+        # Foreign content: a stack of frames, each either ("html", integration-point name) or
+        # ("foreign", [open svg/math element names]). The bottom frame is plain HTML.
+        self._frames: list[tuple[str, list[str]]] = [("html", [])]
+        if initial_state == "cdata":
+            self._frames.append(("foreign", ["svg"]))
+        self._keep = 0  # the caller needs bytes from here on (absolute)
+        self._wants_a = False
+
+    # -- buffer ------------------------------------------------------------------------------
+    def slice(self, start: int, end: int) -> bytes:
+        return self._buf[start - self._base : end - self._base]
+
+    def release(self, offset: int) -> None:
+        """The caller will not ask for bytes before ``offset`` again."""
+        self._keep = offset
+
+    @property
+    def position(self) -> int:
+        """Where scanning resumes: after ``feed(final=True)``, the start of a token cut by EOF."""
+        return self._pos
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - (self._pos - self._base)
+
+    def set_names(self, start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> None:
+        self._start_names = start_names
+        self._end_names = end_names
+        self.report_all = start_names is None
+
+    # -- driving -----------------------------------------------------------------------------
+    def feed(self, data: bytes, final: bool = False) -> list[Event]:
+        drop = min(self._keep, self._pos) - self._base
+        if drop > 0:
+            self._buf = self._buf[drop:] + data
+            self._base += drop
+        else:
+            self._buf += data
+        # `<a ping>` is the only reason to look at <a>, the most common tag of all: look at
+        # it only when this buffer mentions "ping" anywhere.
+        self._wants_a = b"ping" in self._buf[self._pos - self._base :].lower()
+        events: list[Event] = []
+        self._run(events, final)
+        return events
+
+    def _run(self, events: list[Event], final: bool) -> None:
+        buf = self._buf
+        base = self._base
+        n = len(buf)
+        i = self._pos - base
+        while True:
+            mode = self._mode
+            if mode == _DATA:
+                i = self._scan_markup(buf, i, n, events, final)
+            elif mode == _SCRIPT:
+                i = self._scan_script(buf, i, n, events, final)
+            elif mode in (_RAWTEXT, _RCDATA):
+                i = self._scan_raw(buf, i, n, events, final)
+            elif mode == _PLAINTEXT:
+                if self.report_all and i < n:
+                    events.append(Event(TEXT, "", base + i, base + n))
+                i = n
+                self.safe = base + n
+                self._stalled = True
+            elif mode == _CDATA:
+                i = self._scan_until(buf, i, n, _CDATA_END, 2, final, CDATA, events)
+            elif mode == _COMMENT:
+                i = self._scan_until(buf, i, n, _COMMENT_END, 3, final, COMMENT, events)
+            elif mode == _BOGUS:
+                i = self._scan_until(buf, i, n, _GT, 0, final, COMMENT, events)
+            else:
+                i = self._scan_tag_tail(buf, i, n, events)
+            if self._mode == mode and self._stalled:
+                break
+        self._pos = base + i
+        if final:
+            self.safe = base + n
+
+    # -- markup (data state, HTML or foreign content) ----------------------------------------
+    _stalled = False
+
+    def _finder_now(self) -> re.Pattern[bytes]:
+        if self.report_all or len(self._frames) > 1:
+            return _finder(None, None)
+        starts = self._start_names
+        if self._wants_a and starts is not None and "a" not in starts:
+            starts = _with_a(starts)
+        return _finder(starts, self._end_names)
+
+    def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
+        """Advance through markup; returns the new index; sets _stalled when out of data."""
+        base = self._base
+        self._stalled = False
+        while True:
+            finder = self._finder_now()
+            m = finder.search(buf, i)
+            p = m.start() if m is not None else n
+            if not self._in_data_state(buf, i, p, n):
+                p = self._exact_next(buf, i, n)
+            if p >= n:
+                # Nothing more to report in this buffer: everything up to the last unfinished
+                # token (if any) is plain data.
+                hold = self._unfinished_from(buf, i, n, final)
+                if self.report_all and hold > i:
+                    events.append(Event(TEXT, "", base + i, base + hold))
+                if hold < n and n - hold > self.max_buffer:
+                    i = self._overflow(buf, hold, n, events)
+                    if self._mode != _DATA:
+                        return i
+                    continue
+                self.safe = base + hold
+                self._stalled = True
+                return hold
+            if self.report_all and p > i:
+                events.append(Event(TEXT, "", base + i, base + p))
+            j = self._token(buf, p, n, events, final)
+            if j < 0:  # unfinished token at p
+                if n - p > self.max_buffer:
+                    i = self._overflow(buf, p, n, events)
+                    if self._mode != _DATA:
+                        return i
+                    continue
+                self.safe = base + p
+                self._stalled = True
+                return p
+            i = j
+            self.safe = base + i
+            if self._mode != _DATA:
+                return i
+
+    def _in_data_state(self, buf: bytes, lo: int, p: int, n: int) -> bool:
+        """Is ``p`` (a candidate, or ``n``) outside every tag, given ``lo`` is in the data state?
+
+        Without a quoted value holding `<` or `>` in between, every tag ends at its first `>`,
+        so ``p`` is in the data state unless the last tag opened before it is still unclosed.
+        """
+        if _QUOTED_LT_GT.search(buf, lo, min(p + 1, n)) is not None:
+            return False
+        q = p
+        while True:
+            q = buf.rfind(b"<", lo, q)
+            if q < 0:
+                return True
+            nxt = buf[q + 1 : q + 2]
+            if nxt.isalpha() or nxt in (b"!", b"/", b"?"):
+                return buf.find(b">", q + 1, p) >= 0
+
+    def _exact_next(self, buf: bytes, i: int, n: int) -> int:
+        """Tokenise exactly from ``i``; position of the next candidate or unfinished token."""
+        finder = self._finder_now()
+        while True:
+            p = buf.find(b"<", i)
+            if p < 0:
+                return n
+            m = finder.match(buf, p)
+            if m is not None:
+                return p
+            end = self._skip_token(buf, p, n)
+            if end < 0:
+                return p
+            i = end
+
+    def _skip_token(self, buf: bytes, p: int, n: int) -> int:
+        """End of the uninteresting token at ``p`` (``p + 1`` for a text `<`); -1 if unfinished."""
+        nxt = buf[p + 1 : p + 2]
+        if not nxt:
+            return -1
+        if nxt.isalpha() or (nxt == b"/" and buf[p + 2 : p + 3].isalpha()):
+            m = _TAG.match(buf, p)
+            return m.end() if m is not None else -1
+        if nxt == b"!" or nxt == b"?" or nxt == b"/":
+            if nxt == b"/" and p + 2 >= n:
+                return -1
+            if buf.startswith(b"<!-", p) and p + 4 > n:
+                return -1
+            if self._in_foreign() and b"<![CDATA["[: n - p] == buf[p : p + 9]:
+                return -1  # may become a CDATA opener, which is a candidate
+            gt = buf.find(b">", p)
+            return gt + 1 if gt >= 0 else -1
+        return p + 1
+
+    def _unfinished_from(self, buf: bytes, i: int, n: int, final: bool) -> int:
+        """Start of the unfinished token at the end of ``buf[i:n]``, or ``n``."""
+        if final:
+            return n
+        if not self._in_data_state(buf, i, n, n):
+            p = self._exact_next(buf, i, n)
+            return p if p < n else n
+        q = n
+        while True:
+            q = buf.rfind(b"<", i, q)
+            if q < 0:
+                return n
+            nxt = buf[q + 1 : q + 2]
+            if not nxt or nxt.isalpha() or nxt in (b"!", b"/", b"?"):
+                return q if buf.find(b">", q + 1, n) < 0 else n
+
+    def _in_foreign(self) -> bool:
+        return self._frames[-1][0] == "foreign"
+
+    def _token(self, buf: bytes, p: int, n: int, events: list[Event], final: bool) -> int:
+        """Handle the token at ``p`` (a candidate); returns its end, or -1 if unfinished."""
+        base = self._base
+        nxt = buf[p + 1 : p + 2]
+        if nxt == b"!" or nxt == b"?" or (nxt == b"/" and not buf[p + 2 : p + 3].isalpha()):
+            if buf.startswith(b"<!--", p):
+                return self._comment(buf, p, n, events, final)
+            if buf.startswith(b"<![CDATA[", p) and self._in_foreign():
+                self._mode = _CDATA
+                self._comment_start = base + p
+                return p + 9
+            end = self._skip_token(buf, p, n)
+            if end < 0 and final:
+                end = n
+                if buf[p + 1 : p + 2] == b"/" and p + 2 >= n:
+                    return end  # `</` at the end of the input is text
+            if end >= 0 and self.report_all and buf[p : p + 3] != b"</>":
+                events.append(Event(COMMENT, "", base + p, base + end))
+            return end
+        m = _TAG.match(buf, p)
+        if m is None:
+            return -1
+        name = m.group(2).decode("latin-1").lower()
+        end = m.end()
+        if m.group(1):
+            self._end_tag(name, base + p, base + end, base + m.end(2), events)
+            return end
+        self_closing = False
+        if m.end(3) > m.start(3) and (self.report_all or name in ("svg", "math") or self._in_foreign()):
+            self_closing = parse_attrs(buf, m.start(3), m.end(3))[1]
+        self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
+        return end
+
+    def _comment(self, buf: bytes, p: int, n: int, events: list[Event], final: bool) -> int:
+        base = self._base
+        if p + 6 > n and not final:
+            return -1  # `<!-->` and `<!--->` need up to six bytes to tell
+        if buf.startswith(b">", p + 4):
+            end = p + 5
+        elif buf.startswith(b"->", p + 4):
+            end = p + 6
+        else:
+            m = _COMMENT_END.search(buf, p + 4)
+            if m is None:
+                # Comments can be long and need no rewriting: stream through them.
+                self._mode = _COMMENT
+                self._comment_start = base + p
+                return p + 4
+            end = m.end()
+        if self.report_all:
+            events.append(Event(COMMENT, "", base + p, base + end))
+        return end
+
+    def _start_tag(
+        self, buf: bytes, name: str, p: int, end: int, name_end: int, self_closing: bool,
+        events: list[Event],
+    ) -> None:
+        base = self._base
+        frames = self._frames
+        foreign = frames[-1][0] == "foreign"
+        if foreign and (name in _BREAKOUT or (name == "font" and _FONT_ATTR.search(buf, name_end, end))):
+            frames.pop()
+            foreign = False
+        if foreign:
+            elements = frames[-1][1]
+            if not self_closing:
+                elements.append(name)
+                root = elements[0]
+                if (root == "svg" and name in _SVG_INTEGRATION) or (
+                    root == "math" and (name in _MATH_INTEGRATION or _is_html_annotation(buf, name, name_end, end))
+                ):
+                    frames.append(("html", [name]))
+            if self.report_all or name == "script" or (self._start_names and name in self._start_names):
+                events.append(Event(START, name, base + p, base + end, base + name_end, self_closing, True))
+            return
+        if self.report_all or (self._start_names is not None and name in self._start_names) or (
+            name == "a" and self._wants_a
+        ):
+            events.append(Event(START, name, base + p, base + end, base + name_end, self_closing))
+        if not self.switch_states:
+            return
+        if name in ("svg", "math"):
+            if not self_closing:
+                frames.append(("foreign", [name]))
+        elif name == "script":
+            self._mode = _SCRIPT
+            self._script_state = _NORMAL
+            self._raw_name = name
+        elif name in RAWTEXT_ELEMENTS:
+            self._mode = _RAWTEXT
+            self._raw_name = name
+        elif name in RCDATA_ELEMENTS:
+            self._mode = _RCDATA
+            self._raw_name = name
+        elif name == "plaintext":
+            self._mode = _PLAINTEXT
+
+    def _end_tag(self, name: str, start: int, end: int, name_end: int, events: list[Event]) -> None:
+        frames = self._frames
+        top_kind, top = frames[-1]
+        if top_kind == "foreign":
+            if name in ("br", "p"):
+                frames.pop()
+            elif name in top:
+                del top[top.index(name) :]
+                if not top:
+                    frames.pop()
+        elif len(frames) > 1 and top and top[0] == name:
+            frames.pop()  # end of an HTML integration point: back to foreign content
+            _, elements = frames[-1]
+            if name in elements:
+                del elements[elements.index(name) :]
+        elif len(frames) > 2 and any(name in f[1] for f in frames[:-1] if f[0] == "foreign"):
+            # `</svg>` inside <foreignObject>: closes the integration point and the svg
+            while len(frames) > 1 and not (frames[-1][0] == "foreign" and name in frames[-1][1]):
+                frames.pop()
+            elements = frames[-1][1]
+            del elements[elements.index(name) :]
+            if not elements:
+                frames.pop()
+        if self.report_all or (self._end_names is not None and name in self._end_names):
+            events.append(Event(END, name, start, end, name_end))
+
+    # -- raw text ----------------------------------------------------------------------------
+    def _raw_end(self, buf: bytes, p: int, n: int, events: list[Event]) -> int:
+        """The appropriate end tag at ``p``: its end, or -1 if unfinished."""
+        m = _TAG.match(buf, p)
+        if m is None:
+            return -1
+        name = self._raw_name
+        self._mode = _DATA
+        if self.report_all or (self._end_names is not None and name in self._end_names) or name in (
+            "script", "iframe", "noscript",
+        ):
+            base = self._base
+            events.append(Event(END, name, base + p, base + m.end(), base + m.end(2)))
+        return m.end()
+
+    def _scan_raw(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
+        base = self._base
+        self._stalled = False
+        name = self._raw_name
+        if not name:  # no appropriate end tag possible (html5lib tests without lastStartTag)
+            return self._text_to(buf, i, n, n, events, stall=True)
+        m = _end_tag_finder(name).search(buf, i)
+        if m is None:
+            keep = n if final else max(i, n - len(name) - 3)
+            return self._text_to(buf, i, keep, n, events, stall=True)
+        p = m.start()
+        self._text_to(buf, i, p, n, events, stall=False)
+        end = self._raw_end(buf, p, n, events)
+        if end < 0:
+            return self._hold_end_tag(buf, p, n)
+        self.safe = base + end
+        return end
+
+    def _hold_end_tag(self, buf: bytes, p: int, n: int) -> int:
+        if n - p > self.max_buffer:  # an end tag with 64 KiB of attributes: stream it through
+            self._after_mode = _DATA
+            self._mode = _TAGTAIL
+            self._tail_state = _tail_state_of(buf, p, n)
+            self.safe = self._base + n
+            return n
+        self.safe = self._base + p
+        self._stalled = True
+        return p
+
+    def _text_to(self, buf: bytes, i: int, j: int, n: int, events: list[Event], *, stall: bool) -> int:
+        if self.report_all and j > i:
+            events.append(Event(TEXT, "", self._base + i, self._base + j))
+        if stall:
+            self.safe = self._base + j
+            self._stalled = True
+        return j
+
+    def _scan_script(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
+        base = self._base
+        self._stalled = False
+        finders = _SCRIPT_FINDERS if self._raw_name == "script" else _script_finders(self._raw_name)
+        while True:
+            state = self._script_state
+            m = finders[state].search(buf, i)
+            if m is None:
+                keep = n if final else max(i, n - _SCRIPT_TAIL)
+                return self._text_to(buf, i, keep, n, events, stall=True)
+            p = m.start()
+            token = m.group()
+            if token == b"<!--":
+                self._script_state = _ESCAPED
+                i = p + 2  # the two dashes also count towards a closing `-->`
+            elif token == b"-->":
+                self._script_state = _NORMAL
+                i = m.end()
+            elif token[1:2] == b"/":
+                if state == _DOUBLE:  # `</script` ends double escaping, whatever the element
+                    self._script_state = _ESCAPED
+                    i = m.end()
+                    continue
+                self._text_to(buf, i, p, n, events, stall=False)
+                end = self._raw_end(buf, p, n, events)
+                if end < 0:
+                    return self._hold_end_tag(buf, p, n)
+                self.safe = base + end
+                return end
+            else:
+                self._script_state = _DOUBLE
+                i = m.end()
+
+    # -- comments, CDATA, bogus comments that outgrew one buffer ------------------------------
+    def _scan_until(
+        self, buf: bytes, i: int, n: int, end_rx: re.Pattern[bytes], tail: int, final: bool, kind: int,
+        events: list[Event],
+    ) -> int:
+        self._stalled = False
+        m = end_rx.search(buf, i)
+        if m is None and final:
+            self._mode = _DATA
+            if self.report_all:
+                events.append(Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + n))
+            self.safe = self._base + n
+            return n
+        if m is None:
+            keep = max(i, n - tail)
+            self.safe = self._base + keep
+            self._stalled = True
+            return keep
+        self._mode = _DATA
+        if self.report_all:
+            events.append(Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + m.end()))
+        self.safe = self._base + m.end()
+        return m.end()
+
+    # -- tags longer than max_buffer ---------------------------------------------------------
+    def _overflow(self, buf: bytes, p: int, n: int, events: list[Event]) -> int:
+        """An unfinished token at ``p`` outgrew the buffer: report what is known, stream on."""
+        base = self._base
+        nxt = buf[p + 1 : p + 2]
+        if buf.startswith(b"<!--", p):
+            self._mode = _COMMENT
+            self._comment_start = base + p
+            self.safe = base + n - 3
+            return n - 3
+        if nxt.isalpha() or (nxt == b"/" and buf[p + 2 : p + 3].isalpha()):
+            m = _TAG_NAME.match(buf, p)
+            assert m is not None  # noqa: S101 - guarded by the isalpha checks above
+            name = m.group(2).decode("latin-1").lower()
+            self._after_mode = _DATA
+            if not m.group(1):
+                before = self._mode
+                self._start_tag(buf, name, p, n, m.end(2), False, events)
+                if events and events[-1].start == base + p:
+                    events[-1].truncated = True
+                self._after_mode = self._mode
+                self._mode = before
+            self._mode = _TAGTAIL
+            self._tail_state = _tail_state_of(buf, p, n)
+            self.safe = base + n
+            return n
+        # `<!x`, `<?x`, `</ x`: a bogus comment, or a doctype; ends at the next `>`.
+        self._mode = _BOGUS
+        self._comment_start = base + p
+        self.safe = base + n
+        return n
+
+    def _scan_tag_tail(self, buf: bytes, i: int, n: int, events: list[Event]) -> int:
+        self._stalled = False
+        state, end = _advance_tag_state(buf, i, n, self._tail_state)
+        self._tail_state = state
+        if end < 0:
+            self.safe = self._base + n
+            self._stalled = True
+            return n
+        self._mode = self._after_mode
+        self.safe = self._base + end
+        return end
+
+    @property
+    def in_raw_text(self) -> bool:
+        return self._mode != _DATA
+
+
+_GT = re.compile(rb">")
+_TAG_NAME = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)")
+_FONT_ATTR = re.compile(rb"[\t\n\f\r /](?:[cC][oO][lL][oO][rR]|[fF][aA][cC][eE]|[sS][iI][zZ][eE])[\t\n\f\r /=>]")
+_HTML_ENCODING = re.compile(
+    rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
+)
+
+
+def _is_html_annotation(buf: bytes, name: str, start: int, end: int) -> bool:
+    return name == "annotation-xml" and _HTML_ENCODING.search(buf, start, end) is not None
+
+
+# Tag-interior states for tags longer than max_buffer (rare: a byte-wise walk with jumps).
+_T_BEFORE, _T_NAME, _T_AFTER_NAME, _T_BEFORE_VALUE, _T_DQ, _T_SQ, _T_UQ, _T_SLASH = range(8)
+_WS_BYTES = frozenset(_WS)
+
+
+def _tail_state_of(buf: bytes, p: int, n: int) -> int:
+    m = _TAG_NAME.match(buf, p)
+    start = m.end() if m is not None else p + 2
+    state, end = _advance_tag_state(buf, start, n, _T_BEFORE)
+    return state
+
+
+def _advance_tag_state(buf: bytes, i: int, n: int, state: int) -> tuple[int, int]:
+    """Walk tag-interior bytes from ``state``; returns (state, end after `>` or -1)."""
+    while i < n:
+        if state == _T_DQ or state == _T_SQ:
+            q = buf.find(b'"' if state == _T_DQ else b"'", i)
+            if q < 0:
+                return state, -1
+            i, state = q + 1, _T_BEFORE
+            continue
+        c = buf[i]
+        if state == _T_UQ:
+            if c in _WS_BYTES:
+                state = _T_BEFORE
+            elif c == 0x3E:
+                return state, i + 1
+        elif state == _T_BEFORE_VALUE:
+            if c == 0x22:
+                state = _T_DQ
+            elif c == 0x27:
+                state = _T_SQ
+            elif c == 0x3E:
+                return state, i + 1
+            elif c not in _WS_BYTES:
+                state = _T_UQ
+        elif c == 0x3E:
+            return state, i + 1
+        elif state == _T_NAME:
+            if c in _WS_BYTES:
+                state = _T_AFTER_NAME
+            elif c == 0x2F:
+                state = _T_SLASH
+            elif c == 0x3D:
+                state = _T_BEFORE_VALUE
+        elif state == _T_AFTER_NAME:
+            if c == 0x3D:
+                state = _T_BEFORE_VALUE
+            elif c == 0x2F:
+                state = _T_SLASH
+            elif c not in _WS_BYTES:
+                state = _T_NAME
+        else:  # _T_BEFORE or _T_SLASH
+            if c == 0x2F:
+                state = _T_SLASH
+            elif c not in _WS_BYTES:
+                state = _T_NAME
+        i += 1
+    return state, -1

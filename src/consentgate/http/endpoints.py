@@ -1,0 +1,580 @@
+"""The middleware's own routes under the prefix: save a choice, read the state, the preference
+centre, static assets, the visitor's receipt; plus ``/.well-known/gpc.json``.
+
+A change of consent is a write that becomes legal evidence, so the save endpoint refuses what a
+forged or confused request could carry: another site's origin (403), a form without a valid
+token bound to this visitor (403), a body over the limit (413), a content type it does not read
+(415), a malformed body (400). Each refusal states its reason and changes nothing.
+
+References: Fetch Metadata (``Sec-Fetch-Site``); RFC 6454 (``Origin``); OWASP "Unvalidated
+Redirects and Forwards"; W3C GPC (``/.well-known/gpc.json``); GDPR art. 7(1) and 7(3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from consentgate.audit.events import ConsentEvent, MemorySink
+from consentgate.consent.state import Consent, Source, new_consent_id
+from consentgate.http.types import Receive, Send, Sink
+
+if TYPE_CHECKING:
+    from consentgate.audit.events import Action
+    from consentgate.http.middleware import ConsentGate, Request
+
+__all__ = ["AuditSetup", "Endpoints", "safe_next"]
+
+logger = logging.getLogger("consentgate.http")
+
+ACTIONS = ("accept_all", "reject_all", "save", "withdraw")
+_UI_ACTION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_STATIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A parsed consent request."""
+
+    action: Literal["accept_all", "reject_all", "save", "withdraw"]
+    categories: frozenset[str]
+    granted: frozenset[str]
+    denied: frozenset[str]
+    csrf: str
+    ui_action: str
+    next_url: str | None  # form posts only
+
+
+class Endpoints:
+    def __init__(self, gate: ConsentGate) -> None:
+        self.gate = gate
+        self.policy = gate.policy
+        self._categories = {c.id for c in gate.policy.categories}
+        self._required = frozenset(c.id for c in gate.policy.categories if c.required) | {"necessary"}
+        ui = gate.ui
+        # Content-hashed asset names never change content, so browsers may keep them for a year.
+        self._hashed_assets = {ui.asset_url("js").rpartition("/")[2], ui.asset_url("css").rpartition("/")[2]}
+
+    async def __call__(self, request: Request, receive: Receive, send: Send) -> None:
+        route = request.route
+        method = request.method
+        if route == "/.well-known/gpc.json":
+            if not self.policy.gpc:
+                await _send(send, 404, b"Not Found", "text/plain; charset=utf-8")
+            elif method in ("GET", "HEAD"):
+                await self._gpc(send, head=method == "HEAD")
+            else:
+                await _not_allowed(send, "GET, HEAD")
+            return
+        name = route[len(self.gate.prefix) :]
+        if name == "/consent":
+            if method == "POST":
+                await self._save(request, receive, send)
+            else:
+                await _not_allowed(send, "POST")
+        elif name in ("/state", "/preferences", "/receipt") or name.startswith("/static/"):
+            if method not in ("GET", "HEAD"):
+                await _not_allowed(send, "GET, HEAD")
+            elif name == "/state":
+                await self._state(request, send)
+            elif name == "/preferences":
+                await self._preferences(request, send)
+            elif name == "/receipt":
+                await self._receipt(request, send)
+            else:
+                await self._static(name[len("/static/") :], send, head=method == "HEAD")
+        else:
+            await _send(send, 404, b"Not Found", "text/plain; charset=utf-8")
+
+    # -- reading ----------------------------------------------------------------------------
+    async def _state(self, request: Request, send: Send) -> None:
+        from consentgate.http.middleware import render_context
+
+        ctx = render_context(self.gate, request, show_banner=False, next_url="")
+        body = json.dumps(self.gate.ui.state_json(ctx), separators=(",", ":")).encode()
+        await _send(send, 200, b"" if request.method == "HEAD" else body, "application/json", [_NO_STORE])
+
+    async def _preferences(self, request: Request, send: Send) -> None:
+        from consentgate.http.middleware import render_context
+
+        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
+        next_url = safe_next(query.get("next", "/"), request.header(b"host"))
+        ctx = render_context(
+            self.gate,
+            request,
+            show_banner=False,
+            next_url=next_url,
+            locale=request.locale(query.get("lang")) if query.get("lang") else None,
+        )
+        body = self.gate.ui.preferences_page(ctx)
+        headers = [_NO_STORE, (b"vary", b"Cookie, Accept-Language")]
+        await _send(send, 200, b"" if request.method == "HEAD" else body, "text/html; charset=utf-8", headers)
+
+    async def _static(self, name: str, send: Send, *, head: bool) -> None:
+        asset = self.gate.ui.asset(name) if _STATIC_NAME.fullmatch(name) else None
+        if asset is None:
+            await _send(send, 404, b"Not Found", "text/plain; charset=utf-8")
+            return
+        body, content_type = asset
+        cache = (
+            "public, max-age=31536000, immutable" if name in self._hashed_assets else "public, max-age=300"
+        )
+        headers = [(b"cache-control", cache.encode()), (b"x-content-type-options", b"nosniff")]
+        await _send(send, 200, b"" if head else body, content_type, headers, length=len(body))
+
+    async def _receipt(self, request: Request, send: Send) -> None:
+        consent = request.consent
+        if request.cookie_status != "ok":
+            await _error(send, request, 404, "this browser has no recorded consent")
+            return
+        events = await self.gate.audit.receipt(consent.consent_id)
+        if events is None:
+            await _error(send, request, 404, "receipts are not available: the audit log is not readable here")
+            return
+        body = json.dumps({"consentId": consent.consent_id, "events": events}, separators=(",", ":"))
+        await _send(
+            send, 200, b"" if request.method == "HEAD" else body.encode(), "application/json", [_NO_STORE]
+        )
+
+    async def _gpc(self, send: Send, *, head: bool) -> None:
+        document: dict[str, object] = {"gpc": True}
+        if self.gate.gpc_last_update:
+            document["lastUpdate"] = self.gate.gpc_last_update
+        body = json.dumps(document).encode()
+        await _send(send, 200, b"" if head else body, "application/json", length=len(body))
+
+    # -- saving -----------------------------------------------------------------------------
+    async def _save(self, request: Request, receive: Receive, send: Send) -> None:
+        try:
+            _check_origin(request, self.gate.allowed_origins)
+            kind = _content_kind(request.header(b"content-type"))
+            body = await _read_body(request, receive, self.gate.max_body)
+            if body is None:
+                return  # the client went away: nothing to answer, nothing changed
+            choice = self._parse(body, kind, request)
+            consent_id = self._consent_id(choice, request, form=kind == "form")
+        except _Refused as refused:
+            self.gate.counters["consent_refused"] += 1
+            await _error(send, request, refused.status, refused.reason)
+            return
+        consent, action = self._apply(choice, request, consent_id)
+        await self.gate.audit.start()  # no-op when lifespan already started it
+        if request.is_bot:
+            self.gate.counters["bot_choices"] += 1  # crawlers leave no audit record
+        elif not self.gate.audit.enqueue(self._event(consent, action, choice, request)):
+            # The audit queue is full: refuse rather than set a cookie nobody can prove later.
+            self.gate.counters["consent_unrecorded"] += 1
+            await _error(send, request, 503, "the choice could not be recorded; please try again")
+            return
+        headers: list[tuple[bytes, bytes]] = [_NO_STORE]
+        headers.append(
+            (b"set-cookie", self.gate.cookie.set_cookie(consent, secure=request.secure).encode("latin-1"))
+        )
+        headers += [(b"set-cookie", line.encode("latin-1")) for line in request.sweep(consent)]
+        if choice.next_url is not None:
+            location = quote(choice.next_url, safe="!#$%&'()*+,/:;=?@[]~")
+            await _send(
+                send, 303, b"", "text/plain; charset=utf-8", [*headers, (b"location", location.encode())]
+            )
+            return
+        from consentgate.http.middleware import render_context
+
+        ctx = render_context(self.gate, request, consent=consent, show_banner=False, next_url="")
+        body_out = json.dumps({"state": self.gate.ui.state_json(ctx)}, separators=(",", ":")).encode()
+        await _send(send, 200, body_out, "application/json", headers)
+
+    def _parse(self, body: bytes, kind: Literal["json", "form"], request: Request) -> Choice:
+        if kind == "json":
+            return self._parse_json(body)
+        try:
+            text = body.decode("utf-8")
+            fields = parse_qsl(text, keep_blank_values=True, max_num_fields=256)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise _Refused(400, f"malformed form body: {error}") from None
+        values: dict[str, list[str]] = {}
+        for key, value in fields:
+            values.setdefault(key, []).append(value)
+        action = (values.get("action") or [""])[0]
+        return self._choice(
+            action,
+            categories=values.get("category", []),
+            granted=values.get("service", []),
+            denied=[],
+            csrf=(values.get("csrf") or [""])[0],
+            ui_action=(values.get("ui") or [""])[0],
+            next_url=safe_next((values.get("next") or ["/"])[0], request.header(b"host")),
+        )
+
+    def _parse_json(self, body: bytes) -> Choice:
+        try:
+            data = json.loads(body)
+        except ValueError as error:  # also UnicodeDecodeError
+            raise _Refused(400, f"malformed JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise _Refused(400, "the JSON body must be an object")
+        categories = data.get("categories", [])
+        services = data.get("services", {})
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise _Refused(400, "'categories' must be a list of category ids")
+        if not isinstance(services, dict) or not all(isinstance(v, bool) for v in services.values()):
+            raise _Refused(400, "'services' must map service ids to true or false")
+        action, csrf, ui_action = data.get("action"), data.get("csrf", ""), data.get("ui", "")
+        if not isinstance(action, str) or not isinstance(csrf, str) or not isinstance(ui_action, str):
+            raise _Refused(400, "'action', 'csrf' and 'ui' must be strings")
+        return self._choice(
+            action,
+            categories=categories,
+            granted=[sid for sid, on in services.items() if on],
+            denied=[sid for sid, on in services.items() if not on],
+            csrf=csrf,
+            ui_action=ui_action,
+            next_url=None,
+        )
+
+    def _choice(
+        self,
+        action: str,
+        *,
+        categories: Sequence[str],
+        granted: Sequence[str],
+        denied: Sequence[str],
+        csrf: str,
+        ui_action: str,
+        next_url: str | None,
+    ) -> Choice:
+        if action not in ACTIONS:
+            raise _Refused(400, f"'action' must be one of {', '.join(ACTIONS)}")
+        unknown = [c for c in categories if c not in self._categories]
+        if unknown:
+            raise _Refused(400, f"unknown category {unknown[0]!r}")
+        unknown = [s for s in (*granted, *denied) if not self.policy.has_service(s)]
+        if unknown:
+            raise _Refused(400, f"unknown service {unknown[0]!r}")
+        if ui_action and not _UI_ACTION.fullmatch(ui_action):
+            raise _Refused(400, "'ui' must be a short control id such as 'banner.accept'")
+        return Choice(
+            action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+            categories=frozenset(categories),
+            granted=frozenset(granted),
+            denied=frozenset(denied),
+            csrf=csrf,
+            ui_action=ui_action,
+            next_url=next_url,
+        )
+
+    def _consent_id(self, choice: Choice, request: Request, *, form: bool) -> str:
+        """The id the choice is recorded under; forms must carry a token bound to this visitor."""
+        token_id = self.gate.csrf.verify(choice.csrf) if choice.csrf else None
+        has_cookie = request.cookie_status == "ok"
+        if form or choice.csrf:
+            if token_id is None:
+                raise _Refused(403, "the form has expired or was not issued by this site; reload the page")
+            if has_cookie and token_id != request.consent.consent_id:
+                raise _Refused(403, "the form was issued for another visitor; reload the page")
+        if has_cookie:
+            return request.consent.consent_id
+        return token_id or new_consent_id()
+
+    def _apply(self, choice: Choice, request: Request, consent_id: str) -> tuple[Consent, Action]:
+        gate = self.gate
+        objection = request.objection and request.mode != "notice"
+        action: Action = choice.action
+        granted, denied = set(choice.granted), set(choice.denied)
+        gpc_applied = False
+        if choice.action == "accept_all":
+            categories = set(self._categories)
+            if objection:
+                # An opt-out signal is a standing objection that a click on "accept all" does
+                # not lift (requirements CG-59, CG-62): marketing and sale/share stay denied.
+                categories.discard("marketing")
+                denied |= gate.sale_share
+                gpc_applied = True
+        elif choice.action == "save":
+            categories = set(choice.categories)
+            if objection and ("marketing" in categories or granted & gate.sale_share):
+                action = "gpc_override"  # an explicit toggle against the signal, recorded as such
+        else:
+            categories = set()
+        categories |= self._required
+        base = (
+            request.consent if request.cookie_status == "ok" else Consent.none(gate.policy.service_categories)
+        )
+        rule = gate.policy.regions.get(request.region) or gate.policy.regions.get(request.region[:2])
+        lifetime = rule.choice_lifetime_seconds if rule else gate.policy.choice_lifetime_seconds
+        consent = Consent(
+            consent_id=consent_id,
+            service_categories=gate.policy.service_categories,
+            region=base.region,
+        ).with_choice(
+            categories,
+            source=_source(choice.ui_action),
+            services=granted,
+            denied_services=denied,
+            lifetime_seconds=lifetime,
+            fingerprint=gate.policy.fingerprint(),
+            gpc_applied=gpc_applied,
+            region=request.region,
+        )
+        return consent, action
+
+    def _event(self, consent: Consent, action: Action, choice: Choice, request: Request) -> ConsentEvent:
+        from consentgate.consent.useragent import classify
+
+        gate = self.gate
+        policy = gate.policy
+        locale = request.locale()
+        services = {
+            s.id: consent.allows_service(s.id, s.category) for s in policy.services if s.origin == "policy"
+        }
+        services.update(dict.fromkeys(consent.services, True))
+        services.update(dict.fromkeys(consent.denied_services, False))
+        agent = classify(request.user_agent)
+        page = choice.next_url if choice.next_url is not None else _referer_path(request)
+        return ConsentEvent(
+            consent_id=consent.consent_id,
+            action=action,
+            categories={c.id: consent.allows(c.id) for c in policy.categories},
+            services=services,
+            policy_version=policy.version,
+            policy_fingerprint=policy.fingerprint(),
+            notice_hash=gate.ui.notice_hash(locale),
+            locale=locale,
+            ui_action=choice.ui_action,
+            region=request.region,
+            region_source=request.region_source,
+            sec_gpc=request.gpc,
+            dnt=request.dnt,
+            path=page.partition("?")[0].partition("#")[0],
+            ua_browser=agent.browser,
+            ua_os=agent.os,
+            ua_device=agent.device,
+            ip=client_ip(request.scope, gate.ip_mode, gate.audit.ip_key),
+        )
+
+
+def _source(ui_action: str) -> Source:
+    if ui_action.startswith("preferences"):
+        return "preferences"
+    if ui_action.startswith(("banner", "embed")):
+        return "banner"
+    return "api"
+
+
+# --- request checks --------------------------------------------------------------------------
+
+
+def _check_origin(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse cross-site writes: a forged "accept all" would be a false record of consent."""
+    fetch_site = request.header(b"sec-fetch-site").strip().lower()
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        raise _Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
+    origin = request.header(b"origin").strip()
+    if not origin:
+        return  # not a browser write (browsers send Origin on every POST), or Fetch Metadata said same-origin
+    key = origin.rstrip("/").lower()
+    if key in allowed:
+        return
+    parts = urlsplit(key)
+    host = request.header(b"host").strip().lower()
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or _strip_port(parts.netloc, parts.scheme) != _strip_port(host, parts.scheme)
+    ):
+        raise _Refused(403, f"cross-origin request refused (Origin: {origin[:100]})")
+
+
+def _strip_port(netloc: str, scheme: str) -> str:
+    default = ":443" if scheme == "https" else ":80"
+    return netloc[: -len(default)] if netloc.endswith(default) else netloc
+
+
+def _content_kind(content_type: str) -> Literal["json", "form"]:
+    media = content_type.partition(";")[0].strip().lower()
+    if media == "application/json":
+        return "json"
+    if media == "application/x-www-form-urlencoded":
+        return "form"
+    raise _Refused(415, "send application/json or application/x-www-form-urlencoded")
+
+
+async def _read_body(request: Request, receive: Receive, limit: int) -> bytes | None:
+    declared = request.header(b"content-length").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, f"the body is over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def safe_next(value: str, host: str) -> str:
+    """Where a form post may send the browser back: a path on this site, else "/".
+
+    >>> [safe_next(v, "example.com") for v in ("/a?b=1", "//evil", "https://example.com/x", "javascript:x")]
+    ['/a?b=1', '/', '/x', '/']
+    """
+    if not value or len(value) > 2048 or "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "/"
+    if value.startswith("/"):
+        return "/" if value.startswith("//") else value
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and host and parts.netloc.lower() == host.strip().lower():
+        path = parts.path or "/"
+        if path.startswith("//"):
+            return "/"
+        return path + ("?" + parts.query if parts.query else "")
+    return "/"
+
+
+def _referer_path(request: Request) -> str:
+    referer = request.header(b"referer")
+    parts = urlsplit(referer)
+    if parts.netloc and parts.netloc.lower() == request.header(b"host").strip().lower():
+        return parts.path or "/"
+    return ""
+
+
+def client_ip(scope: Mapping[str, object], mode: str, key: bytes) -> str:
+    """The client address as the audit log may keep it (CG-43): nothing, a network, or a keyed hash."""
+    if mode == "none":
+        return ""
+    client = scope.get("client")
+    if not isinstance(client, Sequence) or not client or not isinstance(client[0], str):
+        return ""
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return ""
+    if mode == "truncate":
+        prefix = 24 if address.version == 4 else 48
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    return hmac.new(key, address.packed, hashlib.sha256).hexdigest()
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    *,
+    length: int | None = None,
+) -> None:
+    raw = [(b"content-type", content_type.encode("latin-1")), *headers]
+    raw.append((b"content-length", str(len(body) if length is None else length).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _error(send: Send, request: Request, status: int, reason: str) -> None:
+    wants_json = "json" in request.header(b"content-type") or "json" in request.header(b"accept")
+    headers = [_NO_STORE]
+    if wants_json:
+        body = json.dumps({"error": reason}).encode()
+        await _send(send, status, body, "application/json", headers)
+    else:
+        await _send(send, status, reason.encode("utf-8"), "text/plain; charset=utf-8", headers)
+
+
+async def _not_allowed(send: Send, allow: str) -> None:
+    await _send(send, 405, b"Method Not Allowed", "text/plain; charset=utf-8", [(b"allow", allow.encode())])
+
+
+# --- the audit sink and its lifecycle --------------------------------------------------------
+
+
+@runtime_checkable
+class _Managed(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class AuditSetup:
+    """The configured event sink, started on lifespan startup or, without lifespan, lazily."""
+
+    def __init__(
+        self, audit: str | Sink | None, *, audit_key: bytes | str | None, secret_key: str | bytes
+    ) -> None:
+        key = audit_key.encode() if isinstance(audit_key, str) else audit_key
+        self.store: object | None = None
+        sink: Sink
+        if audit is None:
+            logger.warning(
+                "consentgate: no audit store configured (audit=...): consent choices are kept in "
+                "memory only and are NOT recorded; you cannot prove consent. Use e.g. "
+                "audit='sqlite:///var/consentgate.db'."
+            )
+            sink = MemorySink()
+        elif isinstance(audit, str):
+            from consentgate.audit.stores import open_store
+            from consentgate.audit.writer import AuditWriter
+
+            self.store = open_store(audit)
+            sink = AuditWriter(self.store, key=key)
+        else:
+            sink = audit
+            self.store = getattr(audit, "store", None)
+        self.sink = sink
+        self.lifecycle = isinstance(sink, _Managed)
+        self._started = False
+        secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        # IP hashes use their own key, derived so that rotating the secret keys rotates it too.
+        self.ip_key = hmac.new(secret, b"consentgate.ip", hashlib.sha256).digest()
+
+    async def start(self) -> None:
+        if isinstance(self.sink, _Managed) and not self._started:
+            self._started = True
+            await self.sink.start()
+
+    async def stop(self) -> None:
+        if isinstance(self.sink, _Managed) and self._started:
+            self._started = False
+            await self.sink.stop()
+
+    def enqueue(self, event: ConsentEvent) -> bool:
+        result: object = self.sink.enqueue(event)
+        return result is not False
+
+    async def receipt(self, consent_id: str) -> list[dict[str, object]] | None:
+        if self.store is None:
+            return None
+        try:
+            from consentgate.audit.admin import receipt
+        except ImportError:
+            return None
+        found: object = receipt(self.store, consent_id)
+        if inspect.isawaitable(found):
+            found = await found
+        if not isinstance(found, Sequence):
+            return None
+        return [item.to_dict() if isinstance(item, ConsentEvent) else dict(item) for item in found]

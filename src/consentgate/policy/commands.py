@@ -1,0 +1,77 @@
+"""``consentgate check-policy FILE``: every mistake with its line, or a short summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from consentgate.policy.durations import format_duration
+from consentgate.policy.load import PolicyError, load_file
+from consentgate.policy.model import Policy
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "check-policy",
+        help="validate a consentgate.toml and list every problem with its line",
+        description="Validate a consentgate.toml. Exit status 0 when it is usable, 1 otherwise.",
+    )
+    parser.add_argument("file", help="path to the policy (TOML)")
+    parser.set_defaults(func=check_policy)
+
+
+def check_policy(args: argparse.Namespace) -> int:
+    path: str = args.file
+    try:
+        policy = load_file(path)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            where = f"{path}:{problem.line}" if problem.line is not None else path
+            key = f" {problem.key}:" if problem.key else ""
+            print(f"{where}:{key} {problem.message}", file=sys.stderr)
+        count = len(exc.problems)
+        print(
+            f"{path}: {count} problem{'s' if count != 1 else ''}; the policy was not loaded", file=sys.stderr
+        )
+        return 1
+    for warning in policy_warnings(policy):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    print(summary(path, policy))
+    return 0
+
+
+def summary(path: str, policy: Policy) -> str:
+    declared = [s for s in policy.services if s.origin == "policy"]
+    from_catalog = len(policy.services) - len(declared)
+    categories = ", ".join(f"{c.id} ({len(policy.services_in(c.id))})" for c in policy.categories)
+    return (
+        f"{path}: OK (version {policy.version}, fingerprint {policy.fingerprint()})\n"
+        f"  categories: {categories}\n"
+        f"  services: {len(declared)} declared, {from_catalog} from the catalog\n"
+        f"  regions: {len(policy.regions)} rules; anywhere else {policy.default_region_mode}\n"
+        f"  choices kept {format_duration(policy.choice_lifetime_seconds)}; "
+        f"audit kept {format_duration(policy.audit_retention_seconds)}"
+    )
+
+
+def policy_warnings(policy: Policy) -> list[str]:
+    """Legal settings that a data protection officer should look at twice."""
+    warnings: list[str] = []
+    if policy.cookie_wall:
+        warnings.append(
+            "cookie_wall = true: most EU regulators hold that a cookie wall makes consent not free"
+        )
+    if policy.consent_mode.url_passthrough:
+        warnings.append(
+            "consent_mode.url_passthrough = true carries ad-click identifiers in URLs before consent"
+        )
+    if policy.consent_mode.mode == "advanced":
+        warnings.append(
+            'consent_mode.mode = "advanced" lets Google tags load and send cookieless pings before consent'
+        )
+    if policy.unknown_third_party == "allow":
+        warnings.append('unknown_third_party = "allow" lets unlisted third parties run before consent')
+    if not policy.gpc:
+        warnings.append("gpc = false: US opt-out laws (e.g. California, Colorado) make GPC binding")
+    return warnings

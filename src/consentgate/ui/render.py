@@ -1,0 +1,628 @@
+"""What the visitor sees: the banner, the preference centre, embed placeholders, the page state.
+
+Everything that does not depend on the request (templates, language tables, the themed
+stylesheet, asset hashes, the notice archive) is built once in ``UI.__init__``. The snippets
+injected into the site's pages are ASCII bytes (other characters as numeric character
+references, ``\\uXXXX`` inside JSON), so they are safe in any ASCII-compatible page charset, and
+they carry the page's CSP nonce on every script and style element.
+
+References:
+- EDPB Cookie Banner Taskforce report (2023): reject on the first layer, no deceptive design
+- CNIL recommendation 2020-092: refusing as easy as accepting, withdrawal always reachable
+- WCAG 2.2 (labelled dialog, keyboard, focus visible, contrast), HTML "script data" escaping
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Literal, Protocol, TypedDict, cast
+from urllib.parse import quote, urlsplit
+
+import jinja2
+
+from consentgate.consent.state import Consent
+from consentgate.policy.model import (
+    CONSENT_MODE_TYPES,
+    NECESSARY,
+    Category,
+    Policy,
+    RegionMode,
+    Service,
+)
+from consentgate.ui.locales import Locales
+from consentgate.ui.theme import compile_theme
+
+__all__ = [
+    "UI",
+    "FindingLike",
+    "Notice",
+    "RenderContext",
+    "StateJSON",
+    "UIConfigError",
+    "script_json",
+]
+
+_TEMPLATES = ("body.html", "centre.html", "placeholder.html", "page.html", "_hidden.html")
+_STATIC_CONTENT_TYPES = {
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+}
+_PREFIX = re.compile(r"^/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~\-]$")
+# Templates are written with line breaks and indentation for people; none of it is meant to
+# reach the page (every injected byte counts on every HTML response).
+_LAYOUT_WHITESPACE = re.compile(r"\n\s*")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_SERVICE_VIEW_CACHE_LIMIT = 4096
+
+
+class UIConfigError(ValueError):
+    """A UI setting that cannot be rendered safely; ``key`` is the dotted policy key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class FindingLike(Protocol):
+    """What ``placeholder`` reads from a ``consentgate.html.rules.Finding``."""
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def service_id(self) -> str | None: ...
+
+    @property
+    def service_name(self) -> str | None: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderContext:
+    """Everything about one request that changes what is rendered."""
+
+    consent: Consent
+    show_banner: bool
+    locale: str = "en"
+    csrf_token: str = ""
+    next_url: str = "/"
+    nonce: str | None = None
+    met_services: Sequence[Service] = ()
+    region_mode: RegionMode = "opt_in"
+    gpc_honoured: bool = False
+    consent_mode_default: Mapping[str, str] | None = None
+    extra_head: str = ""
+
+
+class StateJSON(TypedDict):
+    v: int
+    exists: bool
+    consentId: str
+    categories: dict[str, bool]
+    services: dict[str, bool]
+    source: str
+    issuedAt: int
+    expiresAt: int
+    gpc: bool
+    region: str
+    mode: str
+    prefix: str
+    csrf: str
+    locale: str
+    nonce: str | None
+    # Google Consent Mode values for the runtime's `update` after a choice (None when off).
+    consentMode: dict[str, str] | None
+
+
+class NoticeCookie(TypedDict):
+    name: str
+    pattern: bool
+    domain: str | None
+    lifetime: str
+    lifetime_seconds: int | None
+    description: str
+    third_party: bool
+
+
+class NoticeService(TypedDict):
+    id: str
+    name: str
+    category: str
+    provider: str
+    purposes: list[str]
+    description: str
+    privacy_url: str
+    cookies: list[NoticeCookie]
+
+
+class NoticeCategory(TypedDict):
+    id: str
+    label: str
+    description: str
+    required: bool
+
+
+class Notice(TypedDict):
+    locale: str
+    policy_version: str
+    fingerprint: str
+    texts: dict[str, str]
+    controller: dict[str, str]
+    categories: list[NoticeCategory]
+    services: list[NoticeService]
+    # sha256 of the catalog entries the centre may list when a page uses them
+    catalog: str
+    theme: dict[str, object]
+
+
+@dataclass(frozen=True)
+class _CookieView:
+    name: str
+    lifetime: str
+    party: str
+
+
+@dataclass(frozen=True)
+class _ServiceView:
+    id: str
+    name: str
+    provider: str
+    purpose: str
+    privacy_url: str
+    cookies: tuple[_CookieView, ...]
+
+
+@dataclass(frozen=True)
+class _CategoryView:
+    id: str
+    label: str
+    text: str
+    required: bool
+    granted: bool
+    services: tuple[_ServiceView, ...]
+
+
+def script_json(data: object) -> str:
+    """JSON that is safe inside ``<script type="application/json">``.
+
+    ``ensure_ascii`` already turns U+2028/U+2029 into escapes; ``<``, ``>`` and ``&`` become
+    ``\\u003c``… so that ``</script>`` or ``<!--`` in a policy text cannot end the element.
+
+    >>> script_json({"a": "</script>&\\u2028"})
+    '{"a":"\\\\u003c/script\\\\u003e\\\\u0026\\\\u2028"}'
+    """
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii", "xmlcharrefreplace")
+
+
+def _safe_url(url: str) -> str | None:
+    """``url`` if it is http(s) or site-relative; None for javascript:, data: and the like."""
+    candidate = url.strip()
+    if not candidate or any(ord(ch) < 0x20 for ch in candidate):
+        return None
+    try:
+        scheme = urlsplit(candidate).scheme.lower()
+    except ValueError:
+        return None
+    return candidate if scheme in ("", "http", "https") else None
+
+
+class _CompactLoader(jinja2.BaseLoader):
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        path = resources.files("consentgate.ui").joinpath("templates", template)
+        try:
+            source = path.read_text("utf-8")
+        except FileNotFoundError:
+            raise jinja2.TemplateNotFound(template) from None
+        return _LAYOUT_WHITESPACE.sub("", source), None, lambda: True
+
+
+class UI:
+    """Renders consentgate's banner, preference centre and placeholders for one policy.
+
+    >>> from consentgate.consent.state import Consent
+    >>> policy = Policy(categories=(), services=())
+    >>> ui = UI(policy)
+    >>> ctx = RenderContext(consent=Consent.none(), show_banner=True, locale=ui.negotiate("de"))
+    >>> b'data-cg-action="reject_all"' in ui.body(ctx)
+    True
+    """
+
+    def __init__(self, policy: Policy, *, prefix: str = "/_consentgate") -> None:
+        if not _PREFIX.match(prefix):
+            raise UIConfigError("prefix", f"{prefix!r} must be a path like '/_consentgate'")
+        privacy_url = _safe_url(policy.controller.privacy_url)
+        if privacy_url is None:
+            raise UIConfigError(
+                "controller.privacy_url",
+                f"{policy.controller.privacy_url!r} must be an http(s) URL or a path on the site",
+            )
+        for service in policy.services:
+            if service.origin == "policy" and service.privacy_url and _safe_url(service.privacy_url) is None:
+                raise UIConfigError(
+                    f"services.{service.id}.privacy_url",
+                    f"{service.privacy_url!r} must be an http(s) URL or a path on the site",
+                )
+        self.policy = policy
+        self.prefix = prefix
+        self._theme = compile_theme(policy.theme)
+        self._locales = Locales(policy)
+        self._privacy_url = privacy_url
+        self._consent_url = f"{prefix}/consent"
+        self._env = jinja2.Environment(
+            loader=_CompactLoader(),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            auto_reload=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates = {name: self._env.get_template(name) for name in _TEMPLATES}
+        self._assets: dict[str, tuple[bytes, str]] = {}
+        self._asset_urls: dict[str, str] = {}
+        self._load_assets()
+        self._policy_services: tuple[Service, ...] = tuple(
+            s for s in policy.services if s.origin == "policy"
+        )
+        self._service_views: dict[tuple[str, Service], _ServiceView] = {}
+        self._notices: dict[str, str] = {}
+        self._notice_hashes: dict[str, str] = {}
+        catalog_hash = self._catalog_hash()
+        for language in self._locales.available:
+            canonical = json.dumps(
+                self._build_notice(language, catalog_hash),
+                ensure_ascii=False,
+                sort_keys=True,
+                separators=(",", ":"),
+            )
+            self._notices[language] = canonical
+            self._notice_hashes[language] = hashlib.sha256(canonical.encode()).hexdigest()
+
+    # -- languages --------------------------------------------------------------------------
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self._locales.available
+
+    def negotiate(self, accept_language: str | None, override: str | None = None) -> str:
+        """The offered language for an ``Accept-Language`` header and an optional ``lang``."""
+        return self._locales.negotiate(accept_language, override)
+
+    def texts(self, locale: str) -> Mapping[str, str]:
+        """Every message of ``locale`` as shown (built-in texts merged with the policy's)."""
+        return self._locales.texts(locale)
+
+    # -- assets -----------------------------------------------------------------------------
+    def _load_assets(self) -> None:
+        static = resources.files("consentgate.ui").joinpath("static")
+        sources = {
+            "js": ("runtime", static.joinpath("runtime.js").read_bytes()),
+            # The theme's custom properties go into the same file: no inline style anywhere.
+            "css": ("banner", static.joinpath("banner.css").read_bytes() + self._theme.css().encode()),
+        }
+        for kind, (stem, content) in sources.items():
+            digest = hashlib.sha256(content).hexdigest()[:16]
+            hashed = f"{stem}.{digest}.{kind}"
+            entry = (content, _STATIC_CONTENT_TYPES[kind])
+            self._assets[hashed] = entry
+            self._assets[f"{stem}.{kind}"] = entry
+            self._asset_urls[kind] = f"{self.prefix}/static/{hashed}"
+
+    def asset(self, name: str) -> tuple[bytes, str] | None:
+        """(content, content type) for ``GET {prefix}/static/<name>``; None when unknown.
+
+        The content-hashed names from ``asset_url`` never change meaning and may be cached as
+        immutable; the plain names (``runtime.js``, ``banner.css``) are for debugging.
+        """
+        return self._assets.get(name)
+
+    def asset_url(self, kind: Literal["js", "css"]) -> str:
+        return self._asset_urls[kind]
+
+    # -- page state -------------------------------------------------------------------------
+    def state_json(self, ctx: RenderContext) -> StateJSON:
+        """The STATE object of INTERFACES.md C, for the page block and the JSON endpoints."""
+        consent = ctx.consent
+        categories = {c.id: self._granted(c, consent) for c in self.policy.categories}
+        services = dict.fromkeys(sorted(consent.services), True)
+        services.update(dict.fromkeys(sorted(consent.denied_services), False))
+        return {
+            "v": 1,
+            "exists": consent.exists,
+            "consentId": consent.consent_id if consent.exists else "",
+            "categories": categories,
+            "services": services,
+            "source": consent.source,
+            "issuedAt": consent.issued_at,
+            "expiresAt": consent.expires_at,
+            "gpc": ctx.gpc_honoured or consent.gpc_applied,
+            "region": consent.region,
+            "mode": ctx.region_mode,
+            "prefix": self.prefix,
+            "csrf": ctx.csrf_token,
+            "locale": self._language(ctx),
+            "nonce": ctx.nonce,
+            "consentMode": self._consent_mode(categories),
+        }
+
+    def _consent_mode(self, granted: Mapping[str, bool]) -> dict[str, str] | None:
+        if self.policy.consent_mode.mode == "off":
+            return None
+        values = dict.fromkeys(CONSENT_MODE_TYPES, "denied")
+        values["security_storage"] = "granted"
+        for category in self.policy.categories:
+            if granted.get(category.id):
+                for kind in category.consent_mode:
+                    values[kind] = "granted"
+        return values
+
+    @staticmethod
+    def _granted(category: Category, consent: Consent) -> bool:
+        return category.required or category.id == NECESSARY or consent.allows(category.id)
+
+    # -- snippets ---------------------------------------------------------------------------
+    def head(self, ctx: RenderContext) -> bytes:
+        """Stylesheet, STATE block, ``ctx.extra_head`` and the deferred runtime (ASCII)."""
+        nonce = f' nonce="{html.escape(ctx.nonce)}"' if ctx.nonce else ""
+        state = script_json(self.state_json(ctx))
+        return _ascii(
+            f'<link rel="stylesheet" href="{self._asset_urls["css"]}"{nonce}>'
+            f'<script type="application/json" id="consentgate-state"{nonce}>{state}</script>'
+            f"{ctx.extra_head}"
+            f'<script src="{self._asset_urls["js"]}" defer{nonce}></script>'
+        )
+
+    def body(self, ctx: RenderContext) -> bytes:
+        """The first layer (while ``show_banner``), the reopen control and the centre (ASCII)."""
+        return _ascii(self._templates["body.html"].render(self._page_vars(ctx)))
+
+    def preferences_page(self, ctx: RenderContext) -> bytes:
+        """The full preference-centre page for ``GET {prefix}/preferences`` (UTF-8)."""
+        values = self._page_vars(ctx)
+        values["css_url"] = self._asset_urls["css"]
+        values["nonce"] = ctx.nonce
+        return self._templates["page.html"].render(values).encode("utf-8")
+
+    def placeholder(self, finding: FindingLike, ctx: RenderContext) -> bytes:
+        """Stands in for a blocked iframe/embed/object: who, why, and "Load content" (ASCII)."""
+        language = self._language(ctx)
+        texts = self._locales.texts(language)
+        service = None
+        if finding.service_id and self.policy.has_service(finding.service_id):
+            service = self.policy.service(finding.service_id)
+        category = self.policy.category(finding.category) if self.policy.has_category(finding.category) else None
+        view = self._service_view(language, service) if service is not None else None
+        purpose = view.purpose if view and view.purpose else ""
+        if not purpose and category is not None:
+            purpose = self._category_text(category, language)[1]
+        name = (view.name if view else "") or finding.service_name or finding.host or finding.category
+        granted_categories = sorted(
+            c.id for c in self.policy.categories if not c.required and ctx.consent.allows(c.id)
+        )
+        values = {
+            "t": texts,
+            "lang": language,
+            "consent_url": self._consent_url,
+            "csrf": ctx.csrf_token,
+            "next_url": ctx.next_url,
+            "category": finding.category,
+            "service_id": finding.service_id or "",
+            "name": name,
+            "purpose": purpose,
+            "privacy_url": view.privacy_url if view else "",
+            "granted_categories": granted_categories,
+            "granted_services": sorted(ctx.consent.services - {finding.service_id or ""}),
+        }
+        return _ascii(self._templates["placeholder.html"].render(values))
+
+    # -- notice archive ---------------------------------------------------------------------
+    def notice(self, locale: str) -> Notice:
+        """Exactly what a visitor reading ``locale`` is told: texts, categories, services.
+
+        KeyError for a language the policy does not offer.
+        """
+        return cast(Notice, json.loads(self._notices[locale]))
+
+    def notice_hash(self, locale: str) -> str:
+        """sha256 (hex) of the canonical JSON of ``notice(locale)``."""
+        return self._notice_hashes[locale]
+
+    # -- internals --------------------------------------------------------------------------
+    def _language(self, ctx: RenderContext) -> str:
+        return ctx.locale if ctx.locale in self._notices else self._locales.default
+
+    def _page_vars(self, ctx: RenderContext) -> dict[str, object]:
+        language = self._language(ctx)
+        texts = self._locales.texts(language)
+        consent = ctx.consent
+        opt_out = ctx.region_mode == "opt_out"
+        issued = (
+            datetime.fromtimestamp(consent.issued_at, UTC) if consent.exists and consent.issued_at else None
+        )
+        controller = self.policy.controller
+        contact_url = ""
+        if _EMAIL.match(controller.contact):
+            contact_url = f"mailto:{controller.contact}"
+        elif controller.contact.startswith(("https://", "http://")):
+            contact_url = _safe_url(controller.contact) or ""
+        return {
+            "t": texts,
+            "lang": language,
+            "show_banner": ctx.show_banner,
+            "wall": self.policy.cookie_wall,
+            "position": self._theme.position,
+            "categories": self._category_views(ctx, language),
+            "granted_services": consent.services,
+            "consent_url": self._consent_url,
+            "prefs_url": f"{self.prefix}/preferences?lang={quote(language)}&next={quote(ctx.next_url, safe='/')}",
+            "privacy_url": self._privacy_url,
+            "csrf": ctx.csrf_token,
+            "next_url": ctx.next_url,
+            "gpc_notice": ctx.gpc_honoured and not opt_out,
+            "gpc_status": ctx.gpc_honoured and opt_out,
+            "reopen_text": texts["reopen_optout"] if opt_out else texts["reopen"],
+            "centre_intro": texts["optout_text"] if opt_out else texts["prefs_text"],
+            # Opening the centre once a choice exists is the "reopen" layer of the audit record.
+            "centre_layer": "reopen" if consent.exists else "preferences",
+            "controller": {
+                "name": controller.name,
+                "address": controller.address,
+                "contact": controller.contact,
+                "contact_url": contact_url,
+            },
+            "consent_id": consent.consent_id if consent.exists else "",
+            "choice_date": issued.strftime("%Y-%m-%d %H:%M UTC") if issued else "",
+            "choice_iso": issued.strftime("%Y-%m-%dT%H:%M:%SZ") if issued else "",
+        }
+
+    def _category_views(self, ctx: RenderContext, language: str) -> list[_CategoryView]:
+        # The centre lists what the site declared, what this page actually uses, and anything
+        # the visitor allowed one by one (so that it can be taken back) - never the catalog.
+        listed: dict[str, Service] = {s.id: s for s in self._policy_services}
+        for service in ctx.met_services:
+            listed.setdefault(service.id, service)
+        for service_id in sorted(ctx.consent.services):
+            if service_id not in listed and self.policy.has_service(service_id):
+                listed[service_id] = self.policy.service(service_id)
+        by_category: dict[str, list[_ServiceView]] = {}
+        for service in listed.values():
+            by_category.setdefault(service.category, []).append(self._service_view(language, service))
+        views = []
+        for category in self.policy.categories:
+            label, text = self._category_text(category, language)
+            views.append(
+                _CategoryView(
+                    id=category.id,
+                    label=label,
+                    text=text,
+                    required=category.required or category.id == NECESSARY,
+                    granted=self._granted(category, ctx.consent),
+                    services=tuple(by_category.get(category.id, ())),
+                )
+            )
+        return views
+
+    def _category_text(self, category: Category, language: str) -> tuple[str, str]:
+        texts = self._locales.texts(language)
+        label_key, text_key = f"category_{category.id}", f"category_{category.id}_text"
+        overrides = self.policy.notice.get(language, {})
+        # The site's own words win; the built-in translations cover the standard four in the
+        # languages the site did not translate itself.
+        label = (
+            overrides.get(label_key)
+            or category.label.get(language)
+            or (texts.get(label_key) if language != "en" else None)
+            or category.label.get("en")
+            or texts.get(label_key)
+            or category.id
+        )
+        text = (
+            overrides.get(text_key)
+            or category.description.get(language)
+            or (texts.get(text_key) if language != "en" else None)
+            or category.description.get("en")
+            or texts.get(text_key)
+            or ""
+        )
+        return label, text
+
+    def _service_view(self, language: str, service: Service) -> _ServiceView:
+        key = (language, service)
+        view = self._service_views.get(key)
+        if view is not None:
+            return view
+        texts = self._locales.texts(language)
+        cookies = tuple(
+            _CookieView(
+                name=cookie.name,
+                lifetime=self._locales.duration(language, cookie),
+                party=texts["third_party"] if cookie.third_party else texts["first_party"],
+            )
+            for cookie in service.cookies
+        )
+        view = _ServiceView(
+            id=service.id,
+            name=service.name or service.id,
+            provider=service.provider,
+            purpose=service.description or ", ".join(service.purposes),
+            privacy_url=_safe_url(service.privacy_url) or "",
+            cookies=cookies,
+        )
+        if len(self._service_views) >= _SERVICE_VIEW_CACHE_LIMIT:
+            self._service_views.clear()
+        self._service_views[key] = view
+        return view
+
+    def _build_notice(self, language: str, catalog_hash: str) -> Notice:
+        texts = self._locales.texts(language)
+        categories: list[NoticeCategory] = []
+        for category in self.policy.categories:
+            label, text = self._category_text(category, language)
+            categories.append(
+                {
+                    "id": category.id,
+                    "label": label,
+                    "description": text,
+                    "required": category.required or category.id == NECESSARY,
+                }
+            )
+        return {
+            "locale": language,
+            "policy_version": self.policy.version,
+            "fingerprint": self.policy.fingerprint(),
+            "texts": dict(texts),
+            "controller": {
+                "name": self.policy.controller.name,
+                "address": self.policy.controller.address,
+                "contact": self.policy.controller.contact,
+                "privacy_url": self._privacy_url,
+            },
+            "categories": categories,
+            "services": [self._notice_service(language, s) for s in self._policy_services],
+            "catalog": catalog_hash,
+            "theme": self._theme.as_dict(),
+        }
+
+    def _notice_service(self, language: str, service: Service) -> NoticeService:
+        return {
+            "id": service.id,
+            "name": service.name or service.id,
+            "category": service.category,
+            "provider": service.provider,
+            "purposes": list(service.purposes),
+            "description": service.description,
+            "privacy_url": service.privacy_url,
+            "cookies": [
+                {
+                    "name": cookie.name,
+                    "pattern": cookie.is_regex,
+                    "domain": cookie.domain,
+                    "lifetime": self._locales.duration(language, cookie),
+                    "lifetime_seconds": cookie.lifetime_seconds,
+                    "description": cookie.description,
+                    "third_party": cookie.third_party,
+                }
+                for cookie in service.cookies
+            ],
+        }
+
+    def _catalog_hash(self) -> str:
+        entries = [
+            self._notice_service("en", s) for s in self.policy.services if s.origin == "catalog"
+        ]
+        canonical = json.dumps(entries, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()

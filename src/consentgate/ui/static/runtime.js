@@ -1,0 +1,277 @@
+/* consentgate runtime. The server decides; this script mirrors its decision in the page (it
+   activates what is granted without a reload) and asks the server to change it. It never
+   writes the consent cookie: that cookie is HttpOnly and set by the server. No dependencies. */
+(function () {
+  "use strict";
+  var d = document, w = window, P = "data-consentgate-", state = {}, listeners = [], opener = null;
+  try {
+    state = JSON.parse(d.getElementById("consentgate-state").textContent) || {};
+  } catch (e) {
+    // No state block: nothing is granted, and choices still post to the default prefix.
+  }
+  // Category names of other consent tools' markup (Cookiebot, OneTrust, CookieConsent).
+  var ALIAS = {
+    statistics: "analytics", performance: "analytics", functionality: "preferences",
+    functional: "preferences", targeting: "marketing", advertising: "marketing",
+    C0001: "necessary", C0002: "analytics", C0003: "preferences", C0004: "marketing", C0005: "marketing"
+  };
+  var INERT = 'script[type="text/plain"]';
+  var SCRIPTS = "script[" + P + "blocked]," + INERT + "[data-category]," + INERT + "[data-cookieconsent]," +
+    INERT + "[data-name]," + INERT + '[class*="optanon-category-"]';
+
+  function all(selector, root) {
+    return Array.prototype.slice.call((root || d).querySelectorAll(selector));
+  }
+  function get(el, name) {
+    return el.getAttribute(name);
+  }
+  function prefix() {
+    return state.prefix || "/_consentgate";
+  }
+
+  // Same rule as Consent.allows_service on the server: an explicit service choice wins,
+  // otherwise every category named must be granted.
+  function allows(service, categories) {
+    var s = state.services || {}, c = state.categories || {};
+    if (service && Object.prototype.hasOwnProperty.call(s, service)) return s[service] === true;
+    return categories.length > 0 && categories.every(function (k) {
+      k = ALIAS[k] || k;
+      return k === "necessary" || c[k] === true;
+    });
+  }
+  function allowed(el) {
+    var cat = get(el, P + "category") || get(el, "data-category") || get(el, "data-cookieconsent") || "";
+    var onetrust = /optanon-category-(C\d+)/.exec(get(el, "class") || "");
+    if (!cat && onetrust) cat = onetrust[1];
+    return allows(get(el, P + "service") || get(el, "data-name"), cat.split(/[\s,]+/).filter(Boolean));
+  }
+
+  // A script only runs when the element is created by script, so each one is rebuilt with its
+  // original attributes and the page's CSP nonce (which browsers hide from getAttribute).
+  function revive(old) {
+    var s = d.createElement("script"), i, a, type = get(old, P + "type") || get(old, "data-type");
+    for (i = 0; i < old.attributes.length; i++) {
+      a = old.attributes[i];
+      if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P) !== 0) s.setAttribute(a.name, a.value);
+    }
+    if (type) s.setAttribute("type", type);
+    if (get(old, P + "src") || get(old, "data-src")) s.setAttribute("src", get(old, P + "src") || get(old, "data-src"));
+    if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
+    if (state.nonce) s.setAttribute("nonce", state.nonce);
+    // Created scripts default to async; only the originally async ones may overtake others.
+    s.async = old.hasAttribute(P + "async") || old.hasAttribute("async");
+    if (!s.hasAttribute("src")) s.text = old.text;
+    return s;
+  }
+  // In document order: an external classic or module script is awaited (load or error) before
+  // the next one, as the parser would have; async ones and inline ones do not wait.
+  function run(queue) {
+    var old = queue.shift(), s, type, wait;
+    if (!old) return;
+    if (!old.parentNode) return run(queue);
+    s = revive(old);
+    type = get(s, "type");
+    wait = s.hasAttribute("src") && !s.async && (!type || /^module$|script$/i.test(type));
+    if (wait) s.onload = s.onerror = function () { run(queue); };
+    old.parentNode.replaceChild(s, old);
+    if (!wait) run(queue);
+  }
+  function restore(el) {
+    ["src", "srcset", "href", "data", "ping"].forEach(function (name) {
+      var value = get(el, P + name);
+      if (value !== null) {
+        el.setAttribute(name, value);
+        el.removeAttribute(P + name);
+      }
+    });
+    el.removeAttribute(P + "blocked");
+    // A media element picks its <source> only when told to.
+    if (el.tagName === "SOURCE" && el.parentNode && el.parentNode.load) el.parentNode.load();
+  }
+  function activate() {
+    var queue = all(SCRIPTS).filter(function (el) {
+      return !el.cgQueued && allowed(el) && (el.cgQueued = true);
+    });
+    all("[" + P + "blocked]:not(script)").forEach(function (el) {
+      if (allowed(el)) restore(el);
+    });
+    all("[" + P + "placeholder]").forEach(function (el) {
+      if (allowed(el)) el.parentNode.removeChild(el);
+    });
+    run(queue);
+  }
+
+  // Code that already ran cannot be unloaded: a narrower choice needs a fresh page, which the
+  // server renders with the withdrawn services blocked again.
+  function withdrawn(before, after) {
+    var k, bc = before.categories || {}, ac = after.categories || {};
+    var bs = before.services || {}, as = after.services || {};
+    var everything = Object.keys(ac).every(function (c) { return ac[c]; });
+    for (k in bc) if (bc[k] && !ac[k]) return true;
+    for (k in bs) if (bs[k] === true && as[k] !== true && !everything) return true;
+    for (k in as) if (as[k] === false && bs[k] !== false) return true;
+    return false;
+  }
+
+  function banner() {
+    return d.querySelector("[" + P + "banner]");
+  }
+  function centre() {
+    return d.querySelector("[" + P + "centre]");
+  }
+  function remove(el) {
+    if (el) el.parentNode.removeChild(el);
+  }
+  function sync(root) {
+    var s = state.services || {}, id = root.querySelector("[" + P + "id]"), date = root.querySelector("[" + P + "date]");
+    all('input[name="category"]', root).forEach(function (i) {
+      if (!i.disabled) i.checked = (state.categories || {})[i.value] === true;
+    });
+    all('input[name="service"][type="checkbox"]', root).forEach(function (i) {
+      i.checked = s[i.value] === true;
+    });
+    if (state.exists && id) id.textContent = state.consentId;
+    if (state.exists && date && state.issuedAt) {
+      date.textContent = new Date(state.issuedAt * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    }
+  }
+  function show() {
+    var c = centre();
+    if (!c) {
+      location.href = prefix() + "/preferences?next=" + encodeURIComponent(location.pathname + location.search);
+      return;
+    }
+    if (c.open) return;
+    opener = d.activeElement;
+    sync(c);
+    if (c.showModal) c.showModal();
+    else c.setAttribute("open", "");
+    c.querySelector('[tabindex="-1"]').focus();
+  }
+  function hide() {
+    var c = centre();
+    if (c && c.open) {
+      if (c.close) c.close();
+      else c.removeAttribute("open");
+    }
+  }
+  function refocus() {
+    var target = opener && d.contains(opener) ? opener : d.querySelector("[data-cg-reopen]:not([hidden])");
+    opener = null;
+    if (target) target.focus();
+  }
+
+  function apply(next) {
+    var before = state, b = banner(), c = centre(), reopen = d.querySelector("[data-cg-reopen]");
+    var live = d.querySelector("[" + P + "status]"), wasInBanner = b && b.contains(d.activeElement);
+    state = next;
+    all("[" + P + "error]").forEach(function (el) { el.hidden = true; });
+    remove(b);
+    remove(d.querySelector("[" + P + "backdrop]"));
+    if (reopen) reopen.hidden = false;
+    if (c) sync(c);
+    hide();
+    if (wasInBanner && reopen) reopen.focus();
+    if (live) live.textContent = get(live, P + "saved");
+    if (next.consentMode) {
+      w.dataLayer = w.dataLayer || [];
+      (w.gtag || function () { w.dataLayer.push(arguments); })("consent", "update", next.consentMode);
+    }
+    try {
+      d.dispatchEvent(new CustomEvent("consentgate:change", { detail: next, bubbles: true }));
+    } catch (e) {
+      // Very old browsers: the on("change") listeners below still run.
+    }
+    listeners.forEach(function (fn) {
+      try {
+        fn(next);
+      } catch (e) {
+        setTimeout(function () { throw e; });
+      }
+    });
+    if (withdrawn(before, next)) location.reload();
+    else activate();
+  }
+
+  function submit(form, submitter) {
+    var layer = get(form, P + "form"), hidden = form.querySelector('input[name="action"]');
+    var action = (submitter && submitter.name === "action" && submitter.value) || (hidden && hidden.value) || "save";
+    var categories = [], services = {}, k, body;
+    if (layer === "preferences" && state.exists) layer = "reopen";
+    body = { action: action, ui: layer + "." + action, csrf: state.csrf };
+    if (action === "save") {
+      for (k in state.services || {}) services[k] = state.services[k];
+      // A placeholder adds one grant to the current choice; the centre states the whole choice.
+      if (layer === "placeholder") for (k in state.categories || {}) if (state.categories[k]) categories.push(k);
+      all("input", form).forEach(function (i) {
+        var on = i.type !== "checkbox" || i.checked;
+        if (layer === "placeholder" ? !i.hasAttribute(P + "grant") : i.type !== "checkbox" || i.disabled) return;
+        if (i.name === "category" && on) categories.push(i.value);
+        if (i.name === "service") {
+          if (on) services[i.value] = true;
+          else delete services[i.value];
+        }
+      });
+      body.categories = categories;
+      body.services = services;
+    }
+    if (navigator.globalPrivacyControl === true) body.gpc = true;
+    fetch(prefix() + "/consent", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body)
+    })
+      .then(function (r) {
+        if (!r.ok) throw r;
+        return r.json();
+      })
+      .then(function (data) {
+        if (!data || !data.state) throw data;
+        return data.state;
+      })
+      .then(apply, function () {
+        // The choice was not stored: keep the banner and say so.
+        var error = form.querySelector("[" + P + "error]");
+        if (error) error.hidden = false;
+      });
+  }
+
+  d.addEventListener("submit", function (e) {
+    if (!get(e.target, P + "form") || !w.fetch) return;
+    e.preventDefault();
+    submit(e.target, e.submitter);
+  });
+  d.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest("[" + P + "open],[" + P + "close]");
+    if (!t) return;
+    e.preventDefault();
+    if (t.hasAttribute(P + "close")) hide();
+    else show();
+  });
+  d.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") hide();
+  });
+
+  function init() {
+    var c = centre(), b = banner(), heading = b && b.querySelector('[tabindex="-1"]');
+    if (c) c.addEventListener("close", refocus);
+    all("[" + P + "open]").forEach(function (el) { el.setAttribute("aria-haspopup", "dialog"); });
+    activate();
+    // Keyboard and screen-reader users meet the choice first; nothing is trapped.
+    if (heading && (!d.activeElement || d.activeElement === d.body)) heading.focus({ preventScroll: true });
+  }
+
+  w.consentgate = {
+    get state() {
+      return state;
+    },
+    show: show,
+    hide: hide,
+    on: function (name, fn) {
+      if (name === "change" && typeof fn === "function") listeners.push(fn);
+    }
+  };
+  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
