@@ -73,6 +73,8 @@ SERVICES: dict[str, ServiceOverlay] = {
             "google-analytics.com/analytics.js",
             "google-analytics.com/ga.js",
             "_gaq.push(",
+            "urchinTracker(",
+            "_uacct",
         ],
     },
     "google-tag-manager": {
@@ -101,6 +103,7 @@ SERVICES: dict[str, ServiceOverlay] = {
             "securepubads.g.doubleclick.net",
             "googleads.g.doubleclick.net",
             "www.googleadservices.com",
+            "www.googletagservices.com",
             "google_conversion_id",
         ],
     },
@@ -274,7 +277,7 @@ SERVICES: dict[str, ServiceOverlay] = {
         "entity": "Chartbeat",
         "privacy_url": "https://chartbeat.com/privacy",
         "platforms": ["Chartbeat"],
-        "signatures": ["_sf_async_config", "static.chartbeat.com"],
+        "signatures": ["_sf_async_config", "_sf_startpt", "static.chartbeat.com"],
     },
     "new-relic": {
         "entity": "New Relic",
@@ -364,6 +367,9 @@ SERVICES: dict[str, ServiceOverlay] = {
         "provider": "Adobe",
         "privacy_url": "https://www.adobe.com/privacy/policy.html",
         "platforms": ["Adobe Analytics"],
+        # AppMeasurement's report-suite variable and tracking call; `s_account` only after
+        # `var ` so that `users_account` and the like never match.
+        "signatures": ["var s_account", "s_code=s.t(", "s_gi("],
     },
     "adobe-audience-manager": {
         "name": "Adobe Audience Manager",
@@ -387,14 +393,19 @@ SERVICES: dict[str, ServiceOverlay] = {
         "entity": "Disqus",
         "privacy_url": "https://help.disqus.com/en/articles/1717103-disqus-privacy-policy",
         "platforms": ["Disqus"],
-        "signatures": ["disqus_config", ".disqus.com/embed.js"],
+        "signatures": ["disqus_config", "disqus_shortname", ".disqus.com/embed.js"],
     },
     "addthis": {"entity": "AddThis", "signatures": ["addthis_config", "s7.addthis.com"]},
     "sharethis": {
         "entity": "ShareThis",
         "privacy_url": "https://sharethis.com/privacy/",
         "platforms": ["ShareThis"],
-        "signatures": ["platform-api.sharethis.com", "buttons.sharethis.com"],
+        "signatures": [
+            "platform-api.sharethis.com",
+            "buttons.sharethis.com",
+            "w.sharethis.com",
+            "stLight.options(",
+        ],
     },
     "baidu-analytics": {
         "entity": "Baidu Analytics",
@@ -405,7 +416,7 @@ SERVICES: dict[str, ServiceOverlay] = {
         "entity": "Tealium",
         # Limelight's CDN and video hosts are not Tealium's tag manager.
         "drop_hosts": ["*.limelight.com", "*.llnwd.net", "*.delvenetworks.com"],
-        "signatures": ["tags.tiqcdn.com"],
+        "signatures": ["tags.tiqcdn.com", "/utag.js", "utag_data"],
     },
     "plausible": {
         "entity": "Plausible",
@@ -440,6 +451,61 @@ SERVICES: dict[str, ServiceOverlay] = {
         "add_hosts": ["js.monitor.azure.com", "dc.services.visualstudio.com"],
         "signatures": ["js.monitor.azure.com/scripts/b/ai."],
     },
+    "krux": {
+        "entity": "Salesforce",
+        "name": "Salesforce Audience Studio (Krux)",
+        # a data-management platform: audience building for advertising
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "signatures": ["Krux.q.push(", "cdn.krxd.net"],
+    },
+    "parsely": {
+        "entity": "Parse.ly",
+        "platforms": ["Parse.ly"],
+        "signatures": ['"parsely-cfg"', "'parsely-cfg'", "window.PARSELY"],
+    },
+    "statcounter": {"entity": "StatCounter", "signatures": ["var sc_project", "statcounter.com/counter"]},
+    "webtrekk": {
+        "entity": "Webtrekk",
+        "name": "Webtrekk (Mapp Intelligence)",
+        "signatures": ["webtrekkConfig", "webtrekkPageConfig", "wt-safetag.com"],
+    },
+    "infonline": {
+        "entity": "Infoline",
+        "name": "INFOnline (IVW audience measurement)",
+        "add_hosts": ["ivwbox.de"],
+        "signatures": ["var iam_data", "iom.c(", "script.ioam.de"],
+    },
+    # Native-advertising widgets that third-party-web files as "content".
+    "revcontent": {"entity": "Revcontent", "category": "marketing", "purposes": ["advertising"]},
+    "zergnet": {"entity": "ZergNet", "category": "marketing", "purposes": ["advertising"]},
+    # Advertising and sharing networks absent from third-party-web.
+    "baidu-ads": {
+        "name": "Baidu ads",
+        "provider": "Baidu",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "add_hosts": ["pos.baidu.com", "cpro.baidu.com", "cpro.baidustatic.com"],
+    },
+    "alimama": {
+        "name": "Alimama ads",
+        "provider": "Alibaba",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "add_hosts": ["alimama.com"],
+    },
+    "bshare": {
+        "name": "bShare sharing buttons",
+        "category": "marketing",
+        "purposes": ["social media"],
+        "add_hosts": ["bshare.cn"],
+    },
+    "the-moneytizer": {
+        "name": "The Moneytizer",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "add_hosts": ["themoneytizer.com"],
+    },
     "marketo": {"entity": "Marketo", "platforms": ["Marketo"], "signatures": ["munchkin.marketo.net"]},
 }
 
@@ -455,6 +521,7 @@ COOKIE_SERVICE: dict[str, str] = {
     "ajs_anonymous_id": "segment",
     "ajs_user_id": "segment",
     "_mkto_trk": "marketo",
+    "_kuid_": "krux",
 }
 
 # The Open Cookie Database lists these under the vendor's domain, but the vendor's script sets them

@@ -4,6 +4,7 @@ Run it with ``consentgate demo`` (or ``make demo``); tests load it with
 ``consentgate.demo.load_demo_package``.
 """
 
+from .admin import create_admin
 from .site import ADMIN_PATH, POLICY_PATH, PREFIX, Origins, create_site, load_policy
 from .thirdparty import create_ads_app, create_analytics_app, create_video_app
 
@@ -12,6 +13,7 @@ __all__ = [
     "POLICY_PATH",
     "PREFIX",
     "Origins",
+    "create_admin",
     "create_ads_app",
     "create_analytics_app",
     "create_site",

@@ -28,10 +28,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from consentgate.audit.events import EventSink
 from consentgate.consent.state import Consent
 from consentgate.http.cookies import parse_cookie_headers
 from consentgate.http.middleware import ConsentGate
+from consentgate.http.types import Sink
 from consentgate.policy.model import Policy
 
 from .content import ARTICLES, PRODUCTS, article
@@ -238,7 +238,7 @@ def create_site(
     origins: Origins,
     *,
     secret_keys: list[str],
-    audit: str | EventSink | None = None,
+    audit: str | Sink | None = None,
     audit_key: bytes | None = None,
     policy: Policy | None = None,
     admin: ASGIApp | None = None,

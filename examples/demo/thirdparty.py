@@ -200,7 +200,7 @@ _SLOT_JS = """\
       'style="display:block;padding:1.25rem;border-radius:10px;text-decoration:none;' +
       'background:linear-gradient(135deg,#ffcf70,#ff8a5c);color:#2a1606;font:600 1rem/1.3 system-ui">' +
       '<span style="display:block;font-size:.7rem;letter-spacing:.08em;text-transform:uppercase;' +
-      'opacity:.8">Sponsored by Pinecone Ads</span>Summit Stoves &mdash; 20% off all burners this week</a>';
+      'opacity:.8">Sponsored by Pinecone Ads</span>Summit Stoves &mdash; 20%% off all burners this week</a>';
     new Image(1, 1).src = origin + "/tr?ev=impression&slot=" +
       encodeURIComponent(slot.getAttribute("data-pc-slot"));
   }

@@ -31,6 +31,7 @@ if not settings.configured:
 from django.core.asgi import get_asgi_application  # noqa: E402  (needs the settings above)
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from consentgate import Consent, ConsentGate  # noqa: E402
 
@@ -57,8 +58,30 @@ def home(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [path("", home)]
 
+
+class AnswerLifespan:
+    """Django's ASGI handler refuses the lifespan protocol. Answer it here, so ConsentGate
+    (which watches lifespan) starts its audit writer at start-up and flushes it at shutdown:
+    without this, choices made just before a shutdown could be lost from the audit log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
 application = ConsentGate(
-    get_asgi_application(),
+    AnswerLifespan(get_asgi_application()),
     secret_keys=[SECRET_KEY],
     audit=os.environ.get("CONSENTGATE_AUDIT", "sqlite:///consent.db"),
 )

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 # Add a line here when a package gains commands (keep the list sorted).
 _COMMAND_MODULES: tuple[str, ...] = (
     "consentgate.demo",
+    "consentgate.html.commands",
     "consentgate.policy.commands",
+    "consentgate.selftest.commands",
 )
 
 

@@ -26,11 +26,15 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
+    from consentgate.http.types import Sink
+
 # The third parties' hosts are fixed: examples/demo/consentgate.toml declares them.
 ANALYTICS_HOST = "127.0.0.2"
 ADS_HOST = "127.0.0.3"
 VIDEO_HOST = "127.0.0.4"
 SECRET_ENV = "CONSENTGATE_SECRET_KEY"
+AUDIT_KEY_ENV = "CONSENTGATE_AUDIT_KEY"
+ADMIN_PASSWORD_ENV = "CONSENTGATE_ADMIN_PASSWORD"
 _PACKAGE_NAME = "consentgate_demo_site"
 
 
@@ -53,10 +57,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "else one is generated and kept in DATA_DIR/secret.key)",
     )
     parser.add_argument(
+        "--audit-key",
+        default=os.environ.get(AUDIT_KEY_ENV),
+        help=f"key of the audit log's HMAC chain, at least 32 characters (default: ${AUDIT_KEY_ENV}, "
+        "else one is generated and kept in DATA_DIR/audit.key)",
+    )
+    parser.add_argument(
+        "--admin-password",
+        default=os.environ.get(ADMIN_PASSWORD_ENV),
+        help=f"password of user 'admin' for /admin/consent (default: ${ADMIN_PASSWORD_ENV}, "
+        "else a new one is printed at every start)",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         default=Path("var"),
-        help="where the audit log (consent.db) and a generated key live (default %(default)s)",
+        help="where the audit log (consent.db) and generated keys live (default %(default)s)",
     )
     parser.add_argument("--audit", help="audit store URL (default: SQLite in DATA_DIR/consent.db)")
     parser.add_argument("--demo-dir", type=Path, help="the demo site's folder (default: examples/demo)")
@@ -109,26 +125,27 @@ def load_demo_package(directory: Path) -> ModuleType:
 # -- keys ---------------------------------------------------------------------------------------
 
 
-def resolve_secret(given: str | None, data_dir: Path) -> tuple[str, str]:
-    """The signing key and a sentence saying where it came from.
+def resolve_key(given: str | None, path: Path, *, option: str, env: str) -> tuple[str, str]:
+    """A key and a sentence saying where it came from.
 
-    A generated key is saved, so consent choices survive a restart of the demo.
+    ``given`` (from ``option`` or ``$env``) wins; else the key saved in ``path``; else a new one
+    is generated and saved there (owner-only), so consent choices and the audit chain stay
+    valid when the demo restarts.
     """
     if given:
         if len(given) < 32:
-            raise ValueError("--secret-key: must be at least 32 characters")
-        return given, "given on the command line or in $" + SECRET_ENV
-    path = data_dir / "secret.key"
+            raise ValueError(f"{option}: must be at least 32 characters")
+        return given, f"given ({option} or ${env})"
     if path.is_file():
         stored = path.read_text(encoding="utf-8").strip()
         if len(stored) >= 32:
             return stored, f"read from {path}"
     key = secrets.token_urlsafe(48)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(key + "\n")
-    return key, f"no --secret-key given: generated one and saved it in {path}"
+    return key, f"none given ({option} or ${env}): generated one and saved it in {path}"
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -263,7 +280,7 @@ analytics. View the page source to see the neutralised tags.</p>
 """
 
 
-def builtin_site(secret_keys: list[str], audit: str | None) -> ASGIApp:
+def builtin_site(secret_keys: list[str], audit: Sink | None) -> ASGIApp:
     """One page through the middleware, with the default policy (the tracker catalog)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -293,57 +310,76 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir: Path = args.data_dir
     try:
-        secret, secret_note = resolve_secret(args.secret_key, data_dir)
+        secret, secret_note = resolve_key(
+            args.secret_key, data_dir / "secret.key", option="--secret-key", env=SECRET_ENV
+        )
+        audit_key, audit_key_note = resolve_key(
+            args.audit_key, data_dir / "audit.key", option="--audit-key", env=AUDIT_KEY_ENV
+        )
     except (ValueError, OSError) as exc:
         return fail(str(exc))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    audit_url: str = args.audit or sqlite_url(data_dir / "consent.db")
+    if args.admin_password is not None and len(args.admin_password) < 12:
+        return fail("--admin-password: use at least 12 characters")
+    password: str = args.admin_password or secrets.token_urlsafe(12)
     demo_dir = find_demo_dir(args.demo_dir)
     if args.demo_dir is not None and demo_dir is None:
         return fail(f"--demo-dir: no demo site (__init__.py) in {args.demo_dir}")
 
+    from consentgate.audit.stores import StoreError, open_store
+    from consentgate.audit.writer import AuditWriter
+
+    audit_url: str = args.audit or sqlite_url(data_dir / "consent.db")
+    try:
+        store = open_store(audit_url)
+    except StoreError as exc:
+        return fail(f"--audit: {exc}")
+    # One store object for the writer and the dashboard; the writer opens it at start-up.
+    writer = AuditWriter(store, key=audit_key)
     site_url = f"http://{_display_host(args.host)}:{args.site_port}"
-    lines: list[str] = []
+    summary: list[tuple[str, str]] = [("site", site_url + "/")]
     if demo_dir is None:
         endpoints = [
-            Endpoint("site", builtin_site([secret], audit_url), args.host, args.site_port, lifespan=True)
+            Endpoint("site", builtin_site([secret], writer), args.host, args.site_port, lifespan=True)
         ]
-        lines.append("examples/demo not found: serving a minimal built-in page")
+        summary.append(("note", "examples/demo not found: serving a minimal built-in page"))
     else:
         demo = load_demo_package(demo_dir)
+        policy = demo.load_policy()
         origins = demo.Origins(
             site=site_url,
             analytics=f"http://{ANALYTICS_HOST}:{args.analytics_port}",
             ads=f"http://{ADS_HOST}:{args.ads_port}",
             video=f"http://{VIDEO_HOST}:{args.video_port}",
         )
+        admin = demo.create_admin(store, password=password, key=audit_key.encode(), policy=policy)
         create_site = cast("Callable[..., ASGIApp]", demo.create_site)
-        site = create_site(origins, secret_keys=[secret], audit=audit_url)
+        site = create_site(origins, secret_keys=[secret], audit=writer, policy=policy, admin=admin)
         endpoints = [
             Endpoint("site", site, args.host, args.site_port, lifespan=True),
             Endpoint(
-                "analytics origin",
-                cast("ASGIApp", demo.create_analytics_app()),
-                ANALYTICS_HOST,
-                args.analytics_port,
+                "analytics", cast("ASGIApp", demo.create_analytics_app()), ANALYTICS_HOST, args.analytics_port
             ),
-            Endpoint("ads origin", cast("ASGIApp", demo.create_ads_app()), ADS_HOST, args.ads_port),
-            Endpoint("video origin", cast("ASGIApp", demo.create_video_app()), VIDEO_HOST, args.video_port),
+            Endpoint("ads", cast("ASGIApp", demo.create_ads_app()), ADS_HOST, args.ads_port),
+            Endpoint("video", cast("ASGIApp", demo.create_video_app()), VIDEO_HOST, args.video_port),
         ]
-        lines.append(f"policy      {demo.POLICY_PATH}")
+        summary += [
+            ("admin", f"{site_url}{demo.ADMIN_PATH}/  (user admin, password {password})"),
+            ("analytics", f"{endpoints[1].url}/  Trailstats Analytics, a third party"),
+            ("ads", f"{endpoints[2].url}/  Pinecone Ads, a third party"),
+            ("video", f"{endpoints[3].url}/  Trailcast Video, a third party"),
+            ("policy", str(demo.POLICY_PATH)),
+        ]
+    summary += [("audit log", audit_url), ("secret key", secret_note), ("audit key", audit_key_note)]
     try:
         sockets = bind_all(endpoints)
     except OSError as exc:
         return fail(str(exc), 1)
 
     def on_ready() -> None:
-        print("consentgate demo is running", flush=True)
-        print(f"  site        {site_url}/", flush=True)
-        for endpoint in endpoints[1:]:
-            print(f"  {endpoint.label:<18} {endpoint.url}/", flush=True)
-        for line in (*lines, f"audit log   {audit_url}", f"secret key  {secret_note}"):
-            print(f"  {line}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+        lines = ["consentgate demo is running"]
+        lines += [f"  {label:<11} {value}" for label, value in summary]
+        lines.append("Press Ctrl-C to stop.")
+        print("\n".join(lines), flush=True)
 
     try:
         code = asyncio.run(serve_all(endpoints, sockets, args.log_level, on_ready))

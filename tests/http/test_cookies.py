@@ -128,7 +128,9 @@ def test_set_cookie_parsing_matches_the_web_platform_tests(shared_dir: Path) -> 
 def test_set_cookie_parsing_matches_the_http_state_suite(shared_dir: Path) -> None:
     """RFC 6265 (2011) semantics: a nameless cookie is ignored there (RFC 6265bis keeps it, which
     the WPT cases check); the suite reads cookies back over plain HTTP, so Secure ones stay out."""
-    tests = json.loads((shared_dir / "corpora/cookies/http-state/parser.dates-fixed.json").read_text())["tests"]
+    tests = json.loads((shared_dir / "corpora/cookies/http-state/parser.dates-fixed.json").read_text())[
+        "tests"
+    ]
     checked = 0
     for case in tests:
         path_or_domain = any(re.search(r";\s*(domain|path)\s*=", h, re.I) for h in case["received"])
@@ -167,7 +169,9 @@ def test_a_control_character_voids_the_header_but_a_line_break_ends_it() -> None
 
 def test_cookie_dates_follow_the_rfc_6265_algorithm(shared_dir: Path) -> None:
     folder = shared_dir / "corpora/cookies/http-state/data/dates"
-    bsd = "\n".join(line for line in (folder / "bsd-examples.json").read_text().splitlines() if not line.startswith("//"))
+    bsd = "\n".join(
+        line for line in (folder / "bsd-examples.json").read_text().splitlines() if not line.startswith("//")
+    )
     cases = json.loads((folder / "examples.json").read_text()) + json.loads(bsd)
     for case in cases:
         expected = case.get("expected")
@@ -218,7 +222,10 @@ def test_deletion_of_prefixed_cookies_keeps_to_the_prefix_rules() -> None:
 
 def test_a_declared_cookie_domain_is_added_only_when_the_host_is_inside_it() -> None:
     lines = deletion_headers("x", host="app.example.com", extra_domains=[".example.com", "other.org"])
-    assert [line.rpartition("Domain=")[2] for line in lines if "Domain=" in line] == ["app.example.com", "example.com"]
+    assert [line.rpartition("Domain=")[2] for line in lines if "Domain=" in line] == [
+        "app.example.com",
+        "example.com",
+    ]
 
 
 # --- the firewall ----------------------------------------------------------------------------
@@ -243,7 +250,9 @@ def test_a_mixed_case_set_cookie_header_name_is_still_filtered() -> None:
 
 
 def test_the_consent_cookie_and_expiring_cookies_always_pass() -> None:
-    headers = set_cookies("__Host-consentgate=1.a.b; Path=/", "_fbp=; Max-Age=0", "_ga=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    headers = set_cookies(
+        "__Host-consentgate=1.a.b; Path=/", "_fbp=; Max-Age=0", "_ga=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    )
     assert firewall().filter(headers, NOBODY).headers == headers
 
 
@@ -259,7 +268,11 @@ def test_a_per_service_denial_beats_a_granted_category() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "decision", "kept"),
-    [("allow", "unknown_allowed", True), ("report", "unknown_reported", True), ("block", "unknown_blocked", False)],
+    [
+        ("allow", "unknown_allowed", True),
+        ("report", "unknown_reported", True),
+        ("block", "unknown_blocked", False),
+    ],
 )
 def test_unknown_cookies_follow_the_policy(mode: str, decision: str, kept: bool) -> None:
     policy = Policy(categories=POLICY.categories, services=POLICY.services, unknown_cookies=mode)  # type: ignore[arg-type]
@@ -297,7 +310,9 @@ def test_sweep_expires_request_cookies_of_categories_not_granted() -> None:
     lines = wall.sweep(names, ANALYTICS, host=lambda: "www.example.com", secure=True)
     swept = {parse_set_cookie(line).name for line in lines}  # type: ignore[union-attr]
     assert swept == {"_fbp"}
-    assert len(lines) == 3  # host-only, www.example.com, example.com: the declared .example.com is one of them
+    assert (
+        len(lines) == 3
+    )  # host-only, www.example.com, example.com: the declared .example.com is one of them
     lines = wall.sweep(names, NOBODY, host=lambda: "www.example.com", secure=False)
     paths = {(parse_set_cookie(line).name, parse_set_cookie(line).path) for line in lines}  # type: ignore[union-attr]
     assert ("_ga_XYZ", "/shop") in paths and ("_ga_XYZ", "/") in paths

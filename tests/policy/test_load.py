@@ -8,6 +8,7 @@ from consentgate.policy.catalog import load_catalog
 from consentgate.policy.durations import DAY, format_duration, parse_duration
 from consentgate.policy.load import PolicyError, Problem, load_dict, load_file, load_text
 from consentgate.policy.model import STANDARD_CATEGORIES, Policy, Service
+from consentgate.policy.regions import rule_for
 
 
 def problems(text: str) -> list[Problem]:
@@ -677,3 +678,30 @@ def test_structure_mistakes_name_the_key(text: str, key: str, fragment: str) -> 
 def test_values_of_unusual_types_are_named() -> None:
     with pytest.raises(PolicyError, match="expected a boolean, got datetime"):
         load_text("gpc = 1979-05-27T07:32:00Z\n")
+
+
+@pytest.mark.parametrize(
+    ("region", "mode"),
+    [
+        ("FR", "opt_in"),
+        ("fr", "opt_in"),
+        ("FR-75", "opt_in"),
+        ("GB", "opt_in"),
+        ("CH", "opt_in"),
+        ("US-CA", "opt_out"),
+        ("US-CO", "opt_out"),
+        ("US-TX", "opt_out"),
+        ("US-WY", "opt_out"),
+        ("BR", "opt_in"),
+        ("", "opt_in"),
+        ("XX", "opt_in"),
+    ],
+)
+def test_rule_for_resolves_code_then_country_then_default(region: str, mode: str) -> None:
+    assert rule_for(load_dict({}), region).mode == mode
+
+
+def test_rule_for_unknown_regions_uses_default_mode_and_choice_lifetime() -> None:
+    policy = load_dict({"default_region_mode": "notice", "choice_lifetime": "90 days"})
+    rule = rule_for(policy, "BR")
+    assert (rule.mode, rule.choice_lifetime_seconds) == ("notice", 90 * DAY)

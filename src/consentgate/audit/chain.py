@@ -157,7 +157,10 @@ def _normalise(values: list[object]) -> None:
         elif name in ("sec_gpc", "dnt"):
             values[position] = value is True
         elif name == "ts":
-            values[position] = int(value) if isinstance(value, int | float) else 0
+            try:
+                values[position] = int(value) if isinstance(value, int | float) else 0
+            except (ValueError, OverflowError):  # NaN, infinity
+                values[position] = 0
         else:
             values[position] = _clean_str(value)
     consent_id = values[_CONSENT_ID]
@@ -202,7 +205,7 @@ class Sealer:
                     and type(values[_TS]) is int
                     and values[_BOOL_POSITIONS[0]].__class__ is bool
                     and values[_BOOL_POSITIONS[1]].__class__ is bool
-                    and len(values[_CONSENT_ID]) <= MAX_CONSENT_ID  # type: ignore[arg-type]
+                    and len(values[_CONSENT_ID]) <= MAX_CONSENT_ID
                     and {*map(type, _read_strings(values))} == {str}
                 )
                 data = text.encode() if clean else b""
@@ -339,9 +342,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def verify(
-    store: Store, key: bytes | None, *, known_heads: Sequence[KnownHead] = ()
-) -> VerifyReport:
+async def verify(store: Store, key: bytes | None, *, known_heads: Sequence[KnownHead] = ()) -> VerifyReport:
     """Recompute every chain; report the first broken record of each.
 
     >>> report = await verify(store, key)  # doctest: +SKIP
@@ -366,14 +367,14 @@ async def _verify_chain(
     start_seq, prev_hash = 0, ""
     if checkpoint is not None:
         if not checkpoint_valid(checkpoint, mac):
-            problem = Problem(
+            forged = Problem(
                 "checkpoint",
                 chain_id,
                 checkpoint.seq,
                 None,
                 f"purge checkpoint at seq {checkpoint.seq} has a wrong signature (forged or edited)",
             )
-            return ChainReport(chain_id, 0, 0, 0, "", checkpoint.seq, problem)
+            return ChainReport(chain_id, 0, 0, 0, "", checkpoint.seq, forged)
         start_seq, prev_hash = checkpoint.seq, checkpoint.hash
     walk = _ChainWalk(chain_id, mac, start_seq, prev_hash, known)
     async for record in store.read_chain(chain_id, after_seq=start_seq):

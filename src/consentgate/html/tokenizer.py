@@ -169,9 +169,13 @@ def _finder(start_names: frozenset[str] | None, end_names: frozenset[str] | None
     return re.compile(b"|".join(parts))
 
 
+# Elements whose start changes the tokenizer state: always looked for, reported or not.
+_STATE_CHANGERS = frozenset({"script", "plaintext", "svg", "math"}) | RAWTEXT_ELEMENTS | RCDATA_ELEMENTS
+
+
 @cache
-def _with_a(names: frozenset[str]) -> frozenset[str]:
-    return names | {"a"}
+def _scanned(names: frozenset[str], with_a: bool) -> frozenset[str]:
+    return names | _STATE_CHANGERS | ({"a"} if with_a else set())
 
 
 @cache
@@ -328,9 +332,8 @@ class Tokenizer:
         if self.report_all or len(self._frames) > 1:
             return _finder(None, None)
         starts = self._start_names
-        if self._wants_a and starts is not None and "a" not in starts:
-            starts = _with_a(starts)
-        return _finder(starts, self._end_names)
+        assert starts is not None  # noqa: S101 - report_all is exactly "start_names is None"
+        return _finder(_scanned(starts, self._wants_a and self.switch_states), self._end_names)
 
     def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
         """Advance through markup; returns the new index; sets _stalled when out of data."""
@@ -345,7 +348,15 @@ class Tokenizer:
             if p >= n:
                 # Nothing more to report in this buffer: everything up to the last unfinished
                 # token (if any) is plain data.
-                hold = self._unfinished_from(buf, i, n, final)
+                hold = self._unfinished_from(buf, i, n)
+                if final and hold < n:
+                    nxt = buf[hold + 1 : hold + 2]
+                    if not nxt or (nxt == b"/" and hold + 2 >= n):
+                        hold = n  # a lone `<` or `</` at EOF is text
+                    elif not (nxt.isalpha() or (nxt == b"/" and buf[hold + 2 : hold + 3].isalpha())):
+                        self._mode = _BOGUS  # `<!x`, `<?x` cut by EOF: a bogus comment to the end
+                        self._comment_start = base + hold
+                        return hold
                 if self.report_all and hold > i:
                     events.append(Event(TEXT, "", base + i, base + hold))
                 if hold < n and n - hold > self.max_buffer:
@@ -424,10 +435,8 @@ class Tokenizer:
             return gt + 1 if gt >= 0 else -1
         return p + 1
 
-    def _unfinished_from(self, buf: bytes, i: int, n: int, final: bool) -> int:
+    def _unfinished_from(self, buf: bytes, i: int, n: int) -> int:
         """Start of the unfinished token at the end of ``buf[i:n]``, or ``n``."""
-        if final:
-            return n
         if not self._in_data_state(buf, i, n, n):
             p = self._exact_next(buf, i, n)
             return p if p < n else n
@@ -456,9 +465,11 @@ class Tokenizer:
                 return p + 9
             end = self._skip_token(buf, p, n)
             if end < 0 and final:
-                end = n
                 if buf[p + 1 : p + 2] == b"/" and p + 2 >= n:
-                    return end  # `</` at the end of the input is text
+                    return n  # `</` at the end of the input is text
+                self._mode = _BOGUS  # cut by EOF: a bogus comment to the end
+                self._comment_start = base + p
+                return p
             if end >= 0 and self.report_all and buf[p : p + 3] != b"</>":
                 events.append(Event(COMMENT, "", base + p, base + end))
             return end
@@ -659,7 +670,8 @@ class Tokenizer:
         self._stalled = False
         m = end_rx.search(buf, i)
         if m is None and final:
-            self._mode = _DATA
+            # EOF: the comment ends here; the mode stays, so closer() can tell what was open.
+            self._stalled = True
             if self.report_all:
                 events.append(Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + n))
             self.safe = self._base + n
@@ -719,9 +731,18 @@ class Tokenizer:
         self.safe = self._base + end
         return end
 
-    @property
-    def in_raw_text(self) -> bool:
-        return self._mode != _DATA
+    def closer(self) -> bytes | None:
+        """Bytes that bring the stream back to markup at EOF (``b""`` if it is there already);
+        None when nothing can (``<plaintext>``, or inside a tag longer than max_buffer)."""
+        mode = self._mode
+        if mode == _DATA:
+            return b""
+        if mode == _SCRIPT:
+            end = b"</script>" if self._raw_name == "script" else b""
+            return (b"\n-->" + end) if self._script_state == _DOUBLE else end
+        if mode in (_RAWTEXT, _RCDATA):
+            return b"</" + self._raw_name.encode("ascii") + b">"
+        return {_COMMENT: b"-->", _CDATA: b"]]>", _BOGUS: b">"}.get(mode)
 
 
 _GT = re.compile(rb">")

@@ -318,11 +318,16 @@ class CookieInventory:
 
     limit: int = 1024
     on_new: Callable[[CookieRecord], None] | None = None
+    # Every observation (name, domain, decision, service id or ""): the audit writer's
+    # ``observe_cookie`` fits, so the cookie inventory is persisted with counts.
+    on_observe: Callable[[str, str, str, str], None] | None = None
     overflow: int = 0
     _records: dict[tuple[str, str], CookieRecord] = field(default_factory=dict)
 
     def record(self, cookie: SetCookie, service: Service | None, decision: CookieDecision) -> None:
         key = (cookie.name, cookie.domain or "")
+        if self.on_observe is not None:
+            self.on_observe(key[0], key[1], decision, service.id if service else "")
         now = time.time()
         entry = self._records.get(key)
         if entry is None:

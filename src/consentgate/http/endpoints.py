@@ -19,7 +19,7 @@ import ipaddress
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -176,9 +176,11 @@ class Endpoints:
             return
         consent, action = self._apply(choice, request, consent_id)
         await self.gate.audit.start()  # no-op when lifespan already started it
-        if request.is_bot:
+        event = self._event(consent, action, choice, request) if not request.is_bot else None
+        if event is None:
             self.gate.counters["bot_choices"] += 1  # crawlers leave no audit record
-        elif not self.gate.audit.enqueue(self._event(consent, action, choice, request)):
+            self.gate.audit.skip_bot()
+        elif not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
             # The audit queue is full: refuse rather than set a cookie nobody can prove later.
             self.gate.counters["consent_unrecorded"] += 1
             await _error(send, request, 503, "the choice could not be recorded; please try again")
@@ -514,6 +516,21 @@ async def _not_allowed(send: Send, allow: str) -> None:
 
 
 @runtime_checkable
+class _CookieObserver(Protocol):
+    def observe_cookie(self, name: str, domain: str, classification: str, service: str = "") -> None: ...
+
+
+@runtime_checkable
+class _NoticeArchive(Protocol):
+    def put_notice(self, notice_hash: str, doc: Mapping[str, object]) -> None: ...
+
+
+@runtime_checkable
+class _BotCounter(Protocol):
+    def skip_bot(self) -> None: ...
+
+
+@runtime_checkable
 class _Managed(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -536,16 +553,17 @@ class AuditSetup:
             )
             sink = MemorySink()
         elif isinstance(audit, str):
-            from consentgate.audit.stores import open_store
             from consentgate.audit.writer import AuditWriter
 
-            self.store = open_store(audit)
-            sink = AuditWriter(self.store, key=key)
+            writer = AuditWriter(audit, key=key)
+            self.store = writer.store
+            sink = writer
         else:
             sink = audit
             self.store = getattr(audit, "store", None)
         self.sink = sink
         self.lifecycle = isinstance(sink, _Managed)
+        self.observe_cookie = sink.observe_cookie if isinstance(sink, _CookieObserver) else None
         self._started = False
         secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         # IP hashes use their own key, derived so that rotating the secret keys rotates it too.
@@ -561,20 +579,38 @@ class AuditSetup:
             self._started = False
             await self.sink.stop()
 
-    def enqueue(self, event: ConsentEvent) -> bool:
+    def enqueue(self, event: ConsentEvent, notice: Callable[[], Mapping[str, object]]) -> bool:
+        """Hand the event to the sink; False when it refused (full queue). The notice shown is
+        archived beside it (once per hash), so the event's ``notice_hash`` resolves to texts."""
+        if isinstance(self.sink, _NoticeArchive):
+            self.sink.put_notice(event.notice_hash, notice())
         result: object = self.sink.enqueue(event)
         return result is not False
 
+    def skip_bot(self) -> None:
+        if isinstance(self.sink, _BotCounter):
+            self.sink.skip_bot()
+
     async def receipt(self, consent_id: str) -> list[dict[str, object]] | None:
-        if self.store is None:
+        """The events recorded under ``consent_id``, oldest first; None without a readable store."""
+        store = self.store
+        if store is None:
             return None
         try:
             from consentgate.audit.admin import receipt
         except ImportError:
-            return None
-        found: object = receipt(self.store, consent_id)
-        if inspect.isawaitable(found):
-            found = await found
+            found: object = None
+        else:
+            found = receipt(store, consent_id)
+            if inspect.isawaitable(found):
+                found = await found
+        if found is None:
+            read = getattr(store, "read", None)
+            if read is None:
+                return None
+            from consentgate.audit.stores.base import Query
+
+            found = [record async for record in read(Query(consent_id=consent_id, limit=200))]
         if not isinstance(found, Sequence):
             return None
         return [item.to_dict() if isinstance(item, ConsentEvent) else dict(item) for item in found]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from consentgate.consent.cookie import ConsentCookie, CookieStatus
 from consentgate.consent.state import Consent, new_consent_id
@@ -118,7 +119,7 @@ class ConsentGate:
         self.rules = Rules.compile(policy)
         self.ui = UI(policy, prefix=prefix)
         self.counters: Counter[str] = Counter()
-        self.cookies = CookieInventory(on_new=on_cookie)
+        self.cookies = CookieInventory(on_new=on_cookie)  # the audit sink observes it: set below
         self.firewall = CookieFirewall(
             policy, own_names={self.cookie.name(True), self.cookie.name(False)}, inventory=self.cookies
         )
@@ -131,6 +132,7 @@ class ConsentGate:
             for kind in CONSENT_MODE_TYPES
         }
         self._vary = ("Cookie", "Sec-GPC", "Accept-Language") + ((region_header,) if region_header else ())
+        self._visitors: dict[tuple[bytes, bool, RegionMode, bool], Visitor] = {}
         self._no_choice: dict[tuple[RegionMode, bool], Consent] = {}
         for mode in ("opt_in", "uk_statistics", "opt_out", "notice"):
             for signal in (False, True):
@@ -139,6 +141,7 @@ class ConsentGate:
         from consentgate.http.endpoints import AuditSetup, Endpoints
 
         self.audit = AuditSetup(audit, audit_key=audit_key, secret_key=keys[0])
+        self.cookies.on_observe = self.audit.observe_cookie
         self.endpoints = Endpoints(self)
 
     # -- ASGI -------------------------------------------------------------------------------
@@ -155,15 +158,15 @@ class ConsentGate:
             await self.endpoints(request, receive, send)
             return
         child = request.app_scope()
-        page = _Page(self, request, child) if request.method in ("GET", "HEAD") else None
+        method = request.method
         responder = Responder(
             send,
             consent=request.consent,
             firewall=self.firewall,
-            page=page,
-            sweep=request.sweep(request.consent),
+            page=request if method == "GET" or method == "HEAD" else None,
+            sweep=request.sweep() if request.visitor.blocked else (),
             counters=self.counters,
-            head_only=request.method == "HEAD",
+            head_only=method == "HEAD",
         )
         await self.app(child, receive, responder)
 
@@ -202,6 +205,24 @@ class ConsentGate:
             service_categories=self.policy.service_categories,
         )
 
+    def visitor(self, cookie_header: bytes, secure: bool, mode: RegionMode, objection: bool) -> Visitor:
+        """The meaning of a ``Cookie`` header, from a bounded cache of recent ones."""
+        key = (cookie_header, secure, mode, objection)
+        visitor = self._visitors.get(key)
+        if visitor is not None and (not visitor.consent.exists or visitor.consent.expires_at > time.time()):
+            return visitor
+        cookies = parse_cookie_headers(((b"cookie", cookie_header),)) if cookie_header else {}
+        name = self.cookie.name
+        value = cookies.get(name(secure)) or cookies.get(name(not secure))
+        consent, status = self.resolve(value, mode=mode, objection=objection)
+        blocked = tuple(name for name in cookies if self.firewall.decide(name, consent)[1] == "blocked")
+        visitor = Visitor(cookies, consent, status, blocked)
+        if len(cookie_header) <= 8192:
+            if len(self._visitors) >= 1024:
+                self._visitors.clear()  # cheaper than LRU bookkeeping on every request
+            self._visitors[key] = visitor
+        return visitor
+
     def resolve(
         self, value: str | None, *, mode: RegionMode, objection: bool
     ) -> tuple[Consent, CookieStatus]:
@@ -226,13 +247,24 @@ class ConsentGate:
         }
 
 
+class Visitor(NamedTuple):
+    """What one ``Cookie`` header means, cached: most requests repeat the previous one's."""
+
+    cookies: Mapping[str, str]  # shared between requests: read only
+    consent: Consent
+    status: CookieStatus
+    blocked: tuple[str, ...]  # cookies the browser sent that this consent does not allow
+
+
 class Request:
-    """What the middleware reads from one request, each header found in a single pass."""
+    """One request as the middleware sees it: headers read in a single pass, the visitor's
+    consent, and (for GET/HEAD) what a rewritten page needs: it is the responder's ``Page``."""
 
     __slots__ = (
         "_found",
         "_locale",
-        "_user_agent",
+        "_suffix",
+        "child",
         "consent",
         "cookie_status",
         "cookies",
@@ -242,65 +274,56 @@ class Request:
         "gpc",
         "method",
         "mode",
+        "objection",
         "region",
         "region_source",
         "route",
         "scope",
         "secure",
+        "visitor",
     )
 
     def __init__(self, gate: ConsentGate, scope: Scope) -> None:
         self.gate = gate
         self.scope = scope
+        self.child: Scope = scope
         self.method: str = scope["method"]
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         self.route = path[len(root) :] if root and path.startswith(root) else path
-        self.secure = scope.get("scheme") == "https"
+        self.secure = secure = scope.get("scheme") == "https"
         found: dict[bytes, bytes] = {}
-        cookie_values: list[bytes] = []
+        cookie_header = b""
         gpc = False
         wanted = gate._read
         for name, value in scope["headers"]:
             if name in wanted:
                 if name == b"cookie":
-                    cookie_values.append(value)
+                    cookie_header = value if not cookie_header else cookie_header + b"; " + value
                 elif name == b"sec-gpc":
-                    gpc = gpc or value.strip() == b"1"  # exactly "1", any of several fields
+                    gpc = gpc or value.strip() == b"1"  # exactly "1", in any of several fields
                 elif name not in found:
                     found[name] = value
         self._found = found
         self._locale: str | None = None
-        self._user_agent: str | None = None
+        self._suffix: str | None = None
         self.etag_translated = False
         self.gpc = gpc
-        self.dnt = found.get(b"dnt", b"").strip() == b"1"
-        self.cookies = parse_cookie_headers((b"cookie", v) for v in cookie_values) if cookie_values else {}
-        self.region, self.region_source, self.mode = self._region(found)
-        cookie = gate.cookie
-        value = self.cookies.get(cookie.name(self.secure)) or self.cookies.get(cookie.name(not self.secure))
-        self.consent, self.cookie_status = gate.resolve(value, mode=self.mode, objection=self.objection)
-
-    def _region(self, found: dict[bytes, bytes]) -> tuple[str, str, RegionMode]:
-        policy = self.gate.policy
-        header = self.gate.region_header
-        if header is not None:
-            code = found.get(header, b"").strip().upper().decode("latin-1")
-            if _REGION_CODE.fullmatch(code):
-                rule = policy.regions.get(code) or policy.regions.get(code[:2])
-                source = "header:" + header.decode("latin-1")
-                return code, source, rule.mode if rule else policy.default_region_mode
-        return "", "default", policy.default_region_mode
-
-    @property
-    def objection(self) -> bool:
-        """An automated opt-out signal the policy honours (GPC; DNT where configured)."""
-        policy = self.gate.policy
-        if not policy.gpc:
-            return False
-        if self.gpc:
-            return True
-        return self.dnt and (policy.dnt == "like_gpc" or (policy.dnt == "auto" and self.mode != "opt_out"))
+        self.dnt = dnt = b"dnt" in found and found[b"dnt"].strip() == b"1"
+        policy = gate.policy
+        if gate.region_header is None:
+            self.region, self.region_source, mode = "", "default", policy.default_region_mode
+        else:
+            self.region, self.region_source, mode = _region(policy, gate.region_header, found)
+        self.mode = mode
+        # An automated opt-out signal the policy honours: GPC, and DNT where configured.
+        self.objection = objection = policy.gpc and (
+            gpc or (dnt and (policy.dnt == "like_gpc" or (policy.dnt == "auto" and mode != "opt_out")))
+        )
+        self.visitor = visitor = gate.visitor(cookie_header, secure, mode, objection)
+        self.cookies = visitor.cookies
+        self.consent = visitor.consent
+        self.cookie_status = visitor.status
 
     def header(self, name: bytes) -> str:
         value = self._found.get(name)
@@ -323,9 +346,7 @@ class Request:
 
     @property
     def user_agent(self) -> str:
-        if self._user_agent is None:
-            self._user_agent = self.header(b"user-agent")
-        return self._user_agent
+        return self.header(b"user-agent")
 
     @property
     def is_bot(self) -> bool:
@@ -334,29 +355,37 @@ class Request:
         return is_bot(self.user_agent)
 
     def locale(self, override: str | None = None) -> str:
-        if self._locale is None or override:
-            locale = self.gate.ui.negotiate(self.header(b"accept-language") or None, override)
-            if override:
-                return locale
-            self._locale = locale
+        if override:
+            return self.gate.ui.negotiate(self.header(b"accept-language") or None, override)
+        if self._locale is None:
+            self._locale = self.gate.ui.negotiate(self.header(b"accept-language") or None)
         return self._locale
 
-    def sweep(self, consent: Consent) -> list[str]:
-        if not self.cookies:
-            return []
-        return self.gate.firewall.sweep(self.cookies, consent, host=lambda: self.host, secure=self.secure)
+    def sweep(self, consent: Consent | None = None) -> list[str]:
+        """Expiring Set-Cookie lines for the cookies this browser holds that ``consent`` forbids."""
+        if consent is None:
+            if not self.visitor.blocked:
+                return []
+            names: Iterable[str] = self.visitor.blocked
+            consent = self.consent
+        else:
+            names = self.cookies
+        return self.gate.firewall.sweep(names, consent, host=lambda: self.host, secure=self.secure)
+
+    def next_url(self) -> str:
+        query = self.scope.get("query_string", b"")
+        path: str = self.scope.get("raw_path", b"").decode("latin-1") or self.scope["path"]
+        return path + ("?" + query.decode("latin-1") if query else "")
 
     def app_scope(self) -> Scope:
-        """A copy of the scope for the app: never the server's own dict."""
+        """A copy of the scope for the app (never the server's own dict), holding the consent."""
         scope = self.scope
-        child = {**scope, "consentgate": self.consent}
-        if self.method not in ("GET", "HEAD"):
+        self.child = child = {**scope, "consentgate": self.consent}
+        if self.method != "GET" and self.method != "HEAD":
             return child
         found = self._found
-        accept = found.get(b"accept", b"")
-        navigation = b"html" in accept or self.route.endswith(_PAGE_SUFFIXES)
-        etags = found.get(b"if-none-match")
-        if not navigation and (etags is None or b"-cg" not in etags):
+        navigation = b"html" in found.get(b"accept", b"") or self.route.endswith(_PAGE_SUFFIXES)
+        if not navigation and b"-cg" not in found.get(b"if-none-match", b""):
             return child
         headers = _request_headers_for_app(self, navigation)
         if headers is not None:
@@ -367,10 +396,64 @@ class Request:
             child["extensions"] = {k: v for k, v in extensions.items() if k not in _NO_EXTENSIONS}
         return child
 
-    def next_url(self) -> str:
-        query = self.scope.get("query_string", b"")
-        path: str = self.scope.get("raw_path", b"").decode("latin-1") or self.scope["path"]
-        return path + ("?" + query.decode("latin-1") if query else "")
+    # -- the responder's Page ---------------------------------------------------------------
+    @property
+    def vary(self) -> Sequence[str]:
+        return self.gate._vary
+
+    def etag_suffix(self) -> str:
+        """A short name for everything a rewritten page depends on."""
+        if self._suffix is None:
+            consent = self.consent
+            parts = (
+                ",".join(sorted(consent.categories)),
+                ",".join(sorted(consent.services)),
+                ",".join(sorted(consent.denied_services)),
+                str(consent.exists),
+                str(self.is_bot),
+                self.locale(),
+                self.mode,
+                str(self.objection),
+                # Pages carry a CSRF token: a page older than half its lifetime is not revalidated.
+                str(int(time.time()) // max(1, self.gate.csrf.max_age // 2)),
+            )
+            self._suffix = hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
+        return self._suffix
+
+    def transform(self, headers: RawHeaders) -> BodyTransform:
+        from consentgate.html.rewriter import HtmlRewriter
+
+        gate = self.gate
+        nonce = self.child.get("csp_nonce") or _nonce_from_csp(headers)
+        ctx = render_context(gate, self, nonce=nonce if isinstance(nonce, str) else None)
+        consent = self.consent
+        ui = gate.ui
+
+        def allows(service_id: str | None, category: str) -> bool:
+            return consent.allows_service(service_id, category) if service_id else consent.allows(category)
+
+        def placeholder(finding: Finding) -> bytes:
+            return ui.placeholder(finding, ctx)
+
+        rewriter: BodyTransform = HtmlRewriter(
+            gate.rules,
+            allows,
+            head_snippet=ui.head(ctx),
+            body_snippet=ui.body(ctx),
+            placeholder=placeholder,
+            on_finding=gate.met_services.record,
+            page_host=self.host or None,
+            charset=_charset(headers),
+        )
+        return rewriter
+
+
+def _region(policy: Policy, header: bytes, found: Mapping[bytes, bytes]) -> tuple[str, str, RegionMode]:
+    code = found.get(header, b"").strip().upper().decode("latin-1")
+    if _REGION_CODE.fullmatch(code):
+        rule = policy.regions.get(code) or policy.regions.get(code[:2])
+        return code, "header:" + header.decode("latin-1"), rule.mode if rule else policy.default_region_mode
+    return "", "default", policy.default_region_mode
 
 
 def _request_headers_for_app(request: Request, navigation: bool) -> RawHeaders | None:
@@ -385,7 +468,7 @@ def _request_headers_for_app(request: Request, navigation: bool) -> RawHeaders |
     for name, value in request.scope["headers"]:
         if name == b"if-none-match":
             etags, translated = restore_if_none_match(
-                value.decode("latin-1"), lambda: _Page.suffix_for(request), drop_foreign=navigation
+                value.decode("latin-1"), request.etag_suffix, drop_foreign=navigation
             )
             request.etag_translated = translated
             changed = True
@@ -420,75 +503,6 @@ def _origin_key(origin: str) -> str:
     return origin.strip().rstrip("/").lower()
 
 
-class _Page:
-    """Builds the rewriter for one response, only when the response turns out to be HTML."""
-
-    __slots__ = ("_suffix", "gate", "request", "scope")
-
-    def __init__(self, gate: ConsentGate, request: Request, scope: Scope) -> None:
-        self.gate = gate
-        self.request = request
-        self.scope = scope
-        self._suffix: str | None = None
-
-    @property
-    def vary(self) -> Sequence[str]:
-        return self.gate._vary
-
-    @property
-    def etag_translated(self) -> bool:
-        return self.request.etag_translated
-
-    def etag_suffix(self) -> str:
-        if self._suffix is None:
-            self._suffix = self.suffix_for(self.request)
-        return self._suffix
-
-    @staticmethod
-    def suffix_for(request: Request) -> str:
-        """A short name for everything a rewritten page depends on."""
-        import hashlib
-
-        consent = request.consent
-        parts = (
-            ",".join(sorted(consent.categories)),
-            ",".join(sorted(consent.services)),
-            ",".join(sorted(consent.denied_services)),
-            str(consent.exists),
-            str(request.is_bot),
-            request.locale(),
-            request.mode,
-            str(request.objection),
-            # Pages carry a CSRF token: a page older than half its lifetime is never revalidated.
-            str(int(time.time()) // max(1, request.gate.csrf.max_age // 2)),
-        )
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
-
-    def transform(self, headers: RawHeaders) -> BodyTransform:
-        from consentgate.html.rewriter import HtmlRewriter
-
-        gate = self.gate
-        nonce = self.scope.get("csp_nonce") or _nonce_from_csp(headers)
-        ctx = render_context(gate, self.request, nonce=nonce if isinstance(nonce, str) else None)
-        consent = self.request.consent
-        ui = gate.ui
-
-        def allows(service_id: str | None, category: str) -> bool:
-            return consent.allows_service(service_id, category) if service_id else consent.allows(category)
-
-        def placeholder(finding: Finding) -> bytes:
-            return ui.placeholder(finding, ctx)
-
-        return HtmlRewriter(
-            gate.rules,
-            allows,
-            head_snippet=ui.head(ctx),
-            body_snippet=ui.body(ctx),
-            placeholder=placeholder,
-            on_finding=gate.met_services.record,
-        )
-
-
 def render_context(
     gate: ConsentGate,
     request: Request,
@@ -520,6 +534,16 @@ def render_context(
         consent_mode_default=gate.consent_mode_default(consent),
         extra_head="",
     )
+
+
+def _charset(headers: RawHeaders) -> str | None:
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            for param in value.decode("latin-1").split(";")[1:]:
+                name, _, charset = param.partition("=")
+                if name.strip().lower() == "charset":
+                    return charset.strip().strip('"') or None
+    return None
 
 
 def _nonce_from_csp(headers: RawHeaders) -> str | None:

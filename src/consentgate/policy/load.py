@@ -6,10 +6,11 @@ them all; each names its key path and, for files, its line.
 >>> policy = load_dict({"categories": {"analytics": {"label": {"de": "Statistik"}}}})
 >>> policy.category("analytics").text("de")[0]
 'Statistik'
->>> load_dict({"choice_lifetime": "6 monts"})
-Traceback (most recent call last):
-...
-consentgate.policy.load.PolicyError: choice_lifetime: '6 monts': unknown unit 'monts'; use ...
+>>> try:
+...     load_dict({"choice_lifetime": "6 monts"})
+... except PolicyError as error:
+...     print(error)
+choice_lifetime: '6 monts': unknown unit 'monts'; use seconds, minutes, hours, days, weeks, months or years
 """
 
 from __future__ import annotations

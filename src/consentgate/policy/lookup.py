@@ -5,7 +5,9 @@ probes or one pass of a compiled regex:
 
 - hosts: a dict keyed by declared host; a query walks the host's parent domains
   (``a.b.example.com``, ``b.example.com``, ``example.com``, ``com``), O(labels);
-- cookies: exact names in a dict, patterns in one combined regex;
+- cookies: exact names in a dict; catalog prefix patterns (``_ga_.*``) bucketed by their first
+  characters, so a name is checked against the few prefixes sharing its start (longest first);
+  the remaining patterns in one combined regex;
 - inline scripts: one bytes regex alternation of every signature (escaped literals, longest
   first, so a longer signature wins over its own prefix at the same position).
 
@@ -64,17 +66,20 @@ class Lookup:
         declared = [s for s in services if s.origin == "policy"]
         catalog = [s for s in services if s.origin != "policy"]
 
-        self._policy_hosts = _host_table(declared)
-        self._catalog_hosts = _host_table(catalog)
+        # policy table first; empty tables are skipped
+        self._host_tables = tuple(t for t in (_host_table(declared), _host_table(catalog)) if t)
         self._first_party = frozenset(filter(None, (normalise_host(h) for h in first_party_hosts)))
 
         self._policy_cookies, policy_patterns = _cookie_tables(declared)
         self._catalog_cookies, catalog_patterns = _cookie_tables(catalog)
         # Site-declared patterns are arbitrary regexes (they may hold groups or back-references
         # that would change meaning inside a combined pattern), so each is tried on its own; they
-        # are few. Catalog patterns are ours and go into one alternation.
+        # are few. Catalog patterns are ours: plain prefixes go into buckets, the rest into one
+        # alternation.
         self._policy_patterns = tuple((re.compile(p), s) for p, s in policy_patterns)
-        self._catalog_pattern, self._catalog_pattern_services = _combine(catalog_patterns)
+        prefixes, rest = _split_prefixes(catalog_patterns)
+        self._bucket, self._prefix_buckets = _prefix_index(prefixes)
+        self._catalog_pattern, self._catalog_pattern_services = _combine(rest)
 
         signatures: dict[bytes, Service] = {}
         for service in [*declared, *catalog]:
@@ -93,11 +98,15 @@ class Lookup:
         host = normalise_host(host)
         if not host or len(host) > _MAX_HOST:
             return None
-        for table in (self._policy_hosts, self._catalog_hosts):
-            for candidate in _parents(host):
-                service = table.get(candidate)
+        for table in self._host_tables:
+            start = 0
+            while True:
+                service = table.get(host[start:])
                 if service is not None:
                     return service
+                start = host.find(".", start) + 1
+                if start == 0:
+                    break
         return None
 
     def is_first_party(self, host: str) -> bool:
@@ -119,6 +128,9 @@ class Lookup:
         service = self._catalog_cookies.get(name)
         if service is not None:
             return service
+        for prefix, owner in self._prefix_buckets.get(name[: self._bucket], ()):
+            if name.startswith(prefix):
+                return owner
         if self._catalog_pattern is not None:
             match = self._catalog_pattern.fullmatch(name)
             if match is not None and match.lastgroup is not None:
@@ -177,6 +189,34 @@ def _cookie_tables(services: Iterable[Service]) -> tuple[dict[str, Service], lis
                 seen_patterns.add(cookie.name)
                 patterns.append((cookie.name, service))
     return exact, patterns
+
+
+def _split_prefixes(
+    patterns: list[tuple[str, Service]],
+) -> tuple[dict[str, Service], list[tuple[str, Service]]]:
+    """Separate ``<escaped literal>.*`` patterns (most of the catalog's) from real regexes."""
+    prefixes: dict[str, Service] = {}
+    rest: list[tuple[str, Service]] = []
+    for pattern, service in patterns:
+        body = pattern[:-2] if pattern.endswith(".*") else None
+        literal = re.sub(r"\\(.)", r"\1", body) if body is not None else None
+        if literal and body == re.escape(literal) and "\n" not in literal:
+            prefixes.setdefault(literal, service)
+        else:
+            rest.append((pattern, service))
+    return prefixes, rest
+
+
+def _prefix_index(
+    prefixes: dict[str, Service],
+) -> tuple[int, dict[str, tuple[tuple[str, Service], ...]]]:
+    """Prefixes keyed by their first ``bucket`` characters, longest first within a key."""
+    bucket = min((len(p) for p in prefixes), default=1)
+    buckets: dict[str, list[tuple[str, Service]]] = {}
+    for prefix, service in prefixes.items():
+        buckets.setdefault(prefix[:bucket], []).append((prefix, service))
+    ordered = {key: tuple(sorted(found, key=lambda item: -len(item[0]))) for key, found in buckets.items()}
+    return bucket, ordered
 
 
 def _combine(patterns: list[tuple[str, Service]]) -> tuple[re.Pattern[str] | None, dict[str, Service]]:

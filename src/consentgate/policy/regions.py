@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from consentgate.policy.durations import DAY
-from consentgate.policy.model import RegionRule
+from consentgate.policy.model import Policy, RegionRule
 
 # Officially assigned ISO 3166-1 alpha-2 codes, plus XK (Kosovo), which CDNs report.
 # fmt: off
@@ -104,3 +104,17 @@ def default_rules(choice_lifetime_seconds: int, *, uk_statistics: bool) -> dict[
     for state in US_OPT_OUT_STATES:
         rules[f"US-{state}"] = opt_out
     return rules
+
+
+def rule_for(policy: Policy, region: str) -> RegionRule:
+    """The rule for a resolved region code: exact code, then its country, then the default.
+
+    >>> from consentgate.policy.load import load_dict
+    >>> rule_for(load_dict({}), "US-WY").mode
+    'opt_out'
+    """
+    code = region.strip().upper()
+    rule = policy.regions.get(code) or policy.regions.get(code.partition("-")[0])
+    if rule is not None:
+        return rule
+    return RegionRule(mode=policy.default_region_mode, choice_lifetime_seconds=policy.choice_lifetime_seconds)

@@ -85,7 +85,7 @@ class _Scanner:
         if char == "'":
             return self.literal_string()[1:-1]
         start = self.pos
-        while self.peek() in _BARE and self.peek():
+        while self.peek() and self.peek() in _BARE:
             self.pos += 1
         if start == self.pos:
             raise _Stop

@@ -14,6 +14,7 @@ effort), CG-15 (information), CG-20..CG-22 (withdrawal), CG-59/CG-62 (GPC), CG-7
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -30,7 +31,6 @@ from consentgate.selftest.records import (
     Finding,
     Phase,
     PhaseObservation,
-    Severity,
     Stage,
     StorageRecord,
     TagEvent,
@@ -128,7 +128,9 @@ def region_mode(policy: Policy, region: str | None) -> RegionMode:
 
 
 @dataclass
-class _Unclassified:
+class _Once:
+    """A finding reported once however many phases show it, with the phases listed."""
+
     finding: Finding
     phases: list[Phase] = field(default_factory=list)
 
@@ -143,7 +145,7 @@ class _Judge:
         self.mode = region_mode(policy, region)
         self.consent_cookies = {policy.cookie.name, f"__Host-{policy.cookie.name}"}
         self.findings: list[Finding] = []
-        self.unclassified: dict[tuple[str, ...], _Unclassified] = {}
+        self.once: dict[tuple[str, ...], _Once] = {}
 
     # -- lookups ------------------------------------------------------------------------------
     def third_party(self, host: str) -> bool:
@@ -182,30 +184,18 @@ class _Judge:
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
 
-    def add_unclassified(self, key: tuple[str, ...], phase: Phase, finding: Finding) -> None:
-        entry = self.unclassified.setdefault(key, _Unclassified(finding))
+    def add_once(self, key: tuple[str, ...], phase: Phase, finding: Finding) -> None:
+        entry = self.once.setdefault(key, _Once(finding))
         if phase not in entry.phases:
             entry.phases.append(phase)
 
-    def unclassified_findings(self) -> list[Finding]:
-        out = []
-        for entry in self.unclassified.values():
-            seen_in = "seen in: " + ", ".join(entry.phases)
-            out.append(
-                Finding(
-                    entry.finding.severity,
-                    entry.finding.phase,
-                    entry.finding.rule,
-                    entry.finding.requirement,
-                    entry.finding.subject,
-                    entry.finding.message,
-                    page=entry.finding.page,
-                    count=entry.finding.count,
-                    evidence=(*entry.finding.evidence, seen_in),
-                )
+    def once_findings(self) -> list[Finding]:
+        return [
+            dataclasses.replace(
+                entry.finding, evidence=(*entry.finding.evidence, "seen in: " + ", ".join(entry.phases))
             )
-        return out
-
+            for entry in self.once.values()
+        ]
 
     # -- one phase ----------------------------------------------------------------------------
     def window(self, obs: PhaseObservation) -> tuple[bool, ConsentState, frozenset[Stage]]:
@@ -220,7 +210,9 @@ class _Judge:
             return "CG-22"
         return "CG-03" if header else "CG-01"
 
-    def hosts(self, obs: PhaseObservation, judged: bool, consent: ConsentState, stages: frozenset[Stage]) -> list[HostRow]:
+    def hosts(
+        self, obs: PhaseObservation, judged: bool, consent: ConsentState, stages: frozenset[Stage]
+    ) -> list[HostRow]:
         grouped: dict[str, list[str]] = defaultdict(list)
         first_page: dict[str, str] = {}
         for request in obs.requests:
@@ -273,7 +265,7 @@ class _Judge:
                 )
             )
         elif row.verdict == "unclassified":
-            self.add_unclassified(
+            self.add_once(
                 ("host", row.host),
                 phase,
                 Finding(
@@ -336,19 +328,16 @@ class _Judge:
     def cookie_findings(self, phase: Phase, row: CookieRow) -> None:
         cookie = row.cookie
         subject = f"{cookie.name} ({cookie.domain})"
-        setter = {
-            "header": f"set by a Set-Cookie header from {cookie.set_by}",
-            "script": f"set by a script ({cookie.set_by})",
-            "header+script": f"set by Set-Cookie and by a script ({cookie.set_by})",
-            "unknown": "set by an unknown writer",
-        }[cookie.source]
+        setter = _setter(cookie)
         kept = phase != "before" and not cookie.written_after_choice
         if row.verdict in ("violation", "warning"):
             what = f"cookie {cookie.name} ({row.service_name}, {row.category})"
             if kept:
                 message = f"{what} is still stored {_WHEN[phase]}: {setter} before the choice and not deleted"
                 if cookie.third_party:
-                    message += " (a third-party cookie: the site cannot delete it, but must not call its host)"
+                    message += (
+                        " (a third-party cookie: the site cannot delete it, but must not call its host)"
+                    )
             else:
                 message = f"{what} {setter} {_WHEN[phase]}"
             self.add(
@@ -365,7 +354,7 @@ class _Judge:
                 )
             )
         elif row.verdict == "unclassified":
-            self.add_unclassified(
+            self.add_once(
                 ("cookie", cookie.name, cookie.domain),
                 phase,
                 Finding(
@@ -416,7 +405,8 @@ class _Judge:
                         f"{record.key} ({record.origin})",
                         f"{record.kind} key {record.key} ({service.name}, {service.category}) "
                         + ("is still stored " if kept else "written ")
-                        + _WHEN[obs.phase],
+                        + _WHEN[obs.phase]
+                        + (f" (by {record.set_by})" if record.set_by else ""),
                         service_id=service.id,
                         category=service.category,
                         page=record.first_page,
@@ -443,7 +433,9 @@ class _Judge:
             return False
         return self.region in regions or self.region.split("-", 1)[0] in regions
 
-    def consent_mode(self, obs: PhaseObservation, judged: bool, consent: ConsentState, stages: frozenset[Stage]) -> None:
+    def consent_mode(
+        self, obs: PhaseObservation, judged: bool, consent: ConsentState, stages: frozenset[Stage]
+    ) -> None:
         if not judged:
             return
         calls: dict[str, list[ConsentCall]] = defaultdict(list)
@@ -473,7 +465,10 @@ class _Judge:
                         granted[consent_type].append(page)
         phase = obs.phase
         if late:
-            self.add(
+            # One cause (the page's script order), so one finding, whichever phases show it.
+            self.add_once(
+                ("consent-default-order",),
+                phase,
                 Finding(
                     "violation",
                     phase,
@@ -485,7 +480,7 @@ class _Judge:
                     page=late[0],
                     count=len(late),
                     evidence=tuple(dict.fromkeys(late))[:5],
-                )
+                ),
             )
         if missing:
             self.add(
@@ -700,11 +695,29 @@ class _Judge:
         )
 
 
-def _order_problem(calls: Sequence[ConsentCall], tags: Sequence[TagEvent]) -> Literal["late", "missing"] | None:
+def _setter(cookie: CookieRecord) -> str:
+    writer = cookie.set_by
+    script = f"an {writer}" if writer.startswith("inline script") else f"the script {writer}"
+    if cookie.source == "header":
+        return f"set by a Set-Cookie header from {writer}"
+    if cookie.source == "script":
+        return f"set by {script}"
+    if cookie.source == "header+script":
+        return f"set by Set-Cookie headers and scripts (first: {writer})"
+    return "set by an unknown writer"
+
+
+def _order_problem(
+    calls: Sequence[ConsentCall], tags: Sequence[TagEvent]
+) -> Literal["late", "missing"] | None:
     """Whether a Google tag came before the first consent default in one document."""
     requested = [t.time_ms for t in tags if t.kind == "requested"]
     # A takeover of dataLayer.push by an unnamed script counts when a Google tag was requested.
-    executed = [t.time_ms for t in tags if t.kind == "executed" and (is_google_tag(t.url) or (requested and not t.url))]
+    executed = [
+        t.time_ms
+        for t in tags
+        if t.kind == "executed" and (is_google_tag(t.url) or (requested and not t.url))
+    ]
     if not requested and not executed:
         return None
     defaults = [c.time_ms for c in calls if c.command == "default" and c.time_ms is not None]
@@ -742,7 +755,7 @@ def assess(
     judge = _Judge(policy, site_host, region, gpc)
     phases = tuple(judge.phase(obs) for obs in observations)
     judge.choices(observations)
-    findings = [*judge.findings, *judge.unclassified_findings()]
+    findings = [*judge.findings, *judge.once_findings()]
     order = {"violation": 0, "warning": 1, "info": 2}
     phase_order = {"before": 0, "reject": 1, "accept": 2, "withdraw": 3}
     findings.sort(key=lambda f: (order[f.severity], phase_order[f.phase]))

@@ -29,42 +29,19 @@ CONSENTGATE_MARKUP: dict[Kind, str] = {
     "reopen": "[data-consentgate-open]",
 }
 
+# One round trip per frame: every visible candidate with its name, whether it is a link, and
+# which of the given selectors matched it. Visibility is what a visitor sees; the name is the
+# accessible name as far as button labels need it.
 _COLLECT = """
-() => {
-  const selector = 'button, a[href], [role="button"], [role="link"], input[type="button"], '
-    + 'input[type="submit"], summary';
-  const roots = [document];
-  for (let i = 0; i < roots.length && i < 100; i++) {
-    for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
-  }
-  const elements = [], names = [], links = [];
-  for (const root of roots) {
-    for (const el of root.querySelectorAll(selector)) {
-      if (!window.__consentgateVisible(el)) continue;
-      const name = window.__consentgateName(el).replace(/\\s+/g, ' ').trim();
-      if (!name || name.length > 80) continue;
-      elements.push(el);
-      names.push(name);
-      links.push(el.tagName === 'A' || el.getAttribute('role') === 'link');
-    }
-  }
-  return {elements, names, links};
-}
-"""
-
-# Installed per frame before collecting: visibility as a visitor sees it, and an accessible
-# name close enough to the spec's for button labels.
-_HELPERS = """
-() => {
-  if (window.__consentgateVisible) return;
-  window.__consentgateVisible = (el) => {
+({selectors, named}) => {
+  window.__consentgateVisible = window.__consentgateVisible || ((el) => {
     const box = el.getBoundingClientRect();
     if (box.width < 2 || box.height < 2 || box.bottom < 0 || box.right < 0) return false;
     if (el.checkVisibility && !el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true,
         opacityProperty: true, visibilityProperty: true})) return false;
     return true;
-  };
-  window.__consentgateName = (el) => {
+  });
+  const nameOf = (el) => {
     const label = el.getAttribute('aria-label');
     if (label && label.trim()) return label;
     const ids = el.getAttribute('aria-labelledby');
@@ -82,6 +59,30 @@ _HELPERS = """
     const img = el.querySelector('img[alt]');
     return el.getAttribute('title') || (img ? img.alt : '');
   };
+  const roots = [document];
+  for (let i = 0; i < roots.length && i < 100; i++) {
+    for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+  }
+  const elements = [], items = [], errors = [];
+  const add = (el, extra) => {
+    if (!window.__consentgateVisible(el)) return;
+    const name = nameOf(el).replace(/\\s+/g, ' ').trim().slice(0, 80);
+    elements.push(el);
+    items.push({name, link: el.tagName === 'A' || el.getAttribute('role') === 'link', ...extra});
+  };
+  for (const [index, css] of selectors.entries()) {
+    for (const root of roots) {
+      let found = [];
+      try { found = root.querySelectorAll(css); } catch (e) { errors.push([index, String(e.message || e)]); break; }
+      for (const el of found) add(el, {selector: index});
+    }
+  }
+  if (named) {
+    const clickable = 'button, a[href], [role="button"], [role="link"], input[type="button"], '
+      + 'input[type="submit"], summary';
+    for (const root of roots) for (const el of root.querySelectorAll(clickable)) add(el, {selector: -1});
+  }
+  return {elements, items, errors};
 }
 """
 
@@ -92,7 +93,8 @@ _UNCHECK = """
     + '[role="switch"][aria-checked="true"], [role="checkbox"][aria-checked="true"]');
   for (const el of toggles) {
     if (el.getAttribute('aria-disabled') === 'true') continue;
-    const shown = [el, el.closest('label'), el.parentElement].some((n) => n && window.__consentgateVisible(n));
+    const shown = [el, el.closest('label'), el.parentElement]
+      .some((node) => node && window.__consentgateVisible(node));
     if (!shown) continue;
     el.click();
     count++;
@@ -140,86 +142,70 @@ class Control:
     handle: ElementHandle
 
 
-async def _label_of(handle: ElementHandle) -> str:
-    try:
-        text = await handle.evaluate("el => window.__consentgateName(el)")
-    except Exception:
-        return ""
-    return " ".join(str(text).split())[:80]
+@dataclass(frozen=True)
+class _Source:
+    kind: Kind
+    css: str
+    found_by: str
+    rank: int
 
 
-async def _by_selector(
-    frame: Frame, kind: Kind, selector: str, found_by: str, rank: int, start: int
-) -> list[Control]:
+async def _scan_frame(frame: Frame, sources: list[_Source], *, reopen: bool, start: int) -> list[Control]:
     from playwright.async_api import Error
 
     try:
-        handles = await frame.query_selector_all(selector)
-    except Error as exc:
-        if "selector" in str(exc).lower() and found_by == "selector":
-            raise SelectorError(f"{selector!r}: {str(exc).splitlines()[0]}") from exc
-        return []
-    found = []
-    for index, handle in enumerate(handles):
-        try:
-            if not await handle.is_visible():
-                continue
-            is_link = bool(await handle.evaluate("el => el.tagName === 'A'"))
-        except Error:
-            continue
-        label = await _label_of(handle) or selector
-        found.append(Control(kind, label, rank, is_link, found_by, start + index, frame, handle))
-    return found
-
-
-async def _by_name(frame: Frame, *, reopen: bool, start: int) -> list[Control]:
-    from playwright.async_api import Error
-
-    try:
-        result = await frame.evaluate_handle(_COLLECT)
-    except Error:
-        return []
-    try:
-        names = await (await result.get_property("names")).json_value()
-        links = await (await result.get_property("links")).json_value()
+        result = await frame.evaluate_handle(_COLLECT, {"selectors": [s.css for s in sources], "named": True})
+        collected = await (await result.get_property("items")).json_value()
+        errors = await (await result.get_property("errors")).json_value()
         elements = await (await result.get_property("elements")).get_properties()
-    except Error:
+    except Error:  # detached, navigating, or a frame that cannot run scripts
         return []
+    for index, message in errors:
+        if sources[index].found_by == "selector":
+            raise SelectorError(f"{sources[index].css!r}: {message}")
     found = []
-    for key, item in elements.items():
-        element = item.as_element()
-        index = int(key)
-        if element is None or index >= len(names):
+    for key, item in zip(sorted(elements, key=int), collected, strict=False):
+        element = elements[key].as_element()
+        if element is None:
             continue
-        label = str(names[index])
-        is_link = bool(links[index])
+        label, is_link, index = str(item["name"]), bool(item["link"]), int(item["selector"])
+        order = start + int(key)
+        if index >= 0:
+            source = sources[index]
+            found.append(
+                Control(
+                    source.kind,
+                    label or source.css,
+                    source.rank,
+                    is_link,
+                    source.found_by,
+                    order,
+                    frame,
+                    element,
+                )
+            )
+            continue
         rank = reopen_rank(label) if reopen else None
         if rank is not None:
-            found.append(Control("reopen", label, rank, is_link, "accessible name", start + index, frame, element))
+            found.append(Control("reopen", label, rank, is_link, "accessible name", order, frame, element))
             continue
         kind = classify_label(label)
         if kind is not None:
-            found.append(Control(kind[0], label, kind[1], is_link, "accessible name", start + index, frame, element))
+            found.append(Control(kind[0], label, kind[1], is_link, "accessible name", order, frame, element))
     return found
 
 
 async def scan(page: Page, selectors: Mapping[Kind, str | None], *, reopen: bool = False) -> list[Control]:
     """Every visible control of interest in the page and its frames."""
-    from playwright.async_api import Error
-
+    sources = [_Source(kind, css, "selector", -2) for kind, css in selectors.items() if css]
+    sources += [
+        _Source(kind, css, "consentgate markup", -1)
+        for kind, css in CONSENTGATE_MARKUP.items()
+        if kind != "reopen" or reopen
+    ]
     controls: list[Control] = []
     for frame in page.frames:
-        try:
-            await frame.evaluate(_HELPERS)
-        except Error:
-            continue
-        for kind, selector in selectors.items():
-            if selector:
-                controls += await _by_selector(frame, kind, selector, "selector", -2, len(controls))
-        for kind, selector in CONSENTGATE_MARKUP.items():
-            if kind != "reopen" or reopen:
-                controls += await _by_selector(frame, kind, selector, "consentgate markup", -1, len(controls))
-        controls += await _by_name(frame, reopen=reopen, start=len(controls))
+        controls += await _scan_frame(frame, sources, reopen=reopen, start=len(controls) * 1000)
     return controls
 
 

@@ -13,6 +13,7 @@ workers are blocked so that every request is seen by the recorder.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections import deque
@@ -47,11 +48,48 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-_SKIPPED_EXTENSIONS = (
-    ".pdf .zip .gz .tar .rar .7z .jpg .jpeg .png .gif .webp .avif .svg .ico .mp3 .mp4 .webm .mov"
-    " .avi .doc .docx .xls .xlsx .ppt .pptx .odt .ods .dmg .exe .msi .apk .css .js .json .xml .rss"
-    " .txt .csv .woff .woff2"
-).split()
+_SKIPPED_EXTENSIONS: tuple[str, ...] = (
+    ".pdf",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".rar",
+    ".7z",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".webp",
+    ".avif",
+    ".svg",
+    ".ico",
+    ".mp3",
+    ".mp4",
+    ".webm",
+    ".mov",
+    ".avi",
+    ".doc",
+    ".docx",
+    ".xls",
+    ".xlsx",
+    ".ppt",
+    ".pptx",
+    ".odt",
+    ".ods",
+    ".dmg",
+    ".exe",
+    ".msi",
+    ".apk",
+    ".css",
+    ".js",
+    ".json",
+    ".xml",
+    ".rss",
+    ".txt",
+    ".csv",
+    ".woff",
+    ".woff2",
+)
 _BUTTON_KINDS: tuple[Kind, ...] = ("accept", "reject")
 
 
@@ -167,7 +205,9 @@ class _PhaseRun:
         await self.settle()
         self.recorder.current_page = _strip_fragment(self.page.url)
         await self.recorder.snapshot(self.context, self.page)
-        visit = PageVisit(url=url, final_url=self.page.url, status=status, stage=self.recorder.stage, error=error)
+        visit = PageVisit(
+            url=url, final_url=self.page.url, status=status, stage=self.recorder.stage, error=error
+        )
         self.visits.append(visit)
         return visit
 
@@ -195,7 +235,7 @@ class _PhaseRun:
                 same_origin = _origin(url) == self.origin
             except ValueError:
                 continue
-            if same_origin and not urlsplit(url).path.lower().endswith(tuple(_SKIPPED_EXTENSIONS)):
+            if same_origin and not urlsplit(url).path.lower().endswith(_SKIPPED_EXTENSIONS):
                 found.append(url)
         return found
 
@@ -244,7 +284,9 @@ class _PhaseRun:
         steps: list[str] = []
         if target is None:
             if settings is None:
-                return banner, Choice(action, made=False, detail=f"no {action} control and no settings control")
+                return banner, Choice(
+                    action, made=False, detail=f"no {action} control and no settings control"
+                )
             steps.append(settings.label)
             await controls.press(settings)
             await self.after_click()
@@ -260,12 +302,16 @@ class _PhaseRun:
         self.recorder.stage = "setup" if self.phase == "withdraw" else "post_choice"
         steps.append(target.label)
         if not await controls.press(target):
-            return banner, Choice(action, made=False, steps=tuple(steps), detail="the control could not be pressed")
+            return banner, Choice(
+                action, made=False, steps=tuple(steps), detail="the control could not be pressed"
+            )
         await self.after_click()
         still = await self.banner_still_visible(banner)
         return banner, Choice(action, made=True, steps=tuple(steps), banner_still_visible=still)
 
-    async def save_with_toggles_off(self, layer: list[controls.Control]) -> tuple[controls.Control | None, int]:
+    async def save_with_toggles_off(
+        self, layer: list[controls.Control]
+    ) -> tuple[controls.Control | None, int]:
         save = controls.best(layer, "save")
         if save is None:
             return None, 0
@@ -313,7 +359,9 @@ class _PhaseRun:
         self.recorder.stage = "post_choice"
         steps.append(target.label)
         if not await controls.press(target):
-            return Choice("withdraw", made=False, steps=tuple(steps), detail="the control could not be pressed")
+            return Choice(
+                "withdraw", made=False, steps=tuple(steps), detail="the control could not be pressed"
+            )
         await self.after_click()
         from playwright.async_api import Error
 
@@ -338,7 +386,9 @@ class _PhaseRun:
                 if choice.made:
                     choice = await self.withdraw()
                 else:
-                    choice = replace(choice, action="withdraw", detail=f"could not accept first: {choice.detail}")
+                    choice = replace(
+                        choice, action="withdraw", detail=f"could not accept first: {choice.detail}"
+                    )
         visited = await self.crawl(seed)
         await self.recorder.drain()
         observation = self.recorder.observation(host_of(self.origin or self.config.url))
@@ -383,16 +433,20 @@ async def crawl(config: SelftestConfig) -> Crawl:
         except Error as exc:
             raise SelftestError(f"Chromium at {executable} did not start: {_first_line(exc)}") from exc
         try:
-            origin: str | None = None
-            seed = [config.url]
-            phases: list[PhaseObservation] = []
-            for phase in config.phases:
-                observation, visited, origin = await _run_phase(browser, config, phase, seed, origin)
-                phases.append(observation)
-                if len(phases) == 1 and visited:
-                    seed = visited  # later phases visit the same pages
+            first, *rest = config.phases
+            observation, visited, origin = await _run_phase(browser, config, first, [config.url], None)
+            # The other phases are independent (fresh contexts) and mostly wait for the network,
+            # so they run side by side, over the pages the first phase found.
+            seed = visited or [config.url]
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(_run_phase(browser, config, phase, seed, origin)) for phase in rest
+                ]
+            phases = [observation, *(task.result()[0] for task in tasks)]
             return Crawl(
-                origin=origin or _origin(config.url), browser=f"Chromium {browser.version}", phases=tuple(phases)
+                origin=origin or _origin(config.url),
+                browser=f"Chromium {browser.version}",
+                phases=tuple(phases),
             )
         finally:
             await browser.close()

@@ -14,9 +14,24 @@ import re
 from urllib.parse import urlsplit
 
 _SECOND_LEVEL = frozenset(
-    """
-    ac co com edu gov net org ltd plc sch nhs police mod gob gouv nic or ne go lg
-    """.split()
+    (
+        "ac",
+        "co",
+        "com",
+        "edu",
+        "gov",
+        "net",
+        "org",
+        "ltd",
+        "plc",
+        "sch",
+        "nhs",
+        "gob",
+        "gouv",
+        "nic",
+        "or",
+        "ne",
+    )
 )
 # Paths that load a Google tag, on Google's hosts or a first-party server-side tagging host.
 _GOOGLE_TAG_PATH = re.compile(r"/gtag/js$|/gtm\.js$")

@@ -24,21 +24,28 @@ REJECT = _phrases(
     """
     reject all | reject all cookies | decline all | refuse all | deny all | reject | decline | refuse | deny
     reject optional cookies | decline optional cookies | reject non-essential cookies
-    only necessary | necessary only | only necessary cookies | necessary cookies only | use necessary cookies only
-    only essential | essential only | only essential cookies | essential cookies only | use essential cookies only
+    only necessary | necessary only | only necessary cookies | necessary cookies only
+    use necessary cookies only
+    only essential | essential only | only essential cookies | essential cookies only
+    use essential cookies only
     only required | required only | strictly necessary only | only strictly necessary cookies
-    accept only necessary | accept necessary | accept necessary only | accept only essential | accept essential
+    accept only necessary | accept necessary | accept necessary only | accept only essential
+    accept essential
     allow only necessary | allow necessary | allow essential | allow only essential
-    continue without accepting | i do not accept | i don't accept | do not accept | disagree | no thanks | no, thanks
+    continue without accepting | i do not accept | i don't accept | do not accept | disagree | no thanks
+    no, thanks
     alle ablehnen | alle cookies ablehnen | ablehnen | alles ablehnen | verweigern | alle verweigern
     nur notwendige | nur notwendige cookies | nur essenzielle | nur essenzielle cookies | nur erforderliche
-    nur technisch notwendige | weiter ohne einwilligung | ohne einwilligung fortfahren | nicht zustimmen | ich lehne ab
+    nur technisch notwendige | weiter ohne einwilligung | ohne einwilligung fortfahren | nicht zustimmen
+    ich lehne ab
     tout refuser | refuser tout | refuser | je refuse | continuer sans accepter | uniquement nécessaires
     refuser les cookies | refuser tous les cookies
-    rechazar todo | rechazar todas | rechazar | denegar | rechazar cookies | solo necesarias | solo las necesarias
+    rechazar todo | rechazar todas | rechazar | denegar | rechazar cookies | solo necesarias
+    solo las necesarias
     continuar sin aceptar
     rifiuta tutto | rifiuta tutti | rifiuta | rifiuto | solo necessari | continua senza accettare | nega
-    alles weigeren | alle weigeren | weigeren | alles afwijzen | afwijzen | alleen noodzakelijke | niet akkoord
+    alles weigeren | alle weigeren | weigeren | alles afwijzen | afwijzen | alleen noodzakelijke
+    niet akkoord
     rejeitar tudo | rejeitar todos | rejeitar | recusar tudo | recusar todos | recusar | apenas necessários
     odrzuć wszystkie | odrzuć wszystko | odrzuć | tylko niezbędne | nie zgadzam się | odmów
     avvisa alla | avvisa | neka alla | neka | avböj alla | avböj | endast nödvändiga
@@ -50,7 +57,8 @@ REJECT = _phrases(
     respinge tot | respinge toate | respinge | refuză tot | refuz
     απόρριψη όλων | απόρριψη
     odmietnuť všetko | odmietnuť | zavrni vse | zavrni | odbij sve | odbij
-    отхвърляне на всички | отхвърли | atmesti visus | atmesti | noraidīt visus | noraidīt | keeldu kõigist | keeldu
+    отхвърляне на всички | отхвърли | atmesti visus | atmesti | noraidīt visus | noraidīt
+    keeldu kõigist | keeldu
     diúltaigh do gach | ċaħad kollox
     """
 )
@@ -58,7 +66,8 @@ REJECT = _phrases(
 ACCEPT = _phrases(
     """
     accept all | accept all cookies | allow all | allow all cookies | agree to all | accept and continue
-    alle akzeptieren | alle cookies akzeptieren | alle annehmen | alle zulassen | alle erlauben | alles akzeptieren
+    alle akzeptieren | alle cookies akzeptieren | alle annehmen | alle zulassen | alle erlauben
+    alles akzeptieren
     tout accepter | accepter tout | accepter et fermer | accepter et continuer | autoriser tous les cookies
     aceptar todo | aceptar todas | aceptar todas las cookies | permitir todas
     accetta tutto | accetta tutti | accetta tutti i cookie | consenti tutti
@@ -105,7 +114,8 @@ SAVE = _phrases(
 
 SETTINGS = _phrases(
     """
-    settings | cookie settings | preferences | cookie preferences | manage | manage cookies | manage preferences
+    settings | cookie settings | preferences | cookie preferences | manage | manage cookies
+    manage preferences
     manage options | manage settings | customise | customize | customise settings | customize settings
     customise cookies | customize cookies | more options | options | let me choose | show details | details
     show purposes | configure | privacy settings
@@ -164,9 +174,9 @@ def _rank(label: str, phrases: tuple[str, ...]) -> int | None:
             return index
         if best is not None:
             continue
-        if label.startswith(phrase + " ") and len(label[len(phrase) :].split()) <= 3:
-            best = len(phrases) + index
-        elif label.endswith(" " + phrase) and len(label[: -len(phrase)].split()) <= 2:
+        prefix = label.startswith(phrase + " ") and len(label[len(phrase) :].split()) <= 3
+        suffix = label.endswith(" " + phrase) and len(label[: -len(phrase)].split()) <= 2
+        if prefix or suffix:
             best = len(phrases) + index
     return best
 

@@ -72,17 +72,31 @@ PAGE_SCRIPT = r"""
       },
     });
   }
+  const setItem = Storage.prototype.setItem;
+  Storage.prototype.setItem = function (key) {
+    try {
+      const kind = this === window.localStorage ? 'localStorage' : 'sessionStorage';
+      const origin = location.origin;
+      send('storage', {key: String(key), kind, origin, script: scriptUrl(), href: location.href});
+    } catch (e) {}
+    return setItem.apply(this, arguments);
+  };
   if (window.CookieStore && CookieStore.prototype.set) {
     const set = CookieStore.prototype.set;
     const remove = CookieStore.prototype.delete;
     const nameOf = (arg) => typeof arg === 'string' ? arg : (arg && arg.name) || '';
+    const report = (arg, attrs) => {
+      try {
+        send('cookie', {name: nameOf(arg), attrs, script: scriptUrl(), href: location.href});
+      } catch (e) {}
+    };
     CookieStore.prototype.set = function (arg) {
-      try { send('cookie', {name: nameOf(arg), attrs: '', script: scriptUrl(), href: location.href}); } catch (e) {}
+      report(arg, '');
       return set.apply(this, arguments);
     };
     if (remove) {
       CookieStore.prototype.delete = function (arg) {
-        try { send('cookie', {name: nameOf(arg), attrs: '; max-age=0', script: scriptUrl(), href: location.href}); } catch (e) {}
+        report(arg, '; max-age=0');
         return remove.apply(this, arguments);
       };
     }
@@ -220,6 +234,13 @@ def _strip_fragment(url: str) -> str:
     return url.split("#", 1)[0]
 
 
+def _writer(source: str, origin: str, page: str) -> str:
+    """The URL that wrote a cookie or key; an inline script shows as its page."""
+    if source == "script" and origin == page:
+        return f"inline script on {page}"
+    return origin
+
+
 class Recorder:
     """Collects events for one phase; ``stage`` is moved forward by the crawler."""
 
@@ -233,6 +254,8 @@ class Recorder:
         self._tags: list[TagEvent] = []
         self._cookies: dict[_CookieKey, _Seen] = {}
         self._storage: dict[_StorageKey, _Seen] = {}
+        # (origin, kind, key) -> [(stage, writer, page)] from Storage.setItem calls
+        self._storage_writes: dict[_StorageKey, list[tuple[Stage, str, str]]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self.errors: list[str] = []
 
@@ -315,6 +338,9 @@ class Recorder:
                     deletion=_is_deletion(_text(data, "attrs")),
                 )
             )
+        elif kind == "storage":
+            key = (_text(data, "origin"), _text(data, "kind"), _text(data, "key"))
+            self._storage_writes.setdefault(key, []).append((self.stage, _text(data, "script") or page, page))
         elif kind == "consent":
             raw = data.get("params")
             params = {
@@ -352,7 +378,9 @@ class Recorder:
     async def snapshot(self, context: BrowserContext, page: Page) -> None:
         """Read the jar, web storage and any dataLayer entries the hook missed."""
         try:
-            await page.evaluate("() => window.__consentgateSelftestScan && window.__consentgateSelftestScan()")
+            await page.evaluate(
+                "() => window.__consentgateSelftestScan && window.__consentgateSelftestScan()"
+            )
         except Exception:  # navigated away meanwhile; the next snapshot scans again
             pass
         try:
@@ -416,24 +444,29 @@ class Recorder:
 
     # -- result -------------------------------------------------------------------------------
     def _cookie_origin(self, name: str, domain: str) -> tuple[CookieSource, str, bool]:
-        header = script = ""
+        """How a jar cookie was written: header and/or script, the first writer, and whether
+        it was written again after the choice."""
+        sources: set[str] = set()
+        first_writer = ""
         written_after = False
         for write in self._writes:
             if write.name != name or write.deletion:
                 continue
-            writer_host = host_of(write.origin if write.source == "header" else write.page)
-            if not domain_matches(domain, writer_host):
+            if not domain_matches(domain, host_of(write.origin if write.source == "header" else write.page)):
                 continue
-            if write.source == "header":
-                header = write.origin
-            else:
-                script = write.origin
-            if write.stage == "post_choice":
-                written_after = True
+            sources.add(write.source)
+            first_writer = first_writer or _writer(write.source, write.origin, write.page)
+            written_after = written_after or write.stage == "post_choice"
         source: CookieSource = (
-            "header+script" if header and script else "header" if header else "script" if script else "unknown"
+            "header+script"
+            if len(sources) == 2
+            else "header"
+            if "header" in sources
+            else "script"
+            if "script" in sources
+            else "unknown"
         )
-        return source, script or header, written_after
+        return source, first_writer, written_after
 
     def observation(self, site_host: str) -> PhaseObservation:
         cookies = []
@@ -459,18 +492,22 @@ class Recorder:
                     or (written_after and seen.present_after_choice),
                 )
             )
-        storage = [
-            StorageRecord(
-                origin=origin,
-                kind="localStorage" if kind == "localStorage" else "sessionStorage",
-                key=key,
-                first_page=seen.first_page,
-                first_stage=seen.first_stage,
-                present_after_choice=seen.present_after_choice,
-                written_after_choice=seen.present_after_choice and seen.first_stage == "post_choice",
+        storage = []
+        for (origin, kind, key), seen in sorted(self._storage.items()):
+            writes = self._storage_writes.get((origin, kind, key), [])
+            storage.append(
+                StorageRecord(
+                    origin=origin,
+                    kind="localStorage" if kind == "localStorage" else "sessionStorage",
+                    key=key,
+                    set_by=_writer("script", writes[0][1], writes[0][2]) if writes else "",
+                    first_page=seen.first_page,
+                    first_stage=seen.first_stage,
+                    present_after_choice=seen.present_after_choice,
+                    written_after_choice=seen.present_after_choice
+                    and (seen.first_stage == "post_choice" or any(w[0] == "post_choice" for w in writes)),
+                )
             )
-            for (origin, kind, key), seen in sorted(self._storage.items())
-        ]
         return PhaseObservation(
             phase=self.phase,
             requests=tuple(self._requests),

@@ -104,6 +104,7 @@ class StorageRecord:
     origin: str
     kind: Literal["localStorage", "sessionStorage"]
     key: str
+    set_by: str  # script URL that called setItem, "" when not seen
     first_page: str
     first_stage: Stage
     present_after_choice: bool

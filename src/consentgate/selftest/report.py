@@ -11,13 +11,14 @@ import dataclasses
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
 from consentgate.selftest.classify import PhaseAssessment
+from consentgate.selftest.hosts import is_google_tag
 from consentgate.selftest.records import PHASE_LABELS, Finding, Phase, PhaseObservation
 from consentgate.selftest.runner import SelftestResult
 
@@ -73,7 +74,10 @@ def summary_text(result: SelftestResult) -> str:
             f" · settings {_quoted(banner.settings_label)}"
         )
     counts = _counts(assessment.findings)
-    lines += ["", f"{'Phase':<28}{'Pages':>6}{'Requests':>10}{'3rd-party':>11}{'Cookies':>9}{'Violations':>12}{'Warnings':>10}"]
+    lines += [
+        "",
+        f"{'Phase':<28}{'Pages':>6}{'Requests':>10}{'3rd-party':>11}{'Cookies':>9}{'Violations':>12}{'Warnings':>10}",
+    ]
     for observation, phase in _pairs(result):
         count = counts.get(phase.phase, Counter())
         lines.append(
@@ -90,7 +94,8 @@ def summary_text(result: SelftestResult) -> str:
         )
         lines.append(f"  third parties: {hosts or 'none'}")
         cookies = ", ".join(
-            f"{c.cookie.name} ({c.category or 'unclassified'}, {c.cookie.source}) {_VERDICT_MARK.get(c.verdict, c.verdict)}"
+            f"{c.cookie.name} ({c.category or 'unclassified'}, {c.cookie.source}) "
+            + _VERDICT_MARK.get(c.verdict, c.verdict)
             for c in phase.cookies
         )
         lines.append(f"  cookies: {cookies or 'none'}")
@@ -100,7 +105,8 @@ def summary_text(result: SelftestResult) -> str:
             continue
         lines += ["", f"{title} ({len(selected)})"]
         for finding in selected:
-            lines.append(f"  {_MARK[severity]} [{finding.phase}] {finding.requirement} {finding.rule}: {finding.message}")
+            where = f"[{finding.phase}] {finding.requirement} {finding.rule}"
+            lines.append(f"  {_MARK[severity]} {where}: {finding.message}")
             if finding.page:
                 lines.append(f"      first on {finding.page}")
     violations = len(assessment.violations)
@@ -162,17 +168,6 @@ def write_json(result: SelftestResult, path: str | Path) -> None:
 
 
 # -- HTML -------------------------------------------------------------------------------------
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("consentgate.selftest", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def _expiry(expires: float | None, now: float) -> str:
     if expires is None:
         return "session"
@@ -180,6 +175,68 @@ def _expiry(expires: float | None, now: float) -> str:
     if days < 1:
         return f"{max(days * 24, 0):.0f} h"
     return f"{days:.0f} days" if days < 730 else f"{days / 365:.1f} years"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("consentgate.selftest", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["expiry"] = _expiry
+    return environment
+
+
+def _shortener(origin: str) -> Callable[[str], str]:
+    def short(url: str) -> str:
+        # Pages of the tested site show as paths; the origin is in the report's header.
+        return url[len(origin) :] if url.startswith(origin + "/") else url
+
+    return short
+
+
+def _timeline(observation: PhaseObservation) -> list[dict[str, object]]:
+    """Consent calls and Google tag events per document, in time order."""
+    pages: dict[str, int] = {}
+    events: list[tuple[int, str, float, dict[str, object]]] = []
+    for call in observation.consent_calls:
+        order = pages.setdefault(call.document, len(pages))
+        details = [f"{key}: {value}" for key, value in sorted(call.params.items())]
+        moment = call.time_ms if call.time_ms is not None else float("inf")
+        events.append(
+            (
+                order,
+                call.document,
+                moment,
+                {
+                    "page": call.page,
+                    "label": f"gtag('consent', '{call.command}')",
+                    "details": details,
+                    "url": "",
+                },
+            )
+        )
+    for tag in observation.tag_events:
+        order = pages.setdefault(tag.document, len(pages))
+        if tag.kind == "requested":
+            label = "Google tag requested"
+        else:
+            label = "Google tag ran" if is_google_tag(tag.url) else "a script took over dataLayer.push"
+        events.append(
+            (
+                order,
+                tag.document,
+                tag.time_ms,
+                {"page": tag.page, "label": label, "details": [], "url": tag.url, "tag": True},
+            )
+        )
+    rows = []
+    for _, _, moment, row in sorted(events, key=lambda e: (e[0], e[2])):
+        rows.append({"tag": False, **row, "at": "—" if moment == float("inf") else f"{moment:.0f}"})
+    return rows
 
 
 def html_context(result: SelftestResult) -> Mapping[str, object]:
@@ -199,7 +256,7 @@ def html_context(result: SelftestResult) -> Mapping[str, object]:
                 "violations": count["violation"],
                 "warnings": count["warning"],
                 "findings": [f for f in result.assessment.findings if f.phase == phase.phase],
-                "expiry": {id(c): _expiry(c.cookie.expires, result.finished_at) for c in phase.cookies},
+                "timeline": _timeline(observation),
             }
         )
     banner = next((o.banner for o in result.crawl.phases if o.banner is not None), None)
@@ -215,12 +272,15 @@ def html_context(result: SelftestResult) -> Mapping[str, object]:
         "violations": len(result.assessment.violations),
         "warnings": len(result.assessment.warnings),
         "pages": sum(len(o.pages) for o in result.crawl.phases),
-        "third_party_hosts": len({h.host for p in result.assessment.phases for h in p.hosts if h.third_party}),
+        "third_party_hosts": len(
+            {h.host for p in result.assessment.phases for h in p.hosts if h.third_party}
+        ),
     }
 
 
 def render_html(result: SelftestResult) -> str:
-    return _environment().get_template("report.html.j2").render(html_context(result))
+    template = _environment().get_template("report.html.j2")
+    return template.render({**html_context(result), "short": _shortener(result.crawl.origin)})
 
 
 def write_html(result: SelftestResult, path: str | Path) -> None:

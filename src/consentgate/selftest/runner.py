@@ -62,6 +62,8 @@ async def arun_selftest(
     )
 
 
-def run_selftest(config: SelftestConfig, policy: Policy | None = None, *, policy_source: str = "") -> SelftestResult:
+def run_selftest(
+    config: SelftestConfig, policy: Policy | None = None, *, policy_source: str = ""
+) -> SelftestResult:
     """Run the self-test (blocking). Raises ``SelftestError`` when the run cannot be done."""
     return asyncio.run(arun_selftest(config, policy, policy_source=policy_source))

@@ -169,8 +169,7 @@ class Locales:
         if policy.default_language not in tables:
             raise LocaleError(
                 "default_language",
-                f"{policy.default_language!r} is not one of the offered languages "
-                f"({', '.join(tables)})",
+                f"{policy.default_language!r} is not one of the offered languages ({', '.join(tables)})",
             )
         self.available: tuple[str, ...] = tuple(tables)
         self.default = policy.default_language

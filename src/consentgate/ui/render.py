@@ -31,6 +31,7 @@ from consentgate.consent.state import Consent
 from consentgate.policy.model import (
     CONSENT_MODE_TYPES,
     NECESSARY,
+    BannerPosition,
     Category,
     Policy,
     RegionMode,
@@ -58,6 +59,8 @@ _PREFIX = re.compile(r"^/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~\-]$")
 # Templates are written with line breaks and indentation for people; none of it is meant to
 # reach the page (every injected byte counts on every HTML response).
 _LAYOUT_WHITESPACE = re.compile(r"\n\s*")
+_LEADING_BLOCK_COMMENT = re.compile(r"\A/\*.*?\*/\s*", re.DOTALL)
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/\s*", re.DOTALL)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _SERVICE_VIEW_CACHE_LIMIT = 4096
 
@@ -101,6 +104,9 @@ class RenderContext:
     gpc_honoured: bool = False
     consent_mode_default: Mapping[str, str] | None = None
     extra_head: str = ""
+    # From the visitor's region rule (RegionRule.banner / .choices_link_text), when it has one.
+    banner_position: BannerPosition | None = None
+    choices_link_text: str = ""
 
 
 class StateJSON(TypedDict):
@@ -189,6 +195,8 @@ class _CategoryView:
     required: bool
     granted: bool
     services: tuple[_ServiceView, ...]
+    # UK DUAA statistics exception in force: runs unless the visitor objects (PECR Sch. A1).
+    runs_unless_refused: bool
 
 
 def script_json(data: object) -> str:
@@ -218,6 +226,20 @@ def _safe_url(url: str) -> str | None:
     except ValueError:
         return None
     return candidate if scheme in ("", "http", "https") else None
+
+
+def _strip_js(source: str) -> str:
+    """Drop comments-only lines and indentation: a third less on the wire, nothing renamed.
+
+    Safe for runtime.js because it has no multi-line strings or template literals.
+    """
+    source = _LEADING_BLOCK_COMMENT.sub("", source)
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+
+
+def _strip_css(source: str) -> str:
+    return _BLOCK_COMMENT.sub("", source)
 
 
 class _CompactLoader(jinja2.BaseLoader):
@@ -276,9 +298,7 @@ class UI:
         self._assets: dict[str, tuple[bytes, str]] = {}
         self._asset_urls: dict[str, str] = {}
         self._load_assets()
-        self._policy_services: tuple[Service, ...] = tuple(
-            s for s in policy.services if s.origin == "policy"
-        )
+        self._policy_services: tuple[Service, ...] = tuple(s for s in policy.services if s.origin == "policy")
         self._service_views: dict[tuple[str, Service], _ServiceView] = {}
         self._notices: dict[str, str] = {}
         self._notice_hashes: dict[str, str] = {}
@@ -309,10 +329,12 @@ class UI:
     # -- assets -----------------------------------------------------------------------------
     def _load_assets(self) -> None:
         static = resources.files("consentgate.ui").joinpath("static")
+        runtime = _strip_js(static.joinpath("runtime.js").read_text("utf-8"))
+        stylesheet = _strip_css(static.joinpath("banner.css").read_text("utf-8"))
         sources = {
-            "js": ("runtime", static.joinpath("runtime.js").read_bytes()),
+            "js": ("runtime", runtime.encode()),
             # The theme's custom properties go into the same file: no inline style anywhere.
-            "css": ("banner", static.joinpath("banner.css").read_bytes() + self._theme.css().encode()),
+            "css": ("banner", (stylesheet + self._theme.css()).encode()),
         }
         for kind, (stem, content) in sources.items():
             digest = hashlib.sha256(content).hexdigest()[:16]
@@ -343,7 +365,7 @@ class UI:
         return {
             "v": 1,
             "exists": consent.exists,
-            "consentId": consent.consent_id if consent.exists else "",
+            "consentId": consent.consent_id,
             "categories": categories,
             "services": services,
             "source": consent.source,
@@ -404,7 +426,9 @@ class UI:
         service = None
         if finding.service_id and self.policy.has_service(finding.service_id):
             service = self.policy.service(finding.service_id)
-        category = self.policy.category(finding.category) if self.policy.has_category(finding.category) else None
+        category = (
+            self.policy.category(finding.category) if self.policy.has_category(finding.category) else None
+        )
         view = self._service_view(language, service) if service is not None else None
         purpose = view.purpose if view and view.purpose else ""
         if not purpose and category is not None:
@@ -464,17 +488,17 @@ class UI:
             "lang": language,
             "show_banner": ctx.show_banner,
             "wall": self.policy.cookie_wall,
-            "position": self._theme.position,
+            "position": ctx.banner_position or self._theme.position,
             "categories": self._category_views(ctx, language),
             "granted_services": consent.services,
             "consent_url": self._consent_url,
-            "prefs_url": f"{self.prefix}/preferences?lang={quote(language)}&next={quote(ctx.next_url, safe='/')}",
+            "prefs_url": self._preferences_url(language, ctx.next_url),
             "privacy_url": self._privacy_url,
             "csrf": ctx.csrf_token,
             "next_url": ctx.next_url,
             "gpc_notice": ctx.gpc_honoured and not opt_out,
             "gpc_status": ctx.gpc_honoured and opt_out,
-            "reopen_text": texts["reopen_optout"] if opt_out else texts["reopen"],
+            "reopen_text": ctx.choices_link_text or (texts["reopen_optout"] if opt_out else texts["reopen"]),
             "centre_intro": texts["optout_text"] if opt_out else texts["prefs_text"],
             # Opening the centre once a choice exists is the "reopen" layer of the audit record.
             "centre_layer": "reopen" if consent.exists else "preferences",
@@ -488,6 +512,9 @@ class UI:
             "choice_date": issued.strftime("%Y-%m-%d %H:%M UTC") if issued else "",
             "choice_iso": issued.strftime("%Y-%m-%dT%H:%M:%SZ") if issued else "",
         }
+
+    def _preferences_url(self, language: str, next_url: str) -> str:
+        return f"{self.prefix}/preferences?lang={quote(language)}&next={quote(next_url, safe='/')}"
 
     def _category_views(self, ctx: RenderContext, language: str) -> list[_CategoryView]:
         # The centre lists what the site declared, what this page actually uses, and anything
@@ -512,6 +539,7 @@ class UI:
                     required=category.required or category.id == NECESSARY,
                     granted=self._granted(category, ctx.consent),
                     services=tuple(by_category.get(category.id, ())),
+                    runs_unless_refused=category.uk_statistics and ctx.region_mode == "uk_statistics",
                 )
             )
         return views
@@ -621,8 +649,6 @@ class UI:
         }
 
     def _catalog_hash(self) -> str:
-        entries = [
-            self._notice_service("en", s) for s in self.policy.services if s.origin == "catalog"
-        ]
+        entries = [self._notice_service("en", s) for s in self.policy.services if s.origin == "catalog"]
         canonical = json.dumps(entries, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -13,6 +13,7 @@ replayed spool never duplicates an event.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -140,6 +141,7 @@ class Store(Protocol):
 
     kind: StoreKind
     url: str  # for messages: never contains a password
+    parallel_writes: int  # batches the writer may have in flight at once
 
     async def open(self) -> None:
         """Connect and check the schema (SQLite/JSONL create it). Raises StoreError when the
@@ -203,14 +205,20 @@ class PurgeRule:
         return not (protected and ts >= self.protect_since)
 
 
+def redact(url: str) -> str:
+    """A store URL or DSN without its password, for messages and manifests."""
+    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
 # --- conversions shared by the stores ---------------------------------------------------------
 
 
 def _as_bool(value: object) -> object:
     # Anything but the two stored encodings is kept raw, so the chain hash flags it.
-    if value is True or value == 1 and type(value) is int:
+    if value is True or (value == 1 and type(value) is int):
         return True
-    if value is False or value == 0 and type(value) is int:
+    if value is False or (value == 0 and type(value) is int):
         return False
     return value
 
@@ -271,12 +279,14 @@ def column_type(name: str, *, postgres: bool) -> str:
 
 
 def events_table_ddl(*, postgres: bool) -> str:
-    columns = ",\n    ".join(f"{name} {column_type(name, postgres=postgres)} NOT NULL" for name in EVENT_FIELDS)
+    columns = ",\n    ".join(
+        f"{name} {column_type(name, postgres=postgres)} NOT NULL" for name in EVENT_FIELDS
+    )
     key = ",\n    PRIMARY KEY (chain_id, seq)" if postgres else ""
     return f"CREATE TABLE IF NOT EXISTS audit_events (\n    {columns}{key}\n)"
 
 
-def select_events(query: Query, param: str) -> tuple[str, list[object]]:
+def select_events(query: Query, param: str, columns: str = EVENT_COLUMNS) -> tuple[str, list[object]]:
     """SELECT for a Query; ``param`` is the driver's placeholder ("?" or "%s")."""
     where: list[str] = []
     params: list[object] = []
@@ -292,7 +302,7 @@ def select_events(query: Query, param: str) -> tuple[str, list[object]]:
     if query.actions:
         where.append(f"action IN ({', '.join([param] * len(query.actions))})")
         params.extend(query.actions)
-    sql = f"SELECT {EVENT_COLUMNS} FROM audit_events"
+    sql = f"SELECT {columns} FROM audit_events"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY ts DESC, event_id DESC" if query.newest_first else " ORDER BY ts, event_id"

@@ -30,8 +30,8 @@ from consentgate.audit.stores.base import (
     Query,
     Record,
     Row,
-    StoreError,
     StoredNotice,
+    StoreError,
     StoreKind,
     events_table_ddl,
     plans_from_rows,
@@ -88,6 +88,8 @@ _UPSERT_CHECKPOINT = (
 class SQLiteStore:
     """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
+    # One writer connection: SQLite serialises writers anyway.
+    parallel_writes = 1
     kind: StoreKind = "sqlite"
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 2.0) -> None:
@@ -172,9 +174,7 @@ class SQLiteStore:
         try:
             for statement in _SCHEMA:
                 conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO audit_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
+            conn.execute("INSERT OR REPLACE INTO audit_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -247,9 +247,11 @@ class SQLiteStore:
 
     async def get_notice(self, notice_hash: str) -> StoredNotice | None:
         row = await self._run(
-            lambda: self._writer()
-            .execute("SELECT first_seen, doc FROM audit_notices WHERE notice_hash = ?", (notice_hash,))
-            .fetchone()
+            lambda: (
+                self._writer()
+                .execute("SELECT first_seen, doc FROM audit_notices WHERE notice_hash = ?", (notice_hash,))
+                .fetchone()
+            )
         )
         if row is None:
             return None
@@ -263,20 +265,24 @@ class SQLiteStore:
 
     async def list_cookies(self) -> list[CookieRow]:
         rows = await self._run(
-            lambda: self._writer()
-            .execute(
-                "SELECT name, domain, classification, service, first_seen, last_seen, count "
-                "FROM audit_cookies ORDER BY classification, name, domain"
+            lambda: (
+                self._writer()
+                .execute(
+                    "SELECT name, domain, classification, service, first_seen, last_seen, count "
+                    "FROM audit_cookies ORDER BY classification, name, domain"
+                )
+                .fetchall()
             )
-            .fetchall()
         )
         return [CookieRow(*row) for row in rows]
 
     async def checkpoints(self) -> dict[str, Checkpoint]:
         rows = await self._run(
-            lambda: self._writer()
-            .execute("SELECT chain_id, seq, hash, created, cutoff, signature FROM audit_checkpoints")
-            .fetchall()
+            lambda: (
+                self._writer()
+                .execute("SELECT chain_id, seq, hash, created, cutoff, signature FROM audit_checkpoints")
+                .fetchall()
+            )
         )
         return {row[0]: Checkpoint(*row) for row in rows}
 
@@ -299,7 +305,8 @@ class SQLiteStore:
                 ),
             )
             cursor = conn.execute(
-                "DELETE FROM audit_events WHERE chain_id = ? AND seq <= ?", (checkpoint.chain_id, checkpoint.seq)
+                "DELETE FROM audit_events WHERE chain_id = ? AND seq <= ?",
+                (checkpoint.chain_id, checkpoint.seq),
             )
             return cursor.rowcount
 

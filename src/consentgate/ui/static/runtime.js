@@ -198,14 +198,14 @@
     var action = (submitter && submitter.name === "action" && submitter.value) || (hidden && hidden.value) || "save";
     var categories = [], services = {}, k, body;
     if (layer === "preferences" && state.exists) layer = "reopen";
-    body = { action: action, ui: layer + "." + action, csrf: state.csrf };
+    body = { action: action, ui: layer + "." + action, csrf: state.csrf || form.elements.csrf.value };
     if (action === "save") {
       for (k in state.services || {}) services[k] = state.services[k];
       // A placeholder adds one grant to the current choice; the centre states the whole choice.
-      if (layer === "placeholder") for (k in state.categories || {}) if (state.categories[k]) categories.push(k);
+      if (layer === "embed") for (k in state.categories || {}) if (state.categories[k]) categories.push(k);
       all("input", form).forEach(function (i) {
         var on = i.type !== "checkbox" || i.checked;
-        if (layer === "placeholder" ? !i.hasAttribute(P + "grant") : i.type !== "checkbox" || i.disabled) return;
+        if (layer === "embed" ? !i.hasAttribute(P + "grant") : i.type !== "checkbox" || i.disabled) return;
         if (i.name === "category" && on) categories.push(i.value);
         if (i.name === "service") {
           if (on) services[i.value] = true;
@@ -244,7 +244,8 @@
   });
   d.addEventListener("click", function (e) {
     var t = e.target.closest && e.target.closest("[" + P + "open],[" + P + "close]");
-    if (!t) return;
+    // A modified click on a link keeps its usual meaning (new tab, new window).
+    if (!t || e.ctrlKey || e.metaKey || e.shiftKey) return;
     e.preventDefault();
     if (t.hasAttribute(P + "close")) hide();
     else show();

@@ -1,0 +1,215 @@
+"""Where sealed batches wait while the store is unavailable.
+
+One directory, one append-only file per writer instance (``spool-<chain_id>.jsonl``, one sealed
+row per line as a JSON array, fsync'd per batch), held under an ``flock`` while its writer lives.
+A file nobody holds belongs to a writer that died (SIGKILL, OOM): the next writer to start claims
+it and replays it before anything newer. Replays are idempotent in the stores, so a batch that
+was half-acknowledged before a crash is never stored twice.
+
+Order is kept end to end: claimed files, then this writer's file, then batches held in memory
+when even the spool could not be written (disk full). New batches always join at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from consentgate.audit.chain import canonical_json
+from consentgate.audit.events import EVENT_FIELDS
+from consentgate.audit.stores.base import Row
+
+logger = logging.getLogger("consentgate.audit")
+
+_PREFIX, _SUFFIX = "spool-", ".jsonl"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_lock(handle: BinaryIO) -> bool:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class _SpoolFile:
+    """One spool file being replayed from ``offset``."""
+
+    def __init__(self, path: Path, handle: BinaryIO, *, orphan: bool) -> None:
+        self.path = path
+        self.handle = handle
+        self.orphan = orphan
+        self.offset = 0
+
+    def read(self, max_rows: int) -> tuple[list[Row], int]:
+        """Up to ``max_rows`` complete lines from ``offset``; the offset after them."""
+        rows: list[Row] = []
+        self.handle.seek(self.offset)
+        offset = self.offset
+        while len(rows) < max_rows:
+            line = self.handle.readline()
+            if not line.endswith(b"\n"):
+                break  # end, or a line torn by a crash: never acknowledged, never replayed
+            offset += len(line)
+            try:
+                values = json.loads(line)
+            except ValueError:
+                values = None
+            if not isinstance(values, list) or len(values) != len(EVENT_FIELDS):
+                logger.error("audit spool %s: skipped an unreadable line at offset %d", self.path, offset)
+                continue
+            rows.append(tuple(values))
+        return rows, offset
+
+    def at_end(self) -> bool:
+        return self.offset >= os.fstat(self.handle.fileno()).st_size
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class Spool:
+    """The backlog of one writer: claimed orphan files, its own file, then rows held in memory."""
+
+    def __init__(self, directory: str | Path, chain_id: str) -> None:
+        self.directory = Path(directory)
+        self.chain_id = chain_id
+        self.path = self.directory / f"{_PREFIX}{chain_id}{_SUFFIX}"
+        self._own: _SpoolFile | None = None
+        self._orphans: list[_SpoolFile] = []
+        self._held: deque[list[Row]] = deque()
+        self.held_rows = 0
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def empty(self) -> bool:
+        if self._orphans or self._held:
+            return False
+        return self._own is None or self._own.at_end()
+
+    def claim_orphans(self) -> int:
+        """Take over spool files whose writer died; returns how many were claimed."""
+        try:
+            candidates = sorted(self.directory.glob(f"{_PREFIX}*{_SUFFIX}"))
+        except OSError:
+            return 0
+        claimed = 0
+        known = {spool.path for spool in self._orphans}
+        for path in candidates:
+            if path == self.path or path in known:
+                continue
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - kept open (and locked) while replaying
+            except OSError:
+                continue
+            if not _try_lock(handle) or os.fstat(handle.fileno()).st_nlink == 0:
+                handle.close()  # a live writer's file, or one already replayed and removed
+                continue
+            self._orphans.append(_SpoolFile(path, handle, orphan=True))
+            claimed += 1
+            logger.warning("audit spool: replaying %s left by a writer that stopped uncleanly", path)
+        return claimed
+
+    # --- adding ----------------------------------------------------------------------------
+
+    def _own_file(self) -> _SpoolFile:
+        if self._own is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Created under a temporary name and locked before it gets its real name, so no
+            # other writer can mistake it for an orphan in between.
+            temporary = self.directory / f".{self.path.name}.new"
+            handle = open(temporary, "a+b")  # noqa: SIM115 - lives as long as the writer
+            if not _try_lock(handle):  # pragma: no cover - the chain id is unique
+                handle.close()
+                raise OSError(f"{temporary} is locked by another process")
+            os.replace(temporary, self.path)
+            _fsync_dir(self.directory)
+            self._own = _SpoolFile(self.path, handle, orphan=False)
+        return self._own
+
+    def _append(self, rows: Sequence[Row]) -> None:
+        own = self._own_file()
+        payload = "".join(canonical_json(list(row)) + "\n" for row in rows).encode()
+        own.handle.seek(0, os.SEEK_END)
+        own.handle.write(payload)
+        own.handle.flush()
+        os.fsync(own.handle.fileno())
+
+    def add(self, rows: list[Row]) -> None:
+        """Append a batch behind everything already waiting. Raises OSError when the file
+        cannot be written; the batch is then held in memory (still in order)."""
+        try:
+            while self._held:
+                self._append(self._held[0])
+                self.held_rows -= len(self._held.popleft())
+            self._append(rows)
+        except OSError:
+            self._held.append(rows)
+            self.held_rows += len(rows)
+            raise
+
+    # --- replaying -------------------------------------------------------------------------
+
+    def next_chunk(self, max_rows: int) -> tuple[list[Row], Callable[[], None]] | None:
+        """The oldest waiting rows and a callback to call once the store has them."""
+        for spool in [*self._orphans, *([self._own] if self._own is not None else [])]:
+            rows, offset = spool.read(max_rows)
+            if rows or offset != spool.offset:
+                return rows, lambda spool=spool, offset=offset: self._advance(spool, offset)
+            if spool.orphan and spool.at_end():
+                self._finish_orphan(spool)
+                return self.next_chunk(max_rows)
+        if self._held:
+            return self._held[0], self._release_held
+        return None
+
+    def _advance(self, spool: _SpoolFile, offset: int) -> None:
+        spool.offset = offset
+        if not spool.at_end():
+            return
+        if spool.orphan:
+            self._finish_orphan(spool)
+        else:
+            # Everything in our own file is stored: start it afresh instead of growing forever.
+            os.ftruncate(spool.handle.fileno(), 0)
+            os.fsync(spool.handle.fileno())
+            spool.offset = 0
+
+    def _finish_orphan(self, spool: _SpoolFile) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            spool.path.unlink()
+        spool.close()
+        self._orphans.remove(spool)
+
+    def _release_held(self) -> None:
+        self.held_rows -= len(self._held.popleft())
+
+    def close(self) -> None:
+        """Release the files; an empty own file is removed, a non-empty one waits for the
+        next writer to start."""
+        for spool in self._orphans:
+            spool.close()
+        self._orphans.clear()
+        own, self._own = self._own, None
+        if own is None:
+            return
+        if own.at_end():
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        own.close()

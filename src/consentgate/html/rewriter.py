@@ -1,0 +1,645 @@
+"""Streaming rewriter: neutralise non-consented trackers, inject the head and body snippets.
+
+Bytes in, bytes out; the output depends only on the bytes, never on how they were split. What
+is held back between chunks is bounded by ``max_buffer``:
+
+- an unfinished tag (a tag longer than the bound is decided on the attributes seen so far:
+  a script, frame, embed, object, image, media or link whose URL is not among them is
+  neutralised, fail-closed; the rest of the tag streams through);
+- an inline ``<script>`` start tag, until its ``</script>`` shows whether a tracker signature is
+  in it. A longer script is classified on its first ``max_buffer`` bytes, then streamed; a
+  signature met later, when its category is not granted, makes the rewriter end the script
+  with ``\\n}`` — a syntax error, so none of it runs (it cannot be restored in the browser);
+- ``<noscript>`` content, rewritten as markup (what a browser without JavaScript loads);
+- the first 1024 bytes, so the head snippet can go after a ``<meta charset>`` there (the
+  browser's charset prescan only reads that far).
+
+Scripts the site already gated (``type="text/plain"`` plus consent markup) keep their shape:
+blocked ones get ``data-consentgate-blocked``/``-category`` added, allowed ones are left
+byte-identical for the browser runtime to activate. So with every category granted the output
+is the input plus the two snippets (plus, for a page cut inside raw text, the end tag that
+closes it before the body snippet).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
+from consentgate.html.tokenizer import COMMENT, END, START, TEXT, Attr, Event, Tokenizer, parse_attrs
+
+__all__ = ["HtmlRewriter", "rewrite", "scan"]
+
+logger = logging.getLogger("consentgate")
+
+Allows = Callable[[str | None, str], bool]
+
+# Elements looked at once the head snippet is in.
+_START_NAMES: Final = frozenset(
+    {"script", "iframe", "frame", "img", "image", "link", "embed", "object", "source", "video",
+     "audio", "base", "noscript", "plaintext"}
+)  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
+_END_NAMES: Final = frozenset({"body", "html", "object"})
+_HEAD_CONTENT: Final = frozenset({"base", "basefont", "bgsound", "link", "meta", "noscript", "script",
+                                  "style", "template", "title"})
+_JS_TYPES: Final = frozenset(
+    {"", "module", "application/ecmascript", "application/javascript", "application/x-ecmascript",
+     "application/x-javascript", "text/ecmascript", "text/javascript", "text/javascript1.0",
+     "text/javascript1.1", "text/javascript1.2", "text/javascript1.3", "text/javascript1.4",
+     "text/javascript1.5", "text/jscript", "text/livescript", "text/x-ecmascript", "text/x-javascript"}
+)
+_SCRIPT_MOVED: Final = ("type", "src", "integrity", "nonce", "async", "defer")
+# element -> attributes that load something (moved to data-consentgate-<name> when blocked)
+_URL_ATTRS: Final = {
+    "iframe": ("src",), "frame": ("src",), "embed": ("src",), "object": ("data",),
+    "img": ("src", "srcset"), "image": ("src", "srcset"), "source": ("src", "srcset"),
+    "video": ("src", "poster"), "audio": ("src",), "link": ("href",), "a": ("ping",),
+}
+# Empty values inserted first in a tag too long to read (the first attribute of a name wins).
+_BLANKS: Final = {
+    "iframe": b' src="about:blank"', "frame": b' src="about:blank"', "embed": b' src=""',
+    "object": b' data=""', "img": b' src="" srcset=""', "image": b' src="" srcset=""',
+    "source": b' src="" srcset=""', "video": b' src="" poster=""', "audio": b' src=""',
+    "link": b' href=""', "a": b' ping=""',
+}
+# Unknown hosts count for active content only: for images, stylesheets and media every CDN
+# would be "unknown".
+_LAZY: Final = frozenset({"img", "image", "iframe", "source"})
+_LAZY_ATTRS: Final = ("data-src", "data-srcset")
+_MOVED_NAME: Final = {
+    "src": b"data-consentgate-src", "srcset": b"data-consentgate-srcset", "data": b"data-consentgate-data",
+    "poster": b"data-consentgate-poster", "href": b"data-consentgate-href", "ping": b"data-consentgate-ping",
+    "data-src": b"data-consentgate-src", "data-srcset": b"data-consentgate-srcset",
+}
+_UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a"})
+_LINK_RELS: Final = frozenset({"preload", "prefetch", "preconnect", "dns-prefetch", "stylesheet", "modulepreload"})
+_PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
+_PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
+_PRESCAN: Final = 1024
+_META_CHARSET = re.compile(
+    rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
+)
+_BREAKER: Final = b"\n}"  # a syntax error at the top level of any complete script
+_SIG_OVERLAP: Final = 512
+_SAFE_VALUE = re.compile(rb"[^A-Za-z0-9 _.:/@+-]")
+_PASSTHROUGH_CHARSETS = ("utf-16", "utf-32", "iso-2022", "ucs-2", "ucs-4")
+
+_HEAD_PROLOGUE, _HEAD_OPEN, _HEAD_AWAIT_META, _HEAD_DONE = range(4)
+_utf16_logged = False
+
+
+def _attr_value(text: str) -> bytes:
+    return _SAFE_VALUE.sub(lambda m: b"&#%d;" % m.group()[0], text.encode("utf-8"))
+
+
+class HtmlRewriter:
+    """Rewrite one HTML response body as it streams.
+
+    ``allows(service_id, category)`` says whether the visitor consented; ``placeholder`` gives
+    the ASCII bytes shown in place of a blocked iframe, embed or object; ``on_finding`` hears
+    about every tracker-relevant element. ``page_host`` (the request's host) makes absolute
+    URLs to the site itself first party; ``charset`` (from Content-Type) switches the rewriter
+    off for encodings that are not ASCII-compatible.
+
+    >>> from consentgate.policy.model import Category, Policy, Service
+    >>> ga = Service("ga", "Google Analytics", "analytics", hosts=("google-analytics.com",))
+    >>> rules = Rules.compile(Policy(categories=(), services=(ga,)))
+    >>> r = HtmlRewriter(rules, lambda service, category: False)
+    >>> r.feed(b'<script src="https://www.google-analytics.com/ga.js"></script>') + r.close()
+    b'<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics" \
+data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics.com/ga.js"></script>'
+    """
+
+    def __init__(
+        self,
+        rules: Rules,
+        allows: Allows,
+        *,
+        head_snippet: bytes = b"",
+        body_snippet: bytes = b"",
+        placeholder: Callable[[Finding], bytes] | None = None,
+        on_finding: Callable[[Finding], None] | None = None,
+        max_buffer: int = 65536,
+        page_host: str | None = None,
+        charset: str | None = None,
+        line_offset: int = 0,
+        base_host: str | None = None,
+        fragment: bool = False,
+    ) -> None:
+        self._rules = rules
+        self._allows = allows
+        self._head_snippet = head_snippet
+        self._body_snippet = body_snippet
+        self._placeholder = placeholder
+        self._on_finding = on_finding
+        self._max_buffer = max(max_buffer, 64)
+        self._page_host = page_host.lower().partition(":")[0] if page_host else None
+        self._base_host = base_host
+        self._base_seen = False
+        self._fragment = fragment
+        self._line_offset = line_offset
+        self._passthrough = bool(charset) and charset is not None and charset.strip().lower().startswith(
+            _PASSTHROUGH_CHARSETS
+        )
+        inject_head = bool(head_snippet) and not fragment
+        self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
+        self._body_done = fragment or not body_snippet
+        if inject_head:
+            self._tok = Tokenizer(None, None, max_buffer=self._max_buffer)
+        else:
+            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer)
+        self._out: list[bytes] = []
+        self._emitted = 0
+        self._pre: bytes | None = b""  # the first bytes, until _PRESCAN of them are here
+        self._meta_end = -1
+        self._nl_pos = 0
+        self._nl_count = 0
+        # an inline <script> waiting for its content: (start tag event, attributes)
+        self._held: tuple[Event, dict[str, bytes], list[Attr]] | None = None
+        self._stream_script: Verdict | None = None  # a long script being scanned as it streams
+        self._stream_scan_from = -1
+        self._stream_found: Verdict | None = None
+        self._stream_line = 0
+        self._noscript_from = -1
+        self._placeholders: list[tuple[str, bytes | None]] = []
+        self._closed = False
+
+    # -- public API --------------------------------------------------------------------------
+    def feed(self, data: bytes) -> bytes:
+        if self._passthrough:
+            return data
+        if self._pre is not None:
+            self._pre += data
+            if len(self._pre) < _PRESCAN:
+                return b""
+            data, self._pre = self._pre, None
+            if self._start(data):
+                return data
+        self._handle(self._tok.feed(data))
+        return self._flush()
+
+    def close(self) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        if self._passthrough:
+            return b""
+        if self._pre is not None:
+            data, self._pre = self._pre, None
+            if self._start(data):
+                return data
+            self._handle(self._tok.feed(data))
+        tok = self._tok
+        self._handle(tok.feed(b"", final=True))
+        end = tok.safe
+        if self._held is not None:
+            event, attrs, parsed = self._held
+            self._held = None
+            content = tok.slice(event.end, max(event.end, tok.position))
+            self._decide_script(event, attrs, parsed, self._rules.classify_inline(content))
+        if self._noscript_from >= 0:
+            self._rewrite_noscript(self._noscript_from, tok.position)
+        closer = tok.closer()
+        cut = tok.position if closer == b"" else end
+        if self._stream_found is not None and not self._stream_allowed():
+            cut = tok.position
+            self._emit_to(cut)
+            self._out.append(_BREAKER)
+        self._emit_to(cut)
+        tail: list[bytes] = []
+        if closer:
+            tail.append(closer)
+        if closer is not None or cut < end:
+            for name, ph in reversed(self._placeholders):
+                if name == "iframe" and ph:
+                    tail.append(ph)
+            if self._head != _HEAD_DONE:
+                tail.append(self._head_snippet)
+                self._head = _HEAD_DONE
+            if not self._body_done:
+                tail.append(self._body_snippet)
+                self._body_done = True
+        self._out.extend(tail)
+        self._emit_to(end)
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    # -- start-up: encoding and charset prescan ----------------------------------------------
+    def _start(self, data: bytes) -> bool:
+        """Look at the first bytes; True when the page must pass through untouched."""
+        global _utf16_logged
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\x00\x00\xfe\xff":
+            self._passthrough = True
+            if not _utf16_logged:
+                _utf16_logged = True
+                logger.info("consentgate: a UTF-16/UTF-32 page passes through unrewritten")
+            return True
+        if self._head != _HEAD_DONE:
+            for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
+                if not m.group().startswith(b"<!"):
+                    attrs = _attr_map(parse_attrs(m.group(), 5, len(m.group()) - 1)[0])
+                    if _is_charset_meta(attrs):
+                        self._meta_end = m.end()
+                        break
+        return False
+
+    # -- output ------------------------------------------------------------------------------
+    def _emit_to(self, offset: int) -> None:
+        if offset > self._emitted:
+            self._out.append(self._tok.slice(self._emitted, offset))
+            self._emitted = offset
+
+    def _replace(self, start: int, end: int, data: bytes) -> None:
+        self._emit_to(start)
+        self._out.append(data)
+        self._emitted = max(end, self._emitted)
+
+    def _flush(self) -> bytes:
+        tok = self._tok
+        limit = tok.safe
+        if self._held is not None:
+            event = self._held[0]
+            if tok.safe - event.start > self._max_buffer:
+                self._release_held_script()
+            else:
+                limit = min(limit, event.start)
+        if self._stream_script is not None:
+            self._scan_stream(tok.safe)
+        if self._noscript_from >= 0:
+            if tok.safe - self._noscript_from > self._max_buffer:
+                logger.debug("consentgate: a <noscript> longer than %d bytes passes unrewritten", self._max_buffer)
+                self._noscript_from = -1
+            else:
+                limit = min(limit, self._noscript_from)
+        if self._head == _HEAD_AWAIT_META:
+            limit = min(limit, self._emitted)
+        if self._head == _HEAD_AWAIT_META and tok.safe - self._emitted > self._max_buffer:
+            self._inject_head(self._emitted, after_meta=True)  # the awaited meta never came
+        self._emit_to(limit)
+        keep = self._emitted
+        if self._stream_script is not None:
+            keep = min(keep, self._stream_scan_from)
+        self._line(keep)
+        tok.release(keep)
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _line(self, offset: int) -> int:
+        if offset >= self._nl_pos:
+            self._nl_count += self._tok.slice(self._nl_pos, offset).count(b"\n")
+            self._nl_pos = offset
+            return self._nl_count + 1 + self._line_offset
+        return self._nl_count - self._tok.slice(offset, self._nl_pos).count(b"\n") + 1 + self._line_offset
+
+    # -- events ------------------------------------------------------------------------------
+    def _handle(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if self._head != _HEAD_DONE and not self._prologue(event):
+                continue
+            kind = event.kind
+            if kind == START:
+                self._start_tag(event)
+            elif kind == END:
+                self._end_tag(event)
+
+    def _prologue(self, event: Event) -> bool:
+        """Place the head snippet; returns whether the event needs normal handling too."""
+        kind = event.kind
+        if self._head == _HEAD_AWAIT_META:
+            if kind == START and event.name == "meta" and event.end == self._meta_end:
+                self._inject_head(event.end)
+            elif event.start >= self._meta_end:
+                self._inject_head(event.start)  # the prescan's meta was not markup after all
+            return kind in (START, END)
+        if kind == COMMENT:
+            return False
+        if kind == TEXT:
+            text = self._tok.slice(event.start, event.end)
+            skip = 3 if event.start == 0 and text.startswith(b"\xef\xbb\xbf") else 0
+            m = _NOT_WS.search(text, skip)
+            if m is not None:
+                self._inject_head(event.start + m.start())
+            return False
+        name = event.name
+        if kind == START and name == "html" and self._head == _HEAD_PROLOGUE:
+            return False
+        if kind == START and name == "head" and self._head == _HEAD_PROLOGUE:
+            self._head = _HEAD_OPEN
+            return False
+        if kind == START and name == "meta":
+            attrs = _attr_map(self._attrs(event)[0])
+            if _is_charset_meta(attrs):
+                self._inject_head(event.end, after_meta=True)
+                return False
+        self._inject_head(event.start)
+        return kind in (START, END)
+
+    def _inject_head(self, offset: int, *, after_meta: bool = False) -> None:
+        if not after_meta and self._head != _HEAD_AWAIT_META and offset < self._meta_end:
+            self._head = _HEAD_AWAIT_META
+            self._emit_to(offset)
+            return
+        self._replace(offset, offset, self._head_snippet)
+        self._head = _HEAD_DONE
+        self._tok.set_names(_START_NAMES, _END_NAMES)
+
+    def _attrs(self, event: Event) -> tuple[list[Attr], bool]:
+        tag = self._tok.slice(event.start, event.end)
+        end = len(tag) if event.truncated else len(tag) - 1
+        attrs, self_closing = parse_attrs(tag, event.name_end - event.start, end, event.start)
+        if event.truncated and attrs and attrs[-1].end >= event.end:
+            attrs.pop()  # cut by the buffer bound: not a whole attribute
+        return attrs, self_closing
+
+    def _start_tag(self, event: Event) -> None:
+        name = event.name
+        if name == "script":
+            self._script_start(event)
+        elif name == "noscript":
+            if not event.truncated:
+                self._noscript_from = event.end
+        elif name == "plaintext":
+            if not self._body_done:
+                self._replace(event.start, event.start, self._body_snippet)
+                self._body_done = True
+        elif name == "base":
+            if not self._base_seen:
+                attrs = _attr_map(self._attrs(event)[0])
+                if "href" in attrs:
+                    self._base_seen = True
+                    host = host_of(attrs["href"], None)
+                    if host is not None:
+                        self._base_host = host
+        elif name in _URL_ATTRS:
+            self._resource(event)
+
+    def _end_tag(self, event: Event) -> None:
+        name = event.name
+        if name == "script":
+            if self._held is not None:
+                start, attrs, parsed = self._held
+                self._held = None
+                content = self._tok.slice(start.end, event.start)
+                self._decide_script(start, attrs, parsed, self._rules.classify_inline(content))
+            elif self._stream_script is not None:
+                self._scan_stream(event.start)
+                if self._stream_found is not None and not self._stream_allowed():
+                    self._replace(event.start, event.start, _BREAKER)
+                self._stream_script = self._stream_found = None
+        elif name == "noscript":
+            if self._noscript_from >= 0:
+                self._rewrite_noscript(self._noscript_from, event.start)
+        elif name in _PLACEHOLDER_AFTER_END:
+            for index in range(len(self._placeholders) - 1, -1, -1):
+                if self._placeholders[index][0] == name:
+                    placeholder = self._placeholders.pop(index)[1]
+                    if placeholder:
+                        self._replace(event.end, event.end, placeholder)
+                    break
+        elif name in ("body", "html") and not self._body_done and not self._fragment:
+            self._replace(event.start, event.start, self._body_snippet)
+            self._body_done = True
+
+    # -- scripts -----------------------------------------------------------------------------
+    def _script_start(self, event: Event) -> None:
+        parsed, _ = self._attrs(event)
+        attrs = _attr_map(parsed)
+        rules = self._rules
+        gated = _text(attrs.get("type", b"")).strip().lower() == "text/plain"
+        verdict = rules.classify_markup(attrs, gated_script=gated)
+        if verdict is not None:
+            self._decide_script(event, attrs, parsed, verdict)
+            return
+        if not _is_js(attrs):
+            return  # a data block (JSON-LD, importmap, templates): never runs
+        src = attrs.get("href" if event.foreign else "src")
+        if src is not None:
+            self._decide_script(event, attrs, parsed, rules.classify_url(src, self._base_host, self._page_host))
+        elif event.truncated:
+            self._decide_script(event, attrs, parsed, None)
+        elif rules.has_signatures and not event.foreign:
+            self._held = (event, attrs, parsed)
+
+    def _release_held_script(self) -> None:
+        """An inline script outgrew the buffer: decide on its first bytes, stream the rest."""
+        assert self._held is not None  # noqa: S101 - only called while holding
+        event, attrs, parsed = self._held
+        self._held = None
+        seen = self._tok.slice(event.end, self._tok.safe)
+        verdict = self._rules.classify_inline(seen)
+        self._decide_script(event, attrs, parsed, verdict)
+        if verdict is None:
+            self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
+            self._stream_scan_from = max(event.end, self._tok.safe - _SIG_OVERLAP)
+            self._stream_line = self._line(event.start)
+
+    def _scan_stream(self, upto: int) -> None:
+        if self._stream_found is None and upto > self._stream_scan_from:
+            verdict = self._rules.classify_inline(self._tok.slice(self._stream_scan_from, upto))
+            if verdict is not None:
+                self._stream_found = verdict
+                self._report("script", verdict, self._stream_line, self._action(verdict))
+        self._stream_scan_from = max(self._stream_scan_from, upto - _SIG_OVERLAP)
+
+    def _stream_allowed(self) -> bool:
+        return self._stream_found is not None and self._action(self._stream_found) != "blocked"
+
+    def _decide_script(self, event: Event, attrs: dict[str, bytes], parsed: list[Attr], verdict: Verdict | None) -> None:
+        if verdict is None and event.truncated:
+            # A start tag too long to read: its src may be in the part not seen.
+            verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
+        if verdict is None:
+            return
+        action = self._action(verdict)
+        self._report("script", verdict, self._line(event.start), action)
+        if action != "blocked":
+            return
+        if verdict.rule == "markup" and not _is_js(attrs):
+            insert = _markers(verdict)  # already gated by the site: keep its shape
+            self._rewrite(event, parsed, {}, insert)
+            return
+        moved = {a.name: b"data-consentgate-" + a.name.encode() for a in parsed if a.name in _SCRIPT_MOVED}
+        if event.foreign and "href" in attrs:
+            moved["href"] = b"data-consentgate-href"
+        self._rewrite(event, parsed, moved, b' type="text/plain"' + _markers(verdict))
+
+    # -- frames, images, media, links, pings -------------------------------------------------
+    def _resource(self, event: Event) -> None:
+        name = event.name
+        parsed, _ = self._attrs(event)
+        attrs = _attr_map(parsed)
+        slot = len(self._placeholders)
+        if name == "object":
+            self._placeholders.append((name, None))  # one slot per object: they nest
+        if name == "link" and not (_LINK_RELS & set(_text(attrs.get("rel", b"")).lower().split())):
+            return
+        rules = self._rules
+        verdict = rules.classify_markup(attrs)
+        url_names = _URL_ATTRS[name]
+        if name in _LAZY and ("data-src" in attrs or "data-srcset" in attrs):
+            # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
+            url_names = (*url_names, *_LAZY_ATTRS)
+        if verdict is None:
+            unknown_counts = name in _UNKNOWN_COUNTS
+            for attr in url_names:
+                value = attrs.get(attr)
+                if value is None:
+                    continue
+                for url in _urls(attr, value):
+                    verdict = rules.classify_url(url, self._base_host, self._page_host, unknown_counts=unknown_counts)
+                    if verdict is not None:
+                        break
+                if verdict is not None:
+                    break
+        if verdict is None and event.truncated and not any(a in attrs for a in url_names):
+            verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
+        if verdict is None:
+            return
+        action = self._action(verdict)
+        finding = self._report(name, verdict, self._line(event.start), action)
+        if action != "blocked":
+            return
+        moved = {a: _MOVED_NAME[a] for a in url_names if a in attrs}
+        if "src" in moved and "data-src" in moved:
+            moved["data-src"] = b"data-consentgate-data-src"  # never two attributes of one name
+        insert = _markers(verdict)
+        if event.truncated:
+            insert = _BLANKS[name] + insert
+        self._rewrite(event, parsed, moved, insert)
+        placeholder = self._placeholder(finding) if self._placeholder is not None else None
+        if name in _PLACEHOLDER_AFTER_START:
+            if placeholder:
+                self._replace(event.end, event.end, placeholder)
+        elif name == "object":
+            self._placeholders[slot] = (name, placeholder)
+        elif name in _PLACEHOLDER_AFTER_END:
+            self._placeholders.append((name, placeholder))
+
+    # -- noscript ----------------------------------------------------------------------------
+    def _rewrite_noscript(self, start: int, end: int) -> None:
+        self._noscript_from = -1
+        content = self._tok.slice(start, end)
+        inner = HtmlRewriter(
+            self._rules, self._allows, placeholder=self._placeholder, on_finding=self._on_finding,
+            max_buffer=self._max_buffer, page_host=self._page_host, line_offset=self._line(start) - 1,
+            base_host=self._base_host, fragment=True,
+        )
+        rewritten = inner.feed(content) + inner.close()
+        if rewritten != content:
+            self._replace(start, end, rewritten)
+
+    # -- shared helpers ----------------------------------------------------------------------
+    def _action(self, verdict: Verdict) -> Action:
+        if verdict.rule == "unknown":
+            mode = self._rules.unknown_third_party
+            if verdict.host and mode == "allow":
+                return "allowed"
+            if verdict.host and mode == "report":
+                return "reported"
+            return "blocked"
+        service = verdict.service
+        return "allowed" if self._allows(service.id if service else None, verdict.category) else "blocked"
+
+    def _report(self, tag: str, verdict: Verdict, line: int, action: Action) -> Finding:
+        service = verdict.service
+        finding = Finding(
+            tag=tag, category=verdict.category, service_id=service.id if service else None,
+            service_name=service.name if service else "", host=verdict.host, rule=verdict.rule,
+            line=line, action=action,
+        )
+        if self._on_finding is not None:
+            self._on_finding(finding)
+        return finding
+
+    def _rewrite(self, event: Event, parsed: list[Attr], moved: dict[str, bytes], insert: bytes) -> None:
+        tag = self._tok.slice(event.start, event.end)
+        base = event.start
+        pieces = [tag[: event.name_end - base], insert]
+        last = event.name_end - base
+        for attr in parsed:
+            new_name = moved.get(attr.name)
+            if new_name is not None:
+                pieces.append(tag[last : attr.start - base])
+                pieces.append(new_name)
+                last = attr.name_end - base
+        pieces.append(tag[last:])
+        self._replace(event.start, event.end, b"".join(pieces))
+
+
+def _markers(verdict: Verdict) -> bytes:
+    out = b' data-consentgate-blocked data-consentgate-category="' + _attr_value(verdict.category) + b'"'
+    if verdict.service is not None:
+        out += b' data-consentgate-service="' + _attr_value(verdict.service.id) + b'"'
+    return out
+
+
+def _attr_map(attrs: list[Attr]) -> dict[str, bytes]:
+    return {a.name: a.value for a in attrs}
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _is_js(attrs: dict[str, bytes]) -> bool:
+    kind = attrs.get("type")
+    if kind is None or not kind.strip(b" \t\n\f\r"):
+        language = attrs.get("language")
+        if language is None or not language.strip(b" \t\n\f\r"):
+            return True
+        return "text/" + _text(language).strip().lower() in _JS_TYPES
+    return _text(kind).strip().lower().split(";")[0].strip() in _JS_TYPES
+
+
+def _is_charset_meta(attrs: dict[str, bytes]) -> bool:
+    if "charset" in attrs:
+        return True
+    return (
+        _text(attrs.get("http-equiv", b"")).strip().lower() == "content-type"
+        and b"charset" in attrs.get("content", b"").lower()
+    )
+
+
+def _urls(attr: str, value: bytes) -> list[bytes]:
+    if attr in ("srcset", "data-srcset"):
+        return [c.strip().split()[0] for c in value.split(b",") if c.strip()]
+    if attr == "ping":
+        return value.split()
+    return [value]
+
+
+_NOT_WS = re.compile(rb"[^\t\n\f\r ]")
+
+
+def rewrite(
+    data: bytes,
+    rules: Rules,
+    allows: Allows,
+    *,
+    head_snippet: bytes = b"",
+    body_snippet: bytes = b"",
+    placeholder: Callable[[Finding], bytes] | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+    page_host: str | None = None,
+) -> bytes:
+    """Rewrite a whole page at once (same result as feeding it in any chunks)."""
+    rewriter = HtmlRewriter(
+        rules, allows, head_snippet=head_snippet, body_snippet=body_snippet, placeholder=placeholder,
+        on_finding=on_finding, page_host=page_host,
+    )
+    return rewriter.feed(data) + rewriter.close()
+
+
+def scan(data: bytes, rules: Rules, *, page_host: str | None = None) -> list[Finding]:
+    """Every tracker-relevant element of a page, as met with no consent at all."""
+    findings: list[Finding] = []
+    rewriter = HtmlRewriter(rules, lambda service, category: False, on_finding=findings.append,
+                            page_host=page_host)
+    rewriter.feed(data)
+    rewriter.close()
+    return findings

@@ -1,0 +1,219 @@
+"""Which element belongs to which category: site markup, then the host, then inline signatures.
+
+Order of the rules (the first that speaks decides):
+
+1. Explicit markup the site wrote for a consent tool: ``data-category`` (also CookieConsent v3,
+   with ``data-service``), Klaro ``data-name`` + ``data-type``/``type="text/plain"``, Cookiebot
+   ``data-cookieconsent``, OneTrust ``class="optanon-category-C000n"``.
+2. The host of ``src``/``href``/``data`` against the policy and the catalog
+   (``Policy.lookup.service_for_host``; subdomains match). Relative URLs, same-host URLs and the
+   policy's first-party hosts are the site's own and never findings.
+3. Inline-script signatures (``Policy.lookup.service_for_inline``).
+
+A third-party script (or frame, embed, object, ping) on a host nobody knows follows
+``policy.unknown_third_party``; unknown hosts of images, stylesheets and media do not, or every
+CDN would count as a tracker.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from consentgate.policy.model import NECESSARY, Policy, Service, UnknownMode
+
+__all__ = ["UNKNOWN_CATEGORY", "Action", "Finding", "Rule", "Rules", "Verdict", "host_of"]
+
+Rule = Literal["markup", "host", "signature", "unknown"]
+Action = Literal["blocked", "allowed", "reported"]
+
+# Category of a third party nobody declared. No visitor can grant it, so a blocked unknown
+# element is never re-activated by the browser runtime.
+UNKNOWN_CATEGORY = "unknown"
+
+# Category names consent tools use, to the standard categories.
+_SYNONYMS: Mapping[str, str] = {
+    "necessary": "necessary", "essential": "necessary", "strictly-necessary": "necessary",
+    "strictly_necessary": "necessary", "required": "necessary",
+    "preferences": "preferences", "preference": "preferences", "functional": "preferences",
+    "functionality": "preferences",
+    "analytics": "analytics", "statistics": "analytics", "statistic": "analytics",
+    "performance": "analytics", "measurement": "analytics",
+    "marketing": "marketing", "advertising": "marketing", "ads": "marketing", "targeting": "marketing",
+    "social": "marketing", "social-media": "marketing",
+}
+# OneTrust's default groups.
+_ONETRUST: Mapping[str, str] = {
+    "c0001": "necessary", "c0002": "analytics", "c0003": "preferences", "c0004": "marketing",
+    "c0005": "marketing",
+}
+_ONETRUST_CLASS = re.compile(r"optanon-category((?:-[A-Za-z0-9]+)+)")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere
+_ASCII_WS = " \t\n\f\r"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One tracker-relevant element the rewriter met, and what it did with it."""
+
+    tag: str
+    category: str
+    service_id: str | None
+    service_name: str
+    host: str
+    rule: Rule
+    line: int
+    action: Action
+
+
+@dataclass(frozen=True)
+class Verdict:
+    category: str
+    service: Service | None
+    host: str
+    rule: Rule
+
+
+def host_of(url: bytes, base_host: str | None) -> str | None:
+    """Lower-case host of an ``http(s)`` or protocol-relative URL; ``base_host`` for relative
+    ones; None for other schemes (``data:``, ``javascript:``, ``about:``) and empty URLs."""
+    text = html.unescape(url.decode("latin-1")) if b"&" in url else url.decode("latin-1")
+    text = _URL_NOISE.sub("", text.strip(_ASCII_WS))
+    if not text:
+        return None
+    scheme = _SCHEME.match(text)
+    if scheme is not None:
+        if scheme.group(1).lower() not in ("http", "https"):
+            return None
+        rest = text[scheme.end() :]
+    elif text[:2] in ("//", "\\\\", "/\\", "\\/"):
+        rest = text
+    else:
+        return base_host
+    authority = re.split(r"[/\\?#]", rest.lstrip("/\\"), maxsplit=1)[0]
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        return host.partition("]")[0][1:].lower() or None
+    return host.partition(":")[0].rstrip(".").lower() or None
+
+
+class Rules:
+    """The compiled classification rules of one policy.
+
+    >>> from consentgate.policy.model import Category, Service
+    >>> analytics = Category("analytics", {"en": "Analytics"}, {"en": ""})
+    >>> ga = Service("ga", "Google Analytics", "analytics", hosts=("google-analytics.com",))
+    >>> rules = Rules.compile(Policy(categories=(analytics,), services=(ga,)))
+    >>> rules.classify_url(b"https://www.google-analytics.com/analytics.js", None, None).category
+    'analytics'
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.lookup = policy.lookup
+        self.unknown_third_party: UnknownMode = policy.unknown_third_party
+        self._categories = frozenset(c.id for c in policy.categories)
+        self._services_by_name = {s.name.lower(): s for s in policy.services}
+
+    @classmethod
+    def compile(cls, policy: Policy) -> Rules:
+        return cls(policy)
+
+    @property
+    def has_signatures(self) -> bool:
+        return self.lookup.inline_signatures is not None
+
+    # -- rule 1: site markup -----------------------------------------------------------------
+    def category_name(self, raw: str) -> str | None:
+        key = raw.strip(_ASCII_WS).lower()
+        if not key:
+            return None
+        if key in self._categories:
+            return key
+        return _SYNONYMS.get(key)
+
+    def _service(self, key: str) -> Service | None:
+        key = key.strip(_ASCII_WS)
+        if self.policy.has_service(key):
+            return self.policy.service(key)
+        return self._services_by_name.get(key.lower())
+
+    def classify_markup(self, attrs: Mapping[str, bytes], *, gated_script: bool = False) -> Verdict | None:
+        """The category the site's own consent markup gives the element, if any.
+
+        ``gated_script``: a ``<script type="text/plain">``, which only a consent tool writes; an
+        unrecognised category or service there is still consent markup (and unknown). On other
+        elements an unrecognised ``data-category`` is just data (``<a data-category="news">``).
+        """
+        service = None
+        if "data-service" in attrs:
+            service = self._service(_text(attrs["data-service"]))
+        category = None
+        if "data-category" in attrs:
+            category = self.category_name(_text(attrs["data-category"]))
+            if category is None and service is None and gated_script:
+                return Verdict(UNKNOWN_CATEGORY, None, "", "markup")
+        if category is None and "data-cookieconsent" in attrs:
+            category = _most_sensitive(self.category_name(v) for v in _text(attrs["data-cookieconsent"]).split(","))
+            if category is None and _text(attrs["data-cookieconsent"]).strip().lower() == "ignore":
+                return None
+        if category is None and "class" in attrs:
+            m = _ONETRUST_CLASS.search(_text(attrs["class"]))
+            if m is not None:
+                category = _most_sensitive(_ONETRUST.get(g.lower()) for g in m.group(1).split("-")[1:])
+        if category is None and service is None and "data-name" in attrs and (
+            "data-type" in attrs or _text(attrs.get("type", b"")).strip().lower() == "text/plain"
+        ):
+            service = self._service(_text(attrs["data-name"]))  # Klaro
+            if service is None and gated_script:
+                return Verdict(UNKNOWN_CATEGORY, None, "", "markup")
+        if service is not None:
+            return Verdict(category or service.category, service, "", "markup")
+        if category is not None:
+            return Verdict(category, None, "", "markup")
+        return None
+
+    # -- rule 2: hosts -----------------------------------------------------------------------
+    def classify_url(
+        self, url: bytes, base_host: str | None, page_host: str | None, *, unknown_counts: bool = True
+    ) -> Verdict | None:
+        """Verdict for a URL, or None when it is first party (or not a network URL)."""
+        host = host_of(url, base_host)
+        if host is None or host == page_host or self.lookup.is_first_party(host):
+            return None
+        service = self.lookup.service_for_host(host)
+        if service is not None:
+            return Verdict(service.category, service, host, "host")
+        if unknown_counts:
+            return Verdict(UNKNOWN_CATEGORY, None, host, "unknown")
+        return None
+
+    # -- rule 3: inline signatures -----------------------------------------------------------
+    def classify_inline(self, script: bytes) -> Verdict | None:
+        service = self.lookup.service_for_inline(script)
+        if service is None:
+            return None
+        return Verdict(service.category, service, "", "signature")
+
+    def signature_in(self, data: bytes) -> Verdict | None:
+        """Like :meth:`classify_inline` for a piece of a script too long to hold."""
+        return self.classify_inline(data)
+
+
+_SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
+
+
+def _most_sensitive(categories: Iterable[str | None]) -> str | None:
+    found = [c for c in categories if c is not None]
+    if not found:
+        return None
+    return max(found, key=lambda c: _SEVERITY.get(c, 2))
+
+
+def _text(value: bytes) -> str:
+    text = value.decode("latin-1")
+    return html.unescape(text) if "&" in text else text

@@ -1,0 +1,138 @@
+"""Google Consent Mode v2 default and update values (CG-70..CG-75)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import pytest
+
+from consentgate.consent.consent_mode import AD_TYPES, ConsentMode, ConsentModeDefault
+from consentgate.consent.state import Consent
+from consentgate.policy.load import load_dict
+from consentgate.policy.model import CONSENT_MODE_TYPES, Policy
+
+SITE: dict[str, Any] = {
+    "include_catalog": False,
+    "consent_mode": {"mode": "basic"},
+    "services": {
+        "google-tag-manager": {"category": "analytics", "hosts": ["googletagmanager.com"]},
+        "google-ads": {"category": "marketing", "hosts": ["googleadservices.com"], "sale_share": True},
+    },
+}
+
+
+def policy(**changes: Any) -> Policy:
+    data = dict(SITE)
+    for key, value in changes.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return load_dict(data)
+
+
+def granted(p: Policy, *categories: str, **kwargs: Any) -> Consent:
+    return Consent.none(p.service_categories).with_choice(set(categories), source="banner", **kwargs)
+
+
+def parse_default(script: str) -> dict[str, Any]:
+    match = re.search(r'gtag\("consent","default",(\{.*?\})\);', script)
+    assert match, script
+    result: dict[str, Any] = json.loads(match.group(1))
+    return result
+
+
+def test_nothing_granted_denies_everything_but_security_storage() -> None:
+    values = ConsentMode(policy()).values(Consent.none())
+    assert set(values) == set(CONSENT_MODE_TYPES)
+    assert {k for k, v in values.items() if v == "granted"} == {"security_storage"}
+
+
+@pytest.mark.parametrize(
+    ("category", "types"),
+    [
+        ("analytics", {"analytics_storage"}),
+        ("marketing", {"ad_storage", "ad_user_data", "ad_personalization"}),
+        ("preferences", {"functionality_storage", "personalization_storage"}),
+    ],
+)
+def test_each_category_grants_its_standard_types(category: str, types: set[str]) -> None:
+    p = policy()
+    values = ConsentMode(p).values(granted(p, category))
+    assert {k for k, v in values.items() if v == "granted"} == types | {"security_storage"}
+
+
+def test_the_mapping_is_configurable_per_category() -> None:
+    p = policy(categories={"preferences": {"consent_mode": ["functionality_storage"]}})
+    values = ConsentMode(p).values(granted(p, "preferences"))
+    assert values["functionality_storage"] == "granted"
+    assert values["personalization_storage"] == "denied"
+
+
+def test_an_objection_denies_the_ad_types_even_when_marketing_is_granted() -> None:
+    p = policy()
+    values = ConsentMode(p).values(granted(p, "analytics", "marketing"), objection=True)
+    assert all(values[k] == "denied" for k in AD_TYPES)
+    assert values["analytics_storage"] == "granted"
+
+
+def test_default_is_none_when_consent_mode_is_off() -> None:
+    p = policy(consent_mode={"mode": "off"})
+    assert ConsentMode(p).default(Consent.none(), objection=False, choice_pending=True) is None
+
+
+def test_wait_for_update_only_while_a_choice_is_pending() -> None:
+    p = policy(consent_mode={"wait_for_update_ms": 800})
+    mode = ConsentMode(p)
+    pending = mode.default(Consent.none(), objection=False, choice_pending=True)
+    settled = mode.default(granted(p, "analytics"), objection=False, choice_pending=False)
+    assert pending is not None and settled is not None
+    assert parse_default(pending.script())["wait_for_update"] == 800
+    assert "wait_for_update" not in parse_default(settled.script())
+
+
+def test_ads_data_redaction_only_while_ad_storage_is_denied_and_no_url_passthrough_by_default() -> None:
+    p = policy()
+    mode = ConsentMode(p)
+    denied = mode.default(Consent.none(), objection=False, choice_pending=True)
+    allowed = mode.default(granted(p, "marketing"), objection=False, choice_pending=False)
+    assert denied is not None and allowed is not None
+    assert 'gtag("set","ads_data_redaction",true);' in denied.script()
+    assert "ads_data_redaction" not in allowed.script()
+    assert "url_passthrough" not in denied.script()
+
+
+def test_url_passthrough_is_an_explicit_option_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="consentgate.consent_mode"):
+        mode = ConsentMode(policy(consent_mode={"url_passthrough": True}))
+    assert "url_passthrough" in caplog.text
+    default = mode.default(Consent.none(), objection=False, choice_pending=True)
+    assert default is not None and 'gtag("set","url_passthrough",true);' in default.script()
+
+
+def test_script_defines_gtag_first_and_carries_the_nonce_escaped() -> None:
+    default = ConsentModeDefault({"ad_storage": "denied"}, None, False, False)
+    script = default.script('a"b')
+    assert script.startswith('<script nonce="a&quot;b">window.dataLayer=window.dataLayer||[];')
+    assert script.index("function gtag()") < script.index('gtag("consent","default"')
+    assert script.isascii()
+
+
+def test_advanced_mode_lets_google_tags_load_except_against_a_denial_or_an_opt_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="consentgate.consent_mode"):
+        advanced = ConsentMode(policy(consent_mode={"mode": "advanced"}))
+    assert "risk decision" in caplog.text
+    nothing = Consent.none()
+    assert advanced.tag_loads("google-tag-manager", nothing, objection=False)
+    assert advanced.tag_loads("google-ads", nothing, objection=False)
+    assert not advanced.tag_loads("google-ads", nothing, objection=True)
+    assert advanced.tag_loads("google-tag-manager", nothing, objection=True)
+    denied = granted(policy(), denied_services={"google-tag-manager"})
+    assert not advanced.tag_loads("google-tag-manager", denied, objection=False)
+    assert not advanced.tag_loads("meta-pixel", nothing, objection=False)
+
+
+def test_basic_mode_never_exempts_google_tags() -> None:
+    assert not ConsentMode(policy()).tag_loads("google-tag-manager", Consent.none(), objection=False)

@@ -1,0 +1,440 @@
+"""The consent endpoints: saving a choice (JSON and form), refusals, state, preferences, assets."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from http_harness import Recorder, receiver, scope
+from starlette.responses import JSONResponse
+
+from consentgate.audit.events import ConsentEvent, MemorySink
+from consentgate.consent.state import Consent
+from consentgate.http.endpoints import client_ip, safe_next
+from consentgate.http.middleware import ConsentGate
+from consentgate.policy.load import load_dict
+
+BROWSER = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+}
+KEY = "k" * 32
+POLICY = load_dict({})
+SAME_ORIGIN = {"origin": "http://testserver", "sec-fetch-site": "same-origin"}
+
+
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    await JSONResponse({"app": True})(scope, receive, send)
+
+
+def make(sink: Any = None, **options: Any) -> tuple[ConsentGate, MemorySink]:
+    sink = sink if sink is not None else MemorySink()
+    return ConsentGate(app, secret_keys=[KEY], policy=POLICY, audit=sink, **options), sink
+
+
+def client(middleware: ConsentGate, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware), base_url=base_url, headers=BROWSER
+    )
+
+
+async def state_of(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get("/_consentgate/state")
+    assert response.headers["cache-control"] == "no-store"
+    state: dict[str, Any] = response.json()
+    return state
+
+
+# --- JSON saves ------------------------------------------------------------------------------
+
+
+async def test_accept_all_sets_the_cookie_records_one_event_and_returns_the_state() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "accept_all", "ui": "banner.accept"}, headers=SAME_ORIGIN
+        )
+        state = await state_of(http)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()["state"]
+    assert body["exists"] is True and all(body["categories"].values())
+    assert state["consentId"] == body["consentId"] != ""
+    [event] = sink.events
+    assert (event.action, event.consent_id, event.ui_action) == (
+        "accept_all",
+        body["consentId"],
+        "banner.accept",
+    )
+    assert event.categories == {"necessary": True, "preferences": True, "analytics": True, "marketing": True}
+    assert event.policy_fingerprint == POLICY.fingerprint() and event.notice_hash
+    assert event.ip == ""  # ip_mode="none" by default
+
+
+async def test_save_records_categories_and_per_service_choices() -> None:
+    middleware, sink = make()
+    payload = {
+        "action": "save",
+        "categories": ["analytics"],
+        "services": {"google-analytics": False, "hotjar": True},
+    }
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", json=payload)
+    state = response.json()["state"]
+    assert state["categories"]["analytics"] is True and state["categories"]["marketing"] is False
+    assert state["services"] == {"google-analytics": False, "hotjar": True}
+    assert sink.events[0].services["google-analytics"] is False
+
+
+async def test_the_consent_id_survives_later_changes() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        await http.post("/_consentgate/consent", json={"action": "accept_all"})
+        await http.post("/_consentgate/consent", json={"action": "withdraw"})
+    assert sink.events[0].consent_id == sink.events[1].consent_id
+    assert sink.events[1].action == "withdraw"
+    assert sink.events[1].categories["marketing"] is False
+
+
+async def test_withdraw_expires_the_withdrawn_categorys_cookies_on_every_domain_variant() -> None:
+    middleware, _ = make()
+    async with client(middleware, "https://www.shop.example") as http:
+        await http.post("/_consentgate/consent", json={"action": "accept_all"})
+        http.cookies.set("_ga", "GA1.2.3", domain=".shop.example")
+        http.cookies.set("_fbp", "fb.1", domain="www.shop.example")
+        http.cookies.set("session", "keep")
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "save", "categories": ["analytics"]}
+        )
+    lines = response.headers.get_list("set-cookie")
+    assert lines[0].startswith("__Host-consentgate=")
+    expired = [line for line in lines[1:]]
+    assert all(line.startswith("_fbp=; Max-Age=0") and line.endswith("Secure") for line in expired)
+    domains = {re.search(r"Domain=([^;]+)", line).group(1) if "Domain=" in line else "" for line in expired}  # type: ignore[union-attr]
+    assert domains == {"", "www.shop.example", "shop.example"}
+
+
+async def test_a_full_audit_queue_answers_503_and_sets_no_cookie() -> None:
+    class Full:
+        def enqueue(self, event: ConsentEvent) -> bool:
+            return False
+
+    middleware, _ = make(Full())
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", json={"action": "accept_all"})
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+    assert middleware.counters["consent_unrecorded"] == 1
+
+
+async def test_a_bot_choice_sets_the_cookie_but_leaves_no_audit_record() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "reject_all"}, headers={"user-agent": "Googlebot/2.1"}
+        )
+    assert response.status_code == 200 and "set-cookie" in response.headers
+    assert sink.events == []
+    assert middleware.counters["bot_choices"] == 1
+
+
+async def test_an_opt_out_signal_keeps_marketing_denied_on_accept_all() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "accept_all"}, headers={"sec-gpc": "1"}
+        )
+        override = await http.post(
+            "/_consentgate/consent",
+            json={"action": "save", "categories": ["marketing"], "ui": "preferences.save"},
+            headers={"sec-gpc": "1"},
+        )
+    state = response.json()["state"]
+    assert state["categories"]["marketing"] is False and state["categories"]["analytics"] is True
+    assert state["gpc"] is True
+    assert sink.events[0].sec_gpc is True
+    assert override.json()["state"]["categories"]["marketing"] is True
+    assert sink.events[1].action == "gpc_override"
+
+
+async def test_ip_is_truncated_or_hashed_only_when_asked() -> None:
+    for mode, pattern in (("truncate", r"203\.0\.113\.0"), ("hmac", r"[0-9a-f]{64}")):
+        middleware, sink = make(ip_mode=mode)
+        send = Recorder("POST")
+        request = scope(
+            "/_consentgate/consent", method="POST", headers=[("content-type", "application/json")]
+        )
+        await middleware(request, receiver(b'{"action":"reject_all"}'), send)
+        assert re.fullmatch(pattern, sink.events[0].ip), (mode, sink.events[0].ip)
+    assert client_ip({"client": ("2001:db8:1:2::5", 1)}, "truncate", b"k") == "2001:db8:1::"
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+async def form_token(http: httpx.AsyncClient) -> str:
+    token: str = (await state_of(http))["csrf"]
+    return token
+
+
+async def test_a_form_post_redirects_to_the_same_origin_next() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        token = await form_token(http)
+        response = await http.post(
+            "/_consentgate/consent",
+            data={
+                "action": "save",
+                "category": ["analytics", "preferences"],
+                "csrf": token,
+                "next": "/shop?x=1",
+            },
+            headers=SAME_ORIGIN,
+        )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/shop?x=1"
+    assert sink.events[0].path == "/shop"
+    assert sink.events[0].consent_id == token.partition(".")[0]  # the page's id becomes the consent id
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/x",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/ok\r\nSet-Cookie: x=1",
+        "/ok\nx",
+        "http://testserver.evil.example/",
+        "",
+    ],
+)
+async def test_a_form_post_never_redirects_elsewhere(target: str) -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        token = await form_token(http)
+        response = await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "csrf": token, "next": target},
+            headers=SAME_ORIGIN,
+        )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_absolute_urls_on_this_host_become_paths() -> None:
+    assert safe_next("http://testserver/a/b?c=d", "testserver") == "/a/b?c=d"
+    assert safe_next("http://TESTSERVER/", "testserver") == "/"
+    assert safe_next("/caf\u00e9", "testserver") == "/caf\u00e9"
+
+
+async def test_a_form_without_a_valid_token_is_refused() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        missing = await http.post("/_consentgate/consent", data={"action": "accept_all"})
+        forged = await http.post(
+            "/_consentgate/consent", data={"action": "accept_all", "csrf": "abc.def.ghi"}
+        )
+    assert missing.status_code == forged.status_code == 403
+    assert "reload" in missing.text
+    assert sink.events == [] and "set-cookie" not in missing.headers
+
+
+async def test_a_token_bound_to_another_visitor_is_refused() -> None:
+    middleware, _ = make()
+    async with client(middleware) as other, client(middleware) as http:
+        foreign = await form_token(other)
+        await http.post("/_consentgate/consent", json={"action": "reject_all"})
+        response = await http.post("/_consentgate/consent", data={"action": "accept_all", "csrf": foreign})
+    assert response.status_code == 403
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site", "origin": "http://testserver"},
+        {"origin": "http://testserver.evil.example"},
+    ],
+)
+async def test_a_cross_site_post_is_refused_and_changes_nothing(headers: dict[str, str]) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", json={"action": "accept_all"}, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["error"].startswith("cross-")
+    assert "set-cookie" not in response.headers and sink.events == []
+
+
+async def test_an_allowed_origin_and_a_default_port_are_accepted() -> None:
+    middleware, sink = make(allowed_origins=["https://www.example.com"])
+    async with client(middleware) as http:
+        allowed = await http.post(
+            "/_consentgate/consent",
+            json={"action": "reject_all"},
+            headers={"origin": "https://www.example.com"},
+        )
+        default_port = await http.post(
+            "/_consentgate/consent", json={"action": "reject_all"}, headers={"origin": "http://testserver:80"}
+        )
+    assert allowed.status_code == default_port.status_code == 200
+    assert len(sink.events) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b"{" * 20_000, "application/json", 413),
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'{"action": "everything"}', "application/json", 400),
+        (b'{"action": "save", "categories": ["spying"]}', "application/json", 400),
+        (b'{"action": "save", "services": {"no-such-service": true}}', "application/json", 400),
+        (b'{"action": "save", "categories": "analytics"}', "application/json", 400),
+        (b"\xff\xfe", "application/json", 400),
+        (b"action=accept_all", "text/plain", 415),
+        (b"action=accept_all", "multipart/form-data; boundary=x", 415),
+        (b"action=%ff", "application/x-www-form-urlencoded", 400),
+    ],
+)
+async def test_bad_bodies_are_refused_with_a_reason(content: bytes, content_type: str, status: int) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent",
+            content=content,
+            headers={"content-type": content_type, "accept": "application/json"},
+        )
+    assert response.status_code == status
+    assert response.json()["error"]
+    assert sink.events == [] and "set-cookie" not in response.headers
+
+
+async def test_an_oversized_chunked_body_is_refused_without_reading_it_all() -> None:
+    middleware, _ = make()
+    send = Recorder("POST")
+    request = scope("/_consentgate/consent", method="POST", headers=[("content-type", "application/json")])
+    await middleware(request, receiver(*[b"x" * 4096] * 10), send)
+    assert send.status == 413
+
+
+async def test_get_on_the_consent_endpoint_has_no_side_effect() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.get("/_consentgate/consent?action=accept_all")
+        wrong = await http.post("/_consentgate/state")
+        unknown = await http.get("/_consentgate/nope")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert wrong.status_code == 405
+    assert unknown.status_code == 404
+    assert sink.events == []
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def test_state_and_preferences_are_never_cached() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        state = await state_of(http)
+        page = await http.get("/_consentgate/preferences?next=//evil.example")
+    assert state["exists"] is False and state["consentId"] == "" and state["csrf"]
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store"
+    assert b"evil.example" not in page.content
+
+
+async def test_static_assets_are_served_with_long_caching_and_unknown_ones_404() -> None:
+    middleware, _ = make()
+    url = middleware.ui.asset_url("js")
+    async with client(middleware) as http:
+        asset = await http.get(url)
+        unknown = await http.get("/_consentgate/static/nope.js")
+    assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
+    assert asset.headers["content-length"] == str(len(asset.content))
+    assert unknown.status_code == 404
+    send = Recorder()
+    await middleware(scope("/_consentgate/static/../../etc/passwd"), receiver(), send)
+    assert send.status == 404
+
+
+async def test_gpc_json_is_published() -> None:
+    middleware, _ = make(gpc_last_update="2026-01-15")
+    async with client(middleware) as http:
+        response = await http.get("/.well-known/gpc.json")
+    assert response.json() == {"gpc": True, "lastUpdate": "2026-01-15"}
+
+
+async def test_the_receipt_needs_a_consent_and_a_readable_store() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        none_yet = await http.get("/_consentgate/receipt")
+        await http.post("/_consentgate/consent", json={"action": "reject_all"})
+        no_store = await http.get("/_consentgate/receipt")
+    assert none_yet.status_code == 404 and no_store.status_code == 404
+
+
+async def test_endpoints_are_found_under_a_root_path() -> None:
+    middleware, sink = make()
+    send = Recorder("POST")
+    request = scope(
+        "/_consentgate/consent",
+        method="POST",
+        root_path="/app",
+        headers=[("content-type", "application/json")],
+    )
+    await middleware(request, receiver(b'{"action": "accept_all"}'), send)
+    assert send.status == 200 and len(sink.events) == 1
+
+
+async def test_app_routes_are_not_shadowed() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        assert (await http.get("/_consentgatex")).json() == {"app": True}
+        assert (await http.post("/consent", json={})).json() == {"app": True}
+
+
+def test_configuration_errors_name_their_key() -> None:
+    with pytest.raises(ValueError, match="secret_keys"):
+        ConsentGate(app, secret_keys=["short"], policy=POLICY, audit=MemorySink())
+    with pytest.raises(ValueError, match="prefix"):
+        make(prefix="consent/")
+    with pytest.raises(ValueError, match="ip_mode"):
+        make(ip_mode="full")
+    with pytest.raises(ValueError, match="max_body"):
+        make(max_body=10)
+
+
+def test_without_an_audit_store_a_loud_warning_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    ConsentGate(app, secret_keys=[KEY], policy=POLICY)
+    assert "NOT recorded" in caplog.text
+
+
+async def test_with_a_sqlite_audit_log_the_choice_is_stored_and_the_visitor_can_read_it(tmp_path: Any) -> None:
+    import anyio
+
+    middleware = ConsentGate(app, secret_keys=[KEY], policy=POLICY, audit=f"sqlite:///{tmp_path}/audit.db")
+    async with client(middleware) as http:
+        # No lifespan here (as under a mounted sub-app): the writer starts on the first choice.
+        saved = await http.post("/_consentgate/consent", json={"action": "save", "categories": ["analytics"]})
+        consent_id = saved.json()["state"]["consentId"]
+        events: list[dict[str, Any]] = []
+        with anyio.fail_after(5):
+            while not events:
+                receipt = await http.get("/_consentgate/receipt")
+                assert receipt.status_code == 200 and receipt.headers["cache-control"] == "no-store"
+                events = receipt.json()["events"]
+                await anyio.sleep(0.05)
+    await middleware.audit.stop()
+    assert receipt.json()["consentId"] == consent_id
+    assert [(e["consent_id"], e["action"]) for e in events] == [(consent_id, "save")]
+    assert events[0]["notice_hash"] == middleware.ui.notice_hash("en")

@@ -1,0 +1,482 @@
+"""ConsentGate end to end: scopes, the consent cookie, the response pipeline with the real
+rewriter, caching headers and the Set-Cookie firewall."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from http_harness import Recorder, receiver, scope
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from consentgate.audit.events import MemorySink
+from consentgate.consent.cookie import ConsentCookie
+from consentgate.consent.state import Consent
+from consentgate.http.middleware import ConsentGate
+from consentgate.policy.load import load_dict
+
+BROWSER = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+}
+KEY, OLD_KEY = "k" * 32, "o" * 32
+GA = '<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+PAGE = f"<!doctype html><html><head><title>Shop</title>{GA}</head><body><h1>Hi</h1></body></html>".encode()
+POLICY = load_dict({})
+
+
+def gate(app: Any, **options: Any) -> ConsentGate:
+    options.setdefault("audit", MemorySink())
+    options.setdefault("policy", POLICY)
+    return ConsentGate(app, secret_keys=options.pop("secret_keys", [KEY]), **options)
+
+
+def cookie_for(middleware: ConsentGate, *categories: str, **changes: Any) -> str:
+    consent = Consent.none(POLICY.service_categories).with_choice(
+        set(categories), source="banner", fingerprint=POLICY.fingerprint(), **changes
+    )
+    return middleware.cookie.dumps(consent)
+
+
+def html_app(body: bytes = PAGE, **headers: str) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await HTMLResponse(body, headers=headers)(scope, receive, send)
+
+    return app
+
+
+async def echo_consent(request: Request) -> JSONResponse:
+    consent: Consent = request.scope["consentgate"]
+    return JSONResponse(
+        {"exists": consent.exists, "categories": sorted(consent.categories), "id": consent.consent_id}
+    )
+
+
+def client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=BROWSER
+    )
+
+
+def blocked(body: bytes) -> bool:
+    return b"data-consentgate-blocked" in body and re.search(rb'\ssrc="https://www.googletagmanager', body) is None
+
+
+# --- scopes we do not touch ------------------------------------------------------------------
+
+
+async def test_lifespan_messages_pass_through_both_ways() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    sent: list[str] = []
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, str]:
+        return inbox.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+
+    await gate(app)({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert seen == ["lifespan.startup", "lifespan.shutdown"]
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_lifespan_starts_and_flushes_a_managed_audit_sink_around_the_app() -> None:
+    order: list[str] = []
+
+    class Writer(MemorySink):
+        async def start(self) -> None:
+            order.append("writer.start")
+
+        async def stop(self) -> None:
+            order.append("writer.stop")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        order.append("app.startup")
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        order.append("app.shutdown")
+        await send({"type": "lifespan.shutdown.complete"})
+
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, str]:
+        return inbox.pop(0)
+
+    async def send(message: Any) -> None:
+        order.append(message["type"])
+
+    await gate(app, audit=Writer())({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert order == [
+        "writer.start",
+        "app.startup",
+        "lifespan.startup.complete",
+        "app.shutdown",
+        "writer.stop",
+        "lifespan.shutdown.complete",
+    ]
+
+
+async def test_a_websocket_passes_through_untouched() -> None:
+    async def echo(websocket: WebSocket) -> None:
+        assert "consentgate" not in websocket.scope
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    inbox: list[dict[str, Any]] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "ping"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    ws_scope = {**scope("/ws"), "type": "websocket", "scheme": "ws", "subprotocols": []}
+    await gate(Starlette(routes=[WebSocketRoute("/ws", echo)]))(ws_scope, receive, send)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert sent[1]["text"] == "ping"
+
+
+async def test_a_websocket_denial_response_with_html_is_byte_identical() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 403,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": PAGE})
+
+    sent: list[Any] = []
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+
+    ws_scope = {**scope(), "type": "websocket", "extensions": {"websocket.http.response": {}}}
+    await gate(app)(ws_scope, receiver(), record)
+    assert sent[1]["body"] == PAGE
+
+
+# --- the scope the app sees ------------------------------------------------------------------
+
+
+async def test_the_app_gets_a_copy_of_the_scope_with_the_consent() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(child: Any, receive: Any, send: Any) -> None:
+        seen.update(child)
+        await JSONResponse({})(child, receive, send)
+
+    server_scope = scope("/api", headers=[("accept", "text/html"), ("accept-encoding", "gzip, br")])
+    server_scope["extensions"] = {"http.response.pathsend": {}}
+    before = {
+        **server_scope,
+        "headers": list(server_scope["headers"]),
+        "extensions": dict(server_scope["extensions"]),
+    }
+    await gate(app)(server_scope, receiver(), Recorder())
+    assert server_scope == before  # nothing of the server's was changed
+    assert isinstance(seen["consentgate"], Consent)
+    assert not seen["consentgate"].exists
+    assert (b"accept-encoding", b"gzip") in seen["headers"]  # br is not something we can decode
+    assert "http.response.pathsend" not in seen["extensions"]
+
+
+async def test_the_consent_cookie_is_found_in_a_second_cookie_header() -> None:
+    app = gate(Starlette(routes=[Route("/", echo_consent)]))
+    value = cookie_for(app, "analytics")
+    headers = [("cookie", "a b=1; x,y=2"), ("cookie", f"other=1; consentgate={value}")]
+    send = Recorder()
+    await app(scope(headers=headers), receiver(), send)
+    assert json.loads(send.body)["categories"] == ["analytics", "necessary"]
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated", "expired", "wrong_key", "stale_policy"])
+async def test_a_bad_consent_cookie_counts_as_no_choice(damage: str) -> None:
+    app = gate(Starlette(routes=[Route("/", echo_consent), Route("/page", lambda r: HTMLResponse(PAGE))]))
+    value = cookie_for(app, "analytics", "marketing")
+    if damage == "tampered":
+        value = value[:12] + ("A" if value[12] != "A" else "B") + value[13:]
+    elif damage == "truncated":
+        value = value[: len(value) // 2]
+    elif damage == "expired":
+        value = cookie_for(app, "analytics", "marketing", now=1_000_000_000)
+    elif damage == "wrong_key":
+        value = ConsentCookie([OLD_KEY], POLICY).dumps(
+            Consent.none().with_choice({"analytics"}, source="banner")
+        )
+    else:
+        other = load_dict({"services": {"x": {"name": "X", "category": "analytics", "hosts": ["x.example"]}}})
+        value = ConsentCookie([KEY], other).dumps(Consent.none().with_choice({"analytics"}, source="banner"))
+    async with client(app) as http:
+        http.cookies.set("consentgate", value)
+        assert (await http.get("/")).json()["exists"] is False
+        page = await http.get("/page")
+    assert blocked(page.content)
+    assert b'id="consentgate-state"' in page.content
+
+
+async def test_a_cookie_signed_with_the_previous_key_works_after_rotation() -> None:
+    old = gate(Starlette(routes=[Route("/", echo_consent)]), secret_keys=[OLD_KEY])
+    value = cookie_for(old, "analytics")
+    rotated = gate(Starlette(routes=[Route("/", echo_consent)]), secret_keys=[KEY, OLD_KEY])
+    async with client(rotated) as http:
+        http.cookies.set("consentgate", value)
+        assert (await http.get("/")).json()["exists"] is True
+        saved = await http.post("/_consentgate/consent", json={"action": "reject_all"})
+    new_value = saved.cookies["consentgate"]
+    assert ConsentCookie([KEY], POLICY).loads(new_value)[1] == "ok"  # re-signed with the new key
+    assert ConsentCookie([OLD_KEY], POLICY).loads(new_value)[1] == "bad_signature"
+
+
+async def test_concurrent_requests_each_see_their_own_consent() -> None:
+    app = gate(Starlette(routes=[Route("/", echo_consent)]))
+    results: dict[str, list[str]] = {}
+
+    async def fetch(name: str, categories: tuple[str, ...]) -> None:
+        async with client(app) as http:
+            http.cookies.set("consentgate", cookie_for(app, *categories))
+            results[name] = (await http.get("/")).json()["categories"]
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(10):
+            tasks.start_soon(fetch, f"a{index}", ("analytics",))
+            tasks.start_soon(fetch, f"m{index}", ("marketing",))
+    assert all(
+        v == (["analytics", "necessary"] if k[0] == "a" else ["marketing", "necessary"])
+        for k, v in results.items()
+    )
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+async def test_without_consent_the_tracker_is_neutralised_and_the_banner_injected() -> None:
+    async with client(gate(html_app())) as http:
+        response = await http.get("/", headers={"accept": "text/html"})
+    assert blocked(response.content)
+    assert b"data-consentgate-banner" in response.content
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.headers["cache-control"] == "private"
+    assert [v.strip() for v in response.headers["vary"].split(",")].count("Cookie") == 1
+
+
+async def test_with_consent_the_tracker_runs_and_no_banner_shows() -> None:
+    app = gate(html_app())
+    async with client(app) as http:
+        http.cookies.set("consentgate", cookie_for(app, "analytics", "marketing"))
+        response = await http.get("/")
+    assert GA.encode() in response.content
+    assert b"data-consentgate-banner" not in response.content
+
+
+async def test_bots_get_no_banner_but_trackers_stay_blocked() -> None:
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    async with client(gate(html_app())) as http:
+        response = await http.get("/", headers={"user-agent": googlebot})
+    assert blocked(response.content)
+    assert b"data-consentgate-banner" not in response.content
+
+
+async def test_the_apps_csp_nonce_is_stamped_on_the_injected_script() -> None:
+    csp = "script-src 'nonce-r4nd0mN0nce' 'strict-dynamic'"
+    async with client(gate(html_app(**{"content-security-policy": csp}))) as http:
+        response = await http.get("/")
+    assert b'nonce="r4nd0mN0nce"' in response.content
+    assert response.headers["content-security-policy"] == csp
+
+
+async def test_etags_differ_per_consent_state_and_a_foreign_one_gets_a_fresh_page() -> None:
+    calls: list[str | None] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        etag = '"v1"'
+        calls.append(Request(scope).headers.get("if-none-match"))
+        if Request(scope).headers.get("if-none-match") == etag:
+            await Response(status_code=304, headers={"etag": etag})(scope, receive, send)
+        else:
+            await HTMLResponse(PAGE, headers={"etag": etag})(scope, receive, send)
+
+    middleware = gate(app)
+    async with client(middleware) as http:
+        first = await http.get("/", headers={"accept": "text/html"})
+        again = await http.get("/", headers={"accept": "text/html", "if-none-match": first.headers["etag"]})
+        http.cookies.set("consentgate", cookie_for(middleware, "analytics"))
+        other = await http.get("/", headers={"accept": "text/html", "if-none-match": first.headers["etag"]})
+        stale = await http.get("/", headers={"accept": "text/html", "if-none-match": '"v1"'})
+    assert first.headers["etag"].startswith('W/"v1-cg')
+    assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+    assert other.status_code == 200 and other.headers["etag"] != first.headers["etag"]
+    assert stale.status_code == 200  # an unrewritten page's tag never earns a 304
+    assert calls == [None, '"v1"', None, None]
+
+
+# --- the raw protocol for every response shape -----------------------------------------------
+
+
+async def streamed_page() -> AsyncIterator[bytes]:
+    for index in range(0, len(PAGE), 7):
+        yield PAGE[index : index + 7]
+
+
+def shapes(tmp_path: Path) -> dict[str, Any]:
+    page_file = tmp_path / "page.html"
+    page_file.write_bytes(PAGE)
+    return {
+        "plain": HTMLResponse(PAGE),
+        "streamed": StreamingResponse(streamed_page(), media_type="text/html"),
+        "gzip": Response(gzip.compress(PAGE), media_type="text/html", headers={"content-encoding": "gzip"}),
+        "304": Response(status_code=304, headers={"etag": '"x"'}),
+        "204": Response(status_code=204),
+        "sse": StreamingResponse(iter([b"data: <script>\n\n"]), media_type="text/event-stream"),
+        "json": JSONResponse({"html": "<script src=https://www.googletagmanager.com/x.js></script>"}),
+        "file": FileResponse(page_file),
+    }
+
+
+@pytest.mark.parametrize("shape", ["plain", "streamed", "gzip", "304", "204", "sse", "json", "file"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("pathsend", [False, True])
+async def test_content_length_always_matches_the_body(
+    tmp_path: Path, shape: str, method: str, pathsend: bool
+) -> None:
+    response = shapes(tmp_path)[shape]
+    extensions = {"http.response.pathsend": {}} if pathsend else {}
+    send = Recorder(method)  # asserts the protocol rules and Content-Length on every message
+    await gate(response)(scope(method=method, extensions=extensions), receiver(), send)
+    assert send.finished
+    body = gzip.decompress(send.body) if shape == "gzip" and method == "GET" else send.body
+    if method == "GET" and shape in ("plain", "streamed", "gzip", "file"):
+        assert blocked(body)
+    elif method == "HEAD" and shape in ("plain", "streamed", "gzip", "file"):
+        assert send.body == b"" and send.header("content-length") is None
+    elif shape in ("sse", "json"):
+        assert send.body == b"".join(m.get("body", b"") for m in send.messages)
+        assert b"data-consentgate" not in send.body
+
+
+async def test_a_brotli_request_asks_the_app_for_an_encoding_we_can_decode() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(Request(scope).headers["accept-encoding"])
+        await HTMLResponse(PAGE)(scope, receive, send)
+
+    for header in ("br", "gzip, deflate, br, zstd", "br;q=1.0, gzip;q=0.8"):
+        send = Recorder()
+        await gate(app)(
+            scope(headers=[("accept", "text/html"), ("accept-encoding", header)]), receiver(), send
+        )
+        assert blocked(send.body)
+    assert seen == ["identity", "gzip, deflate", "gzip;q=0.8"]
+
+
+async def test_a_rewriter_fault_fails_closed_and_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from consentgate.html import rewriter
+
+    calls = {"n": 0}
+    real_feed = rewriter.HtmlRewriter.feed
+
+    def faulty(self: Any, data: bytes) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("tokenizer fault")
+        return real_feed(self, data)
+
+    monkeypatch.setattr(rewriter.HtmlRewriter, "feed", faulty)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"<html><head><title>x</title></head><body><p>before</p>" + b"<p>padding</p>" * 200
+        yield GA.encode()
+        yield b"<p>after</p></body></html>"
+
+    send = Recorder()
+    with caplog.at_level(logging.ERROR, logger="consentgate.http"):
+        await gate(StreamingResponse(chunks(), media_type="text/html"))(scope(), receiver(), send)
+    assert send.finished
+    assert b"before" in send.body
+    assert b"googletagmanager" not in send.body and b"after" not in send.body
+    assert "rewriter failed" in caplog.text
+
+
+async def test_the_apps_exception_passes_through_unchanged() -> None:
+    class AppError(Exception):
+        pass
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AppError("boom")
+
+    with pytest.raises(AppError, match="boom"):
+        await gate(app)(scope(), receiver(), Recorder())
+
+
+# --- cookies the app sets, and cookies the browser still has ---------------------------------
+
+
+async def test_the_firewall_drops_tracker_cookies_until_consent() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        response = JSONResponse({})
+        response.set_cookie("session", "s1")
+        response.set_cookie("_ga", "GA1.1.1", max_age=3600)
+        response.set_cookie("_fbp", "fb.1", max_age=3600)
+        await response(scope, receive, send)
+
+    middleware = gate(app)
+    async with client(middleware) as http:
+        nobody = await http.get("/api")
+        http.cookies.set("consentgate", cookie_for(middleware, "analytics"))
+        analytics = await http.get("/api")
+    assert [c.split("=")[0] for c in nobody.headers.get_list("set-cookie")] == ["session"]
+    assert [c.split("=")[0] for c in analytics.headers.get_list("set-cookie")] == ["session", "_ga"]
+    assert {r.name for r in middleware.cookies.snapshot()} == {"session", "_ga", "_fbp"}
+    assert middleware.counters["cookies_dropped"] == 3
+
+
+async def test_cookies_the_browser_still_sends_are_expired_on_any_response() -> None:
+    middleware = gate(Starlette(routes=[Route("/api", lambda r: JSONResponse({}))]))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=middleware), base_url="http://www.shop.example", headers=BROWSER
+    ) as http:
+        http.cookies.set("_fbp", "fb.1.2")
+        http.cookies.set("session", "s")
+        response = await http.get("/api")
+    lines = response.headers.get_list("set-cookie")
+    assert all(line.startswith("_fbp=; Max-Age=0") for line in lines)
+    assert {line.rpartition("Domain=")[2] if "Domain=" in line else "" for line in lines} == {
+        "",
+        "www.shop.example",
+        "shop.example",
+    }
+    assert response.headers["cache-control"] == "private"

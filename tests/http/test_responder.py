@@ -1,0 +1,484 @@
+"""The response state machine, driven by real Starlette responses and hand-made message shapes.
+
+The page transform here is a stand-in that grows the body (like the banner injection does), so
+every Content-Length rule is exercised; the real rewriter is covered in test_middleware.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from http_harness import Recorder, receiver, scope
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from consentgate.consent.state import Consent
+from consentgate.http.cookies import CookieFirewall
+from consentgate.http.responder import (
+    Responder,
+    merge_cache_control,
+    merge_vary,
+    restore_if_none_match,
+    variant_etag,
+)
+from consentgate.http.types import RawHeaders
+from consentgate.policy.model import Category, CookieSpec, Policy, Service
+
+POLICY = Policy(
+    categories=(
+        Category("necessary", {"en": "N"}, {}, required=True),
+        Category("analytics", {"en": "A"}, {}),
+    ),
+    services=(Service("ga", "GA", "analytics", cookies=(CookieSpec("_ga"),)),),
+)
+NOBODY = Consent.none(POLICY.service_categories)
+PAGE = b"<html><head><title>t</title></head><body><p>hello</p></body></html>"
+
+
+class Marker:
+    """Stand-in rewriter: marks the start and the end of the body, so the body grows."""
+
+    def __init__(self, fail_on: bytes | None = None) -> None:
+        self.first = True
+        self.fail_on = fail_on
+        self.seen = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self.seen += data
+        if self.fail_on is not None and self.fail_on in self.seen:
+            raise RuntimeError("rewriter fault")
+        out = (b"<!--cg-->" if self.first else b"") + data
+        self.first = False
+        return out
+
+    def close(self) -> bytes:
+        return b"<!--/cg-->"
+
+
+class FakePage:
+    def __init__(self, transform: Marker | None = None, *, translated: bool = False) -> None:
+        self.made: list[RawHeaders] = []
+        self._transform = transform or Marker()
+        self.etag_translated = translated
+
+    @property
+    def vary(self) -> tuple[str, ...]:
+        return ("Cookie", "Sec-GPC")
+
+    def etag_suffix(self) -> str:
+        return "v1"
+
+    def transform(self, headers: RawHeaders) -> Marker:
+        self.made.append(headers)
+        return self._transform
+
+
+def rewritten(body: bytes) -> bytes:
+    return b"<!--cg-->" + body + b"<!--/cg-->"
+
+
+async def run(
+    app: Any,
+    *,
+    method: str = "GET",
+    page: FakePage | None = None,
+    sweep: tuple[str, ...] = (),
+    extensions: dict[str, Any] | None = None,
+    consent: Consent = NOBODY,
+    counters: Counter[str] | None = None,
+) -> Recorder:
+    send = Recorder(method)
+    responder = Responder(
+        send,
+        consent=consent,
+        firewall=CookieFirewall(POLICY, own_names={"consentgate"}),
+        page=page if page is not None else FakePage(),
+        sweep=sweep,
+        counters=counters if counters is not None else Counter(),
+        head_only=method == "HEAD",
+    )
+    await app(scope(method=method, extensions=extensions), receiver(), responder)
+    return send
+
+
+# --- what is rewritten, with exact lengths ---------------------------------------------------
+
+
+async def test_a_plain_html_response_is_rewritten_with_an_exact_content_length() -> None:
+    send = await run(HTMLResponse(PAGE))
+    assert send.body == rewritten(PAGE)
+    assert send.header("content-length") == str(len(rewritten(PAGE)))
+    assert send.types == ["http.response.start", "http.response.body"]
+
+
+async def test_a_streamed_html_response_loses_its_length_and_streams() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (PAGE[:10], PAGE[10:30], PAGE[30:]):
+            yield part
+
+    send = await run(
+        StreamingResponse(chunks(), media_type="text/html", headers={"content-length": str(len(PAGE))})
+    )
+    assert send.body == rewritten(PAGE)
+    assert send.header("content-length") is None
+    assert send.types.count("http.response.body") == 4  # three chunks and the closing one
+
+
+async def test_the_start_goes_out_with_the_first_chunk_before_the_stream_ends() -> None:
+    release = anyio.Event()
+    send = Recorder()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"<html><body>first"
+        await release.wait()
+        yield b"</body></html>"
+
+    responder = Responder(
+        send,
+        consent=NOBODY,
+        firewall=CookieFirewall(POLICY, own_names=()),
+        page=FakePage(),
+        sweep=(),
+        counters=Counter(),
+    )
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(StreamingResponse(chunks(), media_type="text/html"), scope(), receiver(), responder)
+        with anyio.fail_after(2):
+            while len(send.messages) < 2:
+                await anyio.sleep(0.001)
+        assert send.body == b"<!--cg--><html><body>first"
+        release.set()
+    assert send.finished
+
+
+async def test_the_final_empty_chunk_still_flushes_the_tail() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": ((b"content-type", b"text/html"),)}
+        )
+        await send({"type": "http.response.body", "body": PAGE, "more_body": True})
+        await send({"type": "http.response.body", "more_body": False})
+
+    send = await run(app)
+    assert send.body == rewritten(PAGE)
+
+
+async def test_messages_without_body_or_more_body_keys_use_the_defaults() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body"})
+
+    send = await run(app)
+    assert send.body == b"<!--/cg-->"
+    assert send.header("content-length") == str(len(b"<!--/cg-->"))
+
+
+async def test_head_gets_the_get_headers_without_length_and_no_body() -> None:
+    get = await run(HTMLResponse(PAGE, headers={"etag": '"abc"'}))
+    head = await run(HTMLResponse(PAGE, headers={"etag": '"abc"'}), method="HEAD")
+    assert head.body == b""
+    assert head.header("content-length") is None
+    without_length = [h for h in get.headers if h[0] != b"content-length"]
+    assert head.headers == without_length
+
+
+async def test_a_file_response_is_rewritten_when_pathsend_is_hidden_or_not(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(PAGE * 3000)  # over one 64 KiB chunk
+    for extensions in ({}, {"http.response.pathsend": {}}):
+        send = await run(FileResponse(page), extensions=extensions)
+        assert send.body == rewritten(PAGE * 3000), extensions
+        assert send.header("content-length") is None
+        assert "http.response.pathsend" not in send.types
+
+
+async def test_gzip_html_is_decoded_rewritten_and_encoded_again() -> None:
+    body = gzip.compress(PAGE)
+    chunks = [body[i : i + 1] for i in range(len(body))]  # one byte at a time
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), (b"content-encoding", b"gzip"), (b"content-length", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    send = await run(app)
+    assert send.header("content-encoding") == "gzip"
+    assert gzip.decompress(send.body) == rewritten(PAGE)
+
+
+async def test_deflate_html_raw_or_wrapped_is_rewritten() -> None:
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    for encoded in (zlib.compress(PAGE), raw.compress(PAGE) + raw.flush()):
+        send = await run(Response(encoded, media_type="text/html", headers={"content-encoding": "deflate"}))
+        assert zlib.decompress(send.body) == rewritten(PAGE)
+        assert send.header("content-length") == str(len(send.body))
+
+
+async def test_a_brotli_page_passes_unchanged_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    counters: Counter[str] = Counter()
+    with caplog.at_level(logging.WARNING, logger="consentgate.http"):
+        send = await run(
+            Response(b"\x1b\x00brotli", media_type="text/html", headers={"content-encoding": "br"}),
+            counters=counters,
+        )
+    assert send.body == b"\x1b\x00brotli"
+    assert "content-encoding 'br'" in caplog.text
+    assert counters["rewrite_skipped"] == 1
+
+
+async def test_a_utf16_page_passes_unchanged() -> None:
+    body = "<html><body>x</body></html>".encode("utf-16")
+    send = await run(Response(body, media_type="text/html; charset=UTF-16"))
+    assert send.body == body
+
+
+# --- what is never rewritten -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        JSONResponse({"a": 1}),
+        Response(b"data: 1\n\n", media_type="text/event-stream"),
+        Response(
+            b"<html></html>",
+            status_code=206,
+            media_type="text/html",
+            headers={"content-range": "bytes 0-12/99"},
+        ),
+        Response(status_code=204),
+        Response(status_code=304, headers={"etag": '"abc"'}),
+        Response(b"<html></html>", status_code=302, media_type="text/html"),
+        Response(b"plain", media_type="text/plain"),
+    ],
+    ids=["json", "sse", "206", "204", "304", "302", "text"],
+)
+async def test_other_responses_pass_byte_identical(response: Response) -> None:
+    plain = Recorder()
+    await response(scope(), receiver(), plain)
+    send = await run(response)
+    assert send.messages == plain.messages
+
+
+async def test_a_non_html_start_is_sent_untouched_as_the_same_object() -> None:
+    sent: list[Any] = []
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+
+    responder = Responder(
+        record,
+        consent=NOBODY,
+        firewall=CookieFirewall(POLICY, own_names=()),
+        page=FakePage(),
+        sweep=(),
+        counters=Counter(),
+    )
+    await app(scope(), receiver(), responder)
+    assert sent[0] is start
+
+
+async def test_a_request_that_cannot_be_rewritten_passes_html_through() -> None:
+    send = Recorder("POST")
+    responder = Responder(
+        send,
+        consent=NOBODY,
+        firewall=CookieFirewall(POLICY, own_names=()),
+        page=None,
+        sweep=(),
+        counters=Counter(),
+    )
+    await HTMLResponse(PAGE)(scope(method="POST"), receiver(), responder)
+    assert send.body == PAGE
+    assert send.header("cache-control") is None
+
+
+async def test_debug_trailers_and_unknown_messages_are_forwarded_in_order() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.debug", "info": {"template": "x"}})
+        headers = [(b"content-type", b"text/html")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers, "trailers": True})
+        await send({"type": "http.response.x-future", "data": 1})
+        await send({"type": "http.response.body", "body": PAGE})
+        await send(
+            {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": False}
+        )
+
+    send = await run(app)
+    assert send.types == [
+        "http.response.debug",
+        "http.response.start",
+        "http.response.x-future",
+        "http.response.body",
+        "http.response.trailers",
+    ]
+    assert send.body == rewritten(PAGE)
+    assert send.header("content-length") is None  # trailers: the length is never promised
+
+
+# --- headers of a rewritten page -------------------------------------------------------------
+
+
+async def test_a_rewritten_page_gets_a_variant_etag_vary_and_private_caching() -> None:
+    response = HTMLResponse(
+        PAGE,
+        headers={
+            "etag": '"abc"',
+            "vary": "Accept-Encoding, cookie",
+            "cache-control": "public, max-age=60",
+            "accept-ranges": "bytes",
+            "digest": "sha-256=x",
+        },
+    )
+    send = await run(response)
+    assert send.header("etag") == 'W/"abc-cgsv1"'
+    assert send.header_list("vary") == ["Accept-Encoding, cookie, Sec-GPC"]
+    assert send.header("cache-control") == "private, max-age=60"
+    assert send.header("accept-ranges") is None
+    assert send.header("digest") is None
+
+
+async def test_no_store_is_never_weakened() -> None:
+    send = await run(HTMLResponse(PAGE, headers={"cache-control": "no-store"}))
+    assert send.header("cache-control") == "no-store"
+
+
+async def test_a_304_answering_our_variant_gets_the_same_variant_etag() -> None:
+    send = await run(Response(status_code=304, headers={"etag": 'W/"abc"'}), page=FakePage(translated=True))
+    assert send.header("etag") == 'W/"abc-cgwv1"'
+    assert "Cookie" in (send.header("vary") or "")
+    assert send.body == b""
+
+
+async def test_the_csp_and_other_headers_reach_the_rewriter_unchanged() -> None:
+    page = FakePage()
+    await run(HTMLResponse(PAGE, headers={"content-security-policy": "script-src 'nonce-abc'"}), page=page)
+    assert (b"content-security-policy", b"script-src 'nonce-abc'") in page.made[0]
+
+
+# --- cookies ---------------------------------------------------------------------------------
+
+
+async def test_several_set_cookie_headers_survive_except_the_blocked_one() -> None:
+    response = JSONResponse({})
+    for cookie in ("sid=1; Path=/", "_ga=GA1.2; Expires=Wed, 09 Jun 2038 10:18:14 GMT", "theme=dark"):
+        response.raw_headers.append((b"set-cookie", cookie.encode()))
+    counters: Counter[str] = Counter()
+    send = await run(response, counters=counters)
+    assert send.header_list("set-cookie") == ["sid=1; Path=/", "theme=dark"]
+    assert counters["cookies_dropped"] == 1
+    assert send.header("vary") == "Cookie"
+    granted = NOBODY.with_choice({"analytics"}, source="banner")
+    send = await run(response, consent=granted)
+    assert len(send.header_list("set-cookie")) == 3
+
+
+async def test_sweep_cookies_are_appended_and_the_response_made_private() -> None:
+    send = await run(JSONResponse({}), sweep=("_ga=; Max-Age=0; Path=/",))
+    assert send.header_list("set-cookie") == ["_ga=; Max-Age=0; Path=/"]
+    assert send.header("cache-control") == "private"
+    assert send.body == b"{}"
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+async def test_a_rewriter_fault_mid_stream_withholds_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"<html><body>safe part"
+        yield b"<script src=https://tracker.example/t.js>"
+        yield b"</script>more</body></html>"
+
+    counters: Counter[str] = Counter()
+    with caplog.at_level(logging.ERROR, logger="consentgate.http"):
+        send = await run(
+            StreamingResponse(chunks(), media_type="text/html"),
+            page=FakePage(Marker(fail_on=b"tracker")),
+            counters=counters,
+        )
+    assert send.body == b"<!--cg--><html><body>safe part"
+    assert send.finished
+    assert b"tracker" not in send.body
+    assert "rewriter failed" in caplog.text
+    assert counters["rewrite_failed"] == 1
+
+
+async def test_a_rewriter_fault_on_the_only_chunk_sends_an_empty_page() -> None:
+    send = await run(
+        HTMLResponse(b"<script src=https://tracker.example/t.js></script>"),
+        page=FakePage(Marker(fail_on=b"tracker")),
+    )
+    assert send.body == b""
+    assert send.header("content-length") == "0"
+
+
+async def test_the_apps_own_exception_passes_through_unchanged() -> None:
+    class Boom(Exception):
+        pass
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": b"<html>", "more_body": True})
+        raise Boom("app failure")
+
+    with pytest.raises(Boom, match="app failure"):
+        await run(app)
+
+
+# --- header helpers --------------------------------------------------------------------------
+
+
+def test_vary_is_merged_never_duplicated_and_star_wins() -> None:
+    assert merge_vary([(b"Vary", b"cookie"), (b"vary", b"Accept")], ["Cookie", "Sec-GPC"]) == [
+        (b"vary", b"cookie, Accept, Sec-GPC")
+    ]
+    assert merge_vary([(b"vary", b"*")], ["Cookie"]) == [(b"vary", b"*")]
+    assert merge_vary([], ["Cookie"]) == [(b"vary", b"Cookie")]
+
+
+def test_cache_control_keeps_the_apps_directives() -> None:
+    assert merge_cache_control([]) == [(b"cache-control", b"private")]
+    assert merge_cache_control(
+        [(b"cache-control", b"no-cache"), (b"Cache-Control", b"s-maxage=9, must-revalidate")]
+    ) == [(b"cache-control", b"private, no-cache, must-revalidate")]
+    assert merge_cache_control([(b"cache-control", b"private, max-age=5")]) == [
+        (b"cache-control", b"private, max-age=5")
+    ]
+
+
+def test_etags_round_trip_through_if_none_match() -> None:
+    for original in ('"abc"', 'W/"abc"', '"a,b"'):
+        tagged = variant_etag([(b"etag", original.encode())], "v1")[0][1].decode()
+        assert tagged.startswith('W/"')
+        assert restore_if_none_match(tagged, lambda: "v1", drop_foreign=True) == (original, True)
+
+
+def test_if_none_match_for_another_consent_state_is_dropped() -> None:
+    assert restore_if_none_match('W/"abc-cgsOLD"', lambda: "v1", drop_foreign=False) == (None, False)
+    assert restore_if_none_match('W/"abc-cgsv1", "plain"', lambda: "v1", drop_foreign=False) == (
+        '"abc", "plain"',
+        True,
+    )
+    assert restore_if_none_match('"plain"', lambda: "v1", drop_foreign=True) == (None, False)
+    assert restore_if_none_match("*", lambda: "v1", drop_foreign=True) == ("*", False)

@@ -1,0 +1,449 @@
+"""runtime.js in a real Chromium: activation order, no reload on grant, reload on withdraw, nonces.
+
+The page is what the HTML rewriter produces (neutralised markup as in INTERFACES.md D) plus the
+UI's own head and body snippets; a fake consent endpoint answers like the real one, with the
+STATE built by ``UI.state_json``. The page runs under a nonce-only CSP, so a script the runtime
+revives without the page's nonce would not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from uikit import make_policy, no_choice
+
+from consentgate.consent.state import Consent
+from consentgate.policy.model import Policy, Service
+from consentgate.ui.render import UI, RenderContext
+
+pytestmark = pytest.mark.browser
+
+NONCE = "r4nd0mN0nce"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+B_SOURCE = b'window.order.push("b");'
+B_INTEGRITY = "sha384-" + base64.b64encode(hashlib.sha384(B_SOURCE).digest()).decode()
+
+# The scripts a granted visitor would run, in document order, minus the async one.
+ORDERED = ["a", "inline-1", "b", "site", "cookiebot", "klaro", "m", "mod", "onetrust"]
+
+BLOCKED_MARKUP = f"""
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-service="stats" data-consentgate-src="/js/a.js?delay=400"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-service="stats">window.order.push("inline-1");</script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-src="/js/b.js" data-consentgate-integrity="{B_INTEGRITY}" crossorigin="anonymous"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-src="/js/c.js" data-consentgate-integrity="sha384-AAAA" crossorigin="anonymous"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-src="/js/async.js?delay=50" data-consentgate-async></script>
+<script type="text/plain" data-category="analytics">window.order.push("site");</script>
+<script type="text/plain" data-cookieconsent="statistics">window.order.push("cookiebot");</script>
+<script type="text/plain" data-type="text/javascript" data-name="stats" data-src="/js/klaro.js"
+  data-consentgate-blocked data-consentgate-category="analytics"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="marketing"
+  data-consentgate-service="pixel" data-consentgate-src="/js/m.js"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-type="module" data-consentgate-src="/js/mod.js"></script>
+<script type="text/plain" class="optanon-category-C0004">window.order.push("onetrust");</script>
+<img alt="" data-consentgate-blocked data-consentgate-category="analytics" data-consentgate-src="/pixel.gif">
+<iframe title="video" data-consentgate-blocked data-consentgate-category="marketing"
+  data-consentgate-service="video" data-consentgate-src="/frame"></iframe>
+"""
+
+
+@dataclass
+class FakeSite:
+    ui: UI
+    policy: Policy
+    consent: Consent
+    fail: bool = False
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    page_loads: int = 0
+
+    def context(self) -> RenderContext:
+        return RenderContext(
+            consent=self.consent,
+            show_banner=not self.consent.exists,
+            csrf_token="csrf-123",
+            next_url="/",
+            nonce=NONCE,
+        )
+
+    async def page(self, request: Request) -> Response:
+        self.page_loads += 1
+        ctx = self.context()
+        placeholder = self.ui.placeholder(_Finding("marketing", "video", "Video", "video.example"), ctx)
+        document = (
+            b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>t</title>'
+            + self.ui.head(ctx)
+            + f'<script nonce="{NONCE}">window.order = [];</script>'.encode()
+            + b"</head><body><main><h1>Page</h1>"
+            + b'<p><a href="/_consentgate/preferences" id="footer-link" data-consentgate-open>Cookies</a></p>'
+            + BLOCKED_MARKUP.encode()
+            + placeholder
+            + b"</main>"
+            + self.ui.body(ctx)
+            + b"</body></html>"
+        )
+        csp = f"script-src 'nonce-{NONCE}'; style-src 'nonce-{NONCE}'; object-src 'none'"
+        return HTMLResponse(document, headers={"content-security-policy": csp, "cache-control": "no-store"})
+
+    async def preferences(self, request: Request) -> Response:
+        return HTMLResponse(self.ui.preferences_page(self.context()))
+
+    async def script(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        await asyncio.sleep(int(request.query_params.get("delay", "0")) / 1000)
+        body = B_SOURCE if name == "b" else f'window.order.push("{name}");'.encode()
+        return Response(body, media_type="text/javascript", headers={"access-control-allow-origin": "*"})
+
+    async def asset(self, request: Request) -> Response:
+        found = self.ui.asset(request.path_params["name"])
+        if found is None:
+            return Response(status_code=404)
+        return Response(found[0], media_type=found[1])
+
+    async def consent_endpoint(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.posts.append(body)
+        if self.fail:
+            return JSONResponse({"error": "boom"}, status_code=500)
+        optional = {c.id for c in self.policy.categories if not c.required}
+        action = body["action"]
+        services = body.get("services", {})
+        if action == "accept_all":
+            granted, allowed, denied = optional, set(), set()
+        elif action == "reject_all":
+            granted, allowed, denied = set(), set(), set()
+        else:
+            granted = set(body.get("categories", [])) & optional
+            allowed = {s for s, on in services.items() if on}
+            denied = {s for s, on in services.items() if not on}
+        self.consent = self.consent.with_choice(
+            granted, source="banner", services=allowed, denied_services=denied
+        )
+        return JSONResponse({"state": self.ui.state_json(self.context())})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/", self.page),
+                Route("/js/{name}.js", self.script),
+                Route("/frame", lambda r: HTMLResponse("<p>frame</p>")),
+                Route("/pixel.gif", lambda r: Response(b"GIF89a", media_type="image/gif")),
+                Route("/_consentgate/static/{name}", self.asset),
+                Route("/_consentgate/preferences", self.preferences),
+                Route("/_consentgate/consent", self.consent_endpoint, methods=["POST"]),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class _Finding:
+    category: str
+    service_id: str | None
+    service_name: str
+    host: str
+
+
+def browser_policy() -> Policy:
+    return make_policy(
+        services=(
+            Service("stats", "Stats", "analytics", provider="Example"),
+            Service("pixel", "Pixel", "marketing", provider="Ads Inc"),
+            Service("video", "Video", "marketing", provider="Video Inc", description="Embedded videos."),
+        )
+    )
+
+
+@contextmanager
+def serve(site: FakeSite, port: int) -> Iterator[str]:
+    config = uvicorn.Config(
+        site.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site() -> FakeSite:
+    policy = browser_policy()
+    return FakeSite(ui=UI(policy), policy=policy, consent=no_choice(policy))
+
+
+@pytest.fixture
+def base_url(site: FakeSite, free_port: int) -> Iterator[str]:
+    with serve(site, free_port) as url:
+        yield url
+
+
+@dataclass
+class Tab:
+    page: Page
+    console: list[str]
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context()
+    page = context.new_page()
+    console: list[str] = []
+
+    def record(message: ConsoleMessage) -> None:
+        console.append(message.text)
+
+    page.on("console", record)
+    page.set_default_timeout(10_000)
+    yield Tab(page, console)
+    context.close()
+
+
+BANNER = "[data-cg-layer='1']"
+CENTRE = "dialog[data-consentgate-centre]"
+
+
+def wait_for_scripts(page: Page, *names: str) -> list[str]:
+    # Functions, not expression strings: the page's CSP forbids eval.
+    page.wait_for_function("names => names.every(n => window.order.includes(n))", arg=list(names))
+    page.wait_for_timeout(300)  # anything that should not run has had time to run
+    order: list[str] = page.evaluate("window.order")
+    return order
+
+
+def csp_violations(console: list[str]) -> list[str]:
+    return [m for m in console if "Content Security Policy" in m]
+
+
+def test_accept_all_runs_blocked_scripts_in_document_order_without_reload(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    assert page.evaluate("window.order") == []
+    assert page.evaluate("document.activeElement.id") == "consentgate-title"
+    page.evaluate("window.marker = 'same page'")
+    page.click(f"{BANNER} button[data-cg-action='accept_all']")
+    order = wait_for_scripts(page, *ORDERED, "async")
+    assert [name for name in order if name != "async"] == ORDERED
+    assert "c" not in order  # its integrity does not match: the attribute came back
+    assert page.evaluate("window.marker") == "same page"
+    assert site.page_loads == 1
+    assert page.evaluate("document.querySelector('iframe').getAttribute('src')") == "/frame"
+    assert page.evaluate("document.querySelector('img').getAttribute('src')") == "/pixel.gif"
+    assert page.evaluate("document.querySelectorAll('[data-consentgate-placeholder]').length") == 0
+    assert page.evaluate("document.querySelectorAll('[data-consentgate-blocked]').length") == 0
+    nonces = page.evaluate("[...document.querySelectorAll('script[src^=\"/js/\"]')].map(s => s.nonce)")
+    assert nonces and set(nonces) == {NONCE}
+    assert page.locator(BANNER).count() == 0
+    assert page.locator("[data-cg-reopen]").is_visible()
+    assert page.evaluate("document.activeElement.hasAttribute('data-cg-reopen')")
+    assert csp_violations(tab.console) == []
+    (post,) = site.posts
+    assert post["action"] == "accept_all" and post["ui"] == "banner.accept_all"
+    assert post["csrf"] == "csrf-123"
+    assert "gpc" not in post
+    update = page.evaluate("Array.from(window.dataLayer[window.dataLayer.length - 1])")
+    assert update[:2] == ["consent", "update"] and update[2]["ad_storage"] == "granted"
+
+
+def test_customised_choice_runs_only_the_granted_category(tab: Tab, site: FakeSite, base_url: str) -> None:
+    page = tab.page
+    page.goto(base_url)
+    page.click(f"{BANNER} [data-cg-action='customise']")
+    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    assert page.evaluate("document.activeElement.id") == "consentgate-centre-title"
+    assert page.evaluate(f"[...document.querySelectorAll('{CENTRE} input:checked')].map(i => i.value)") == [
+        "necessary"
+    ]
+    page.check("#consentgate-cat-analytics")
+    page.click(f"{CENTRE} button[data-cg-action='save']")
+    order = wait_for_scripts(page, "mod", "site")
+    assert [name for name in order if name != "async"] == [
+        "a",
+        "inline-1",
+        "b",
+        "site",
+        "cookiebot",
+        "klaro",
+        "mod",
+    ]
+    assert page.evaluate("document.querySelector('iframe').hasAttribute('src')") is False
+    assert page.evaluate("document.querySelectorAll('[data-consentgate-placeholder]').length") == 1
+    assert not page.evaluate(f"document.querySelector('{CENTRE}').open")
+    assert site.page_loads == 1
+    (post,) = site.posts
+    assert post["action"] == "save" and post["ui"] == "preferences.save"
+    assert post["categories"] == ["analytics"] and post["services"] == {}
+    assert csp_violations(tab.console) == []
+
+
+def test_withdrawing_takes_two_clicks_and_reloads_the_page(tab: Tab, site: FakeSite, base_url: str) -> None:
+    site.consent = site.consent.with_choice({"analytics", "marketing", "preferences"}, source="banner")
+    page = tab.page
+    page.goto(base_url)
+    wait_for_scripts(page, *ORDERED)  # a granted visitor's site markup runs on load
+    page.evaluate("window.marker = 'old page'")
+    page.click("[data-cg-reopen]")
+    with page.expect_navigation():
+        page.click(f"{CENTRE} button[data-cg-action='reject_all']")
+    page.wait_for_load_state()
+    assert page.evaluate("window.marker") is None
+    assert site.page_loads == 2
+    assert site.consent.categories == {"necessary"}
+    assert site.posts[-1]["ui"] == "reopen.reject_all"
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.order") == []
+
+
+def test_load_content_grants_one_service_and_shows_it_without_reload(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    page.click("[data-consentgate-placeholder] button")
+    page.wait_for_function("() => document.querySelector('iframe').getAttribute('src') === '/frame'")
+    assert page.evaluate("document.querySelectorAll('[data-consentgate-placeholder]').length") == 0
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.order") == []  # the other marketing service stays blocked
+    assert site.page_loads == 1
+    (post,) = site.posts
+    assert post["action"] == "save" and post["ui"] == "embed.save"
+    assert post["services"] == {"video": True}
+    assert set(post["categories"]) <= {"necessary"}
+
+
+def test_escape_closes_the_centre_and_returns_focus(tab: Tab, base_url: str) -> None:
+    page = tab.page
+    page.goto(base_url)
+    page.focus("#footer-link")
+    page.keyboard.press("Enter")
+    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    page.keyboard.press("Escape")
+    page.wait_for_function(f"() => !document.querySelector('{CENTRE}').open")
+    page.wait_for_function("() => document.activeElement.id === 'footer-link'")
+    assert page.locator(BANNER).is_visible()
+
+
+def test_keyboard_reaches_both_choices_in_order(tab: Tab, base_url: str) -> None:
+    page = tab.page
+    page.goto(base_url)
+    reached = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.getAttribute('data-cg-action')"))
+    assert reached[:3] == ["accept_all", "reject_all", "customise"]
+
+
+def test_a_failed_save_keeps_the_banner_and_says_so(tab: Tab, site: FakeSite, base_url: str) -> None:
+    site.fail = True
+    page = tab.page
+    page.goto(base_url)
+    page.click(f"{BANNER} button[data-cg-action='reject_all']")
+    page.wait_for_selector(f"{BANNER} [data-consentgate-error]", state="visible")
+    assert page.locator(BANNER).is_visible()
+    assert not page.locator("[data-cg-reopen]").is_visible()
+
+
+def test_the_browser_privacy_signal_is_reported(tab: Tab, site: FakeSite, base_url: str) -> None:
+    page = tab.page
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+    )
+    page.goto(base_url)
+    page.click(f"{BANNER} button[data-cg-action='reject_all']")
+    page.wait_for_function("() => document.querySelector('[data-cg-reopen]').hidden === false")
+    assert site.posts[0]["gpc"] is True
+
+
+def test_api_show_hide_and_change_listeners(tab: Tab, base_url: str) -> None:
+    page = tab.page
+    page.goto(base_url)
+    page.evaluate(
+        """() => {
+        window.seen = [];
+        window.consentgate.on('change', s => window.seen.push(['on', s.categories.analytics]));
+        document.addEventListener('consentgate:change', e => window.seen.push(['event', e.detail.exists]));
+        window.consentgate.show();
+    }"""
+    )
+    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    page.evaluate("window.consentgate.hide()")
+    assert not page.evaluate(f"document.querySelector('{CENTRE}').open")
+    assert page.evaluate("window.consentgate.state.exists") is False
+    page.click(f"{BANNER} button[data-cg-action='accept_all']")
+    page.wait_for_function("() => window.seen.length === 2")
+    assert page.evaluate("window.seen") == [["event", True], ["on", True]]
+    assert page.evaluate("window.consentgate.state.categories.marketing") is True
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_banner_centre_and_page_have_no_serious_axe_violations(
+    browser: Browser, base_url: str, scheme: str
+) -> None:
+    # axe is injected as a script string, which the page's nonce-only CSP would refuse.
+    context = browser.new_context(bypass_csp=True, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(base_url)
+        page.wait_for_timeout(300)  # the entry animation must not lower measured contrast
+        assert serious_violations(page) == []
+        page.click(f"{BANNER} [data-cg-action='customise']")
+        page.click(f"{CENTRE} summary >> nth=2")
+        assert serious_violations(page) == []
+        page.goto(base_url + "/_consentgate/preferences")
+        assert serious_violations(page) == []
+    finally:
+        context.close()
