@@ -156,7 +156,9 @@ async def measure(rounds: int, page_100k: bytes, page_9k: bytes) -> dict[str, di
             for _ in range(rounds):
                 for name, stack in stacks.items():
                     samples[name].append(await per_request(stack, scope, iterations))
-            results[f"{case}, {visitor}"] = {name: statistics.median(values) for name, values in samples.items()}
+            results[f"{case}, {visitor}"] = {
+                name: statistics.median(values) for name, values in samples.items()
+            }
     return results
 
 

@@ -72,7 +72,11 @@ def synthetic_events(days: int, per_day: int, *, now_ms: int, rng: random.Random
                 granted = {"necessary", *rng.sample(CATEGORIES[1:], rng.choice((1, 1, 2)))}
                 action = "save"
             browser, os_name, device = rng.choice(BROWSERS)
-            ui = {"accept_all": "banner.accept", "reject_all": "banner.reject", "save": "preferences.save"}
+            ui = {
+                "accept_all": "banner.accept_all",
+                "reject_all": "banner.reject_all",
+                "save": "preferences.save",
+            }
             events.append(
                 ConsentEvent(
                     consent_id=secrets.token_urlsafe(16),
@@ -81,7 +85,7 @@ def synthetic_events(days: int, per_day: int, *, now_ms: int, rng: random.Random
                     ts=start + rng.randrange(86_400_000),
                     policy_version="2026-11-demo",
                     locale=rng.choice(("en", "en", "de", "fr")),
-                    ui_action=ui.get(action, "gpc"),
+                    ui_action=ui.get(action, ""),
                     region=region,
                     region_source="sample",
                     sec_gpc=gpc,

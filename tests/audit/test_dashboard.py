@@ -175,16 +175,18 @@ def test_cookie_inventory_lists_unclassified_first_and_declared_cookies_never_se
         }
     )
     rows = [
-        CookieRow("_s_seen", "", "analytics", "stats", 1, 2, 5),
+        CookieRow("_s_seen", "", "granted", "stats", 1, 2, 5),
         CookieRow("_s_v.1", "", "analytics", "stats", 1, 2, 1),
-        CookieRow("mystery", "", "unknown", "", 1, 2, 3),
+        CookieRow("mystery", "", "unknown_reported", "", 1, 2, 3),
+        CookieRow("consentgate", "", "own", "", 1, 2, 9),
     ]
     views = cookie_inventory(rows, policy)
-    assert [(v.name, v.seen) for v in views] == [
-        ("mystery", True),
-        ("_s_seen", True),
-        ("_s_v.1", True),
-        ("_s_id", False),
+    assert [(v.name, v.classification, v.seen) for v in views] == [
+        ("mystery", "unknown", True),
+        ("_s_seen", "analytics", True),
+        ("_s_v.1", "analytics", True),
+        ("consentgate", "necessary", True),
+        ("_s_id", "analytics", False),
     ]
 
 

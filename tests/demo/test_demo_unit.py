@@ -459,3 +459,32 @@ def test_register_adds_a_demo_parser() -> None:
 
     demo_command.register(parser.add_subparsers())
     assert parser.parse_args(["demo"]).log_level == "warning"
+
+
+# -- the admin ------------------------------------------------------------------------------------
+
+
+async def test_admin_refuses_missing_wrong_and_malformed_credentials(
+    demo: ModuleType, tmp_path: Path
+) -> None:
+    from consentgate.audit.stores import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/audit.db")
+    await store.migrate()
+    admin = demo.create_admin(store, password="correct-horse-battery", key=None, policy=demo.load_policy())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin), base_url=SITE) as client:
+            missing = await client.get("/")
+            wrong = await client.get("/", auth=("admin", "wrong-password-123"))
+            malformed = await client.get("/", headers={"Authorization": "Basic !!!"})
+            right = await client.get("/", auth=("admin", "correct-horse-battery"))
+    finally:
+        await store.close()
+    assert missing.status_code == wrong.status_code == malformed.status_code == 401
+    assert missing.headers["www-authenticate"].startswith('Basic realm="consentgate admin"')
+    assert right.status_code == 200 and "Consent overview" in right.text
+
+
+def test_admin_password_must_not_be_trivial(demo: ModuleType) -> None:
+    with pytest.raises(ValueError, match="password"):
+        demo.admin.BasicAuth(builtin_site([KEY], None), username="admin", password="short")

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from http_harness import Recorder, receiver, scope
+from tests.http.http_harness import Recorder, receiver, scope
 from starlette.responses import JSONResponse
 
 from consentgate.audit.events import ConsentEvent, MemorySink
@@ -419,7 +419,9 @@ def test_without_an_audit_store_a_loud_warning_is_logged(caplog: pytest.LogCaptu
     assert "NOT recorded" in caplog.text
 
 
-async def test_with_a_sqlite_audit_log_the_choice_is_stored_and_the_visitor_can_read_it(tmp_path: Any) -> None:
+async def test_with_a_sqlite_audit_log_the_choice_is_stored_and_the_visitor_can_read_it(
+    tmp_path: Any,
+) -> None:
     import anyio
 
     middleware = ConsentGate(app, secret_keys=[KEY], policy=POLICY, audit=f"sqlite:///{tmp_path}/audit.db")

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from http_harness import Recorder, receiver, scope
+from tests.http.http_harness import Recorder, receiver, scope
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -70,7 +70,10 @@ def client(app: Any) -> httpx.AsyncClient:
 
 
 def blocked(body: bytes) -> bool:
-    return b"data-consentgate-blocked" in body and re.search(rb'\ssrc="https://www.googletagmanager', body) is None
+    return (
+        b"data-consentgate-blocked" in body
+        and re.search(rb'\ssrc="https://www.googletagmanager', body) is None
+    )
 
 
 # --- scopes we do not touch ------------------------------------------------------------------

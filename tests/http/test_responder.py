@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from http_harness import Recorder, receiver, scope
+from tests.http.http_harness import Recorder, receiver, scope
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from consentgate.consent.state import Consent

@@ -3,11 +3,17 @@ classifies their trackers, and one full run per site shared by the tests that re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selftest_sites import (
+
+from consentgate.policy.load import load_dict
+from consentgate.policy.model import Policy
+from consentgate.selftest import SelftestConfig, SelftestResult, arun_selftest
+
+from .selftest_sites import (
     POLICY_DATA,
     POLICY_TOML,
     Sites,
@@ -17,10 +23,6 @@ from selftest_sites import (
     tracker_app,
     widget_app,
 )
-
-from consentgate.policy.load import load_dict
-from consentgate.policy.model import Policy
-from consentgate.selftest import SelftestConfig, SelftestResult, run_selftest
 
 
 @pytest.fixture(scope="session")
@@ -49,16 +51,29 @@ def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(url: str, chromium: str, policy: Policy) -> SelftestResult:
+async def _run(url: str, chromium: str, policy: Policy) -> SelftestResult:
     config = SelftestConfig(url, pages=2, timeout=10, banner_wait=3, chromium=chromium)
-    return run_selftest(config, policy, policy_source="tests/selftest policy")
+    return await arun_selftest(config, policy, policy_source="tests/selftest policy")
 
 
 @pytest.fixture(scope="session")
-def clean_result(sites: Sites, chromium_path: str, site_policy: Policy) -> SelftestResult:
-    return _run(sites.clean, chromium_path, site_policy)
+def results(sites: Sites, chromium_path: str, site_policy: Policy) -> dict[str, SelftestResult]:
+    """Both sites tested at once (two browsers): the runs mostly wait for the network."""
+
+    async def both() -> dict[str, SelftestResult]:
+        async with asyncio.TaskGroup() as group:
+            clean = group.create_task(_run(sites.clean, chromium_path, site_policy))
+            leaky = group.create_task(_run(sites.leaky, chromium_path, site_policy))
+        return {"clean": clean.result(), "leaky": leaky.result()}
+
+    return asyncio.run(both())
 
 
 @pytest.fixture(scope="session")
-def leaky_result(sites: Sites, chromium_path: str, site_policy: Policy) -> SelftestResult:
-    return _run(sites.leaky, chromium_path, site_policy)
+def clean_result(results: dict[str, SelftestResult]) -> SelftestResult:
+    return results["clean"]
+
+
+@pytest.fixture(scope="session")
+def leaky_result(results: dict[str, SelftestResult]) -> SelftestResult:
+    return results["leaky"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from selftest_sites import POLICY_DATA
 
 from consentgate.policy.load import load_dict
 from consentgate.policy.model import Policy
@@ -22,6 +21,8 @@ from consentgate.selftest.records import (
     StorageRecord,
     TagEvent,
 )
+
+from .selftest_sites import POLICY_DATA
 
 SITE = "http://127.0.0.1:8000"
 PAGE = SITE + "/"

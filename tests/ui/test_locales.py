@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from uikit import make_policy
 
 from consentgate.policy.model import CookieSpec, Policy
 from consentgate.ui.locales import (
@@ -20,6 +19,8 @@ from consentgate.ui.locales import (
     message_keys,
     parse_accept_language,
 )
+
+from .uikit import make_policy
 
 PLURAL_FORMS = {"pl": 3, "cs": 3}
 

@@ -9,7 +9,13 @@ import re
 from dataclasses import dataclass, replace
 
 import pytest
-from uikit import (
+
+from consentgate.policy.model import Category, Controller, Policy, Service
+from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table
+from consentgate.ui.render import UI, UIConfigError, script_json
+from consentgate.ui.theme import ThemeError
+
+from .uikit import (
     choice,
     context,
     find_all,
@@ -20,12 +26,17 @@ from uikit import (
     text_of,
 )
 
-from consentgate.policy.model import Category, Controller, Policy, Service
-from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table
-from consentgate.ui.render import UI, UIConfigError, script_json
-from consentgate.ui.theme import ThemeError
-
 NON_NECESSARY = ("preferences", "analytics", "marketing")
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return make_policy()
+
+
+@pytest.fixture
+def ui(policy: Policy) -> UI:
+    return UI(policy)
 
 
 @dataclass(frozen=True)
@@ -677,3 +688,8 @@ def test_region_rule_position_and_link_text_override_the_defaults(ui: UI, policy
 def test_extra_head_stays_ascii(ui: UI, policy: Policy) -> None:
     head = ui.head(context(policy, extra_head="<meta name=x content=\u00e9>"))
     assert head.isascii() and b"&#233;" in head
+
+
+def test_state_has_no_consent_id_before_a_choice(ui: UI, policy: Policy) -> None:
+    state = ui.state_json(context(policy))
+    assert state["exists"] is False and state["consentId"] == ""

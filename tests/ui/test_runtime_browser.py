@@ -27,11 +27,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from uikit import make_policy, no_choice
 
 from consentgate.consent.state import Consent
 from consentgate.policy.model import Policy, Service
 from consentgate.ui.render import UI, RenderContext
+
+from .uikit import make_policy, no_choice
 
 pytestmark = pytest.mark.browser
 

@@ -375,7 +375,8 @@ class CookieView:
 def cookie_inventory(rows: Sequence[CookieRow], policy: Policy | None) -> list[CookieView]:
     """Observed cookies, unclassified first, then the policy's declared cookies never seen."""
     views = [
-        CookieView(r.name, r.domain, r.classification, r.service, r.count, r.last_seen, True) for r in rows
+        CookieView(r.name, r.domain, _category_of(r, policy), r.service, r.count, r.last_seen, True)
+        for r in rows
     ]
     if policy is not None:
         seen = {r.name for r in rows}
@@ -392,6 +393,18 @@ def cookie_inventory(rows: Sequence[CookieRow], policy: Policy | None) -> list[C
                     )
     views.sort(key=lambda v: (v.classification != "unknown", not v.seen, v.classification, v.name))
     return views
+
+
+def _category_of(row: CookieRow, policy: Policy | None) -> str:
+    """The cookie's category: the policy's word for its service, else what the store recorded
+    (the middleware records its firewall decision there: "unknown_reported", "own", ...)."""
+    if row.classification.startswith("unknown") or (not row.service and row.classification == "reported"):
+        return "unknown"
+    if policy is not None and row.service and policy.has_service(row.service):
+        return policy.service(row.service).category
+    if row.classification == "own":  # the consent cookie itself
+        return NECESSARY
+    return row.classification
 
 
 class _VerifyCache:

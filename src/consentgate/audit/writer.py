@@ -328,7 +328,8 @@ class AuditWriter:
     async def _deliver(self, rows: list[Row]) -> None:
         if self.spool.empty:
             try:
-                self._written += await self.store.write(rows)
+                stored = await self.store.write(rows)  # (not `+= await`: lost updates in parallel)
+                self._written += stored
                 return
             except Exception as exc:
                 self._store_errors += 1
@@ -371,8 +372,8 @@ class AuditWriter:
         while (chunk := self.spool.next_chunk(self.batch_size)) is not None:
             rows, done = chunk
             try:
-                if rows:
-                    self._replayed += await self.store.write(rows, replay=True)
+                stored = await self.store.write(rows, replay=True) if rows else 0
+                self._replayed += stored
             except Exception as exc:
                 self._store_errors += 1
                 self._schedule_retry(failed=True)

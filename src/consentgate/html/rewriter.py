@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
-from consentgate.html.tokenizer import COMMENT, END, START, TEXT, Attr, Event, Tokenizer, parse_attrs
+from consentgate.html.tokenizer import COMMENT, END, START, TEXT, Attr, Event, Tokenizer, attr_map, parse_attrs
 
 __all__ = ["HtmlRewriter", "rewrite", "scan"]
 
@@ -51,12 +51,12 @@ _JS_TYPES: Final = frozenset(
      "text/javascript1.1", "text/javascript1.2", "text/javascript1.3", "text/javascript1.4",
      "text/javascript1.5", "text/jscript", "text/livescript", "text/x-ecmascript", "text/x-javascript"}
 )
-_SCRIPT_MOVED: Final = ("type", "src", "integrity", "nonce", "async", "defer")
+_SCRIPT_MOVED: Final = frozenset({b"type", b"src", b"integrity", b"nonce", b"async", b"defer"})
 # element -> attributes that load something (moved to data-consentgate-<name> when blocked)
-_URL_ATTRS: Final = {
-    "iframe": ("src",), "frame": ("src",), "embed": ("src",), "object": ("data",),
-    "img": ("src", "srcset"), "image": ("src", "srcset"), "source": ("src", "srcset"),
-    "video": ("src", "poster"), "audio": ("src",), "link": ("href",), "a": ("ping",),
+_URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
+    "iframe": (b"src",), "frame": (b"src",), "embed": (b"src",), "object": (b"data",),
+    "img": (b"src", b"srcset"), "image": (b"src", b"srcset"), "source": (b"src", b"srcset"),
+    "video": (b"src", b"poster"), "audio": (b"src",), "link": (b"href",), "a": (b"ping",),
 }
 # Empty values inserted first in a tag too long to read (the first attribute of a name wins).
 _BLANKS: Final = {
@@ -68,14 +68,14 @@ _BLANKS: Final = {
 # Unknown hosts count for active content only: for images, stylesheets and media every CDN
 # would be "unknown".
 _LAZY: Final = frozenset({"img", "image", "iframe", "source"})
-_LAZY_ATTRS: Final = ("data-src", "data-srcset")
+_LAZY_ATTRS: Final = (b"data-src", b"data-srcset")
 _MOVED_NAME: Final = {
-    "src": b"data-consentgate-src", "srcset": b"data-consentgate-srcset", "data": b"data-consentgate-data",
-    "poster": b"data-consentgate-poster", "href": b"data-consentgate-href", "ping": b"data-consentgate-ping",
-    "data-src": b"data-consentgate-src", "data-srcset": b"data-consentgate-srcset",
+    b"src": b"data-consentgate-src", b"srcset": b"data-consentgate-srcset", b"data": b"data-consentgate-data",
+    b"poster": b"data-consentgate-poster", b"href": b"data-consentgate-href", b"ping": b"data-consentgate-ping",
+    b"data-src": b"data-consentgate-src", b"data-srcset": b"data-consentgate-srcset",
 }
 _UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a"})
-_LINK_RELS: Final = frozenset({"preload", "prefetch", "preconnect", "dns-prefetch", "stylesheet", "modulepreload"})
+_LINK_RELS: Final = frozenset({b"preload", b"prefetch", b"preconnect", b"dns-prefetch", b"stylesheet", b"modulepreload"})
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
 _PRESCAN: Final = 1024
@@ -158,7 +158,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._nl_pos = 0
         self._nl_count = 0
         # an inline <script> waiting for its content: (start tag event, attributes)
-        self._held: tuple[Event, dict[str, bytes], list[Attr]] | None = None
+        self._held: tuple[Event, dict[bytes, bytes]] | None = None
         self._stream_script: Verdict | None = None  # a long script being scanned as it streams
         self._stream_scan_from = -1
         self._stream_found: Verdict | None = None
@@ -196,10 +196,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._handle(tok.feed(b"", final=True))
         end = tok.safe
         if self._held is not None:
-            event, attrs, parsed = self._held
+            event, attrs = self._held
             self._held = None
             content = tok.slice(event.end, max(event.end, tok.position))
-            self._decide_script(event, attrs, parsed, self._rules.classify_inline(content))
+            self._decide_script(event, attrs, self._rules.classify_inline(content))
         if self._noscript_from >= 0:
             self._rewrite_noscript(self._noscript_from, tok.position)
         closer = tok.closer()
@@ -241,8 +241,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if self._head != _HEAD_DONE:
             for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
                 if not m.group().startswith(b"<!"):
-                    attrs = _attr_map(parse_attrs(m.group(), 5, len(m.group()) - 1)[0])
-                    if _is_charset_meta(attrs):
+                    if _is_charset_meta(attr_map(m.group(), 5, len(m.group()) - 1)):
                         self._meta_end = m.end()
                         break
         return False
@@ -332,8 +331,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._head = _HEAD_OPEN
             return False
         if kind == START and name == "meta":
-            attrs = _attr_map(self._attrs(event)[0])
-            if _is_charset_meta(attrs):
+            if _is_charset_meta(self._amap(event)):
                 self._inject_head(event.end, after_meta=True)
                 return False
         self._inject_head(event.start)
@@ -347,6 +345,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._replace(offset, offset, self._head_snippet)
         self._head = _HEAD_DONE
         self._tok.set_names(_START_NAMES, _END_NAMES)
+
+    def _amap(self, event: Event) -> dict[bytes, bytes]:
+        tag = self._tok.slice(event.start, event.end)
+        found = attr_map(tag, event.name_end - event.start, len(tag) if event.truncated else len(tag) - 1)
+        if event.truncated:
+            parsed = self._attrs(event)[0]  # only whole attributes count
+            return {a.name: a.value for a in parsed}
+        return found
 
     def _attrs(self, event: Event) -> tuple[list[Attr], bool]:
         tag = self._tok.slice(event.start, event.end)
@@ -369,10 +375,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 self._body_done = True
         elif name == "base":
             if not self._base_seen:
-                attrs = _attr_map(self._attrs(event)[0])
-                if "href" in attrs:
+                attrs = self._amap(event)
+                if b"href" in attrs:
                     self._base_seen = True
-                    host = host_of(attrs["href"], None)
+                    host = host_of(attrs[b"href"], None)
                     if host is not None:
                         self._base_host = host
         elif name in _URL_ATTRS:
@@ -382,10 +388,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         name = event.name
         if name == "script":
             if self._held is not None:
-                start, attrs, parsed = self._held
+                start, attrs = self._held
                 self._held = None
                 content = self._tok.slice(start.end, event.start)
-                self._decide_script(start, attrs, parsed, self._rules.classify_inline(content))
+                self._decide_script(start, attrs, self._rules.classify_inline(content))
             elif self._stream_script is not None:
                 self._scan_stream(event.start)
                 if self._stream_found is not None and not self._stream_allowed():
@@ -407,32 +413,31 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     # -- scripts -----------------------------------------------------------------------------
     def _script_start(self, event: Event) -> None:
-        parsed, _ = self._attrs(event)
-        attrs = _attr_map(parsed)
+        attrs = self._amap(event)
         rules = self._rules
-        gated = _text(attrs.get("type", b"")).strip().lower() == "text/plain"
+        gated = attrs.get(b"type", b"").strip(b" \t\n\f\r").lower() == b"text/plain"
         verdict = rules.classify_markup(attrs, gated_script=gated)
         if verdict is not None:
-            self._decide_script(event, attrs, parsed, verdict)
+            self._decide_script(event, attrs, verdict)
             return
         if not _is_js(attrs):
             return  # a data block (JSON-LD, importmap, templates): never runs
-        src = attrs.get("href" if event.foreign else "src")
+        src = attrs.get(b"href" if event.foreign else b"src")
         if src is not None:
-            self._decide_script(event, attrs, parsed, rules.classify_url(src, self._base_host, self._page_host))
+            self._decide_script(event, attrs, rules.classify_url(src, self._base_host, self._page_host))
         elif event.truncated:
-            self._decide_script(event, attrs, parsed, None)
+            self._decide_script(event, attrs, None)
         elif rules.has_signatures and not event.foreign:
-            self._held = (event, attrs, parsed)
+            self._held = (event, attrs)
 
     def _release_held_script(self) -> None:
         """An inline script outgrew the buffer: decide on its first bytes, stream the rest."""
         assert self._held is not None  # noqa: S101 - only called while holding
-        event, attrs, parsed = self._held
+        event, attrs = self._held
         self._held = None
         seen = self._tok.slice(event.end, self._tok.safe)
         verdict = self._rules.classify_inline(seen)
-        self._decide_script(event, attrs, parsed, verdict)
+        self._decide_script(event, attrs, verdict)
         if verdict is None:
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
             self._stream_scan_from = max(event.end, self._tok.safe - _SIG_OVERLAP)
@@ -449,7 +454,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _stream_allowed(self) -> bool:
         return self._stream_found is not None and self._action(self._stream_found) != "blocked"
 
-    def _decide_script(self, event: Event, attrs: dict[str, bytes], parsed: list[Attr], verdict: Verdict | None) -> None:
+    def _decide_script(self, event: Event, attrs: dict[bytes, bytes], verdict: Verdict | None) -> None:
         if verdict is None and event.truncated:
             # A start tag too long to read: its src may be in the part not seen.
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
@@ -459,29 +464,29 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._report("script", verdict, self._line(event.start), action)
         if action != "blocked":
             return
+        parsed = self._attrs(event)[0]
         if verdict.rule == "markup" and not _is_js(attrs):
             insert = _markers(verdict)  # already gated by the site: keep its shape
             self._rewrite(event, parsed, {}, insert)
             return
-        moved = {a.name: b"data-consentgate-" + a.name.encode() for a in parsed if a.name in _SCRIPT_MOVED}
-        if event.foreign and "href" in attrs:
-            moved["href"] = b"data-consentgate-href"
+        moved = {a.name: b"data-consentgate-" + a.name for a in parsed if a.name in _SCRIPT_MOVED}
+        if event.foreign and b"href" in attrs:
+            moved[b"href"] = b"data-consentgate-href"
         self._rewrite(event, parsed, moved, b' type="text/plain"' + _markers(verdict))
 
     # -- frames, images, media, links, pings -------------------------------------------------
     def _resource(self, event: Event) -> None:
         name = event.name
-        parsed, _ = self._attrs(event)
-        attrs = _attr_map(parsed)
+        attrs = self._amap(event)
         slot = len(self._placeholders)
         if name == "object":
             self._placeholders.append((name, None))  # one slot per object: they nest
-        if name == "link" and not (_LINK_RELS & set(_text(attrs.get("rel", b"")).lower().split())):
+        if name == "link" and _LINK_RELS.isdisjoint(attrs.get(b"rel", b"").lower().split()):
             return
         rules = self._rules
         verdict = rules.classify_markup(attrs)
         url_names = _URL_ATTRS[name]
-        if name in _LAZY and ("data-src" in attrs or "data-srcset" in attrs):
+        if name in _LAZY and (b"data-src" in attrs or b"data-srcset" in attrs):
             # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
             url_names = (*url_names, *_LAZY_ATTRS)
         if verdict is None:
@@ -505,8 +510,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if action != "blocked":
             return
         moved = {a: _MOVED_NAME[a] for a in url_names if a in attrs}
-        if "src" in moved and "data-src" in moved:
-            moved["data-src"] = b"data-consentgate-data-src"  # never two attributes of one name
+        if b"src" in moved and b"data-src" in moved:
+            moved[b"data-src"] = b"data-consentgate-data-src"  # never two attributes of one name
+        parsed = self._attrs(event)[0]
         insert = _markers(verdict)
         if event.truncated:
             insert = _BLANKS[name] + insert
@@ -556,7 +562,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._on_finding(finding)
         return finding
 
-    def _rewrite(self, event: Event, parsed: list[Attr], moved: dict[str, bytes], insert: bytes) -> None:
+    def _rewrite(self, event: Event, parsed: list[Attr], moved: dict[bytes, bytes], insert: bytes) -> None:
         tag = self._tok.slice(event.start, event.end)
         base = event.start
         pieces = [tag[: event.name_end - base], insert]
@@ -578,39 +584,39 @@ def _markers(verdict: Verdict) -> bytes:
     return out
 
 
-def _attr_map(attrs: list[Attr]) -> dict[str, bytes]:
-    return {a.name: a.value for a in attrs}
-
-
 def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-def _is_js(attrs: dict[str, bytes]) -> bool:
-    kind = attrs.get("type")
-    if kind is None or not kind.strip(b" \t\n\f\r"):
-        language = attrs.get("language")
-        if language is None or not language.strip(b" \t\n\f\r"):
+def _is_js(attrs: dict[bytes, bytes]) -> bool:
+    kind = attrs.get(b"type")
+    if kind is None or not kind.strip(_WS):
+        language = attrs.get(b"language")
+        if language is None or not language.strip(_WS):
             return True
-        return "text/" + _text(language).strip().lower() in _JS_TYPES
-    return _text(kind).strip().lower().split(";")[0].strip() in _JS_TYPES
+        return "text/" + _text(language).strip(" \t\n\f\r").lower() in _JS_TYPES
+    # Lenient like browsers in practice: "text/javascript; charset=utf-8" runs.
+    return _text(kind).lower().split(";")[0].strip(" \t\n\f\r") in _JS_TYPES
 
 
-def _is_charset_meta(attrs: dict[str, bytes]) -> bool:
-    if "charset" in attrs:
+def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:
+    if b"charset" in attrs:
         return True
     return (
-        _text(attrs.get("http-equiv", b"")).strip().lower() == "content-type"
-        and b"charset" in attrs.get("content", b"").lower()
+        attrs.get(b"http-equiv", b"").strip(_WS).lower() == b"content-type"
+        and b"charset" in attrs.get(b"content", b"").lower()
     )
 
 
-def _urls(attr: str, value: bytes) -> list[bytes]:
-    if attr in ("srcset", "data-srcset"):
-        return [c.strip().split()[0] for c in value.split(b",") if c.strip()]
-    if attr == "ping":
+def _urls(attr: bytes, value: bytes) -> list[bytes]:
+    if attr in (b"srcset", b"data-srcset"):
+        return [c.strip(_WS).split()[0] for c in value.split(b",") if c.strip(_WS)]
+    if attr == b"ping":
         return value.split()
     return [value]
+
+
+_WS: Final = b" \t\n\f\r"
 
 
 _NOT_WS = re.compile(rb"[^\t\n\f\r ]")

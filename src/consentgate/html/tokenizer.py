@@ -24,10 +24,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "END",
+    "attr_map",
     "RAWTEXT_ELEMENTS",
     "START",
     "Attr",
@@ -84,11 +85,10 @@ _DATA, _SCRIPT, _RAWTEXT, _RCDATA, _PLAINTEXT, _CDATA, _COMMENT, _BOGUS, _TAGTAI
 _NORMAL, _ESCAPED, _DOUBLE = range(3)
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+class Attr(NamedTuple):
     """One attribute of a tag; offsets are absolute positions in the stream."""
 
-    name: str  # lower-case
+    name: bytes  # lower-case
     value: bytes  # raw bytes between the quotes (character references not decoded)
     start: int  # first byte of the name
     name_end: int
@@ -111,6 +111,25 @@ class Event:
     truncated: bool = False  # the tag outgrew max_buffer: attributes seen so far only
 
 
+_ATTR_PAIRS = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
+    rb"|[\t\n\f\r /]++"
+)
+
+
+def attr_map(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    """Lower-case attribute name -> raw value for the tag bytes ``data[start:end]``; the first
+    of duplicate names wins. The fast path: no offsets (see :func:`parse_attrs`)."""
+    found: dict[bytes, bytes] = {}
+    for name, double, single, bare in _ATTR_PAIRS.findall(data, start, end):
+        if name:
+            key = name.lower()
+            if key not in found:
+                found[key] = double or single or bare
+    return found
+
+
 def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[Attr], bool]:
     """Attributes of the tag bytes ``data[start:end]`` (after the name, before ``>``).
 
@@ -118,29 +137,26 @@ def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[
     self-closing flag. Offsets in the result are ``base`` + index into ``data``.
     """
     attrs: list[Attr] = []
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     self_closing = False
     for m in _ATTR.finditer(data, start, end):
-        sep = m.group(5)
-        if sep is not None:
-            self_closing = sep.endswith(b"/") and m.end() == end
+        last = m.lastindex
+        if last == 5:
+            self_closing = m.end() == end and data[m.end() - 1] == 0x2F
             continue
         self_closing = False
-        raw = m.group(1)
-        name = raw.decode("latin-1").lower()
+        name = m.group(1).lower()
         if name in seen:
             continue
         seen.add(name)
-        for group, quote in ((2, b'"'), (3, b"'"), (4, b"")):
-            value = m.group(group)
-            if value is not None:
-                attrs.append(
-                    Attr(name, value, base + m.start(), base + m.end(1), base + m.end(),
-                         base + m.start(group), quote)
-                )
-                break
-        else:
+        if last == 1:
             attrs.append(Attr(name, b"", base + m.start(), base + m.end(1), base + m.end(), -1, b""))
+        else:
+            quote = b'"' if last == 2 else b"'" if last == 3 else b""
+            attrs.append(
+                Attr(name, m.group(last), base + m.start(), base + m.end(1), base + m.end(),
+                     base + m.start(last), quote)
+            )
     return attrs, self_closing
 
 

@@ -30,7 +30,8 @@ from consentgate.http.types import Receive, Send, Sink
 
 if TYPE_CHECKING:
     from consentgate.audit.events import Action
-    from consentgate.http.middleware import ConsentGate, Request
+    from consentgate.http.middleware import ConsentGate
+    from consentgate.http.request import Request
 
 __all__ = ["AuditSetup", "Endpoints", "safe_next"]
 
@@ -60,6 +61,7 @@ class Choice:
     csrf: str
     ui_action: str
     next_url: str | None  # form posts only
+    gpc: bool = False  # the page's navigator.globalPrivacyControl, reported by the runtime
 
 
 class Endpoints:
@@ -76,7 +78,7 @@ class Endpoints:
         route = request.route
         method = request.method
         if route == "/.well-known/gpc.json":
-            if not self.policy.gpc:
+            if self.gate.gpc_json is None:
                 await _send(send, 404, b"Not Found", "text/plain; charset=utf-8")
             elif method in ("GET", "HEAD"):
                 await self._gpc(send, head=method == "HEAD")
@@ -105,14 +107,14 @@ class Endpoints:
 
     # -- reading ----------------------------------------------------------------------------
     async def _state(self, request: Request, send: Send) -> None:
-        from consentgate.http.middleware import render_context
+        from consentgate.http.request import render_context
 
         ctx = render_context(self.gate, request, show_banner=False, next_url="")
         body = json.dumps(self.gate.ui.state_json(ctx), separators=(",", ":")).encode()
         await _send(send, 200, b"" if request.method == "HEAD" else body, "application/json", [_NO_STORE])
 
     async def _preferences(self, request: Request, send: Send) -> None:
-        from consentgate.http.middleware import render_context
+        from consentgate.http.request import render_context
 
         query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
         next_url = safe_next(query.get("next", "/"), request.header(b"host"))
@@ -154,13 +156,25 @@ class Endpoints:
         )
 
     async def _gpc(self, send: Send, *, head: bool) -> None:
-        document: dict[str, object] = {"gpc": True}
-        if self.gate.gpc_last_update:
-            document["lastUpdate"] = self.gate.gpc_last_update
-        body = json.dumps(document).encode()
+        body = self.gate.gpc_json or b""
         await _send(send, 200, b"" if head else body, "application/json", length=len(body))
 
     # -- saving -----------------------------------------------------------------------------
+    async def persist_decision(self, request: Request) -> list[str]:
+        """Store what the region rules decided on their own (a US opt-out from GPC): record it,
+        then return its Set-Cookie line; nothing when the audit queue refuses the record."""
+        decision = request.decision
+        consent = decision.persist
+        if consent is None or decision.event is None:
+            return []
+        await self.gate.audit.start()
+        event = consent_event(self.gate, request, consent, decision.event, page=request.route)
+        if not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
+            # The opt-out still applies to this response; it is stored once it can be proven.
+            self.gate.counters["consent_unrecorded"] += 1
+            return []
+        return [self.gate.cookie.set_cookie(consent, secure=request.secure)]
+
     async def _save(self, request: Request, receive: Receive, send: Send) -> None:
         try:
             _check_origin(request, self.gate.allowed_origins)
@@ -176,7 +190,13 @@ class Endpoints:
             return
         consent, action = self._apply(choice, request, consent_id)
         await self.gate.audit.start()  # no-op when lifespan already started it
-        event = self._event(consent, action, choice, request) if not request.is_bot else None
+        page = choice.next_url if choice.next_url is not None else _referer_path(request)
+        detail = {"nav_gpc": "true"} if choice.gpc else {}
+        event = None
+        if not request.is_bot:
+            event = consent_event(
+                self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
+            )
         if event is None:
             self.gate.counters["bot_choices"] += 1  # crawlers leave no audit record
             self.gate.audit.skip_bot()
@@ -196,7 +216,7 @@ class Endpoints:
                 send, 303, b"", "text/plain; charset=utf-8", [*headers, (b"location", location.encode())]
             )
             return
-        from consentgate.http.middleware import render_context
+        from consentgate.http.request import render_context
 
         ctx = render_context(self.gate, request, consent=consent, show_banner=False, next_url="")
         body_out = json.dumps({"state": self.gate.ui.state_json(ctx)}, separators=(",", ":")).encode()
@@ -240,6 +260,9 @@ class Endpoints:
         action, csrf, ui_action = data.get("action"), data.get("csrf", ""), data.get("ui", "")
         if not isinstance(action, str) or not isinstance(csrf, str) or not isinstance(ui_action, str):
             raise _Refused(400, "'action', 'csrf' and 'ui' must be strings")
+        gpc = data.get("gpc", False)
+        if not isinstance(gpc, bool):
+            raise _Refused(400, "'gpc' must be true or false")
         return self._choice(
             action,
             categories=categories,
@@ -248,6 +271,7 @@ class Endpoints:
             csrf=csrf,
             ui_action=ui_action,
             next_url=None,
+            gpc=gpc,
         )
 
     def _choice(
@@ -260,6 +284,7 @@ class Endpoints:
         csrf: str,
         ui_action: str,
         next_url: str | None,
+        gpc: bool = False,
     ) -> Choice:
         if action not in ACTIONS:
             raise _Refused(400, f"'action' must be one of {', '.join(ACTIONS)}")
@@ -279,6 +304,7 @@ class Endpoints:
             csrf=csrf,
             ui_action=ui_action,
             next_url=next_url,
+            gpc=gpc,
         )
 
     def _consent_id(self, choice: Choice, request: Request, *, form: bool) -> str:
@@ -295,80 +321,61 @@ class Endpoints:
         return token_id or new_consent_id()
 
     def _apply(self, choice: Choice, request: Request, consent_id: str) -> tuple[Consent, Action]:
-        gate = self.gate
-        objection = request.objection and request.mode != "notice"
-        action: Action = choice.action
-        granted, denied = set(choice.granted), set(choice.denied)
-        gpc_applied = False
-        if choice.action == "accept_all":
-            categories = set(self._categories)
-            if objection:
-                # An opt-out signal is a standing objection that a click on "accept all" does
-                # not lift (requirements CG-59, CG-62): marketing and sale/share stay denied.
-                categories.discard("marketing")
-                denied |= gate.sale_share
-                gpc_applied = True
-        elif choice.action == "save":
-            categories = set(choice.categories)
-            if objection and ("marketing" in categories or granted & gate.sale_share):
-                action = "gpc_override"  # an explicit toggle against the signal, recorded as such
-        else:
-            categories = set()
-        categories |= self._required
-        base = (
-            request.consent if request.cookie_status == "ok" else Consent.none(gate.policy.service_categories)
-        )
-        rule = gate.policy.regions.get(request.region) or gate.policy.regions.get(request.region[:2])
-        lifetime = rule.choice_lifetime_seconds if rule else gate.policy.choice_lifetime_seconds
-        consent = Consent(
-            consent_id=consent_id,
-            service_categories=gate.policy.service_categories,
-            region=base.region,
-        ).with_choice(
-            categories,
+        """The stored consent and its audit action, by the region's rules (jurisdiction.py)."""
+        return self.gate.jurisdiction.apply_choice(
+            request.decision,
+            choice.action,
+            categories=choice.categories,
+            granted=choice.granted,
+            denied=choice.denied,
             source=_source(choice.ui_action),
-            services=granted,
-            denied_services=denied,
-            lifetime_seconds=lifetime,
-            fingerprint=gate.policy.fingerprint(),
-            gpc_applied=gpc_applied,
-            region=request.region,
+            consent_id=consent_id,
+            gpc_reported=choice.gpc,
         )
-        return consent, action
 
-    def _event(self, consent: Consent, action: Action, choice: Choice, request: Request) -> ConsentEvent:
-        from consentgate.consent.useragent import classify
 
-        gate = self.gate
-        policy = gate.policy
-        locale = request.locale()
-        services = {
-            s.id: consent.allows_service(s.id, s.category) for s in policy.services if s.origin == "policy"
-        }
-        services.update(dict.fromkeys(consent.services, True))
-        services.update(dict.fromkeys(consent.denied_services, False))
-        agent = classify(request.user_agent)
-        page = choice.next_url if choice.next_url is not None else _referer_path(request)
-        return ConsentEvent(
-            consent_id=consent.consent_id,
-            action=action,
-            categories={c.id: consent.allows(c.id) for c in policy.categories},
-            services=services,
-            policy_version=policy.version,
-            policy_fingerprint=policy.fingerprint(),
-            notice_hash=gate.ui.notice_hash(locale),
-            locale=locale,
-            ui_action=choice.ui_action,
-            region=request.region,
-            region_source=request.region_source,
-            sec_gpc=request.gpc,
-            dnt=request.dnt,
-            path=page.partition("?")[0].partition("#")[0],
-            ua_browser=agent.browser,
-            ua_os=agent.os,
-            ua_device=agent.device,
-            ip=client_ip(request.scope, gate.ip_mode, gate.audit.ip_key),
-        )
+def consent_event(
+    gate: ConsentGate,
+    request: Request,
+    consent: Consent,
+    action: Action,
+    *,
+    ui_action: str = "",
+    page: str = "",
+    detail: Mapping[str, str] | None = None,
+) -> ConsentEvent:
+    """The audit record of one consent change, with the notice shown and minimised context."""
+    from consentgate.consent.useragent import classify
+
+    policy = gate.policy
+    locale = request.locale()
+    services = {
+        s.id: consent.allows_service(s.id, s.category) for s in policy.services if s.origin == "policy"
+    }
+    services.update(dict.fromkeys(consent.services, True))
+    services.update(dict.fromkeys(consent.denied_services, False))
+    agent = classify(request.user_agent)
+    return ConsentEvent(
+        consent_id=consent.consent_id,
+        action=action,
+        categories={c.id: consent.allows(c.id) for c in policy.categories},
+        services=services,
+        policy_version=policy.version,
+        policy_fingerprint=policy.fingerprint(),
+        notice_hash=gate.ui.notice_hash(locale),
+        locale=locale,
+        ui_action=ui_action,
+        region=request.region.code,
+        region_source=request.region.source,
+        sec_gpc=request.gpc,
+        dnt=request.dnt,
+        path=page.partition("?")[0].partition("#")[0],
+        ua_browser=agent.browser,
+        ua_os=agent.os,
+        ua_device=agent.device,
+        ip=client_ip(request.scope, gate.ip_mode, gate.audit.ip_key),
+        detail=dict(detail or {}),
+    )
 
 
 def _source(ui_action: str) -> Source:

@@ -34,13 +34,13 @@ CONSENTGATE_MARKUP: dict[Kind, str] = {
 # accessible name as far as button labels need it.
 _COLLECT = """
 ({selectors, named}) => {
-  window.__consentgateVisible = window.__consentgateVisible || ((el) => {
+  const visible = (el) => {
     const box = el.getBoundingClientRect();
     if (box.width < 2 || box.height < 2 || box.bottom < 0 || box.right < 0) return false;
     if (el.checkVisibility && !el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true,
         opacityProperty: true, visibilityProperty: true})) return false;
     return true;
-  });
+  };
   const nameOf = (el) => {
     const label = el.getAttribute('aria-label');
     if (label && label.trim()) return label;
@@ -65,7 +65,7 @@ _COLLECT = """
   }
   const elements = [], items = [], errors = [];
   const add = (el, extra) => {
-    if (!window.__consentgateVisible(el)) return;
+    if (!visible(el)) return;
     const name = nameOf(el).replace(/\\s+/g, ' ').trim().slice(0, 80);
     elements.push(el);
     items.push({name, link: el.tagName === 'A' || el.getAttribute('role') === 'link', ...extra});
@@ -73,7 +73,12 @@ _COLLECT = """
   for (const [index, css] of selectors.entries()) {
     for (const root of roots) {
       let found = [];
-      try { found = root.querySelectorAll(css); } catch (e) { errors.push([index, String(e.message || e)]); break; }
+      try {
+        found = root.querySelectorAll(css);
+      } catch (e) {
+        errors.push([index, String(e.message || e)]);
+        break;
+      }
       for (const el of found) add(el, {selector: index});
     }
   }
@@ -88,13 +93,17 @@ _COLLECT = """
 
 _UNCHECK = """
 () => {
+  const shownBox = (node) => {
+    const box = node.getBoundingClientRect();
+    return box.width >= 2 && box.height >= 2 && (!node.checkVisibility || node.checkVisibility());
+  };
   let count = 0;
   const toggles = document.querySelectorAll('input[type="checkbox"]:checked:not(:disabled), '
     + '[role="switch"][aria-checked="true"], [role="checkbox"][aria-checked="true"]');
   for (const el of toggles) {
     if (el.getAttribute('aria-disabled') === 'true') continue;
     const shown = [el, el.closest('label'), el.parentElement]
-      .some((node) => node && window.__consentgateVisible(node));
+      .some((node) => node && shownBox(node));
     if (!shown) continue;
     el.click();
     count++;
@@ -164,12 +173,13 @@ async def _scan_frame(frame: Frame, sources: list[_Source], *, reopen: bool, sta
         if sources[index].found_by == "selector":
             raise SelectorError(f"{sources[index].css!r}: {message}")
     found = []
-    for key, item in zip(sorted(elements, key=int), collected, strict=False):
-        element = elements[key].as_element()
+    for position, item in enumerate(collected):
+        handle = elements.get(str(position))
+        element = handle.as_element() if handle is not None else None
         if element is None:
             continue
         label, is_link, index = str(item["name"]), bool(item["link"]), int(item["selector"])
-        order = start + int(key)
+        order = start + position
         if index >= 0:
             source = sources[index]
             found.append(
@@ -204,8 +214,9 @@ async def scan(page: Page, selectors: Mapping[Kind, str | None], *, reopen: bool
         if kind != "reopen" or reopen
     ]
     controls: list[Control] = []
-    for frame in page.frames:
-        controls += await _scan_frame(frame, sources, reopen=reopen, start=len(controls) * 1000)
+    for index, frame in enumerate(page.frames):
+        # Document order within a frame; the main frame's controls before an iframe's.
+        controls += await _scan_frame(frame, sources, reopen=reopen, start=index * 100_000)
     return controls
 
 

@@ -272,7 +272,7 @@ class _PhaseRun:
         accept = controls.best(found, "accept")
         reject = controls.best(found, "reject")
         settings = controls.best(found, "settings")
-        shown = [c for c in (accept, reject) if c is not None]
+        shown = [c for c in (reject, accept) if c is not None]
         banner = BannerCheck(
             accept_label=accept.label if accept else None,
             reject_label=reject.label if reject else None,
@@ -438,10 +438,13 @@ async def crawl(config: SelftestConfig) -> Crawl:
             # The other phases are independent (fresh contexts) and mostly wait for the network,
             # so they run side by side, over the pages the first phase found.
             seed = visited or [config.url]
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(_run_phase(browser, config, phase, seed, origin)) for phase in rest
-                ]
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(_run_phase(browser, config, phase, seed, origin)) for phase in rest
+                    ]
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # the others were cancelled because of it
             phases = [observation, *(task.result()[0] for task in tasks)]
             return Crawl(
                 origin=origin or _origin(config.url),

@@ -365,7 +365,8 @@ class UI:
         return {
             "v": 1,
             "exists": consent.exists,
-            "consentId": consent.consent_id,
+            # No choice, no consent record yet: an id shown now would name nothing in the audit log.
+            "consentId": consent.consent_id if consent.exists else "",
             "categories": categories,
             "services": services,
             "source": consent.source,

@@ -1,0 +1,391 @@
+"""One request as the middleware sees it, and what a rewritten page of it needs."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NamedTuple
+
+from consentgate.consent.cookie import CookieStatus
+from consentgate.consent.state import Consent, new_consent_id
+from consentgate.http.responder import BodyTransform, restore_if_none_match
+from consentgate.http.types import RawHeaders, Scope
+from consentgate.policy.model import Policy, Service
+
+if TYPE_CHECKING:
+    from consentgate.consent.jurisdiction import Decision
+    from consentgate.consent.signals import Region
+    from consentgate.html.rules import Finding
+    from consentgate.http.middleware import ConsentGate
+    from consentgate.ui.render import RenderContext
+
+__all__ = ["MetServices", "PageContext", "Request", "Visitor", "render_context"]
+
+_DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "*"})
+_PAGE_SUFFIXES = (".html", ".htm", ".xhtml", "/")
+_CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
+_NO_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+class Visitor(NamedTuple):
+    """What one ``Cookie`` header means, cached: most requests repeat the previous one's."""
+
+    cookies: Mapping[str, str]  # shared between requests: read only
+    stored: Consent  # the verified consent cookie, or "no choice"
+    status: CookieStatus
+    decision: Decision  # for a person; bots are told apart per request
+    blocked: tuple[str, ...]  # cookies the browser sent that the decision does not allow
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What an ``extra_head`` hook is told about the page it adds to."""
+
+    decision: Decision
+    nonce: str | None
+    locale: str
+    scope: Scope
+
+
+class Request:
+    """Headers read in one pass, the region and signals, the visitor's consent; for GET and HEAD
+    also the responder's ``Page`` (ETag variant, rewriter factory)."""
+
+    __slots__ = (
+        "_bot",
+        "_found",
+        "_locale",
+        "_suffix",
+        "child",
+        "consent",
+        "cookie_status",
+        "cookies",
+        "decision",
+        "dnt",
+        "etag_translated",
+        "gate",
+        "gpc",
+        "method",
+        "region",
+        "route",
+        "scope",
+        "secure",
+        "visitor",
+    )
+
+    def __init__(self, gate: ConsentGate, scope: Scope) -> None:
+        from consentgate.consent.signals import UNKNOWN, is_dnt_value
+
+        self.gate = gate
+        self.scope = scope
+        self.child: Scope = scope
+        self.method: str = scope["method"]
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        self.route = path[len(root) :] if root and path.startswith(root) else path
+        self.secure = secure = scope.get("scheme") == "https"
+        found: dict[bytes, bytes] = {}
+        cookie_header = b""
+        gpc = dnt = False
+        wanted = gate.read_headers
+        for name, value in scope["headers"]:
+            if name in wanted:
+                if name == b"cookie":
+                    cookie_header = value if not cookie_header else cookie_header + b"; " + value
+                elif name == b"sec-gpc":
+                    gpc = gpc or value.strip(b" \t") == b"1"  # exactly "1", in any of several fields
+                elif name == b"dnt":
+                    dnt = dnt or is_dnt_value(value)
+                elif name not in found:
+                    found[name] = value
+        self._found = found
+        self._locale: str | None = None
+        self._suffix: str | None = None
+        self._bot: bool | None = None
+        self.etag_translated = False
+        self.gpc, self.dnt = gpc, dnt
+        self.region: Region = gate.regions.resolve(scope) if gate.regions.configured else UNKNOWN
+        self.visitor = visitor = gate.visitor(
+            cookie_header, secure, self.region.code, gate.signals[(gpc, dnt)]
+        )
+        self.cookies = visitor.cookies
+        self.cookie_status = visitor.status
+        self.decision = decision = visitor.decision
+        if decision.persist is not None and self.is_bot:
+            # Crawlers get the same blocking, but nothing is stored or recorded for them.
+            decision = gate.jurisdiction.decide(
+                visitor.stored, region=self.region.code, signals=gate.signals[(gpc, dnt)], is_bot=True
+            )
+            self.decision = decision
+        self.consent = decision.consent
+
+    # -- headers ----------------------------------------------------------------------------
+    def header(self, name: bytes) -> str:
+        value = self._found.get(name)
+        if value is None:
+            for key, raw in self.scope["headers"]:
+                if key == name:
+                    value = raw
+                    break
+        return value.decode("latin-1") if value is not None else ""
+
+    @property
+    def host(self) -> str:
+        host = self.header(b"host")
+        if not host:
+            server = self.scope.get("server")
+            host = server[0] if server else ""
+        if host.startswith("["):
+            return host.partition("]")[0] + "]"
+        return host.rpartition(":")[0] if ":" in host else host
+
+    @property
+    def user_agent(self) -> str:
+        return self.header(b"user-agent")
+
+    @property
+    def is_bot(self) -> bool:
+        if self._bot is None:
+            from consentgate.consent.useragent import is_bot
+
+            self._bot = is_bot(self.user_agent)
+        return self._bot
+
+    @property
+    def show_banner(self) -> bool:
+        return self.decision.show_banner and not self.is_bot
+
+    def locale(self, override: str | None = None) -> str:
+        if override:
+            return self.gate.ui.negotiate(self.header(b"accept-language") or None, override)
+        if self._locale is None:
+            self._locale = self.gate.ui.negotiate(self.header(b"accept-language") or None)
+        return self._locale
+
+    def next_url(self) -> str:
+        query = self.scope.get("query_string", b"")
+        path: str = self.scope.get("raw_path", b"").decode("latin-1") or self.scope["path"]
+        return path + ("?" + query.decode("latin-1") if query else "")
+
+    def sweep(self, consent: Consent | None = None) -> list[str]:
+        """Expiring Set-Cookie lines for the cookies this browser holds that ``consent`` forbids
+        (by default the consent in force for this request)."""
+        if consent is None:
+            names: Iterable[str] = self.visitor.blocked
+            consent = self.consent
+        else:
+            names = self.cookies
+        return self.gate.firewall.sweep(names, consent, host=lambda: self.host, secure=self.secure)
+
+    # -- the scope the app sees -------------------------------------------------------------
+    def app_scope(self) -> Scope:
+        """A copy of the scope for the app (never the server's own dict), holding the consent."""
+        scope = self.scope
+        self.child = child = {**scope, "consentgate": self.consent}
+        if self.method != "GET" and self.method != "HEAD":
+            return child
+        found = self._found
+        navigation = b"html" in found.get(b"accept", b"") or self.route.endswith(_PAGE_SUFFIXES)
+        if not navigation and b"-cg" not in found.get(b"if-none-match", b""):
+            return child
+        headers = self._headers_for_app(navigation)
+        if headers is not None:
+            child["headers"] = headers
+        extensions = scope.get("extensions")
+        if navigation and extensions and any(key in extensions for key in _NO_EXTENSIONS):
+            # Without pathsend the app streams files as body messages we can rewrite.
+            child["extensions"] = {k: v for k, v in extensions.items() if k not in _NO_EXTENSIONS}
+        return child
+
+    def _headers_for_app(self, navigation: bool) -> RawHeaders | None:
+        """The request headers the app should see, or None when they need no change.
+
+        For a page we might rewrite: no encoding we cannot decode, no conditional request that
+        could answer 304 for a page cached under another consent state, no byte range of the
+        unrewritten page.
+        """
+        changed = False
+        headers: RawHeaders = []
+        for name, value in self.scope["headers"]:
+            if name == b"if-none-match":
+                etags, self.etag_translated = restore_if_none_match(
+                    value.decode("latin-1"), self.etag_suffix, drop_foreign=navigation
+                )
+                changed = True
+                if etags is not None:
+                    headers.append((name, etags.encode("latin-1")))
+                continue
+            if navigation:
+                if name == b"accept-encoding":
+                    kept = _decodable_encodings(value)
+                    if kept != value:
+                        changed = True
+                        headers.append((name, kept))
+                        continue
+                elif name in (b"if-modified-since", b"range", b"if-range"):
+                    changed = True
+                    continue
+            headers.append((name, value))
+        return headers if changed else None
+
+    # -- the responder's Page ---------------------------------------------------------------
+    @property
+    def vary(self) -> Sequence[str]:
+        return self.gate.vary
+
+    def etag_suffix(self) -> str:
+        """A short, stable name for everything a rewritten page depends on."""
+        if self._suffix is None:
+            # Pages carry a CSRF token: a page older than half its lifetime is not revalidated.
+            period = int(time.time()) // max(1, self.gate.csrf.max_age // 2)
+            key = (
+                self.consent,
+                self.is_bot,
+                self.locale(),
+                self.decision.mode,
+                self.decision.objection,
+                period,
+            )
+            self._suffix = self.gate.variant_tag(key)
+        return self._suffix
+
+    def transform(self, headers: RawHeaders) -> BodyTransform:
+        from consentgate.html.rewriter import HtmlRewriter
+
+        gate = self.gate
+        nonce = self.child.get("csp_nonce") or _nonce_from_csp(headers)
+        ctx = render_context(gate, self, nonce=nonce if isinstance(nonce, str) else None)
+        consent, objection = self.consent, self.decision.objection
+        consent_mode = gate.consent_mode
+        ui = gate.ui
+
+        def allows(service_id: str | None, category: str) -> bool:
+            if service_id is None:
+                return consent.allows(category)
+            if consent.allows_service(service_id, category):
+                return True
+            # Consent Mode "advanced": Google's tags load, denied, and ping without cookies.
+            return consent_mode.advanced and consent_mode.tag_loads(service_id, consent, objection=objection)
+
+        def placeholder(finding: Finding) -> bytes:
+            return ui.placeholder(finding, ctx)
+
+        default = consent_mode.default(consent, objection=objection, choice_pending=ctx.show_banner)
+        # The Consent Mode default must be the first script of the page, before any Google tag.
+        first = default.script(ctx.nonce).encode("ascii") if default is not None else b""
+        rewriter: BodyTransform = HtmlRewriter(
+            gate.rules,
+            allows,
+            head_snippet=first + ui.head(ctx),
+            body_snippet=ui.body(ctx),
+            placeholder=placeholder,
+            on_finding=gate.met_services.record,
+            page_host=self.host or None,
+            charset=_charset(headers),
+        )
+        return rewriter
+
+
+def render_context(
+    gate: ConsentGate,
+    request: Request,
+    *,
+    consent: Consent | None = None,
+    nonce: str | None = None,
+    next_url: str | None = None,
+    show_banner: bool | None = None,
+    locale: str | None = None,
+) -> RenderContext:
+    """Everything the UI needs for one page; mints the id a first-time visitor will be recorded
+    under (the form's CSRF token carries it to the consent endpoint)."""
+    from consentgate.ui.render import RenderContext
+
+    decision = request.decision
+    objection = decision.objection
+    if consent is None:
+        consent = request.consent
+    else:
+        objection = gate.jurisdiction.objection_in_force(consent, decision.mode, signal=decision.signal)
+    if not consent.consent_id:
+        consent = replace(consent, consent_id=new_consent_id())
+    locale = locale or request.locale()
+    extra = ""
+    if gate.extra_head is not None:
+        extra = gate.extra_head(
+            PageContext(decision=decision, nonce=nonce, locale=locale, scope=request.scope)
+        )
+    values = gate.consent_mode.values(consent, objection=objection) if gate.consent_mode.enabled else None
+    return RenderContext(
+        consent=consent,
+        show_banner=request.show_banner if show_banner is None else show_banner,
+        locale=locale,
+        csrf_token=gate.csrf.issue(consent.consent_id),
+        next_url=request.next_url() if next_url is None else next_url,
+        nonce=nonce,
+        met_services=gate.met_services.services(),
+        region_mode=decision.mode,
+        gpc_honoured=objection,
+        consent_mode_default=values,
+        extra_head=extra,
+        banner_position=decision.rule.banner,
+        choices_link_text=decision.link_text,
+    )
+
+
+class MetServices:
+    """The services the rewriter has actually met on this site's pages, for the preference centre.
+
+    Bounded by the policy: only services it knows are kept.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        self._services: dict[str, Service] = {}
+
+    def record(self, finding: Finding) -> None:
+        service_id = finding.service_id
+        if service_id is None or service_id in self._services:
+            return
+        if self._policy.has_service(service_id):
+            self._services[service_id] = self._policy.service(service_id)
+
+    def services(self) -> tuple[Service, ...]:
+        return tuple(self._services.values())
+
+
+def _decodable_encodings(value: bytes) -> bytes:
+    """Accept-Encoding without codings we cannot decode (br, zstd): the app then sends one we can."""
+    kept = [
+        part
+        for part in value.decode("latin-1").split(",")
+        if part.strip() and part.split(";")[0].strip().lower() in _DECODABLE_ENCODINGS
+    ]
+    return ",".join(kept).strip().encode("latin-1") if kept else b"identity"
+
+
+def _charset(headers: RawHeaders) -> str | None:
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            for param in value.decode("latin-1").split(";")[1:]:
+                name, _, charset = param.partition("=")
+                if name.strip().lower() == "charset":
+                    return charset.strip().strip('"') or None
+    return None
+
+
+def _nonce_from_csp(headers: RawHeaders) -> str | None:
+    """The app's CSP nonce, so the injected scripts run under ``strict-dynamic`` policies."""
+    for key, value in headers:
+        if key.lower() == b"content-security-policy":
+            directives = {
+                d.strip().partition(" ")[0].lower(): d
+                for d in value.decode("latin-1").split(";")
+                if d.strip()
+            }
+            for name in ("script-src-elem", "script-src", "default-src"):
+                if name in directives:
+                    match = _CSP_NONCE.search(directives[name])
+                    return match.group(1) if match else None
+    return None
