@@ -47,7 +47,7 @@ TRACKERS = [
     "t.src=v;s=b.getElementsByTagName(e)[0];s.parentNode.insertBefore(t,s)}(window,document,'script',"
     "'https://connect.facebook.net/en_US/fbevents.js');fbq('init','123');fbq('track','PageView');</script>",
     '<noscript><img height="1" width="1" src="https://www.facebook.com/tr?id=123&ev=PageView&noscript=1"></noscript>',
-    '<iframe width="560" height="315" src="https://www.youtube.com/embed/dQw4w9WgXcQ" allowfullscreen></iframe>',
+    '<iframe width="560" height="315" src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>',
     '<script src="https://static.hotjar.com/c/hotjar-1.js?sv=6"></script>',
     '<img src="https://px.ads.linkedin.com/collect/?pid=1&fmt=gif" width="1" height="1" alt="">',
     '<link rel="preconnect" href="https://www.google-analytics.com">',
@@ -186,9 +186,10 @@ def report(results: dict[str, dict[str, float]]) -> tuple[str, bool]:
         ratio = added["ConsentGate"] / reference if reference > 0 else float("inf")
         passed = ratio <= limit
         ok = ok and passed
+        verdict = "ok" if passed else "MISSED"
         lines.append(
             f"{case:<28} {bare * 1e6:9.1f} {added['ConsentGate']:13.1f} {added['SessionMiddleware']:10.1f} "
-            f"{added['GZipMiddleware']:10.1f}  {ratio:5.2f}   <= {limit:g} x {versus} {'ok' if passed else 'MISSED'}"
+            f"{added['GZipMiddleware']:10.1f}  {ratio:5.2f}   <= {limit:g} x {versus} {verdict}"
         )
     return "\n".join(lines), ok
 

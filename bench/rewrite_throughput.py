@@ -49,7 +49,7 @@ def corpus_pages(shared: Path) -> tuple[list[bytes], list[bytes]] | None:
 
 
 def synthetic() -> tuple[list[bytes], list[bytes]]:
-    para = b"<p class=\"text\">Lorem ipsum dolor sit amet, <a href=\"/x\">consectetur</a> adipiscing.</p>\n"
+    para = b'<p class="text">Lorem ipsum dolor sit amet, <a href="/x">consectetur</a> adipiscing.</p>\n'
     trackers = (
         b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>\n'
         b"<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}"
@@ -58,7 +58,11 @@ def synthetic() -> tuple[list[bytes], list[bytes]]:
         b'<iframe src="https://www.youtube.com/embed/abc"></iframe>\n'
     )
     ordinary = b"<!doctype html><html><head><title>t</title></head><body>" + para * 200 + b"</body></html>"
-    dense = b"<!doctype html><html><head><title>t</title></head><body>" + (para * 5 + trackers) * 40 + b"</body></html>"
+    dense = (
+        b"<!doctype html><html><head><title>t</title></head><body>"
+        + (para * 5 + trackers) * 40
+        + b"</body></html>"
+    )
     return [dense], [ordinary]
 
 
@@ -141,8 +145,10 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"100 MB in 4 KiB chunks: peak traced memory {peak / 1024:.0f} KiB, "
-          f"{100_000_000 / elapsed / 1e6:.0f} MB/s under tracemalloc, {total} bytes out")
+    print(
+        f"100 MB in 4 KiB chunks: peak traced memory {peak / 1024:.0f} KiB, "
+        f"{100_000_000 / elapsed / 1e6:.0f} MB/s under tracemalloc, {total} bytes out"
+    )
 
 
 if __name__ == "__main__":

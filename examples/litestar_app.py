@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from litestar import Litestar, Request, get
 from litestar.response import Response
@@ -35,7 +36,7 @@ PAGE = """<!doctype html>
 
 
 @get("/", sync_to_thread=False)
-def home(request: Request[object, object, object]) -> Response[str]:
+def home(request: Request[Any, Any, Any]) -> Response[str]:
     consent: Consent = request.scope["consentgate"]  # type: ignore[typeddict-item]
     marketing = "yes" if consent.allows("marketing") else "no"
     return Response(PAGE.format(marketing=marketing), media_type="text/html")

@@ -35,7 +35,7 @@ quart_app = Quart(__name__)
 
 @quart_app.get("/")
 async def home() -> tuple[str, int, dict[str, str]]:
-    consent: Consent = request.scope["consentgate"]
+    consent: Consent = request.scope["consentgate"]  # type: ignore[typeddict-item]
     analytics = "yes" if consent.allows("analytics") else "no"
     return PAGE.format(analytics=analytics), 200, {"Content-Type": "text/html; charset=utf-8"}
 

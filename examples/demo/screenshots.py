@@ -14,7 +14,6 @@ banner, and saves:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import secrets
 import signal
@@ -60,15 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    sys.path.insert(0, str(HERE))
-    from seed_events import seed
-
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "var"
         data_dir.mkdir()
         audit_key = secrets.token_urlsafe(48)
         (data_dir / "audit.key").write_text(audit_key + "\n", encoding="utf-8")
-        asyncio.run(seed(f"sqlite:///{data_dir / 'consent.db'}", 30, 70, audit_key.encode(), 2026))
+        seed = [sys.executable, str(HERE / "seed_events.py"), str(data_dir / "consent.db"), "--days", "30"]
+        subprocess.run([*seed, "--per-day", "70", "--key", audit_key, "--seed", "2026"], check=True)
 
         ports = {name: free_port(host) for name, host in HOSTS.items()}
         site = f"http://127.0.0.1:{ports['site']}"

@@ -52,7 +52,7 @@ PAGE = """<!doctype html>
 
 def home(request: HttpRequest) -> HttpResponse:
     # Django's ASGI request keeps the ASGI scope; ConsentGate put the visitor's choice there.
-    consent: Consent = request.scope["consentgate"]  # type: ignore[attr-defined]
+    consent: Consent = request.scope["consentgate"]
     return HttpResponse(PAGE.format(analytics="yes" if consent.allows("analytics") else "no"))
 
 

@@ -46,10 +46,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "parties' (analytics, ads, video) on 127.0.0.2-4. Stop with Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address of the site (default %(default)s)")
-    parser.add_argument("--site-port", type=int, default=_env_port("SITE", 8000), metavar="PORT")
-    parser.add_argument("--analytics-port", type=int, default=_env_port("ANALYTICS", 8001), metavar="PORT")
-    parser.add_argument("--ads-port", type=int, default=_env_port("ADS", 8002), metavar="PORT")
-    parser.add_argument("--video-port", type=int, default=_env_port("VIDEO", 8003), metavar="PORT")
+    for name, default, host in (
+        ("site", 8000, "--host"),
+        ("analytics", 8001, ANALYTICS_HOST),
+        ("ads", 8002, ADS_HOST),
+        ("video", 8003, VIDEO_HOST),
+    ):
+        env = f"CONSENTGATE_DEMO_{name.upper()}_PORT"
+        parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=_env_port(env, default),
+            metavar="PORT",
+            help=f"port of the {name} origin on {host} (default: ${env}, else {default})",
+        )
     parser.add_argument(
         "--secret-key",
         default=os.environ.get(SECRET_ENV),
@@ -85,8 +95,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _env_port(name: str, default: int) -> int:
-    value = os.environ.get(f"CONSENTGATE_DEMO_{name}_PORT", "")
+def _env_port(env: str, default: int) -> int:
+    value = os.environ.get(env, "")
     return int(value) if value.isdigit() else default
 
 

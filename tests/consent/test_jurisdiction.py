@@ -6,6 +6,8 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consentgate.consent.cookie import ConsentCookie
 from consentgate.consent.jurisdiction import REJECT_RECALL_SECONDS, Decision, Jurisdiction
@@ -374,3 +376,57 @@ def test_choices_link_text_comes_from_the_region_rule() -> None:
     text = "Do Not Sell or Share My Personal Information"
     policy = load_dict({**SITE, "regions": {"US-CA": {"mode": "opt_out", "choices_link_text": text}}})
     assert decide(none(policy), "US-CA", policy=policy).link_text == text
+
+
+# -- properties ----------------------------------------------------------------------------------
+
+SERVICES = ("stats", "adpixel", "newsletter", "video")
+CATEGORIES = ("preferences", "analytics", "marketing")
+REGION_CODES = ("FR", "GB", "US-CA", "US-WY", "BR", "")
+
+
+@st.composite
+def stored_states(draw: st.DrawFn) -> Consent:
+    if not draw(st.booleans()):
+        return none()
+    return stored(
+        set(draw(st.sets(st.sampled_from(CATEGORIES)))),
+        services=draw(st.sets(st.sampled_from(SERVICES))),
+        denied_services=draw(st.sets(st.sampled_from(SERVICES))),
+        gpc_applied=draw(st.booleans()),
+    )
+
+
+@given(stored_states(), st.sampled_from(REGION_CODES), st.booleans(), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_a_fresh_signal_never_lets_sale_share_run_and_what_is_stored_is_what_is_enforced(
+    consent: Consent, region: str, gpc: bool, dnt: bool
+) -> None:
+    decision = decide(consent, region, Signals(gpc=gpc, dnt=dnt))
+    effective = decision.consent
+    if decision.signal and not consent.gpc_applied:
+        assert not effective.allows("adpixel")
+    if not decision.signal and decision.persist is None:
+        assert effective.allows("adpixel") is (
+            consent.allows("adpixel") if consent.exists else decision.mode in ("opt_out", "notice")
+        )
+    if decision.persist is not None:
+        cookie = ConsentCookie([KEY], site())
+        loaded, status = cookie.loads(cookie.dumps(decision.persist), now=NOW)
+        assert status == "ok"
+        assert all(loaded.allows(s) is effective.allows(s) for s in SERVICES)
+        again = decide(loaded, region, Signals(gpc=gpc, dnt=dnt))
+        assert again.persist is None
+        assert all(again.consent.allows(s) is effective.allows(s) for s in SERVICES)
+
+
+@given(stored_states(), st.sampled_from(REGION_CODES), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_accept_all_under_a_signal_never_allows_the_objection_set(
+    consent: Consent, region: str, gpc: bool
+) -> None:
+    decision = decide(consent, region, Signals(gpc=gpc))
+    accepted, action = choose(decision, "accept_all")
+    assert action == "accept_all"
+    assert accepted.allows("adpixel") is not (decision.signal or decision.objection)
+    assert accepted.allows("stats")

@@ -199,6 +199,26 @@ def test_after_reject_all_nothing_third_party_runs_on_any_page(demo: Demo, brows
     context.close()
 
 
+def test_refusing_after_accepting_deletes_the_trackers_cookies(demo: Demo, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(demo.urls["site"] + "/shop", wait_until="networkidle")
+    page.locator("[data-consentgate-banner] [data-cg-action=accept_all]").click()
+    page.wait_for_function("document.cookie.includes('_ts_uid=') && document.cookie.includes('_pc_id=')")
+    page.goto(demo.urls["site"] + "/gear-finder", wait_until="networkidle")
+    assert {"_ts_uid", "_pc_id", "_ts_sess"} <= _cookie_names(context)
+
+    page.locator("[data-cg-reopen]").click()
+    page.locator("[data-consentgate-centre] [data-cg-action=reject_all]").click()
+    deadline = time.monotonic() + 10
+    while _cookie_names(context) != {"ridgeline_consent"}:
+        assert time.monotonic() < deadline, _cookie_names(context)
+        time.sleep(0.05)
+    page.goto(demo.urls["site"] + "/gear-finder", wait_until="networkidle")
+    assert _cookie_names(context) == {"ridgeline_consent"}
+    context.close()
+
+
 def test_the_admin_needs_a_password_and_shows_the_visitors_choice(demo: Demo, browser: Any) -> None:
     visitor = browser.new_context()
     page = visitor.new_page()

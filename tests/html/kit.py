@@ -19,12 +19,21 @@ def category(category_id: str) -> Category:
     return Category(category_id, {"en": category_id.title()}, {"en": ""}, required=category_id == "necessary")
 
 
-def service(service_id: str, category_id: str, hosts: Iterable[str] = (), signatures: Iterable[str] = ()) -> Service:
-    return Service(service_id, service_id.upper(), category_id, hosts=tuple(hosts), signatures=tuple(signatures))
+def service(
+    service_id: str, category_id: str, hosts: Iterable[str] = (), signatures: Iterable[str] = ()
+) -> Service:
+    return Service(
+        service_id, service_id.upper(), category_id, hosts=tuple(hosts), signatures=tuple(signatures)
+    )
 
 
 SERVICES = (
-    service("ga", "analytics", ["google-analytics.com", "googletagmanager.com"], ["gtag(", "GoogleAnalyticsObject"]),
+    service(
+        "ga",
+        "analytics",
+        ["google-analytics.com", "googletagmanager.com"],
+        ["gtag(", "GoogleAnalyticsObject"],
+    ),
     service("meta", "marketing", ["connect.facebook.net", "facebook.com"], ["fbq("]),
     service("youtube", "marketing", ["youtube.com", "youtube-nocookie.com"]),
     service("hotjar", "analytics", ["hotjar.com"], ["_hjSettings"]),
@@ -101,8 +110,16 @@ def run(
     return b"".join(out)
 
 
-_JS_TYPES = {"", "module", "text/javascript", "application/javascript", "application/ecmascript",
-             "text/ecmascript", "application/x-javascript", "text/x-javascript"}
+_JS_TYPES = {
+    "",
+    "module",
+    "text/javascript",
+    "application/javascript",
+    "application/ecmascript",
+    "text/ecmascript",
+    "application/x-javascript",
+    "text/x-javascript",
+}
 
 
 def live(page: bytes, *, noscript: bool = False) -> list[str]:
@@ -111,6 +128,16 @@ def live(page: bytes, *, noscript: bool = False) -> list[str]:
     also what the <noscript> contents load for a browser without JavaScript."""
     found: list[str] = []
     walk(html5lib.parse(page, namespaceHTMLElements=False, scripting=True), found, noscript)
+    return found
+
+
+def live_scripts(page: bytes) -> list[str]:
+    """The scripts a JavaScript browser runs: their src, or their text, in document order."""
+    found: list[str] = []
+    tree = html5lib.parse(page, namespaceHTMLElements=False, scripting=True)
+    for el in tree.iter():
+        if el.tag == "script" and (el.get("type") or "").strip().lower() in _JS_TYPES:
+            found.append(el.get("src") if el.get("src") is not None else "".join(el.itertext()))
     return found
 
 
@@ -128,9 +155,12 @@ def walk(root: object, found: list[str], noscript: bool) -> None:
                     found.append(get(attr))
         elif tag == "object" and get("data"):
             found.append(get("data"))
-        elif tag == "link" and get("href") and set((get("rel") or "").lower().split()) & {
-            "preload", "prefetch", "preconnect", "dns-prefetch", "stylesheet", "modulepreload"
-        }:
+        elif (
+            tag == "link"
+            and get("href")
+            and set((get("rel") or "").lower().split())
+            & {"preload", "prefetch", "preconnect", "dns-prefetch", "stylesheet", "modulepreload"}
+        ):
             found.append(get("href"))
         elif tag == "a" and get("ping"):
             found.append(get("ping"))

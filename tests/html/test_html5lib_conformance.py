@@ -29,8 +29,12 @@ import pytest
 from consentgate.html.tokenizer import COMMENT, END, START, InitialState, Tokenizer, parse_attrs
 
 STATES: dict[str, InitialState] = {
-    "Data state": "data", "PLAINTEXT state": "plaintext", "RCDATA state": "rcdata",
-    "RAWTEXT state": "rawtext", "Script data state": "script", "CDATA section state": "cdata",
+    "Data state": "data",
+    "PLAINTEXT state": "plaintext",
+    "RCDATA state": "rcdata",
+    "RAWTEXT state": "rawtext",
+    "Script data state": "script",
+    "CDATA section state": "cdata",
 }
 RAW_ELEMENTS = {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "title", "textarea"}
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

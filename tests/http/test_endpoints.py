@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import httpx
 import pytest
-from tests.http.http_harness import Recorder, receiver, scope
 from starlette.responses import JSONResponse
 
 from consentgate.audit.events import ConsentEvent, MemorySink
-from consentgate.consent.state import Consent
 from consentgate.http.endpoints import client_ip, safe_next
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from tests.http.http_harness import BROWSER, Recorder, receiver, scope
 
-BROWSER = {
-    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-}
 KEY = "k" * 32
 POLICY = load_dict({})
 SAME_ORIGIN = {"origin": "http://testserver", "sec-fetch-site": "same-origin"}
@@ -36,7 +31,7 @@ def make(sink: Any = None, **options: Any) -> tuple[ConsentGate, MemorySink]:
 
 def client(middleware: ConsentGate, base_url: str = "http://testserver") -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=middleware), base_url=base_url, headers=BROWSER
+        transport=httpx.ASGITransport(app=middleware), base_url=base_url, headers={"user-agent": BROWSER}
     )
 
 
@@ -440,3 +435,98 @@ async def test_with_a_sqlite_audit_log_the_choice_is_stored_and_the_visitor_can_
     assert receipt.json()["consentId"] == consent_id
     assert [(e["consent_id"], e["action"]) for e in events] == [(consent_id, "save")]
     assert events[0]["notice_hash"] == middleware.ui.notice_hash("en")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"action": "save", "services": {"hotjar": "yes"}},
+        {"action": 1},
+        {"action": "save", "gpc": "true"},
+        {"action": "save", "ui": "<script>"},
+    ],
+)
+async def test_badly_typed_fields_are_refused(payload: dict[str, Any]) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", json=payload)
+    assert response.status_code == 400 and sink.events == []
+
+
+async def test_a_form_with_too_many_fields_is_refused() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent",
+            content="&".join(["a=1"] * 300).encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert response.status_code == 400
+
+
+async def test_a_client_that_leaves_mid_body_gets_no_answer_and_changes_nothing() -> None:
+    middleware, sink = make()
+    messages = [
+        {"type": "http.request", "body": b'{"action":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    send = Recorder("POST")
+    request = scope("/_consentgate/consent", method="POST", headers=[("content-type", "application/json")])
+    await middleware(request, receive, send)
+    assert send.messages == [] and sink.events == []
+
+
+async def test_the_page_a_json_choice_was_made_on_comes_from_a_same_origin_referer() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        await http.post(
+            "/_consentgate/consent",
+            json={"action": "reject_all"},
+            headers={"referer": "http://testserver/shop/cart?id=7"},
+        )
+        await http.post(
+            "/_consentgate/consent",
+            json={"action": "reject_all"},
+            headers={"referer": "https://elsewhere.example/x"},
+        )
+    assert [e.path for e in sink.events] == ["/shop/cart", ""]
+
+
+def test_client_ip_without_a_usable_address_is_empty() -> None:
+    assert client_ip({}, "truncate", b"k") == ""
+    assert client_ip({"client": ("unix-socket", 0)}, "hmac", b"k") == ""
+    assert client_ip({"client": ("203.0.113.7", 1)}, "none", b"k") == ""
+
+
+async def test_a_writer_like_sink_counts_bots_and_archives_the_notice() -> None:
+    class WriterLike(MemorySink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bots = 0
+            self.notices: dict[str, object] = {}
+
+        def skip_bot(self) -> None:
+            self.bots += 1
+
+        def put_notice(self, notice_hash: str, doc: Any) -> None:
+            self.notices[notice_hash] = doc
+
+    sink = WriterLike()
+    middleware, _ = make(sink)
+    async with client(middleware) as http:
+        await http.post(
+            "/_consentgate/consent", json={"action": "reject_all"}, headers={"user-agent": "Googlebot/2.1"}
+        )
+        await http.post("/_consentgate/consent", json={"action": "accept_all"})
+    assert sink.bots == 1 and len(sink.events) == 1
+    assert list(sink.notices) == [sink.events[0].notice_hash]
+
+
+async def test_gpc_json_only_answers_get_and_head() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        assert (await http.post("/.well-known/gpc.json")).status_code == 405

@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from tests.http.http_harness import Recorder, receiver, scope
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -26,10 +25,8 @@ from consentgate.consent.cookie import ConsentCookie
 from consentgate.consent.state import Consent
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from tests.http.http_harness import BROWSER, Recorder, receiver, scope
 
-BROWSER = {
-    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-}
 KEY, OLD_KEY = "k" * 32, "o" * 32
 GA = '<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
 PAGE = f"<!doctype html><html><head><title>Shop</title>{GA}</head><body><h1>Hi</h1></body></html>".encode()
@@ -65,7 +62,7 @@ async def echo_consent(request: Request) -> JSONResponse:
 
 def client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=BROWSER
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers={"user-agent": BROWSER}
     )
 
 
@@ -470,7 +467,9 @@ async def test_the_firewall_drops_tracker_cookies_until_consent() -> None:
 async def test_cookies_the_browser_still_sends_are_expired_on_any_response() -> None:
     middleware = gate(Starlette(routes=[Route("/api", lambda r: JSONResponse({}))]))
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=middleware), base_url="http://www.shop.example", headers=BROWSER
+        transport=httpx.ASGITransport(app=middleware),
+        base_url="http://www.shop.example",
+        headers={"user-agent": BROWSER},
     ) as http:
         http.cookies.set("_fbp", "fb.1.2")
         http.cookies.set("session", "s")
@@ -483,3 +482,61 @@ async def test_cookies_the_browser_still_sends_are_expired_on_any_response() -> 
         "shop.example",
     }
     assert response.headers["cache-control"] == "private"
+
+
+async def test_lifespan_starts_the_audit_writer_and_shutdown_flushes_it(tmp_path: Path) -> None:
+    from consentgate.audit.stores import open_store
+    from consentgate.audit.stores.base import Query
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    middleware = gate(Starlette(routes=[Route("/", echo_consent)]), audit=url)
+    to_app = anyio.create_memory_object_stream[dict[str, Any]](4)
+    from_app = anyio.create_memory_object_stream[dict[str, Any]](4)
+
+    async with anyio.create_task_group() as tasks, to_app[0], to_app[1], from_app[0], from_app[1]:
+        tasks.start_soon(
+            middleware,
+            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+            to_app[1].receive,
+            from_app[0].send,
+        )
+        await to_app[0].send({"type": "lifespan.startup"})
+        assert (await from_app[1].receive())["type"] == "lifespan.startup.complete"
+        assert middleware.audit.sink.running  # type: ignore[attr-defined]
+        async with client(middleware) as http:
+            saved = await http.post("/_consentgate/consent", json={"action": "accept_all"})
+        await to_app[0].send({"type": "lifespan.shutdown"})
+        assert (await from_app[1].receive())["type"] == "lifespan.shutdown.complete"
+
+    store = open_store(url)
+    await store.open()
+    try:
+        records = [record async for record in store.read(Query())]
+    finally:
+        await store.close()
+    assert [(r["consent_id"], r["action"]) for r in records] == [
+        (saved.json()["state"]["consentId"], "accept_all")
+    ]
+
+
+async def test_an_opt_out_the_audit_log_cannot_take_is_applied_but_not_stored() -> None:
+    class Full(MemorySink):
+        def enqueue(self, event: Any) -> bool:  # type: ignore[override]
+            return False
+
+    middleware = gate(html_app(), audit=Full(), region_resolver=lambda scope: "US-CA")
+    async with client(middleware) as http:
+        response = await http.get("/", headers={"sec-gpc": "1", "accept": "text/html"})
+    assert "consentgate=" not in " ".join(response.headers.get_list("set-cookie"))
+    assert middleware.counters["consent_unrecorded"] == 1
+    assert response.status_code == 200
+
+
+async def test_a_crawler_sending_gpc_in_an_opt_out_region_gets_the_opt_out_but_no_record() -> None:
+    sink = MemorySink()
+    middleware = gate(html_app(), audit=sink, region_resolver=lambda scope: "US-CA")
+    async with client(middleware) as http:
+        response = await http.get("/", headers={"sec-gpc": "1", "user-agent": "Googlebot/2.1"})
+    assert sink.events == []
+    assert "set-cookie" not in response.headers
+    assert b"data-consentgate-banner" not in response.content

@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 import pytest
-from tests.http.http_harness import Recorder, receiver, scope
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from consentgate.consent.state import Consent
@@ -30,6 +29,7 @@ from consentgate.http.responder import (
 )
 from consentgate.http.types import RawHeaders
 from consentgate.policy.model import Category, CookieSpec, Policy, Service
+from tests.http.http_harness import Recorder, receiver, scope
 
 POLICY = Policy(
     categories=(
@@ -482,3 +482,59 @@ def test_if_none_match_for_another_consent_state_is_dropped() -> None:
     )
     assert restore_if_none_match('"plain"', lambda: "v1", drop_foreign=True) == (None, False)
     assert restore_if_none_match("*", lambda: "v1", drop_foreign=True) == ("*", False)
+
+
+async def test_zerocopysend_on_a_page_is_read_and_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_bytes(b"xx" + PAGE)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        with path.open("rb") as file:
+            await send({"type": "http.response.zerocopysend", "file": file, "offset": 2, "more_body": True})
+            file.seek(0)
+            await send({"type": "http.response.zerocopysend", "file": file, "count": 2, "more_body": False})
+
+    send = await run(app)
+    assert send.body == rewritten(PAGE + b"xx")
+    assert "http.response.zerocopysend" not in send.types
+
+
+async def test_pathsend_on_head_sends_no_body(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_bytes(PAGE)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    send = await run(app, method="HEAD")
+    assert send.types == ["http.response.start", "http.response.body"] and send.body == b""
+
+
+async def test_a_rewriter_that_cannot_be_built_withholds_the_body(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(FakePage):
+        def transform(self, headers: RawHeaders) -> Marker:
+            raise RuntimeError("cannot build")
+
+    with caplog.at_level(logging.ERROR, logger="consentgate.http"):
+        send = await run(HTMLResponse(PAGE), page=Broken())
+    assert send.body == b"" and send.finished
+    assert "could not prepare" in caplog.text
+
+
+async def test_concatenated_gzip_members_are_one_body() -> None:
+    body = gzip.compress(PAGE[:20]) + gzip.compress(PAGE[20:])
+    send = await run(Response(body, media_type="text/html", headers={"content-encoding": "gzip"}))
+    assert gzip.decompress(send.body) == rewritten(PAGE)
+
+
+async def test_a_corrupt_gzip_body_fails_closed() -> None:
+    send = await run(
+        Response(b"\x1f\x8bnot gzip", media_type="text/html", headers={"content-encoding": "gzip"})
+    )
+    assert send.body == b"" and send.finished

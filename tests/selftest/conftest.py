@@ -19,6 +19,7 @@ from .selftest_sites import (
     Sites,
     clean_site,
     leaky_site,
+    platform_site,
     serve,
     tracker_app,
     widget_app,
@@ -30,10 +31,15 @@ def sites() -> Iterator[Sites]:
     with serve(tracker_app()) as tracker_port, serve(widget_app(), "127.0.0.2") as widget_port:
         tracker = f"http://localhost:{tracker_port}"
         widget = f"http://127.0.0.2:{widget_port}"
-        with serve(clean_site(tracker)) as clean_port, serve(leaky_site(tracker, widget)) as leaky_port:
+        with (
+            serve(clean_site(tracker)) as clean_port,
+            serve(leaky_site(tracker, widget)) as leaky_port,
+            serve(platform_site(tracker)) as platform_port,
+        ):
             yield Sites(
                 clean=f"http://127.0.0.1:{clean_port}/",
                 leaky=f"http://127.0.0.1:{leaky_port}/",
+                platform=f"http://127.0.0.1:{platform_port}/",
                 tracker=tracker,
                 widget=widget,
             )
@@ -51,22 +57,32 @@ def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def _run(url: str, chromium: str, policy: Policy) -> SelftestResult:
-    config = SelftestConfig(url, pages=2, timeout=10, banner_wait=3, chromium=chromium)
+async def _run(config: SelftestConfig, policy: Policy) -> SelftestResult:
     return await arun_selftest(config, policy, policy_source="tests/selftest policy")
 
 
 @pytest.fixture(scope="session")
 def results(sites: Sites, chromium_path: str, site_policy: Policy) -> dict[str, SelftestResult]:
-    """Both sites tested at once (two browsers): the runs mostly wait for the network."""
+    """All sites tested at once (one browser each): the runs mostly wait for the network."""
+    configs = {
+        "clean": SelftestConfig(sites.clean, pages=2, timeout=10, banner_wait=3, chromium=chromium_path),
+        "leaky": SelftestConfig(sites.leaky, pages=2, timeout=10, banner_wait=3, chromium=chromium_path),
+        "platform": SelftestConfig(
+            sites.platform,
+            pages=1,
+            timeout=10,
+            banner_wait=3,
+            chromium=chromium_path,
+            phases=("accept", "withdraw"),
+        ),
+    }
 
-    async def both() -> dict[str, SelftestResult]:
+    async def run_all() -> dict[str, SelftestResult]:
         async with asyncio.TaskGroup() as group:
-            clean = group.create_task(_run(sites.clean, chromium_path, site_policy))
-            leaky = group.create_task(_run(sites.leaky, chromium_path, site_policy))
-        return {"clean": clean.result(), "leaky": leaky.result()}
+            tasks = {name: group.create_task(_run(config, site_policy)) for name, config in configs.items()}
+        return {name: task.result() for name, task in tasks.items()}
 
-    return asyncio.run(both())
+    return asyncio.run(run_all())
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +93,8 @@ def clean_result(results: dict[str, SelftestResult]) -> SelftestResult:
 @pytest.fixture(scope="session")
 def leaky_result(results: dict[str, SelftestResult]) -> SelftestResult:
     return results["leaky"]
+
+
+@pytest.fixture(scope="session")
+def platform_result(results: dict[str, SelftestResult]) -> SelftestResult:
+    return results["platform"]

@@ -264,6 +264,7 @@ def leaky_site(tracker: str, widget: str) -> Starlette:
 class Sites:
     clean: str
     leaky: str
+    platform: str
     tracker: str
     widget: str
 
@@ -291,3 +292,47 @@ def signals_app(seen: list[dict[str, str]]) -> Starlette:
         return Response(PIXEL, media_type="image/gif")
 
     return Starlette(routes=[Route("/", page), Route("/beacon", beacon)])
+
+
+def platform_site(tracker: str) -> Starlette:
+    """Like many consent platforms: the choices reopen only through a JavaScript API, and the
+    preferences offer toggles and "Save my choices" but no reject-all button."""
+
+    async def page(request: Request) -> Response:
+        granted = set(filter(None, request.cookies.get("consent", "").split(",")))
+        chosen = "consent" in request.cookies
+        toggles = "".join(
+            f'<label><input type="checkbox" name="c" value="{c}"{" checked" * (c in granted)}> {c}</label>'
+            for c in ("analytics", "marketing")
+        )
+        first_layer = (
+            '<button name="all" value="1">Accept all</button> '
+            '<button name="none" value="1">Reject all</button>'
+        )
+        body = (
+            f"<h1>Platform</h1>{NAV}"
+            f'<div id="prefs" role="dialog" aria-label="Privacy preferences"{" hidden" * chosen}>'
+            f'<form method="post" action="/consent">{"" if chosen else first_layer}'
+            f"{toggles}<button>Save my choices</button></form></div>"
+            "<script>window.CookieConsent = {showPreferences() {"
+            " document.getElementById('prefs').hidden = false; }};</script>"
+        )
+        if "marketing" in granted:
+            body += f'<script src="{tracker}/tracker.js"></script>'
+        return HTMLResponse(f"<!doctype html><html lang=en><body>{body}</body></html>")
+
+    async def consent(request: Request) -> Response:
+        fields = parse_qsl((await request.body()).decode())
+        names = dict(fields)
+        granted = [value for key, value in fields if key == "c"]
+        if "all" in names:
+            granted = ["analytics", "marketing"]
+        if "none" in names:
+            granted = []
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie("consent", ",".join(granted), max_age=86400, samesite="lax")
+        if "marketing" not in granted:
+            response.delete_cookie("_tracker_id", path="/")
+        return response
+
+    return Starlette(routes=[Route("/", page), Route("/consent", consent, methods=["POST"])])

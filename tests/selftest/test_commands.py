@@ -141,21 +141,11 @@ def test_an_invalid_css_selector_exits_2(
 def test_selectors_find_controls_the_names_would_miss(
     browser_env: None, sites: Sites, policy_file: Path, tmp_path: Path
 ) -> None:
-    out_json = tmp_path / "out.json"
-    flags = [
-        "--pages",
-        "1",
-        "--phases",
-        "before,reject",
-        "--policy",
-        str(policy_file),
-        "--json",
-        str(out_json),
-    ]
-    assert (
-        main(["selftest", sites.leaky, *flags, "--accept-selector", "#acc", "--reject-selector", "#rej"]) == 1
-    )
-    reject = json.loads(out_json.read_text(encoding="utf-8"))["phases"][1]["observed"]
+    out = tmp_path / "out.json"
+    flags = ["--phases", "reject", "--pages", "1", "--policy", str(policy_file), "--json", str(out)]
+    selectors = ["--accept-selector", "#acc", "--reject-selector", "#rej"]
+    assert main(["selftest", sites.leaky, *flags, *selectors]) == 1
+    reject = json.loads(out.read_text(encoding="utf-8"))["phases"][0]["observed"]
     assert reject["banner"]["found_by"] == "selector"
     # Found, but hidden on the first layer: still not a first-layer reject control.
     assert reject["banner"]["reject_label"] is None

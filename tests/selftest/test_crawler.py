@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from consentgate.policy.model import Policy
-from consentgate.selftest import PhaseObservation, SelftestConfig, SelftestResult, run_selftest
+from consentgate.selftest import PhaseObservation, SelftestConfig, SelftestResult, arun_selftest
 from consentgate.selftest.classify import PhaseAssessment
 from consentgate.selftest.crawler import ChromiumMissing, SelftestError, check_url, chromium_executable
 from consentgate.selftest.hosts import is_google_tag
@@ -78,9 +80,7 @@ def test_consent_default_and_google_tag_are_timed_in_the_same_document(clean_res
         assert defaults[0].params["ad_storage"] == "granted"
 
 
-def test_later_phases_crawl_the_pages_the_first_phase_found(
-    clean_result: SelftestResult, sites: object
-) -> None:
+def test_later_phases_crawl_the_pages_the_first_phase_found(clean_result: SelftestResult) -> None:
     before = [v.url for v in observed(clean_result, "before").pages]
     assert [url.split("/", 3)[3] for url in before] == ["", "about"]
     reject = observed(clean_result, "reject").pages
@@ -154,27 +154,50 @@ def test_script_writes_name_the_script_that_made_them(leaky_result: SelftestResu
 
 
 # -- signals, errors --------------------------------------------------------------------------
-@pytest.mark.parametrize("gpc", [True, False])
-def test_region_header_and_gpc_reach_the_server_and_the_page(
-    chromium_path: str, site_policy: Policy, gpc: bool
+def test_region_header_and_gpc_reach_the_server_and_the_page(chromium_path: str, site_policy: Policy) -> None:
+    seen: dict[bool, list[dict[str, str]]] = {True: [], False: []}
+
+    async def both(urls: dict[bool, str]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for gpc, url in urls.items():
+                config = SelftestConfig(
+                    url,
+                    pages=1,
+                    region="FR",
+                    region_header="X-Test-Region",
+                    gpc=gpc,
+                    phases=("before",),
+                    timeout=10,
+                    chromium=chromium_path,
+                )
+                group.create_task(arun_selftest(config, site_policy))
+
+    with serve(signals_app(seen[True])) as with_gpc, serve(signals_app(seen[False])) as without:
+        asyncio.run(both({True: f"http://127.0.0.1:{with_gpc}/", False: f"http://127.0.0.1:{without}/"}))
+    for gpc, requests in seen.items():
+        assert [s["path"] for s in requests] == ["/", "/beacon"]
+        assert all(s["region"] == "FR" for s in requests)
+        assert all(s["sec_gpc"] == ("1" if gpc else "") for s in requests)
+        assert requests[1]["dom_gpc"] == ("true" if gpc else "undefined")
+
+
+def test_withdrawal_through_a_platform_api_and_toggles_is_measured_and_reported(
+    platform_result: SelftestResult,
 ) -> None:
-    seen: list[dict[str, str]] = []
-    with serve(signals_app(seen)) as port:
-        config = SelftestConfig(
-            f"http://127.0.0.1:{port}/",
-            pages=1,
-            region="FR",
-            region_header="X-Test-Region",
-            gpc=gpc,
-            phases=("before",),
-            timeout=10,
-            chromium=chromium_path,
-        )
-        run_selftest(config, site_policy)
-    assert [s["path"] for s in seen] == ["/", "/beacon"]
-    assert all(s["region"] == "FR" for s in seen)
-    assert all(s["sec_gpc"] == ("1" if gpc else "") for s in seen)
-    assert seen[1]["dom_gpc"] == ("true" if gpc else "undefined")
+    result = platform_result
+    withdraw = observed(result, "withdraw").choice
+    assert withdraw is not None and withdraw.made
+    assert withdraw.reopen_api == "CookieConsent.showPreferences()"
+    assert withdraw.steps == ("(switch off a toggle)", "(switch off a toggle)", "Save my choices")
+    assert {(f.rule, f.requirement) for f in result.assessment.violations} == {
+        ("no-reopen-control", "CG-20"),
+        ("withdraw-too-hard", "CG-21"),
+    }
+    # Measured all the same: the tracker is gone after the withdrawal, and so is its cookie.
+    assert assessed(result, "withdraw").judged
+    assert [h.host for h in assessed(result, "withdraw").hosts if h.third_party] == []
+    assert [h.host for h in assessed(result, "accept").hosts if h.third_party] == ["localhost"]
+    assert {c.cookie.name for c in assessed(result, "withdraw").cookies} == {"consent"}
 
 
 def test_missing_chromium_names_the_ways_to_get_one(tmp_path: object) -> None:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     rewrite_parser.add_argument(
         "--grant",
         default="none",
-        help='categories granted: "all", "none" (default) or a comma-separated list (e.g. analytics,marketing)',
+        help='categories granted: "all", "none" (default) or a list such as analytics,marketing',
     )
     rewrite_parser.set_defaults(func=rewrite_command)
 
@@ -78,8 +78,14 @@ def scan_command(args: argparse.Namespace) -> int:
     findings = scan(data, Rules.compile(policy), page_host=args.host)
     rows = [
         {
-            "line": f.line, "element": f.tag, "host": f.host, "category": f.category,
-            "service": f.service_id, "service_name": f.service_name, "rule": f.rule, "action": f.action,
+            "line": f.line,
+            "element": f.tag,
+            "host": f.host,
+            "category": f.category,
+            "service": f.service_id,
+            "service_name": f.service_name,
+            "rule": f.rule,
+            "action": f.action,
         }
         for f in findings
     ]

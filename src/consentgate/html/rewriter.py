@@ -25,11 +25,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from functools import lru_cache
+from collections.abc import Callable
 from typing import Final
 
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
-from consentgate.html.tokenizer import COMMENT, END, START, TEXT, Attr, Event, Tokenizer, attr_map, parse_attrs
+from consentgate.html.tokenizer import (
+    COMMENT,
+    END,
+    START,
+    TEXT,
+    Attr,
+    Event,
+    Tokenizer,
+    attr_map,
+    parse_attrs,
+)
 
 __all__ = ["HtmlRewriter", "rewrite", "scan"]
 
@@ -39,43 +50,96 @@ Allows = Callable[[str | None, str], bool]
 
 # Elements looked at once the head snippet is in.
 _START_NAMES: Final = frozenset(
-    {"script", "iframe", "frame", "img", "image", "link", "embed", "object", "source", "video",
-     "audio", "base", "noscript", "plaintext"}
+    {
+        "script",
+        "iframe",
+        "frame",
+        "img",
+        "image",
+        "link",
+        "embed",
+        "object",
+        "source",
+        "video",
+        "audio",
+        "base",
+        "noscript",
+        "plaintext",
+    }
 )  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
 _END_NAMES: Final = frozenset({"body", "html", "object"})
-_HEAD_CONTENT: Final = frozenset({"base", "basefont", "bgsound", "link", "meta", "noscript", "script",
-                                  "style", "template", "title"})
+_HEAD_CONTENT: Final = frozenset(
+    {"base", "basefont", "bgsound", "link", "meta", "noscript", "script", "style", "template", "title"}
+)
 _JS_TYPES: Final = frozenset(
-    {"", "module", "application/ecmascript", "application/javascript", "application/x-ecmascript",
-     "application/x-javascript", "text/ecmascript", "text/javascript", "text/javascript1.0",
-     "text/javascript1.1", "text/javascript1.2", "text/javascript1.3", "text/javascript1.4",
-     "text/javascript1.5", "text/jscript", "text/livescript", "text/x-ecmascript", "text/x-javascript"}
+    {
+        "",
+        "module",
+        "application/ecmascript",
+        "application/javascript",
+        "application/x-ecmascript",
+        "application/x-javascript",
+        "text/ecmascript",
+        "text/javascript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "text/jscript",
+        "text/livescript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+    }
 )
 _SCRIPT_MOVED: Final = frozenset({b"type", b"src", b"integrity", b"nonce", b"async", b"defer"})
 # element -> attributes that load something (moved to data-consentgate-<name> when blocked)
 _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
-    "iframe": (b"src",), "frame": (b"src",), "embed": (b"src",), "object": (b"data",),
-    "img": (b"src", b"srcset"), "image": (b"src", b"srcset"), "source": (b"src", b"srcset"),
-    "video": (b"src", b"poster"), "audio": (b"src",), "link": (b"href",), "a": (b"ping",),
+    "iframe": (b"src",),
+    "frame": (b"src",),
+    "embed": (b"src",),
+    "object": (b"data",),
+    "img": (b"src", b"srcset"),
+    "image": (b"src", b"srcset"),
+    "source": (b"src", b"srcset"),
+    "video": (b"src", b"poster"),
+    "audio": (b"src",),
+    "link": (b"href",),
+    "a": (b"ping",),
 }
 # Empty values inserted first in a tag too long to read (the first attribute of a name wins).
 _BLANKS: Final = {
-    "iframe": b' src="about:blank"', "frame": b' src="about:blank"', "embed": b' src=""',
-    "object": b' data=""', "img": b' src="" srcset=""', "image": b' src="" srcset=""',
-    "source": b' src="" srcset=""', "video": b' src="" poster=""', "audio": b' src=""',
-    "link": b' href=""', "a": b' ping=""',
+    "iframe": b' src="about:blank"',
+    "frame": b' src="about:blank"',
+    "embed": b' src=""',
+    "object": b' data=""',
+    "img": b' src="" srcset=""',
+    "image": b' src="" srcset=""',
+    "source": b' src="" srcset=""',
+    "video": b' src="" poster=""',
+    "audio": b' src=""',
+    "link": b' href=""',
+    "a": b' ping=""',
 }
 # Unknown hosts count for active content only: for images, stylesheets and media every CDN
 # would be "unknown".
 _LAZY: Final = frozenset({"img", "image", "iframe", "source"})
 _LAZY_ATTRS: Final = (b"data-src", b"data-srcset")
 _MOVED_NAME: Final = {
-    b"src": b"data-consentgate-src", b"srcset": b"data-consentgate-srcset", b"data": b"data-consentgate-data",
-    b"poster": b"data-consentgate-poster", b"href": b"data-consentgate-href", b"ping": b"data-consentgate-ping",
-    b"data-src": b"data-consentgate-src", b"data-srcset": b"data-consentgate-srcset",
+    b"src": b"data-consentgate-src",
+    b"srcset": b"data-consentgate-srcset",
+    b"data": b"data-consentgate-data",
+    b"poster": b"data-consentgate-poster",
+    b"href": b"data-consentgate-href",
+    b"ping": b"data-consentgate-ping",
+    b"data-src": b"data-consentgate-src",
+    b"data-srcset": b"data-consentgate-srcset",
 }
 _UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a"})
-_LINK_RELS: Final = frozenset({b"preload", b"prefetch", b"preconnect", b"dns-prefetch", b"stylesheet", b"modulepreload"})
+_LINK_RELS: Final = frozenset(
+    {b"preload", b"prefetch", b"preconnect", b"dns-prefetch", b"stylesheet", b"modulepreload"}
+)
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
 _PRESCAN: Final = 1024
@@ -141,8 +205,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._base_seen = False
         self._fragment = fragment
         self._line_offset = line_offset
-        self._passthrough = bool(charset) and charset is not None and charset.strip().lower().startswith(
-            _PASSTHROUGH_CHARSETS
+        self._passthrough = (
+            bool(charset)
+            and charset is not None
+            and charset.strip().lower().startswith(_PASSTHROUGH_CHARSETS)
         )
         inject_head = bool(head_snippet) and not fragment
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
@@ -202,7 +268,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._decide_script(event, attrs, self._rules.classify_inline(content))
         if self._noscript_from >= 0:
             self._rewrite_noscript(self._noscript_from, tok.position)
-        closer = tok.closer()
+        # A fragment (<noscript> content) ends where its element ends: nothing to close.
+        closer = b"" if self._fragment else tok.closer()
         cut = tok.position if closer == b"" else end
         if self._stream_found is not None and not self._stream_allowed():
             cut = tok.position
@@ -240,10 +307,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return True
         if self._head != _HEAD_DONE:
             for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
-                if not m.group().startswith(b"<!"):
-                    if _is_charset_meta(attr_map(m.group(), 5, len(m.group()) - 1)):
-                        self._meta_end = m.end()
-                        break
+                tag = m.group()
+                if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
+                    self._meta_end = m.end()
+                    break
         return False
 
     # -- output ------------------------------------------------------------------------------
@@ -270,14 +337,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._scan_stream(tok.safe)
         if self._noscript_from >= 0:
             if tok.safe - self._noscript_from > self._max_buffer:
-                logger.debug("consentgate: a <noscript> longer than %d bytes passes unrewritten", self._max_buffer)
+                logger.debug(
+                    "consentgate: a <noscript> longer than %d bytes passes unrewritten", self._max_buffer
+                )
                 self._noscript_from = -1
             else:
                 limit = min(limit, self._noscript_from)
-        if self._head == _HEAD_AWAIT_META:
-            limit = min(limit, self._emitted)
-        if self._head == _HEAD_AWAIT_META and tok.safe - self._emitted > self._max_buffer:
-            self._inject_head(self._emitted, after_meta=True)  # the awaited meta never came
         self._emit_to(limit)
         keep = self._emitted
         if self._stream_script is not None:
@@ -296,9 +361,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return self._nl_count - self._tok.slice(offset, self._nl_pos).count(b"\n") + 1 + self._line_offset
 
     # -- events ------------------------------------------------------------------------------
-    def _handle(self, events: Iterable[Event]) -> None:
-        for event in events:
-            if self._head != _HEAD_DONE and not self._prologue(event):
+    def _handle(self, events: list[Event]) -> None:
+        for index, event in enumerate(events):
+            if self._head != _HEAD_DONE and not self._prologue(event, events, index):
                 continue
             kind = event.kind
             if kind == START:
@@ -306,14 +371,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             elif kind == END:
                 self._end_tag(event)
 
-    def _prologue(self, event: Event) -> bool:
+    def _prologue(self, event: Event, events: list[Event], index: int) -> bool:
         """Place the head snippet; returns whether the event needs normal handling too."""
         kind = event.kind
         if self._head == _HEAD_AWAIT_META:
             if kind == START and event.name == "meta" and event.end == self._meta_end:
-                self._inject_head(event.end)
-            elif event.start >= self._meta_end:
-                self._inject_head(event.start)  # the prescan's meta was not markup after all
+                self._inject_head(event.end, after_meta=True)
+                return False
             return kind in (START, END)
         if kind == COMMENT:
             return False
@@ -322,7 +386,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             skip = 3 if event.start == 0 and text.startswith(b"\xef\xbb\xbf") else 0
             m = _NOT_WS.search(text, skip)
             if m is not None:
-                self._inject_head(event.start + m.start())
+                self._inject_head(event.start + m.start(), events, index)
             return False
         name = event.name
         if kind == START and name == "html" and self._head == _HEAD_PROLOGUE:
@@ -330,21 +394,52 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if kind == START and name == "head" and self._head == _HEAD_PROLOGUE:
             self._head = _HEAD_OPEN
             return False
-        if kind == START and name == "meta":
-            if _is_charset_meta(self._amap(event)):
-                self._inject_head(event.end, after_meta=True)
-                return False
-        self._inject_head(event.start)
+        if kind == START and name == "meta" and _is_charset_meta(self._amap(event)):
+            self._inject_head(event.end, after_meta=True)
+            return False
+        self._inject_head(event.start, events, index)
         return kind in (START, END)
 
-    def _inject_head(self, offset: int, *, after_meta: bool = False) -> None:
-        if not after_meta and self._head != _HEAD_AWAIT_META and offset < self._meta_end:
+    def _inject_head(
+        self, offset: int, events: list[Event] | None = None, index: int = 0, *, after_meta: bool = False
+    ) -> None:
+        if (
+            not after_meta
+            and events is not None
+            and offset < self._meta_end
+            and self._meta_ahead(events, index)
+        ):
+            # A <meta charset> further on, within the first 1024 bytes: the snippet goes after
+            # it, so the browser's charset prescan still finds it. The tokenizer has already
+            # reported it as markup (not text inside a script or a comment).
             self._head = _HEAD_AWAIT_META
-            self._emit_to(offset)
             return
         self._replace(offset, offset, self._head_snippet)
         self._head = _HEAD_DONE
         self._tok.set_names(_START_NAMES, _END_NAMES)
+
+    def _meta_ahead(self, events: list[Event], index: int) -> bool:
+        """Is the prescan's <meta charset> reported further on, still inside the head?"""
+        raw = ""
+        for event in events[index:]:
+            kind, name = event.kind, event.name
+            if kind == START and name == "meta" and event.end == self._meta_end:
+                return True
+            if raw:
+                if kind == END and name == raw:
+                    raw = ""
+                continue
+            if kind == TEXT:
+                if _NOT_WS.search(self._tok.slice(event.start, event.end)) is not None:
+                    return False
+            elif kind == START:
+                if name not in _HEAD_CONTENT:
+                    return False
+                if name in ("title", "style", "script", "noscript"):
+                    raw = name
+            elif kind == END and name not in _HEAD_CONTENT:
+                return False
+        return False
 
     def _amap(self, event: Event) -> dict[bytes, bytes]:
         tag = self._tok.slice(event.start, event.end)
@@ -432,7 +527,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _release_held_script(self) -> None:
         """An inline script outgrew the buffer: decide on its first bytes, stream the rest."""
-        assert self._held is not None  # noqa: S101 - only called while holding
+        assert self._held is not None
         event, attrs = self._held
         self._held = None
         seen = self._tok.slice(event.end, self._tok.safe)
@@ -485,23 +580,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return
         rules = self._rules
         verdict = rules.classify_markup(attrs)
-        url_names = _URL_ATTRS[name]
-        if name in _LAZY and (b"data-src" in attrs or b"data-srcset" in attrs):
-            # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
-            url_names = (*url_names, *_LAZY_ATTRS)
+        primary = _URL_ATTRS[name]
+        lazy = name in _LAZY and (b"data-src" in attrs or b"data-srcset" in attrs)
+        source = primary
         if verdict is None:
             unknown_counts = name in _UNKNOWN_COUNTS
-            for attr in url_names:
-                value = attrs.get(attr)
-                if value is None:
-                    continue
-                for url in _urls(attr, value):
-                    verdict = rules.classify_url(url, self._base_host, self._page_host, unknown_counts=unknown_counts)
-                    if verdict is not None:
-                        break
-                if verdict is not None:
-                    break
-        if verdict is None and event.truncated and not any(a in attrs for a in url_names):
+            verdict = self._classify_attrs(attrs, primary, unknown_counts)
+            if verdict is None and lazy:
+                # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
+                source = _LAZY_ATTRS
+                verdict = self._classify_attrs(attrs, _LAZY_ATTRS, False)
+        if verdict is None and event.truncated and not any(a in attrs for a in primary):
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
         if verdict is None:
             return
@@ -509,9 +598,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         finding = self._report(name, verdict, self._line(event.start), action)
         if action != "blocked":
             return
-        moved = {a: _MOVED_NAME[a] for a in url_names if a in attrs}
-        if b"src" in moved and b"data-src" in moved:
-            moved[b"data-src"] = b"data-consentgate-data-src"  # never two attributes of one name
+        moved = {a: _MOVED_NAME[a] for a in source if a in attrs}
+        if source is _LAZY_ATTRS and any(a in attrs for a in primary):
+            # never two attributes of one name: the site's placeholder src stays where it is
+            moved = {a: b"data-consentgate-" + a for a in moved}
         parsed = self._attrs(event)[0]
         insert = _markers(verdict)
         if event.truncated:
@@ -526,14 +616,35 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif name in _PLACEHOLDER_AFTER_END:
             self._placeholders.append((name, placeholder))
 
+    def _classify_attrs(
+        self, attrs: dict[bytes, bytes], names: tuple[bytes, ...], unknown_counts: bool
+    ) -> Verdict | None:
+        for attr in names:
+            value = attrs.get(attr)
+            if value is None:
+                continue
+            for url in _urls(attr, value):
+                verdict = self._rules.classify_url(
+                    url, self._base_host, self._page_host, unknown_counts=unknown_counts
+                )
+                if verdict is not None:
+                    return verdict
+        return None
+
     # -- noscript ----------------------------------------------------------------------------
     def _rewrite_noscript(self, start: int, end: int) -> None:
         self._noscript_from = -1
         content = self._tok.slice(start, end)
         inner = HtmlRewriter(
-            self._rules, self._allows, placeholder=self._placeholder, on_finding=self._on_finding,
-            max_buffer=self._max_buffer, page_host=self._page_host, line_offset=self._line(start) - 1,
-            base_host=self._base_host, fragment=True,
+            self._rules,
+            self._allows,
+            placeholder=self._placeholder,
+            on_finding=self._on_finding,
+            max_buffer=self._max_buffer,
+            page_host=self._page_host,
+            line_offset=self._line(start) - 1,
+            base_host=self._base_host,
+            fragment=True,
         )
         rewritten = inner.feed(content) + inner.close()
         if rewritten != content:
@@ -554,9 +665,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _report(self, tag: str, verdict: Verdict, line: int, action: Action) -> Finding:
         service = verdict.service
         finding = Finding(
-            tag=tag, category=verdict.category, service_id=service.id if service else None,
-            service_name=service.name if service else "", host=verdict.host, rule=verdict.rule,
-            line=line, action=action,
+            tag=tag,
+            category=verdict.category,
+            service_id=service.id if service else None,
+            service_name=service.name if service else "",
+            host=verdict.host,
+            rule=verdict.rule,
+            line=line,
+            action=action,
         )
         if self._on_finding is not None:
             self._on_finding(finding)
@@ -578,9 +694,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
 
 def _markers(verdict: Verdict) -> bytes:
-    out = b' data-consentgate-blocked data-consentgate-category="' + _attr_value(verdict.category) + b'"'
-    if verdict.service is not None:
-        out += b' data-consentgate-service="' + _attr_value(verdict.service.id) + b'"'
+    return _marker_bytes(verdict.category, verdict.service.id if verdict.service is not None else None)
+
+
+@lru_cache(maxsize=1024)
+def _marker_bytes(category: str, service_id: str | None) -> bytes:
+    out = b' data-consentgate-blocked data-consentgate-category="' + _attr_value(category) + b'"'
+    if service_id is not None:
+        out += b' data-consentgate-service="' + _attr_value(service_id) + b'"'
     return out
 
 
@@ -635,8 +756,13 @@ def rewrite(
 ) -> bytes:
     """Rewrite a whole page at once (same result as feeding it in any chunks)."""
     rewriter = HtmlRewriter(
-        rules, allows, head_snippet=head_snippet, body_snippet=body_snippet, placeholder=placeholder,
-        on_finding=on_finding, page_host=page_host,
+        rules,
+        allows,
+        head_snippet=head_snippet,
+        body_snippet=body_snippet,
+        placeholder=placeholder,
+        on_finding=on_finding,
+        page_host=page_host,
     )
     return rewriter.feed(data) + rewriter.close()
 
@@ -644,8 +770,9 @@ def rewrite(
 def scan(data: bytes, rules: Rules, *, page_host: str | None = None) -> list[Finding]:
     """Every tracker-relevant element of a page, as met with no consent at all."""
     findings: list[Finding] = []
-    rewriter = HtmlRewriter(rules, lambda service, category: False, on_finding=findings.append,
-                            page_host=page_host)
+    rewriter = HtmlRewriter(
+        rules, lambda service, category: False, on_finding=findings.append, page_host=page_host
+    )
     rewriter.feed(data)
     rewriter.close()
     return findings

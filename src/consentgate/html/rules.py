@@ -36,24 +36,42 @@ UNKNOWN_CATEGORY = "unknown"
 
 # Category names consent tools use, to the standard categories.
 _SYNONYMS: Mapping[str, str] = {
-    "necessary": "necessary", "essential": "necessary", "strictly-necessary": "necessary",
-    "strictly_necessary": "necessary", "required": "necessary",
-    "preferences": "preferences", "preference": "preferences", "functional": "preferences",
+    "necessary": "necessary",
+    "essential": "necessary",
+    "strictly-necessary": "necessary",
+    "strictly_necessary": "necessary",
+    "required": "necessary",
+    "preferences": "preferences",
+    "preference": "preferences",
+    "functional": "preferences",
     "functionality": "preferences",
-    "analytics": "analytics", "statistics": "analytics", "statistic": "analytics",
-    "performance": "analytics", "measurement": "analytics",
-    "marketing": "marketing", "advertising": "marketing", "ads": "marketing", "targeting": "marketing",
-    "social": "marketing", "social-media": "marketing",
+    "analytics": "analytics",
+    "statistics": "analytics",
+    "statistic": "analytics",
+    "performance": "analytics",
+    "measurement": "analytics",
+    "marketing": "marketing",
+    "advertising": "marketing",
+    "ads": "marketing",
+    "targeting": "marketing",
+    "social": "marketing",
+    "social-media": "marketing",
 }
 # OneTrust's default groups.
 _ONETRUST: Mapping[str, str] = {
-    "c0001": "necessary", "c0002": "analytics", "c0003": "preferences", "c0004": "marketing",
+    "c0001": "necessary",
+    "c0002": "analytics",
+    "c0003": "preferences",
+    "c0004": "marketing",
     "c0005": "marketing",
 }
 _ONETRUST_CLASS = re.compile(r"optanon-category((?:-[A-Za-z0-9]+)+)")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere
 _ASCII_WS = " \t\n\f\r"
+_SIMPLE_URL = re.compile(rb"[ \t\n\f\r]*+(?:[hH][tT][tT][pP][sS]?:)?//([a-zA-Z0-9.-]*+)(?=[/?#]|[ \t\n\f\r]*+$)")
+_AUTHORITY_END = re.compile(r"[/\\?#]")
+_HOST_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,9 @@ class Verdict:
 def host_of(url: bytes, base_host: str | None) -> str | None:
     """Lower-case host of an ``http(s)`` or protocol-relative URL; ``base_host`` for relative
     ones; None for other schemes (``data:``, ``javascript:``, ``about:``) and empty URLs."""
+    simple = _SIMPLE_URL.match(url)
+    if simple is not None:  # the common shape, without character references or odd bytes
+        return simple.group(1).decode("ascii").lower().rstrip(".") or None
     text = html.unescape(url.decode("latin-1")) if b"&" in url else url.decode("latin-1")
     text = _URL_NOISE.sub("", text.strip(_ASCII_WS))
     if not text:
@@ -94,7 +115,7 @@ def host_of(url: bytes, base_host: str | None) -> str | None:
         rest = text
     else:
         return base_host
-    authority = re.split(r"[/\\?#]", rest.lstrip("/\\"), maxsplit=1)[0]
+    authority = _AUTHORITY_END.split(rest.lstrip("/\\"), maxsplit=1)[0]
     host = authority.rpartition("@")[2]
     if host.startswith("["):
         return host.partition("]")[0][1:].lower() or None
@@ -118,7 +139,10 @@ class Rules:
         self.unknown_third_party: UnknownMode = policy.unknown_third_party
         self._categories = frozenset(c.id for c in policy.categories)
         self._services_by_name = {s.name.lower(): s for s in policy.services}
-        self._signatures = _trie_pattern({sig.encode("utf-8") for s in policy.services for sig in s.signatures if sig})
+        self._host_verdicts: dict[str, Verdict | None] = {}
+        self._signatures = _trie_pattern(
+            {sig.encode("utf-8") for s in policy.services for sig in s.signatures if sig}
+        )
 
     @classmethod
     def compile(cls, policy: Policy) -> Rules:
@@ -159,15 +183,20 @@ class Rules:
             if category is None and service is None and gated_script:
                 return Verdict(UNKNOWN_CATEGORY, None, "", "markup")
         if category is None and b"data-cookieconsent" in attrs:
-            category = _most_sensitive(self.category_name(v) for v in _text(attrs[b"data-cookieconsent"]).split(","))
+            category = _most_sensitive(
+                self.category_name(v) for v in _text(attrs[b"data-cookieconsent"]).split(",")
+            )
             if category is None and _text(attrs[b"data-cookieconsent"]).strip().lower() == "ignore":
                 return None
         if category is None and b"optanon-category" in attrs.get(b"class", b""):
             m = _ONETRUST_CLASS.search(_text(attrs[b"class"]))
             if m is not None:
                 category = _most_sensitive(_ONETRUST.get(g.lower()) for g in m.group(1).split("-")[1:])
-        if category is None and service is None and b"data-name" in attrs and (
-            b"data-type" in attrs or _text(attrs.get(b"type", b"")).strip().lower() == "text/plain"
+        if (
+            category is None
+            and service is None
+            and b"data-name" in attrs
+            and (b"data-type" in attrs or _text(attrs.get(b"type", b"")).strip().lower() == "text/plain")
         ):
             service = self._service(_text(attrs[b"data-name"]))  # Klaro
             if service is None and gated_script:
@@ -184,14 +213,25 @@ class Rules:
     ) -> Verdict | None:
         """Verdict for a URL, or None when it is first party (or not a network URL)."""
         host = host_of(url, base_host)
-        if host is None or host == page_host or self.lookup.is_first_party(host):
+        if host is None or host == page_host:
+            return None
+        verdict = self._host_verdicts.get(host, _MISSING)
+        if verdict is _MISSING:
+            verdict = self._host_verdict(host)
+            if len(self._host_verdicts) >= _HOST_CACHE_SIZE:
+                self._host_verdicts.clear()  # bounded: hosts come from pages, not from us
+            self._host_verdicts[host] = verdict
+        if verdict is None or (verdict.rule == "unknown" and not unknown_counts):
+            return None
+        return verdict
+
+    def _host_verdict(self, host: str) -> Verdict | None:
+        if self.lookup.is_first_party(host):
             return None
         service = self.lookup.service_for_host(host)
         if service is not None:
             return Verdict(service.category, service, host, "host")
-        if unknown_counts:
-            return Verdict(UNKNOWN_CATEGORY, None, host, "unknown")
-        return None
+        return Verdict(UNKNOWN_CATEGORY, None, host, "unknown")
 
     # -- rule 3: inline signatures -----------------------------------------------------------
     def classify_inline(self, script: bytes) -> Verdict | None:
@@ -219,6 +259,7 @@ class Rules:
         return Verdict(best.category, best, "", "signature")
 
 
+_MISSING = Verdict("", None, "", "unknown")  # cache sentinel
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 
 

@@ -28,13 +28,13 @@ from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "END",
-    "attr_map",
     "RAWTEXT_ELEMENTS",
     "START",
     "Attr",
     "Event",
     "InitialState",
     "Tokenizer",
+    "attr_map",
     "parse_attrs",
 ]
 
@@ -57,7 +57,8 @@ _ATTRS = (
 _TAG = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
 _ATTR = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
     rb"|([\t\n\f\r /]++)"
 )
 # A quoted attribute value holding `<` or `>`: the only thing that can make "a tag ends at its
@@ -71,8 +72,52 @@ RAWTEXT_ELEMENTS: Final = frozenset({"style", "xmp", "iframe", "noembed", "nofra
 RCDATA_ELEMENTS: Final = frozenset({"title", "textarea"})
 # Start tags that end foreign content (WHATWG 13.2.6.5), plus `font` with color/face/size.
 _BREAKOUT = frozenset(
-    "b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img "
-    "li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var".split()
+    [
+        "b",
+        "big",
+        "blockquote",
+        "body",
+        "br",
+        "center",
+        "code",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "embed",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "hr",
+        "i",
+        "img",
+        "li",
+        "listing",
+        "menu",
+        "meta",
+        "nobr",
+        "ol",
+        "p",
+        "pre",
+        "ruby",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "strike",
+        "sub",
+        "sup",
+        "table",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ]
 )
 _SVG_INTEGRATION = frozenset({"foreignobject", "desc", "title"})
 _MATH_INTEGRATION = frozenset({"mi", "mo", "mn", "ms", "mtext"})
@@ -113,7 +158,8 @@ class Event:
 
 _ATTR_PAIRS = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
     rb"|[\t\n\f\r /]++"
 )
 
@@ -140,7 +186,7 @@ def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[
     seen: set[bytes] = set()
     self_closing = False
     for m in _ATTR.finditer(data, start, end):
-        last = m.lastindex
+        last = m.lastindex or 0
         if last == 5:
             self_closing = m.end() == end and data[m.end() - 1] == 0x2F
             continue
@@ -154,15 +200,23 @@ def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[
         else:
             quote = b'"' if last == 2 else b"'" if last == 3 else b""
             attrs.append(
-                Attr(name, m.group(last), base + m.start(), base + m.end(1), base + m.end(),
-                     base + m.start(last), quote)
+                Attr(
+                    name,
+                    m.group(last),
+                    base + m.start(),
+                    base + m.end(1),
+                    base + m.end(),
+                    base + m.start(last),
+                    quote,
+                )
             )
     return attrs, self_closing
 
 
 def _ci(name: str) -> bytes:
-    return b"".join(b"[%s%s]" % (c.encode(), c.upper().encode()) if c.isalpha() else re.escape(c.encode())
-                    for c in name)
+    return b"".join(
+        b"[%s%s]" % (c.encode(), c.upper().encode()) if c.isalpha() else re.escape(c.encode()) for c in name
+    )
 
 
 def _alternation(names: Iterable[str]) -> bytes:
@@ -256,8 +310,12 @@ class Tokenizer:
         self._pos = 0  # absolute offset where scanning resumes
         self.safe = 0
         self._mode = {
-            "data": _DATA, "plaintext": _PLAINTEXT, "rcdata": _RCDATA, "rawtext": _RAWTEXT,
-            "script": _SCRIPT, "cdata": _CDATA,
+            "data": _DATA,
+            "plaintext": _PLAINTEXT,
+            "rcdata": _RCDATA,
+            "rawtext": _RAWTEXT,
+            "script": _SCRIPT,
+            "cdata": _CDATA,
         }[initial_state]
         self._raw_name = last_start_tag or ""
         self._script_state = _NORMAL
@@ -348,7 +406,7 @@ class Tokenizer:
         if self.report_all or len(self._frames) > 1:
             return _finder(None, None)
         starts = self._start_names
-        assert starts is not None  # noqa: S101 - report_all is exactly "start_names is None"
+        assert starts is not None
         return _finder(_scanned(starts, self._wants_a and self.switch_states), self._end_names)
 
     def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
@@ -524,7 +582,13 @@ class Tokenizer:
         return end
 
     def _start_tag(
-        self, buf: bytes, name: str, p: int, end: int, name_end: int, self_closing: bool,
+        self,
+        buf: bytes,
+        name: str,
+        p: int,
+        end: int,
+        name_end: int,
+        self_closing: bool,
         events: list[Event],
     ) -> None:
         base = self._base
@@ -539,14 +603,17 @@ class Tokenizer:
                 elements.append(name)
                 root = elements[0]
                 if (root == "svg" and name in _SVG_INTEGRATION) or (
-                    root == "math" and (name in _MATH_INTEGRATION or _is_html_annotation(buf, name, name_end, end))
+                    root == "math"
+                    and (name in _MATH_INTEGRATION or _is_html_annotation(buf, name, name_end, end))
                 ):
                     frames.append(("html", [name]))
             if self.report_all or name == "script" or (self._start_names and name in self._start_names):
                 events.append(Event(START, name, base + p, base + end, base + name_end, self_closing, True))
             return
-        if self.report_all or (self._start_names is not None and name in self._start_names) or (
-            name == "a" and self._wants_a
+        if (
+            self.report_all
+            or (self._start_names is not None and name in self._start_names)
+            or (name == "a" and self._wants_a)
         ):
             events.append(Event(START, name, base + p, base + end, base + name_end, self_closing))
         if not self.switch_states:
@@ -601,8 +668,15 @@ class Tokenizer:
             return -1
         name = self._raw_name
         self._mode = _DATA
-        if self.report_all or (self._end_names is not None and name in self._end_names) or name in (
-            "script", "iframe", "noscript",
+        if (
+            self.report_all
+            or (self._end_names is not None and name in self._end_names)
+            or name
+            in (
+                "script",
+                "iframe",
+                "noscript",
+            )
         ):
             base = self._base
             events.append(Event(END, name, base + p, base + m.end(), base + m.end(2)))
@@ -680,7 +754,14 @@ class Tokenizer:
 
     # -- comments, CDATA, bogus comments that outgrew one buffer ------------------------------
     def _scan_until(
-        self, buf: bytes, i: int, n: int, end_rx: re.Pattern[bytes], tail: int, final: bool, kind: int,
+        self,
+        buf: bytes,
+        i: int,
+        n: int,
+        end_rx: re.Pattern[bytes],
+        tail: int,
+        final: bool,
+        kind: int,
         events: list[Event],
     ) -> int:
         self._stalled = False
@@ -689,7 +770,9 @@ class Tokenizer:
             # EOF: the comment ends here; the mode stays, so closer() can tell what was open.
             self._stalled = True
             if self.report_all:
-                events.append(Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + n))
+                events.append(
+                    Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + n)
+                )
             self.safe = self._base + n
             return n
         if m is None:
@@ -699,7 +782,9 @@ class Tokenizer:
             return keep
         self._mode = _DATA
         if self.report_all:
-            events.append(Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + m.end()))
+            events.append(
+                Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + m.end())
+            )
         self.safe = self._base + m.end()
         return m.end()
 
@@ -715,7 +800,7 @@ class Tokenizer:
             return n - 3
         if nxt.isalpha() or (nxt == b"/" and buf[p + 2 : p + 3].isalpha()):
             m = _TAG_NAME.match(buf, p)
-            assert m is not None  # noqa: S101 - guarded by the isalpha checks above
+            assert m is not None
             name = m.group(2).decode("latin-1").lower()
             self._after_mode = _DATA
             if not m.group(1):
@@ -763,9 +848,12 @@ class Tokenizer:
 
 _GT = re.compile(rb">")
 _TAG_NAME = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)")
-_FONT_ATTR = re.compile(rb"[\t\n\f\r /](?:[cC][oO][lL][oO][rR]|[fF][aA][cC][eE]|[sS][iI][zZ][eE])[\t\n\f\r /=>]")
+_FONT_ATTR = re.compile(
+    rb"[\t\n\f\r /](?:[cC][oO][lL][oO][rR]|[fF][aA][cC][eE]|[sS][iI][zZ][eE])[\t\n\f\r /=>]"
+)
 _HTML_ENCODING = re.compile(
-    rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
+    rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?"
+    rb"(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
 )
 
 
@@ -781,14 +869,13 @@ _WS_BYTES = frozenset(_WS)
 def _tail_state_of(buf: bytes, p: int, n: int) -> int:
     m = _TAG_NAME.match(buf, p)
     start = m.end() if m is not None else p + 2
-    state, end = _advance_tag_state(buf, start, n, _T_BEFORE)
-    return state
+    return _advance_tag_state(buf, start, n, _T_BEFORE)[0]
 
 
 def _advance_tag_state(buf: bytes, i: int, n: int, state: int) -> tuple[int, int]:
     """Walk tag-interior bytes from ``state``; returns (state, end after `>` or -1)."""
     while i < n:
-        if state == _T_DQ or state == _T_SQ:
+        if state in (_T_DQ, _T_SQ):
             q = buf.find(b'"' if state == _T_DQ else b"'", i)
             if q < 0:
                 return state, -1

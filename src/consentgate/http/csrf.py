@@ -1,32 +1,34 @@
 """Stateless CSRF tokens for the consent form, bound to the visitor's consent id.
 
-A token is ``<consent id>.<issued>.<HMAC>`` signed with the middleware's secret keys under its
-own salt (so a consent cookie can never pass as a token, nor the reverse). The page hands it to
-the form; the endpoint accepts it only when the signature verifies, it is younger than
-``max_age``, and its id is the id of the consent cookie the request carries. A first-time
-visitor has no cookie yet: the token's id then becomes the new consent id, so the id shown on
-the page is the id the audit log records.
+A token is ``<consent id>.<issued, base 36>.<HMAC-SHA256, base64url>``, signed with a key
+derived from each of the middleware's secret keys for this purpose only (so a consent cookie
+can never pass as a token, nor the reverse). The page hands it to the form; the endpoint accepts
+it only when the signature verifies, it is younger than ``max_age``, and its id is the id of the
+consent cookie the request carries. A first-time visitor has no cookie yet: the token's id then
+becomes the new consent id, so the id shown on the page is the id the audit log records.
+
+Every page carries a token, so issuing one is a single HMAC with a pre-derived key.
 
 References: OWASP CSRF Prevention Cheat Sheet ("Signed Double-Submit Cookie", "Fetch
-Metadata"); itsdangerous ``TimestampSigner`` (key rotation: the last key signs, all verify).
+Metadata"); RFC 2104 (HMAC).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import time
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, TimestampSigner
-
 __all__ = ["CsrfTokens"]
 
-_CONSENT_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{16,64})\.([0-9a-z]{1,13})\.([A-Za-z0-9_-]{43})")
 
 
 class CsrfTokens:
-    """Issue and verify consent-form tokens.
+    """Issue and verify consent-form tokens. The first key signs; all of them verify.
 
     >>> tokens = CsrfTokens(["k" * 32])
     >>> tokens.verify(tokens.issue("AAAAAAAAAAAAAAAAAAAAAA"))
@@ -37,27 +39,45 @@ class CsrfTokens:
         if max_age <= 0:
             raise ValueError(f"csrf_max_age must be positive, got {max_age}")
         keys = [secret_keys] if isinstance(secret_keys, str | bytes) else list(secret_keys)
-        # Same order as the consent cookie: the first key signs. itsdangerous signs with the last.
-        self._signer = TimestampSigner(
-            [key.encode() if isinstance(key, str) else key for key in reversed(keys)],
-            salt="consentgate.csrf",
-            digest_method=hashlib.sha256,
-        )
+        if not keys:
+            raise ValueError("secret_keys: give at least one key")
+        self._keys = [
+            hmac.new(
+                key.encode() if isinstance(key, str) else key, b"consentgate.csrf", hashlib.sha256
+            ).digest()
+            for key in keys
+        ]
         self.max_age = max_age
 
-    def issue(self, consent_id: str) -> str:
-        return self._signer.sign(consent_id).decode("ascii")
+    def issue(self, consent_id: str, *, now: float | None = None) -> str:
+        payload = f"{consent_id}.{_base36(int(time.time() if now is None else now))}"
+        return f"{payload}.{_sign(self._keys[0], payload)}"
 
     def verify(self, token: str, *, now: float | None = None) -> str | None:
         """The consent id the token was issued for, or None (bad, expired or from the future)."""
-        if not token or len(token) > 256 or not token.isascii():
+        match = _TOKEN.fullmatch(token) if len(token) <= 128 else None
+        if match is None:
             return None
-        try:
-            value, issued = self._signer.unsign(token, return_timestamp=True)
-        except BadSignature:
+        consent_id, issued, signature = match.groups()
+        payload = f"{consent_id}.{issued}"
+        if not any(hmac.compare_digest(signature, _sign(key, payload)) for key in self._keys):
             return None
-        age = (time.time() if now is None else now) - issued.timestamp()
+        age = (time.time() if now is None else now) - int(issued, 36)
         if not -60 <= age <= self.max_age:  # a minute of clock skew between workers
             return None
-        consent_id = value.decode("ascii")
-        return consent_id if _CONSENT_ID.fullmatch(consent_id) else None
+        return consent_id
+
+
+def _sign(key: bytes, payload: str) -> str:
+    digest = hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        out = digits[remainder] + out
+        if not number:
+            return out

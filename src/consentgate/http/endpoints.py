@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import inspect
 import ipaddress
 import json
@@ -603,11 +604,14 @@ class AuditSetup:
         store = self.store
         if store is None:
             return None
+        found: object = None
         try:
-            from consentgate.audit.admin import receipt
+            # The audit package's own reader when it has one; else the store's query below.
+            admin = importlib.import_module("consentgate.audit.admin")
         except ImportError:
-            found: object = None
-        else:
+            admin = None
+        receipt: Callable[[object, str], object] | None = getattr(admin, "receipt", None)
+        if receipt is not None:
             found = receipt(store, consent_id)
             if inspect.isawaitable(found):
                 found = await found

@@ -115,6 +115,7 @@ class ConsentGate:
         self.regions = RegionReader(
             region_header=region_header, trusted_proxies=trusted_proxies, region_resolver=region_resolver
         )
+        self.region_configured = self.regions.configured
         # Built now so a bad date stops start-up; None when the policy does not honour GPC.
         self.gpc_json = (
             gpc_support_resource(gpc_last_update, policy_version=policy.version) if policy.gpc else None
@@ -159,14 +160,9 @@ class ConsentGate:
             set_cookies += await self.endpoints.persist_decision(request)
         child = request.app_scope()
         method = request.method
+        page = request if method == "GET" or method == "HEAD" else None
         responder = Responder(
-            send,
-            consent=request.consent,
-            firewall=self.firewall,
-            page=request if method == "GET" or method == "HEAD" else None,
-            sweep=set_cookies,
-            counters=self.counters,
-            head_only=method == "HEAD",
+            send, request.consent, self.firewall, page, set_cookies, self.counters, method == "HEAD"
         )
         await self.app(child, receive, responder)
 

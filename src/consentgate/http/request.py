@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from consentgate.consent.cookie import CookieStatus
+from consentgate.consent.signals import UNKNOWN, is_dnt_value
 from consentgate.consent.state import Consent, new_consent_id
 from consentgate.http.responder import BodyTransform, restore_if_none_match
 from consentgate.http.types import RawHeaders, Scope
@@ -76,8 +77,6 @@ class Request:
     )
 
     def __init__(self, gate: ConsentGate, scope: Scope) -> None:
-        from consentgate.consent.signals import UNKNOWN, is_dnt_value
-
         self.gate = gate
         self.scope = scope
         self.child: Scope = scope
@@ -106,7 +105,7 @@ class Request:
         self._bot: bool | None = None
         self.etag_translated = False
         self.gpc, self.dnt = gpc, dnt
-        self.region: Region = gate.regions.resolve(scope) if gate.regions.configured else UNKNOWN
+        self.region: Region = gate.regions.resolve(scope) if gate.region_configured else UNKNOWN
         self.visitor = visitor = gate.visitor(
             cookie_header, secure, self.region.code, gate.signals[(gpc, dnt)]
         )
@@ -308,8 +307,8 @@ def render_context(
         consent = request.consent
     else:
         objection = gate.jurisdiction.objection_in_force(consent, decision.mode, signal=decision.signal)
-    if not consent.consent_id:
-        consent = replace(consent, consent_id=new_consent_id())
+    # Before a choice the page's token carries a fresh id; the choice is recorded under it.
+    consent_id = consent.consent_id or new_consent_id()
     locale = locale or request.locale()
     extra = ""
     if gate.extra_head is not None:
@@ -321,7 +320,7 @@ def render_context(
         consent=consent,
         show_banner=request.show_banner if show_banner is None else show_banner,
         locale=locale,
-        csrf_token=gate.csrf.issue(consent.consent_id),
+        csrf_token=gate.csrf.issue(consent_id),
         next_url=request.next_url() if next_url is None else next_url,
         nonce=nonce,
         met_services=gate.met_services.services(),

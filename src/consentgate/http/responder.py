@@ -95,7 +95,6 @@ class Responder:
     def __init__(
         self,
         send: Send,
-        *,
         consent: Consent,
         firewall: CookieFirewall,
         page: Page | None,

@@ -22,10 +22,11 @@ Kind = Literal["reject", "accept", "settings", "save", "reopen", "withdraw"]
 
 # consentgate's banner and preference centre: plain forms, so they work without JavaScript.
 CONSENTGATE_MARKUP: dict[Kind, str] = {
-    "reject": 'button[name="action"][value="reject_all"]',
-    "accept": 'button[name="action"][value="accept_all"]',
-    "save": 'button[name="action"][value="save"]',
-    "withdraw": 'button[name="action"][value="withdraw"]',
+    "reject": 'button[name="action"][value="reject_all"], [data-cg-action="reject_all"]',
+    "accept": 'button[name="action"][value="accept_all"], [data-cg-action="accept_all"]',
+    "save": 'button[name="action"][value="save"], [data-cg-action="save"]',
+    "withdraw": 'button[name="action"][value="withdraw"], [data-cg-action="withdraw"]',
+    # Also on the banner's "Customise" link, but only looked for once the banner is gone.
     "reopen": "[data-consentgate-open]",
 }
 

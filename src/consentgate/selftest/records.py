@@ -145,7 +145,9 @@ class BannerCheck:
     reject_label: str | None
     settings_label: str | None
     reject_is_link: bool
-    found_by: str  # "selector", "consentgate markup", "accessible name" or "none"
+    # How the reject control (else the accept control) was found: "selector", "consentgate
+    # markup", "accessible name", or "none" when neither is visible.
+    found_by: str
 
 
 @dataclass(frozen=True)

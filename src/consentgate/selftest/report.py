@@ -234,8 +234,11 @@ def _timeline(observation: PhaseObservation) -> list[dict[str, object]]:
             )
         )
     rows = []
-    for _, _, moment, row in sorted(events, key=lambda e: (e[0], e[2])):
-        rows.append({"tag": False, **row, "at": "—" if moment == float("inf") else f"{moment:.0f}"})
+    previous = None
+    for _, document, moment, row in sorted(events, key=lambda e: (e[0], e[2])):
+        at = "—" if moment == float("inf") else f"{moment:.0f}"
+        rows.append({"tag": False, **row, "at": at, "first": document != previous})
+        previous = document
     return rows
 
 

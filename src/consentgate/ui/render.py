@@ -379,7 +379,12 @@ class UI:
             "csrf": ctx.csrf_token,
             "locale": self._language(ctx),
             "nonce": ctx.nonce,
-            "consentMode": self._consent_mode(categories),
+            # The server's values (region, GPC) when the middleware computed them.
+            "consentMode": (
+                dict(ctx.consent_mode_default)
+                if ctx.consent_mode_default is not None
+                else self._consent_mode(categories)
+            ),
         }
 
     def _consent_mode(self, granted: Mapping[str, bool]) -> dict[str, str] | None:

@@ -144,13 +144,12 @@ class JsonlStore:
         return len(rows)
 
     def _stored_keys(self, chain_ids: set[str]) -> set[tuple[object, object]]:
+        # Every line is parsed: a substring pre-filter would depend on how the file is formatted.
         keys: set[tuple[object, object]] = set()
-        needles = [f'"chain_id":"{chain_id}"' for chain_id in chain_ids]
         for _, line in self._lines(self.path):
-            if any(needle in line for needle in needles):
-                record = self._parse(line)
-                if record is not None:
-                    keys.add((record.get("chain_id"), record.get("seq")))
+            record = self._parse(line)
+            if record is not None and record.get("chain_id") in chain_ids:
+                keys.add((record.get("chain_id"), record.get("seq")))
         return keys
 
     def _lines(self, path: Path) -> Iterator[tuple[int, str]]:
@@ -189,10 +188,7 @@ class JsonlStore:
     def _select(self, query: Query) -> list[int]:
         keys: list[tuple[object, object, int]] = []
         wanted = set(query.actions)
-        needle = None if query.consent_id is None else json.dumps(query.consent_id, ensure_ascii=False)
         for offset, line in self._lines(self.path):
-            if needle is not None and needle not in line:
-                continue  # cheap pre-filter before parsing
             record = self._parse(line)
             if record is None:
                 continue
@@ -231,10 +227,7 @@ class JsonlStore:
 
     def _chain_offsets(self, chain_id: str, after_seq: int) -> list[int]:
         keys: list[tuple[int, int]] = []
-        needle = f'"chain_id":"{chain_id}"'
         for offset, line in self._lines(self.path):
-            if needle not in line:
-                continue
             record = self._parse(line)
             if record is None or record.get("chain_id") != chain_id:
                 continue

@@ -1,0 +1,433 @@
+"""A Content-Security-Policy per HTML response, derived from the visitor's consent.
+
+The HTML rewriter neutralises every tracker *in* the page; it cannot see what a granted script
+injects later (a tag manager, granted for analytics, loading an ad pixel). This header lets the
+browser enforce the same choice: ``script-src``, ``frame-src``, ``img-src`` and ``connect-src``
+(and ``style-src``/``font-src`` once the site is seen loading a service through ``<link>``) name
+``'self'``, the policy's first-party hosts, the hosts of necessary services, the non-tracker hosts
+the site's own pages use (``consentgate.http.inventory``) and the hosts of the services this
+visitor granted. Never a wildcard, a bare scheme or ``data:`` for scripts: anything else is
+blocked (``enforce``) or reported (``report-only``) to ``{prefix}/csp-report``.
+
+What the header does *not* restrict, on purpose: inline scripts and ``eval``. consentgate's job is
+which hosts may be contacted; how inline code is vetted is the site's own CSP's job. So the
+header carries ``'unsafe-inline' 'unsafe-eval'`` and never a nonce, hash or ``'strict-dynamic'``:
+a nonce or hash would switch ``'unsafe-inline'`` off and break a site without a CSP of its own,
+and a nonce would let any script carrying it (tag managers copy the page's nonce onto the tags
+they inject) load from any host.
+
+It is always a separate header, never an edit of the app's: browsers enforce every policy they
+receive, so a load happens only when the app's policy *and* this one allow it (CSP3 section 8.1).
+The result is never weaker than the app's own policy.
+
+References:
+- CSP Level 3 (W3C): source lists, multiple policies, ``report-to``/``report-uri``
+- Reporting API (W3C): ``Reporting-Endpoints``; RFC 8941 (structured-field dictionaries)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from consentgate.consent.state import Consent
+from consentgate.http.inventory import GROUPS, FindingLike, Group, HostInventory, groups_of, valid_host
+from consentgate.http.types import RawHeaders
+from consentgate.policy.lookup import normalise_host
+from consentgate.policy.model import NECESSARY, CspMode, Policy, Service
+
+__all__ = [
+    "REPORT_ROUTE",
+    "ConsentSummary",
+    "CspBuilder",
+    "CspPage",
+    "Summary",
+    "host_sources",
+    "parse_policy",
+]
+
+Allows = Callable[[str | None, str], bool]
+
+REPORT_ROUTE: Final = "/csp-report"
+ENDPOINT_NAME: Final = "consentgate-csp"
+_HEADER: Final[Mapping[str, bytes]] = {
+    "enforce": b"content-security-policy",
+    "report-only": b"content-security-policy-report-only",
+}
+# What every directive allows besides hosts. None of these reaches the network on a tracker's
+# behalf except through a host the list names: 'self' is the page's own origin, data:/blob: are
+# local. Scripts get no data: (a URL that *is* code) and workers only same-origin and blob:.
+_FIXED: Final[Mapping[Group, tuple[str, ...]]] = {
+    "script": ("'self'", "'unsafe-inline'", "'unsafe-eval'"),
+    "frame": ("'self'", "blob:", "data:"),
+    "img": ("'self'", "data:", "blob:"),
+    "connect": ("'self'", "blob:", "data:"),
+    "style": ("'self'", "'unsafe-inline'", "data:", "blob:"),
+    "font": ("'self'", "data:", "blob:"),
+}
+_WORKER: Final = "worker-src 'self' blob:"
+_ENDPOINT_KEY = re.compile(r"(?:^|,)\s*([a-z*][a-z0-9_.*-]*)\s*=")
+_AUTHORITY = re.compile(r"[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
+_ROOT_PATH = re.compile(r"(?:/[A-Za-z0-9_.~%!$&'()*+=@:-]+)*")
+
+
+def host_sources(host: str, *, subdomains: bool) -> tuple[str, ...]:
+    """CSP host-sources for ``host`` on any port (a service is a host, whatever its port), with
+    its subdomains when ``subdomains`` (declared hosts match subdomains too); () when the name
+    cannot be written in a CSP.
+
+    >>> host_sources("Example.com", subdomains=True)
+    ('example.com:*', '*.example.com:*')
+    >>> host_sources("bad host;", subdomains=False)
+    ()
+    """
+    host = normalise_host(host)
+    if not valid_host(host):
+        return ()
+    if subdomains and not _is_ipv4(host):
+        return (f"{host}:*", f"*.{host}:*")
+    return (f"{host}:*",)
+
+
+def _is_ipv4(host: str) -> bool:
+    return all(part.isdigit() for part in host.split("."))
+
+
+def parse_policy(text: str) -> dict[str, tuple[str, ...]]:
+    """One serialized policy -> directive name (lower-case) -> source expressions; the first
+    occurrence of a directive wins, as in browsers (CSP3 section 2.2.1).
+
+    >>> parse_policy("script-src 'self' a.com; script-src b.com; img-src *")
+    {'script-src': ("'self'", 'a.com'), 'img-src': ('*',)}
+    """
+    directives: dict[str, tuple[str, ...]] = {}
+    for token in text.split(";"):
+        parts = token.split()
+        if parts and parts[0].lower() not in directives:
+            directives[parts[0].lower()] = tuple(parts[1:])
+    return directives
+
+
+# --- the consent summary carried in the report URL -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The consent a page was served under, as its report URL states it (signed)."""
+
+    categories: frozenset[str]
+    services: frozenset[str]
+    denied: frozenset[str]
+    exists: bool
+    day: int  # UTC day number the page was served on
+
+    def allows(self, key: str) -> bool:
+        return key == NECESSARY or key in self.categories
+
+    def allows_service(self, service_id: str, category: str) -> bool:
+        # The same rule as Consent.allows_service: an explicit choice wins, then the category.
+        if service_id in self.denied:
+            return False
+        if service_id in self.services:
+            return True
+        return category == NECESSARY or category in self.categories
+
+
+class ConsentSummary:
+    """Signs a short statement of a visitor's consent for the CSP report URL.
+
+    Browsers send reports without cookies (the Reporting API) or late, so the report cannot rely on
+    the consent cookie to say what the visitor had chosen. The page's report URL carries it
+    instead, signed so that a forged report cannot claim a consent state the site never served.
+    The summary holds no identifier: reports are about pages, not people.
+
+    >>> from consentgate.policy.load import load_dict
+    >>> policy = load_dict({"include_catalog": False})
+    >>> summary = ConsentSummary(policy, ["k" * 32])
+    >>> token = summary.sign(Consent.none().with_choice({"analytics"}, source="banner"))
+    >>> sorted(summary.verify(token).categories)
+    ['analytics', 'necessary']
+    """
+
+    def __init__(self, policy: Policy, secret_keys: Sequence[str | bytes], *, max_age_days: int = 7) -> None:
+        if not secret_keys:
+            raise ValueError("secret_keys must hold at least one key")
+        # Derived, so a CSP report URL can never be replayed as a consent cookie or CSRF token.
+        self._keys = [
+            hmac.new(
+                key.encode() if isinstance(key, str) else key, b"consentgate.csp", hashlib.sha256
+            ).digest()
+            for key in secret_keys
+        ]
+        self._categories = tuple(c.id for c in policy.categories)
+        self._max_age_days = max_age_days
+
+    def sign(self, consent: Consent, *, now: float | None = None) -> str:
+        day = int((time.time() if now is None else now) // 86400)
+        granted = [c for c in self._categories if c != NECESSARY and consent.allows(c)]
+        body = [
+            1,
+            day,
+            granted,
+            sorted(consent.services),
+            sorted(consent.denied_services),
+            int(consent.exists),
+        ]
+        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload}.{_b64(self._mac(self._keys[0], payload))}"
+
+    def verify(self, token: str, *, now: float | None = None) -> Summary | None:
+        """The summary, or None when it is missing, malformed, forged or too old."""
+        if not token or len(token) > 2048 or token.count(".") != 1:
+            return None
+        payload, _, signature = token.partition(".")
+        try:
+            given = _unb64(signature)
+            if not any(hmac.compare_digest(given, self._mac(key, payload)) for key in self._keys):
+                return None
+            body = json.loads(_unb64(payload))
+        except (ValueError, binascii.Error):
+            return None
+        if not (isinstance(body, list) and len(body) == 6 and body[0] == 1):
+            return None
+        _, day, categories, services, denied, exists = body
+        if not isinstance(day, int) or not all(
+            isinstance(group, list) and all(isinstance(item, str) for item in group)
+            for group in (categories, services, denied)
+        ):
+            return None
+        today = int((time.time() if now is None else now) // 86400)
+        if not 0 <= today - day <= self._max_age_days:
+            return None
+        return Summary(
+            categories=frozenset(categories) | {NECESSARY},
+            services=frozenset(services),
+            denied=frozenset(denied),
+            exists=exists == 1,
+            day=day,
+        )
+
+    @staticmethod
+    def _mac(key: bytes, payload: str) -> bytes:
+        return hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:12]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4))
+
+
+# --- the builder -----------------------------------------------------------------------------
+
+
+class CspBuilder:
+    """Compiled once per middleware; hands out one ``CspPage`` per HTML response.
+
+    >>> from consentgate.policy.load import load_dict
+    >>> policy = load_dict({"include_catalog": False, "services": {
+    ...     "stats": {"category": "analytics", "hosts": ["stats.example"]}}})
+    >>> builder = CspBuilder(policy, mode="enforce", prefix="/_consentgate", secret_keys=["k" * 32])
+    >>> page = builder.page(Consent.none(), lambda service, category: category == "necessary")
+    >>> "stats.example" in page.policy_text()
+    False
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        mode: CspMode,
+        prefix: str,
+        secret_keys: Sequence[str | bytes],
+        inventory: HostInventory | None = None,
+    ) -> None:
+        if mode not in _HEADER:
+            raise ValueError(f"csp must be 'report-only' or 'enforce' to build a policy, got {mode!r}")
+        self.mode: CspMode = mode
+        self.header_name = _HEADER[mode]
+        self.report_path = prefix + REPORT_ROUTE
+        self.inventory = inventory if inventory is not None else HostInventory(policy)
+        self.summary = ConsentSummary(policy, secret_keys)
+        # Hosts every visitor may load: the site's own and those of strictly necessary services.
+        always: list[str] = []
+        for host in policy.first_party_hosts:
+            always += host_sources(host, subdomains=True)
+        for service in policy.services:
+            if service.category == NECESSARY:
+                always += _service_sources(service)
+        self._always = tuple(dict.fromkeys(always))
+        # The site named these services itself: it uses them, whether or not a page showed them yet.
+        self._declared = tuple(
+            s for s in policy.services if s.origin == "policy" and s.category != NECESSARY and s.hosts
+        )
+        self._cache: dict[tuple[frozenset[str], frozenset[str], int], dict[Group, tuple[str, ...]]] = {}
+
+    def page(
+        self, consent: Consent, allows: Allows, *, origin: str | None = None, root_path: str = ""
+    ) -> CspPage:
+        """The policy of one response. ``allows(service_id, category)`` must be the rewriter's own
+        predicate (Consent Mode "advanced" lets some tags load without consent); ``origin``
+        (``https://example.com``) makes the ``report-to`` endpoint absolute, which the Reporting
+        API requires; ``root_path`` is the app's mount point."""
+        return CspPage(self, consent, allows, origin=_clean_origin(origin), root_path=_clean_root(root_path))
+
+    def sources(self, allows: Allows) -> dict[Group, tuple[str, ...]]:
+        """Host-sources per directive for a visitor, cached per consent and inventory version."""
+        inventory = self.inventory
+        services: dict[str, Service] = {s.id: s for s in self._declared}
+        for service in inventory.services():
+            services.setdefault(service.id, service)
+        allowed = frozenset(sid for sid, s in services.items() if allows(sid, s.category))
+        categories = frozenset(c for c in inventory.categories_with_hosts() if allows(None, c))
+        key = (allowed, categories, inventory.version)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        granted: list[str] = []
+        for service_id in sorted(allowed):
+            granted += _service_sources(services[service_id])
+        shared = (*self._always, *granted)
+        result: dict[Group, tuple[str, ...]] = {}
+        for group in GROUPS:
+            hosts: list[str] = list(shared)
+            for host in sorted(inventory.hosts(group)):
+                hosts += host_sources(host, subdomains=False)
+            for category in sorted(categories):
+                for host in sorted(inventory.category_hosts(category, group)):
+                    hosts += host_sources(host, subdomains=False)
+            result[group] = tuple(dict.fromkeys(hosts))
+        if len(self._cache) >= 256:
+            self._cache.clear()  # a new inventory version makes old entries useless anyway
+        self._cache[key] = result
+        return result
+
+    @property
+    def restricts_styles(self) -> bool:
+        """style-src/font-src are added once the site loads a consent-bound service via <link>
+        (web fonts are the usual case): restricting them before would only break CDN styles."""
+        return bool(self.inventory.styled_services())
+
+
+def _service_sources(service: Service) -> list[str]:
+    sources: list[str] = []
+    for host in service.hosts:
+        sources += host_sources(host, subdomains=True)
+    return sources
+
+
+def _clean_origin(origin: str | None) -> str | None:
+    if not origin:
+        return None
+    scheme, sep, authority = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or not _AUTHORITY.fullmatch(authority):
+        return None  # a Host header we cannot trust to be a name: report-uri only
+    return f"{scheme}://{authority.lower()}"
+
+
+def _clean_root(root_path: str) -> str:
+    root_path = root_path.rstrip("/")
+    return root_path if _ROOT_PATH.fullmatch(root_path) else ""
+
+
+class CspPage:
+    """The CSP of one response. Feed it the rewriter's findings (``observe``), then add its
+    headers when the response starts (``apply``): the later, the more of the page's own hosts it
+    names."""
+
+    __slots__ = ("_allows", "_builder", "_consent", "_extra", "_origin", "_root_path", "_url")
+
+    def __init__(
+        self, builder: CspBuilder, consent: Consent, allows: Allows, *, origin: str | None, root_path: str
+    ) -> None:
+        self._builder = builder
+        self._consent = consent
+        self._allows = allows
+        self._origin = origin
+        self._root_path = root_path
+        # Hosts this page uses that the shared inventory could not take (full): this page still
+        # names them, so its own markup never triggers a report.
+        self._extra: dict[Group, set[str]] = {}
+        self._url: str | None = None
+
+    def observe(self, finding: FindingLike) -> None:
+        """Hand to ``HtmlRewriter(on_finding=...)`` (chained with any other listener)."""
+        builder = self._builder
+        builder.inventory.observe(finding)
+        if not finding.host or finding.action == "blocked":
+            return
+        if finding.service_id is not None or (
+            finding.rule != "unknown" and not self._allows(None, finding.category)
+        ):
+            return  # services are listed by id; a category the visitor refused stays out
+        for group in groups_of(finding.tag):
+            extra = self._extra.setdefault(group, set())
+            if len(extra) < 64:
+                extra.add(finding.host.lower())
+
+    @property
+    def report_url(self) -> str:
+        """``{root_path}{prefix}/csp-report?s=<signed consent summary>``."""
+        if self._url is None:
+            token = self._builder.summary.sign(self._consent)
+            self._url = f"{self._root_path}{self._builder.report_path}?s={token}"
+        return self._url
+
+    def policy_text(self, endpoint: str | None = ENDPOINT_NAME) -> str:
+        """The serialized policy; ``endpoint`` names the Reporting-Endpoints member, if any."""
+        builder = self._builder
+        sources = builder.sources(self._allows)
+        groups: Iterable[Group] = GROUPS if builder.restricts_styles else GROUPS[:4]
+        directives: list[str] = []
+        for group in groups:
+            listed = list(sources[group])
+            for host in sorted(self._extra.get(group, ())):
+                listed += host_sources(host, subdomains=False)
+            names = " ".join(dict.fromkeys((*_FIXED[group], *listed)))
+            directives.append(f"{group}-src {names}")
+            if group == "script":
+                directives.append(_WORKER)  # else workers fall back to script-src, without blob:
+        directives.append(f"report-uri {self.report_url}")
+        if endpoint is not None:
+            directives.append(f"report-to {endpoint}")
+        return "; ".join(directives)
+
+    def headers(self, app_headers: RawHeaders) -> RawHeaders:
+        """The header lines to add to a response whose headers are ``app_headers`` (which are
+        never changed: the app's own CSP stays exactly as it was, and is enforced alongside)."""
+        endpoint: str | None = None
+        lines: RawHeaders = []
+        if self._origin is not None:
+            endpoint = _endpoint_name(app_headers)
+            url = f"{self._origin}{self.report_url}"
+            lines.append((b"reporting-endpoints", f'{endpoint}="{url}"'.encode("ascii")))
+        lines.insert(0, (self._builder.header_name, self.policy_text(endpoint).encode("ascii")))
+        return lines
+
+    def apply(self, headers: RawHeaders) -> RawHeaders:
+        """``headers`` followed by this page's CSP lines."""
+        return [*headers, *self.headers(headers)]
+
+
+def _endpoint_name(app_headers: RawHeaders) -> str:
+    """Our Reporting-Endpoints member name, distinct from every name the app defines (the
+    header lines combine into one dictionary in which a repeated name would replace the app's)."""
+    taken: set[str] = set()
+    for key, value in app_headers:
+        if key.lower() == b"reporting-endpoints":
+            taken.update(_ENDPOINT_KEY.findall(value.decode("latin-1").lower()))
+    name, number = ENDPOINT_NAME, 1
+    while name in taken:
+        number += 1
+        name = f"{ENDPOINT_NAME}-{number}"
+    return name

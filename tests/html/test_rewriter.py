@@ -1,0 +1,351 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentgate.html.rewriter import HtmlRewriter, rewrite, scan
+from consentgate.html.rules import Finding, Rules
+
+from .kit import BODY, HEAD, RULES, allow_all, deny_all, granting, live, make_policy, run
+
+GA = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+
+
+# -- neutralising ------------------------------------------------------------------------------
+def test_blocked_script_keeps_every_original_in_data_attributes() -> None:
+    page = (
+        b'<script type="module" src="https://www.google-analytics.com/a.js" async defer '
+        b'integrity="sha384-x" nonce="n1"></script>'
+    )
+    out = run(page)
+    assert out == (
+        b'<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics" '
+        b'data-consentgate-service="ga" data-consentgate-type="module" '
+        b'data-consentgate-src="https://www.google-analytics.com/a.js" '
+        b"data-consentgate-async data-consentgate-defer "
+        b'data-consentgate-integrity="sha384-x" data-consentgate-nonce="n1"></script>'
+    )
+
+
+def test_inline_script_with_a_signature_is_blocked_and_json_ld_is_not() -> None:
+    page = (
+        b'<script>gtag(\'js\', new Date());</script><script type="application/ld+json">{"gtag(":1}</script>'
+    )
+    findings: list[Finding] = []
+    out = run(page, findings=findings)
+    assert out.startswith(
+        b'<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"'
+    )
+    assert out.endswith(b'<script type="application/ld+json">{"gtag(":1}</script>')
+    assert [(f.tag, f.rule, f.action) for f in findings] == [("script", "signature", "blocked")]
+
+
+def test_granted_category_leaves_the_script_untouched() -> None:
+    assert run(GA, granting("analytics")) == GA
+
+
+def test_site_gated_script_gets_markers_when_blocked_and_stays_as_is_when_allowed() -> None:
+    page = b'<script type="text/plain" data-category="analytics">gtag("config")</script>'
+    assert run(page) == (
+        b'<script data-consentgate-blocked data-consentgate-category="analytics" type="text/plain" '
+        b'data-category="analytics">gtag("config")</script>'
+    )
+    assert run(page, granting("analytics")) == page
+
+
+def test_active_script_with_site_markup_is_neutralised_by_its_markup_category() -> None:
+    page = b'<script data-cookieconsent="marketing" src="/js/ads.js"></script>'
+    out = run(page, granting("analytics"))
+    assert b'type="text/plain"' in out and b'data-consentgate-category="marketing"' in out
+
+
+def test_iframe_gets_placeholder_after_its_end_tag() -> None:
+    page = b'<iframe src="https://www.youtube.com/embed/x" allowfullscreen></iframe><p>after</p>'
+    out = run(page, placeholder=b"<div class=ph></div>")
+    assert out == (
+        b'<iframe data-consentgate-blocked data-consentgate-category="marketing" '
+        b'data-consentgate-service="youtube" '
+        b'data-consentgate-src="https://www.youtube.com/embed/x" allowfullscreen></iframe>'
+        b"<div class=ph></div><p>after</p>"
+    )
+
+
+def test_embed_and_object_get_placeholders_after_the_element() -> None:
+    out = run(
+        b'<embed src="https://www.youtube.com/v/x"><object data="https://www.youtube.com/v/y"><p>fb</p></object>!',
+        placeholder=b"[PH]",
+    )
+    assert out.count(b"[PH]") == 2
+    assert out.index(b"[PH]") > out.index(b"<embed") and out.endswith(b"</object>[PH]!")
+    assert b"data-consentgate-data=" in out and live(out) == []
+
+
+def test_pixel_inside_noscript_is_neutralised() -> None:
+    page = b'<noscript><img height="1" width="1" src="https://www.facebook.com/tr?id=1&amp;ev=PageView"></noscript>'
+    out = run(page)
+    assert b"data-consentgate-src=" in out and live(out, noscript=True) == []
+
+
+def test_lazy_image_with_a_tracker_in_data_src_is_neutralised() -> None:
+    out = run(b'<img src="/blank.gif" data-src="https://www.facebook.com/tr?id=1">')
+    assert b"data-consentgate-data-src" in out and b' src="/blank.gif"' in out
+
+
+def test_preload_to_a_tracker_is_inert_and_unknown_stylesheets_stay() -> None:
+    page = (
+        b'<link rel="preload" as="script" href="https://www.google-analytics.com/a.js">'
+        b'<link rel=stylesheet href="https://fonts.unknown.example/a.css">'
+    )
+    out = run(page)
+    assert live(out) == ["https://fonts.unknown.example/a.css"]
+
+
+def test_ping_to_a_known_tracker_is_inert_and_unknown_ping_is_reported() -> None:
+    findings: list[Finding] = []
+    out = run(
+        b'<a href="/x" ping="https://www.google-analytics.com/p">a</a><a href=/y ping="https://t.unknown.example/p">b</a>',
+        findings=findings,
+    )
+    assert b'data-consentgate-ping="https://www.google-analytics.com/p"' in out
+    assert b'ping="https://t.unknown.example/p"' in out
+    assert [f.action for f in findings] == ["blocked", "reported"]
+
+
+@pytest.mark.parametrize(("mode", "blocked"), [("allow", False), ("report", False), ("block", True)])
+def test_unknown_third_party_script_follows_the_policy(mode: str, blocked: bool) -> None:
+    rules = Rules.compile(make_policy(unknown=mode))  # type: ignore[arg-type]
+    findings: list[Finding] = []
+    out = run(
+        b'<script src="https://cdn.unknown.example/x.js"></script>', allow_all, rules=rules, findings=findings
+    )
+    assert (b"text/plain" in out) is blocked
+    assert (
+        findings[0].rule == "unknown"
+        and findings[0].action == {"allow": "allowed", "report": "reported", "block": "blocked"}[mode]
+    )
+
+
+def test_first_party_and_relative_scripts_are_never_touched() -> None:
+    page = b'<script src="/app.js"></script><script src="https://static.example.com/x.js"></script>'
+    rules = Rules.compile(make_policy(unknown="block", first_party=("example.com",)))
+    assert run(page, rules=rules) == page
+
+
+def test_base_href_to_a_tracker_makes_relative_scripts_third_party() -> None:
+    out = run(b'<base href="https://www.google-analytics.com/"><script src="a.js"></script>')
+    assert b'data-consentgate-src="a.js"' in out
+
+
+def test_category_and_service_values_are_escaped_ascii() -> None:
+    rules = Rules.compile(make_policy())
+    out = run(b'<script type="text/plain" data-category="an&quot;a&lt;b\xc3\xa9">x</script>', rules=rules)
+    head = out[: out.index(b">") + 1]
+    assert all(b < 128 for b in head[: head.index(b"type=")])
+
+
+# -- fail closed ------------------------------------------------------------------------------
+def test_script_tag_longer_than_the_buffer_is_neutralised_without_its_src() -> None:
+    page = (
+        b'<script data-x="'
+        + b"a" * 5000
+        + b'" src="https://www.google-analytics.com/a.js"></script><p>ok</p>'
+    )
+    out = run(page, max_buffer=1024, chunks=[300])
+    assert out.startswith(
+        b'<script type="text/plain" data-consentgate-blocked data-consentgate-category="unknown"'
+    )
+    assert out.endswith(b"</script><p>ok</p>") and live(out) == []
+
+
+def test_image_tag_longer_than_the_buffer_with_its_src_seen_is_decided_normally() -> None:
+    page = b'<img src="/local.png" alt="' + b"a" * 5000 + b'">'
+    assert run(page, max_buffer=1024, chunks=[256]) == page
+
+
+def test_long_inline_script_with_a_late_signature_is_broken_when_not_granted() -> None:
+    page = b"<script>var a = '" + b"x" * 5000 + b"'; fbq('init', '1');</script><p>after</p>"
+    findings: list[Finding] = []
+    out = run(page, max_buffer=1024, chunks=[512], findings=findings)
+    assert out == page.replace(b"</script>", b"\n}</script>")
+    assert [(f.service_id, f.action) for f in findings] == [("meta", "blocked")]
+    assert run(page, allow_all, max_buffer=1024, chunks=[512]) == page
+
+
+# -- injection --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (
+            b"<!doctype html><html><head><title>t</title></head><body>x</body></html>",
+            b"<!doctype html><html><head>H<title>t</title></head><body>xB</body></html>",
+        ),
+        (
+            b"<html><head><meta charset=utf-8><title>t</title></head><body></body></html>",
+            b"<html><head><meta charset=utf-8>H<title>t</title></head><body>B</body></html>",
+        ),
+        (
+            b'<head>\n<meta http-equiv="Content-Type" content="text/html; charset=windows-1252"></head>',
+            b'<head>\n<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">H</head>B',
+        ),
+        (b"<!DOCTYPE html>\n<title>t</title><p>x", b"<!DOCTYPE html>\nH<title>t</title><p>xB"),
+        (b"<!-- c --> <p>x</p>", b"<!-- c --> H<p>x</p>B"),
+        (b"Hello", b"HHelloB"),
+        (b"", b"HB"),
+        (b"\xef\xbb\xbf<p>x", b"\xef\xbb\xbfH<p>xB"),
+        (
+            b'<body><script>"</body>"</script><!-- </body> --></body>',
+            b'H<body><script>"</body>"</script><!-- </body> -->B</body>',
+        ),
+        (b"<p>a<plaintext></body>", b"H<p>aB<plaintext></body>"),
+        (b"<p>a<script>var x = 1", b"H<p>a<script>var x = 1</script>B"),
+        (b"<p>a<!-- open", b"H<p>a<!-- open-->B"),
+        (b"<p>a<div class='x", b"H<p>aB<div class='x"),
+    ],
+)
+def test_snippets_go_where_a_browser_puts_them(page: bytes, expected: bytes) -> None:
+    assert run(page, head=b"H", body=b"B") == expected
+    assert run(page, head=b"H", body=b"B", chunks=[1]) == expected
+
+
+def test_head_snippet_goes_after_a_meta_charset_in_the_first_kilobyte() -> None:
+    page = b"<html><head><title>" + b"t" * 850 + b"</title><meta charset=windows-1252></head><body></body>"
+    out = run(page, head=b"H" * 2000, body=b"B")
+    assert out.index(b"<meta charset") < 1024 and out.index(b"H") > out.index(b"<meta charset")
+
+
+def test_utf16_pages_pass_through_untouched(caplog: pytest.LogCaptureFixture) -> None:
+    page = "\ufeff<html><script src=https://www.google-analytics.com/a.js></script></html>".encode(
+        "utf-16-le"
+    )
+    with caplog.at_level(logging.INFO, logger="consentgate"):
+        assert run(page, head=HEAD, body=BODY) == page
+        assert run(b"<p>x", head=HEAD, body=BODY, charset="UTF-16") == b"<p>x"
+
+
+def test_legacy_encodings_are_kept_byte_for_byte() -> None:
+    text = "<p>\u00e9t\u00e9 \u00fcber</p><script src='https://www.google-analytics.com/a.js'></script><p>\u00e4</p>"
+    for encoding in ("windows-1252", "iso-8859-2", "utf-8"):
+        page = text.encode(encoding)
+        out = run(page)
+        assert (
+            out.replace(
+                b' type="text/plain" data-consentgate-blocked data-consentgate-category="analytics" '
+                b'data-consentgate-service="ga" data-consentgate-src',
+                b" src",
+            )
+            == page
+        )
+    shift_jis = "<p>\u8868\u793a</p><img src='https://www.facebook.com/tr'>".encode("shift_jis")
+    assert run(shift_jis).decode("shift_jis").startswith("<p>\u8868\u793a</p><img")
+
+
+def test_scan_lists_every_tracker_relevant_element_with_its_line() -> None:
+    page = (
+        b"<html>\n"
+        + GA
+        + b"\n<script src=/app.js></script>\n<iframe src='https://www.youtube.com/embed/1'></iframe>"
+    )
+    findings = scan(page, RULES)
+    assert [(f.line, f.tag, f.service_id, f.rule, f.host) for f in findings] == [
+        (2, "script", "ga", "host", "www.googletagmanager.com"),
+        (4, "iframe", "youtube", "host", "www.youtube.com"),
+    ]
+
+
+def test_rewrite_helper_equals_streaming() -> None:
+    page = b"<head></head><body>" + GA + b"</body>"
+    rewriter = HtmlRewriter(RULES, deny_all, head_snippet=HEAD, body_snippet=BODY)
+    streamed = b"".join(rewriter.feed(page[i : i + 7]) for i in range(0, len(page), 7)) + rewriter.close()
+    assert rewrite(page, RULES, deny_all, head_snippet=HEAD, body_snippet=BODY) == streamed
+
+
+# -- properties -------------------------------------------------------------------------------
+PIECES = [
+    GA,
+    b"<script>gtag('js')</script>",
+    b"<script>",
+    b"</script>",
+    b"<iframe src=//www.youtube.com/embed/1>",
+    b"</iframe>",
+    b"<img src=https://www.facebook.com/tr>",
+    b"<noscript>",
+    b"</noscript>",
+    b"<!--",
+    b"-->",
+    b"<head>",
+    b"</head>",
+    b"<body>",
+    b"</body>",
+    b"<html>",
+    b"<meta charset=utf-8>",
+    b"<title>",
+    b"</title>",
+    b'<p title="',
+    b'"',
+    b">",
+    b"<",
+    b"<svg>",
+    b"</svg>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<a ping=//www.google-analytics.com/p>",
+    b"<link rel=preload href=//connect.facebook.net/x.js>",
+    b"<object data=//www.youtube.com/v>",
+    b"</object>",
+    b"<embed src=//www.youtube.com/e>",
+    b"x",
+    b"\n",
+    b" ",
+    b"\xc3\xa9",
+    b"<plaintext>",
+    b"<style>",
+    b"</style>",
+    b'<script type="text/plain" data-category="analytics">a</script>',
+    b"<base href=/>",
+    b"<!DOCTYPE html>",
+]
+PAGES = st.lists(st.sampled_from(PIECES), max_size=30).map(b"".join) | st.binary(max_size=300)
+CHUNKS = st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6)
+CLOSERS = {
+    b"",
+    b"</script>",
+    b"\n--></script>",
+    b"</style>",
+    b"</title>",
+    b"</iframe>",
+    b"</noscript>",
+    b"</xmp>",
+    b"</textarea>",
+    b"</noembed>",
+    b"</noframes>",
+    b"-->",
+    b"]]>",
+    b">",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(PAGES, CHUNKS)
+def test_output_does_not_depend_on_chunking(page: bytes, chunks: list[int]) -> None:
+    whole = run(page, head=HEAD, body=BODY, placeholder=b"[PH]")
+    assert run(page, head=HEAD, body=BODY, placeholder=b"[PH]", chunks=chunks) == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000), CHUNKS)
+def test_arbitrary_bytes_never_raise(page: bytes, chunks: list[int]) -> None:
+    run(page, head=HEAD, body=BODY, chunks=chunks, max_buffer=256)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PAGES, CHUNKS)
+def test_with_everything_granted_only_the_two_snippets_are_added(page: bytes, chunks: list[int]) -> None:
+    out = run(page, allow_all, head=HEAD, body=BODY, chunks=chunks)
+    head_at = out.index(HEAD)
+    rest = out[:head_at] + out[head_at + len(HEAD) :]
+    body_at = rest.index(BODY, head_at)
+    rest = rest[:body_at] + rest[body_at + len(BODY) :]
+    assert rest.startswith(page) and rest[len(page) :] in CLOSERS
