@@ -97,7 +97,8 @@ def shoot(chromium: str, site: str, out: Path) -> None:
         page.locator("[data-pc-filled]").wait_for(timeout=10_000)
         page.wait_for_timeout(300)
         page.screenshot(path=str(out / "demo-after-accept.png"))
-        page.goto(site + "/gear-finder", wait_until="networkidle")
+        for path in ("/gear-finder", "/contact"):  # the server-set cookies, for the inventory
+            page.goto(site + path, wait_until="networkidle")
         visitor.close()
 
         admin = browser.new_context(

@@ -193,21 +193,28 @@ async def _migrate(url: str) -> None:
         await store.close()
 
 
-@pytest.fixture(params=STORE_KINDS)
-async def store_case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreCase]:
-    kind = request.param
+async def _case(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
     if kind == "sqlite":
         path = tmp_path / "audit.db"
-        yield StoreCase(kind, f"sqlite:///{path}", path=path)
-    elif kind == "jsonl":
+        return StoreCase(kind, f"sqlite:///{path}", path=path)
+    if kind == "jsonl":
         path = tmp_path / "events.jsonl"
-        yield StoreCase(kind, f"jsonl:///{path}", path=path)
-    else:
-        dsn = request.getfixturevalue("pg_schema")
-        # A name of its own, so a test terminates only its own writer's connections.
-        url = f"{dsn}&application_name=cgtest_{uuid.uuid4().hex[:10]}"
-        await _migrate(url)
-        yield StoreCase(kind, url, dsn=dsn)
+        return StoreCase(kind, f"jsonl:///{path}", path=path)
+    dsn = request.getfixturevalue("pg_schema")
+    # A name of its own, so a test terminates only its own writer's connections.
+    url = f"{dsn}&application_name=cgtest_{uuid.uuid4().hex[:10]}"
+    await _migrate(url)
+    return StoreCase(kind, url, dsn=dsn)
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store_case(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
+    return await _case(request.param, request, tmp_path)
+
+
+@pytest.fixture
+async def pg_case(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
+    return await _case("postgresql", request, tmp_path)
 
 
 @pytest.fixture

@@ -179,7 +179,9 @@ def consent_calls(page: Page, kind: str) -> list[dict[str, str]]:
     return calls
 
 
-def test_california_gpc_blocks_the_sale_share_pixel_without_any_dialog(browser: Browser, free_port: int) -> None:
+def test_california_gpc_blocks_the_sale_share_pixel_without_any_dialog(
+    browser: Browser, free_port: int
+) -> None:
     with world(free_port) as w, tab(browser, "US-CA", gpc=True) as page:
         page.goto(w.base + "/")
         settle(page)
@@ -198,7 +200,9 @@ def test_california_gpc_blocks_the_sale_share_pixel_without_any_dialog(browser: 
         assert default[0]["ad_storage"] == "denied" and default[0]["analytics_storage"] == "granted"
 
 
-def test_eu_gpc_accept_all_runs_analytics_but_not_marketing_and_says_why(browser: Browser, free_port: int) -> None:
+def test_eu_gpc_accept_all_runs_analytics_but_not_marketing_and_says_why(
+    browser: Browser, free_port: int
+) -> None:
     with world(free_port) as w, tab(browser, "DE", gpc=True) as page:
         page.goto(w.base + "/")
         settle(page)
@@ -243,7 +247,9 @@ def test_consent_default_precedes_google_tag_and_each_choice_pushes_one_update(
         assert [e.action for e in w.sink.events] == ["reject_all", "save"]
 
 
-def test_advanced_mode_loads_the_google_tag_with_the_denied_default_first(browser: Browser, free_port: int) -> None:
+def test_advanced_mode_loads_the_google_tag_with_the_denied_default_first(
+    browser: Browser, free_port: int
+) -> None:
     with world(free_port, consent_mode="advanced") as w, tab(browser, "FR", gpc=False) as page:
         page.goto(w.base + "/")
         page.wait_for_function("window.dataLayerAtTag !== undefined")

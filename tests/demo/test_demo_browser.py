@@ -209,7 +209,9 @@ def test_refusing_after_accepting_deletes_the_trackers_cookies(demo: Demo, brows
     assert {"_ts_uid", "_pc_id", "_ts_sess"} <= _cookie_names(context)
 
     page.locator("[data-cg-reopen]").click()
-    page.locator("[data-consentgate-centre] [data-cg-action=reject_all]").click()
+    # Withdrawing consent reloads the page, so scripts already running stop too.
+    with page.expect_navigation(wait_until="networkidle"):
+        page.locator("[data-consentgate-centre] [data-cg-action=reject_all]").click()
     deadline = time.monotonic() + 10
     while _cookie_names(context) != {"ridgeline_consent"}:
         assert time.monotonic() < deadline, _cookie_names(context)

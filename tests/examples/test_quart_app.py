@@ -4,8 +4,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from conftest import missing
-from example_flow import GTAG, client, consent_flow, lifespan, load_example, stored_events
+
+from tests.conftest import missing
+from tests.examples.example_flow import GTAG, client, consent_flow, lifespan, load_example, stored_events
 
 
 async def test_quart_example_blocks_the_tracker_until_accept_and_records_the_choice(

@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from example_flow import GTAG, client, consent_flow, lifespan, load_example, stored_events
+
+from tests.examples.example_flow import GTAG, client, consent_flow, lifespan, load_example, stored_events
 
 
 async def test_starlette_example_blocks_the_tracker_until_accept_and_records_the_choice(

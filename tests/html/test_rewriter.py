@@ -349,3 +349,45 @@ def test_with_everything_granted_only_the_two_snippets_are_added(page: bytes, ch
     body_at = rest.index(BODY, head_at)
     rest = rest[:body_at] + rest[body_at + len(BODY) :]
     assert rest.startswith(page) and rest[len(page) :] in CLOSERS
+
+
+def test_image_url_without_slashes_after_the_scheme_is_still_read() -> None:
+    # The URL parser reads `https:host/path` as https://host/path on a page of another scheme.
+    assert live(run(b'<img src="https:www.facebook.com/tr?id=1">')) == []
+
+
+def test_svg_script_pointing_at_a_tracker_is_neutralised() -> None:
+    out = run(b'<svg><script href="https://www.google-analytics.com/a.js"></script></svg>')
+    assert b'<script type="text/plain"' in out and b'data-consentgate-href="https://www.google-analytics.com/a.js"' in out
+
+
+def test_image_start_tag_is_treated_as_img() -> None:
+    assert live(run(b'<image src="https://www.facebook.com/tr?id=1">')) == []
+
+
+@pytest.mark.parametrize(
+    ("opening", "filler"),
+    [
+        (b"<script>", b"var a = 1; // filler\n"),
+        (b"<!-- ", b"comment text "),
+        (b"<p>", b"plain text, no tags at all "),
+        (b'<div title="', b"a very long attribute value "),
+        (b"<noscript>", b"<p>content</p>"),
+        (b"<svg>", b"<g><path d='M0 0'/></g>"),
+    ],
+)
+def test_memory_stays_bounded_while_streaming_long_constructs(opening: bytes, filler: bytes) -> None:
+    import tracemalloc
+
+    rewriter = HtmlRewriter(RULES, deny_all, head_snippet=HEAD, body_snippet=BODY, max_buffer=65536)
+    chunk = filler * (4096 // len(filler))
+    tracemalloc.start()
+    try:
+        rewriter.feed(b"<html><head></head><body>" + opening)
+        for _ in range(500):  # ~2 MB, 250 times the bound
+            rewriter.feed(chunk)
+        rewriter.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000

@@ -226,7 +226,11 @@ async def test_explicit_opt_back_in_under_gpc_is_logged_as_override() -> None:
         await http.get("/", headers={"x-region": "US-CA", "sec-gpc": "1"})
         saved = await http.post(
             "/_consentgate/consent",
-            json={"action": "save", "categories": ["analytics", "marketing", "preferences"], "ui": "reopen.save"},
+            json={
+                "action": "save",
+                "categories": ["analytics", "marketing", "preferences"],
+                "ui": "reopen.save",
+            },
             headers={"x-region": "US-CA", "sec-gpc": "1", "origin": "http://shop.test"},
         )
         assert saved.status_code == 200, saved.text
@@ -377,7 +381,11 @@ async def test_google_tags_load_only_in_advanced_mode_before_consent(mode: str, 
     async with client(app) as http:
         html = (await http.get("/", headers={})).text
     assert script_blocked(html, "googletagmanager.com") is not loads
-    assert all(v == "denied" for k, v in consent_default(html).items() if k not in ("security_storage", "wait_for_update"))
+    assert all(
+        v == "denied"
+        for k, v in consent_default(html).items()
+        if k not in ("security_storage", "wait_for_update")
+    )
     assert html.index('gtag("consent","default"') < html.index("googletagmanager.com")
 
 

@@ -18,6 +18,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -334,6 +335,19 @@ class KnownHead:
     hash: str
 
 
+def known_heads(data: object) -> list[KnownHead]:
+    """Chain heads from a manifest or a ``heads`` document (``{"chain_heads": [...]}``)."""
+    items = data.get("chain_heads", []) if isinstance(data, dict) else []
+    heads = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        chain_id, seq, hash_ = item.get("chain_id"), item.get("last_seq"), item.get("last_hash")
+        if isinstance(chain_id, str) and isinstance(seq, int) and isinstance(hash_, str):
+            heads.append(KnownHead(chain_id, seq, hash_))
+    return heads
+
+
 def _int(value: object) -> int:
     return value if type(value) is int else -1
 
@@ -376,10 +390,12 @@ async def _verify_chain(
             )
             return ChainReport(chain_id, 0, 0, 0, "", checkpoint.seq, forged)
         start_seq, prev_hash = checkpoint.seq, checkpoint.hash
-    walk = _ChainWalk(chain_id, mac, start_seq, prev_hash, known)
-    async for record in store.read_chain(chain_id, after_seq=start_seq):
-        if walk.step(record):
-            break
+    walk = ChainWalk(chain_id, mac, start_seq, prev_hash, known)
+    # aclosing: leaving the loop early must release the store's cursor (and its transaction).
+    async with contextlib.aclosing(store.read_chain(chain_id, after_seq=start_seq)) as records:
+        async for record in records:
+            if walk.step(record):
+                break
     problem = walk.finish()
     if problem is not None and problem.kind == "forged" and walk.suspect is not None:
         problem = await _classify_link(store, chain_id, walk.suspect, problem, start_seq)
@@ -394,7 +410,7 @@ async def _verify_chain(
     )
 
 
-class _ChainWalk:
+class ChainWalk:
     """Streaming check with one record of look-ahead: the record after a bad one tells an edit
     (the next record still chains to the stored hash) from a forgery or a reordering."""
 
@@ -479,15 +495,16 @@ async def _classify_link(
 ) -> Problem:
     """A broken prev_hash: if it points at a later record, records were reordered."""
     target, seq = record.get("prev_hash"), _int(record.get("seq"))
-    async for later in store.read_chain(chain_id, after_seq=seq):
-        if later.get("hash") == target:
-            return Problem(
-                "reordered",
-                chain_id,
-                seq,
-                problem.event_id,
-                f"record at seq {seq} was chained after the record now at seq {_int(later.get('seq'))}",
-            )
+    async with contextlib.aclosing(store.read_chain(chain_id, after_seq=seq)) as later_records:
+        async for later in later_records:
+            if later.get("hash") == target:
+                return Problem(
+                    "reordered",
+                    chain_id,
+                    seq,
+                    problem.event_id,
+                    f"record at seq {seq} was chained after the record now at seq {_int(later.get('seq'))}",
+                )
     if seq == start_seq + 1 and start_seq > 0:
         message = "first record after the purge checkpoint does not chain to it"
     else:

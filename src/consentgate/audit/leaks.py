@@ -4,7 +4,9 @@ Each ``csp_violation`` event (written by ``consentgate.http.csp_endpoint``) says
 page tried to load against the visitor's choice. Grouped, newest first, they answer "which tracker
 leaks where, for whom": a ``leak`` is a host of a service the visitor had not granted (a granted
 tag manager injecting an ad pixel); ``not_listed`` a granted service the header did not name yet;
-``unclassified`` a host no service claims (declare it: docs/csp.md).
+``granted_on_page`` a service the visitor granted on the page after it was served; ``follow_on``
+a load by a script that was not allowed either (its own report tells); ``unclassified`` a host no
+service claims (declare it: docs/csp.md).
 
     $ consentgate audit leaks --store sqlite:///var/consent.db --days 7
 """
@@ -26,8 +28,11 @@ from consentgate.policy.model import NECESSARY
 
 __all__ = ["LeakGroup", "collect_leaks", "group_violations", "register"]
 
-# Most severe first: a group shows the worst verdict any of its reports had.
-VERDICTS: tuple[str, ...] = ("leak", "suspected_leak", "not_listed", "unclassified", "first_party")
+# Most severe first: a group shows the worst verdict any of its reports had. After the leaks come
+# the hosts that enforce mode would break (unclassified, first_party), then configuration gaps.
+VERDICTS: tuple[str, ...] = (
+    "leak", "suspected_leak", "follow_on", "unclassified", "first_party", "not_listed", "granted_on_page"
+)  # fmt: skip
 LEAK_VERDICTS = frozenset({"leak", "suspected_leak"})
 MAX_SCAN = 200_000  # events read at most; the newest come first
 
@@ -41,7 +46,7 @@ class LeakGroup:
     page: str
     service: str = ""
     service_name: str = ""
-    verdict: str = "first_party"
+    verdict: str = ""
     count: int = 0
     first_ts: int = 0
     last_ts: int = 0
@@ -58,7 +63,9 @@ class LeakGroup:
         self.first_ts = ts if not self.first_ts else min(self.first_ts, ts)
         self.last_ts = max(self.last_ts, ts)
         verdict = detail.get("verdict", "")
-        if verdict in VERDICTS and VERDICTS.index(verdict) < VERDICTS.index(self.verdict):
+        if verdict in VERDICTS and (
+            not self.verdict or VERDICTS.index(verdict) < VERDICTS.index(self.verdict)
+        ):
             self.verdict = verdict
         self.service = self.service or detail.get("service", "")
         self.service_name = self.service_name or detail.get("service_name", "")
@@ -151,8 +158,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="CSP violations: trackers that tried to load against the visitor's choice",
         description="List csp_violation events grouped by blocked host, category and page, newest "
         "first. Verdicts: leak (a service the visitor had not granted), suspected_leak (consent "
-        "state unknown), not_listed (granted but not yet in the header), unclassified (no service "
-        "claims the host: declare it), first_party.",
+        "state unknown), follow_on (loaded by a script that was not allowed either), unclassified "
+        "(no service claims the host: declare it), first_party, not_listed (granted but not yet in "
+        "the header), granted_on_page (granted after the page was served).",
     )
     parser.add_argument("--store", required=True, help="audit store URL, e.g. sqlite:///var/consent.db")
     parser.add_argument("--days", type=int, default=30, help="look back this many days (default 30; 0: all)")
@@ -172,7 +180,8 @@ def _audit_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._Su
     for action in audit._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action
-    return audit.add_subparsers(dest="audit_command", metavar="COMMAND")
+    commands: argparse._SubParsersAction[Any] = audit.add_subparsers(dest="audit_command", metavar="COMMAND")
+    return commands
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -123,6 +123,7 @@ class AuditWriter:
         self._queue: deque[ConsentEvent] = deque()
         self._capacity = max_queue  # max_queue minus rows held in memory behind a failed spool
         self._closed = False
+        self._store_open = False
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -228,7 +229,7 @@ class AuditWriter:
                     "insider who rewrites records; set an audit key to make it tamper-evident"
                 )
             try:
-                await self.store.open()
+                await self._ensure_open()
             except StoreError:
                 raise
             except Exception as exc:  # the database may come up later: spool until then
@@ -249,8 +250,6 @@ class AuditWriter:
                 self._wake.set()
             await task
         elif self._queue:  # never started: write what was queued anyway
-            with contextlib.suppress(Exception):  # a failing store sends the batches to the spool
-                await self.store.open()
             await self._flush_queue()
             await self._flush_side_channels()
         if not self.spool.empty:
@@ -266,7 +265,8 @@ class AuditWriter:
                 self.spool.held_rows,
             )
         self.spool.close()
-        if self._owns_store:
+        if self._owns_store and self._store_open:
+            self._store_open = False
             await self.store.close()
 
     @property
@@ -325,9 +325,16 @@ class AuditWriter:
             while in_flight:
                 await in_flight.popleft()
 
+    async def _ensure_open(self) -> None:
+        # A store that was down at start is opened on the first write that finds it back.
+        if not self._store_open:
+            await self.store.open()
+            self._store_open = True
+
     async def _deliver(self, rows: list[Row]) -> None:
         if self.spool.empty:
             try:
+                await self._ensure_open()
                 stored = await self.store.write(rows)  # (not `+= await`: lost updates in parallel)
                 self._written += stored
                 return
@@ -372,6 +379,7 @@ class AuditWriter:
         while (chunk := self.spool.next_chunk(self.batch_size)) is not None:
             rows, done = chunk
             try:
+                await self._ensure_open()
                 stored = await self.store.write(rows, replay=True) if rows else 0
                 self._replayed += stored
             except Exception as exc:
@@ -392,6 +400,7 @@ class AuditWriter:
             now = int(time.time() * 1000)
             for notice_hash, doc in notices.items():
                 try:
+                    await self._ensure_open()
                     await self.store.put_notice(notice_hash, doc, now)
                 except Exception as exc:
                     # Kept for the next turn; the middleware re-offers notices after a restart.
@@ -401,6 +410,7 @@ class AuditWriter:
             cookies, self._cookies = self._cookies, {}
             rows = [count.row() for count in cookies.values()]
             try:
+                await self._ensure_open()
                 await self.store.record_cookies(rows)
             except Exception as exc:
                 logger.warning("audit cookie inventory not updated (%s); %d names dropped", exc, len(rows))

@@ -146,13 +146,16 @@ _PRESCAN: Final = 1024
 _META_CHARSET = re.compile(
     rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
 )
+_NEEDS_FULL_LOOK = re.compile(
+    rb"&(?!amp;)|\\|https?:(?!//)|data-(?:category|cookieconsent|service|name)|optanon-category", re.IGNORECASE
+)
+_TAG_HOSTS = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@]*+)([\t\n\r@]?)")
 _BREAKER: Final = b"\n}"  # a syntax error at the top level of any complete script
 _SIG_OVERLAP: Final = 512
 _SAFE_VALUE = re.compile(rb"[^A-Za-z0-9 _.:/@+-]")
 _PASSTHROUGH_CHARSETS = ("utf-16", "utf-32", "iso-2022", "ucs-2", "ucs-4")
 
 _HEAD_PROLOGUE, _HEAD_OPEN, _HEAD_AWAIT_META, _HEAD_DONE = range(4)
-_utf16_logged = False
 
 
 def _attr_value(text: str) -> bytes:
@@ -215,6 +218,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._body_done = fragment or not body_snippet
         if inject_head:
             self._tok = Tokenizer(None, None, max_buffer=self._max_buffer)
+            self._tok.step = True
         else:
             self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer)
         self._out: list[bytes] = []
@@ -236,6 +240,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
         if self._passthrough:
+            _log_passthrough()
             return data
         if self._pre is not None:
             self._pre += data
@@ -244,7 +249,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             data, self._pre = self._pre, None
             if self._start(data):
                 return data
-        self._handle(self._tok.feed(data))
+        self._pump(data, False)
         return self._flush()
 
     def close(self) -> bytes:
@@ -257,9 +262,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             data, self._pre = self._pre, None
             if self._start(data):
                 return data
-            self._handle(self._tok.feed(data))
+            self._pump(data, False)
         tok = self._tok
-        self._handle(tok.feed(b"", final=True))
+        self._pump(b"", True)
         end = tok.safe
         if self._held is not None:
             event, attrs = self._held
@@ -280,9 +285,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if closer:
             tail.append(closer)
         if closer is not None or cut < end:
-            for name, ph in reversed(self._placeholders):
-                if name == "iframe" and ph:
-                    tail.append(ph)
+            tail.extend(ph for _, ph in reversed(self._placeholders) if ph)
             if self._head != _HEAD_DONE:
                 tail.append(self._head_snippet)
                 self._head = _HEAD_DONE
@@ -298,12 +301,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- start-up: encoding and charset prescan ----------------------------------------------
     def _start(self, data: bytes) -> bool:
         """Look at the first bytes; True when the page must pass through untouched."""
-        global _utf16_logged
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\x00\x00\xfe\xff":
             self._passthrough = True
-            if not _utf16_logged:
-                _utf16_logged = True
-                logger.info("consentgate: a UTF-16/UTF-32 page passes through unrewritten")
+            _log_passthrough()
             return True
         if self._head != _HEAD_DONE:
             for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
@@ -353,6 +353,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._out.clear()
         return out
 
+    def _pump(self, data: bytes, final: bool) -> None:
+        tok = self._tok
+        self._handle(tok.feed(data, final))
+        while tok.stepped:  # the prologue looks at one tag at a time
+            self._handle(tok.feed(b"", final))
+
     def _line(self, offset: int) -> int:
         if offset >= self._nl_pos:
             self._nl_count += self._tok.slice(self._nl_pos, offset).count(b"\n")
@@ -362,8 +368,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     # -- events ------------------------------------------------------------------------------
     def _handle(self, events: list[Event]) -> None:
-        for index, event in enumerate(events):
-            if self._head != _HEAD_DONE and not self._prologue(event, events, index):
+        for event in events:
+            if self._head != _HEAD_DONE and not self._prologue(event):
                 continue
             kind = event.kind
             if kind == START:
@@ -371,7 +377,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             elif kind == END:
                 self._end_tag(event)
 
-    def _prologue(self, event: Event, events: list[Event], index: int) -> bool:
+    def _prologue(self, event: Event) -> bool:
         """Place the head snippet; returns whether the event needs normal handling too."""
         kind = event.kind
         if self._head == _HEAD_AWAIT_META:
@@ -386,7 +392,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             skip = 3 if event.start == 0 and text.startswith(b"\xef\xbb\xbf") else 0
             m = _NOT_WS.search(text, skip)
             if m is not None:
-                self._inject_head(event.start + m.start(), events, index)
+                self._inject_head(event.start + m.start(), lookahead=False)
             return False
         name = event.name
         if kind == START and name == "html" and self._head == _HEAD_PROLOGUE:
@@ -397,40 +403,39 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if kind == START and name == "meta" and _is_charset_meta(self._amap(event)):
             self._inject_head(event.end, after_meta=True)
             return False
-        self._inject_head(event.start, events, index)
+        self._inject_head(event.start, lookahead=kind == START and name in _HEAD_CONTENT)
         return kind in (START, END)
 
-    def _inject_head(
-        self, offset: int, events: list[Event] | None = None, index: int = 0, *, after_meta: bool = False
-    ) -> None:
-        if (
-            not after_meta
-            and events is not None
-            and offset < self._meta_end
-            and self._meta_ahead(events, index)
-        ):
-            # A <meta charset> further on, within the first 1024 bytes: the snippet goes after
-            # it, so the browser's charset prescan still finds it. The tokenizer has already
-            # reported it as markup (not text inside a script or a comment).
+    def _inject_head(self, offset: int, *, lookahead: bool = False, after_meta: bool = False) -> None:
+        if not after_meta and lookahead and offset < self._meta_end and self._meta_ahead(offset):
+            # A <meta charset> further on, within the first 1024 bytes and still in the head:
+            # the snippet goes after it, so the browser's charset prescan still finds it.
             self._head = _HEAD_AWAIT_META
             return
         self._replace(offset, offset, self._head_snippet)
         self._head = _HEAD_DONE
         self._tok.set_names(_START_NAMES, _END_NAMES)
+        self._tok.step = False
 
-    def _meta_ahead(self, events: list[Event], index: int) -> bool:
-        """Is the prescan's <meta charset> reported further on, still inside the head?"""
+    def _meta_ahead(self, offset: int) -> bool:
+        """Is the prescan's <meta charset> markup further on, still inside the head?
+
+        Tokenises the bytes from ``offset`` (a token start in the data state) to the meta with
+        a second tokenizer: they are all buffered, as the first 1024 bytes are gathered first.
+        """
+        look = Tokenizer(None, None)
+        events = look.feed(self._tok.slice(offset, self._meta_end), final=False)
         raw = ""
-        for event in events[index:]:
+        for event in events:
             kind, name = event.kind, event.name
-            if kind == START and name == "meta" and event.end == self._meta_end:
+            if kind == START and name == "meta" and event.end + offset == self._meta_end:
                 return True
             if raw:
                 if kind == END and name == raw:
                     raw = ""
                 continue
             if kind == TEXT:
-                if _NOT_WS.search(self._tok.slice(event.start, event.end)) is not None:
+                if _NOT_WS.search(look.slice(event.start, event.end)) is not None:
                     return False
             elif kind == START:
                 if name not in _HEAD_CONTENT:
@@ -572,6 +577,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- frames, images, media, links, pings -------------------------------------------------
     def _resource(self, event: Event) -> None:
         name = event.name
+        if name not in _UNKNOWN_COUNTS and self._base_host is None and not event.truncated and self._harmless(event):
+            return
         attrs = self._amap(event)
         slot = len(self._placeholders)
         if name == "object":
@@ -615,6 +622,23 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._placeholders[slot] = (name, placeholder)
         elif name in _PLACEHOLDER_AFTER_END:
             self._placeholders.append((name, placeholder))
+
+    def _harmless(self, event: Event) -> bool:
+        """Quick look at an image, media or link tag: no known tracker host and no consent
+        markup anywhere in it? (Unknown hosts do not count for these elements.) Anything the
+        quick look cannot read plainly (character references, backslashes, a host broken by
+        a newline) goes the full way."""
+        tag = self._tok.slice(event.start, event.end)
+        if _NEEDS_FULL_LOOK.search(tag) is not None:
+            return False
+        rules = self._rules
+        for host, odd in _TAG_HOSTS.findall(tag):
+            if odd:
+                return False
+            verdict = rules.classify_url(b"//" + host, None, self._page_host, unknown_counts=False)
+            if verdict is not None:
+                return False
+        return True
 
     def _classify_attrs(
         self, attrs: dict[bytes, bytes], names: tuple[bytes, ...], unknown_counts: bool
@@ -691,6 +715,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 last = attr.name_end - base
         pieces.append(tag[last:])
         self._replace(event.start, event.end, b"".join(pieces))
+
+
+@lru_cache(maxsize=1)
+def _log_passthrough() -> None:
+    # Once per process: a site that serves UTF-16 serves every page that way.
+    logger.warning(
+        "consentgate: a page in UTF-16/UTF-32 (or another encoding that is not ASCII-compatible) "
+        "passes through without tracker blocking"
+    )
 
 
 def _markers(verdict: Verdict) -> bytes:

@@ -121,6 +121,10 @@ _BREAKOUT = frozenset(
 )
 _SVG_INTEGRATION = frozenset({"foreignobject", "desc", "title"})
 _MATH_INTEGRATION = frozenset({"mi", "mo", "mn", "ms", "mtext"})
+# Foreign elements the scanner keeps on its stack (the rest cannot change its state).
+_FOREIGN_TRACKED = frozenset({"svg", "math", "annotation-xml"}) | _SVG_INTEGRATION | _MATH_INTEGRATION
+_FOREIGN_STARTS = _FOREIGN_TRACKED | _BREAKOUT | {"font", "script"}
+_FOREIGN_ENDS = _FOREIGN_TRACKED | {"br", "p"}
 
 InitialState = Literal["data", "plaintext", "rcdata", "rawtext", "script", "cdata"]
 
@@ -151,7 +155,7 @@ class Event:
     start: int
     end: int
     name_end: int = 0  # end of the tag name (start/end tags)
-    self_closing: bool = False
+    self_closing: bool = False  # only worked out where it matters: svg, math, foreign content
     foreign: bool = False  # a start tag inside svg/math (e.g. an SVG <script>: not raw text)
     truncated: bool = False  # the tag outgrew max_buffer: attributes seen so far only
 
@@ -227,16 +231,17 @@ def _alternation(names: Iterable[str]) -> bytes:
 @cache
 def _finder(start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> re.Pattern[bytes]:
     """The candidate regex: interesting start/end tags, comments and CDATA openers."""
-    parts = [rb"<!--", rb"<!\[CDATA\["]
+    # One leading literal `<`, so the regex engine skips to each `<` at memchr speed.
+    parts = [rb"!--", rb"!\[CDATA\["]
     if start_names is None:
-        parts.append(rb"<[a-zA-Z!?/]")
+        parts.append(rb"[a-zA-Z!?/]")
     elif start_names:
-        parts.append(rb"<(?:" + _alternation(start_names) + rb")(?=[\t\n\f\r />])")
+        parts.append(rb"(?:" + _alternation(start_names) + rb")(?=[\t\n\f\r />])")
     if end_names is None:
-        parts.append(rb"</[a-zA-Z]")
+        parts.append(rb"/[a-zA-Z]")
     elif end_names:
-        parts.append(rb"</(?:" + _alternation(end_names) + rb")(?=[\t\n\f\r />])")
-    return re.compile(b"|".join(parts))
+        parts.append(rb"/(?:" + _alternation(end_names) + rb")(?=[\t\n\f\r />])")
+    return re.compile(rb"<(?:" + b"|".join(parts) + rb")")
 
 
 # Elements whose start changes the tokenizer state: always looked for, reported or not.
@@ -302,6 +307,10 @@ class Tokenizer:
     ) -> None:
         self.max_buffer = max(max_buffer, 64)
         self.switch_states = switch_states
+        # Return after each reported tag, so the caller can change what to look for next
+        # (the rewriter looks at every tag only until the head snippet is placed).
+        self.step = False
+        self.stepped = False  # the last feed() stopped after a tag, with input left
         self._start_names = start_names
         self._end_names = end_names
         self.report_all = start_names is None
@@ -328,6 +337,8 @@ class Tokenizer:
             self._frames.append(("foreign", ["svg"]))
         self._keep = 0  # the caller needs bytes from here on (absolute)
         self._wants_a = False
+        self._finders: dict[tuple[bool, bool], re.Pattern[bytes]] = {}
+        self._comment_start = 0
 
     # -- buffer ------------------------------------------------------------------------------
     def slice(self, start: int, end: int) -> bytes:
@@ -350,6 +361,7 @@ class Tokenizer:
         self._start_names = start_names
         self._end_names = end_names
         self.report_all = start_names is None
+        self._finders.clear()
 
     # -- driving -----------------------------------------------------------------------------
     def feed(self, data: bytes, final: bool = False) -> list[Event]:
@@ -363,6 +375,7 @@ class Tokenizer:
         # it only when this buffer mentions "ping" anywhere.
         self._wants_a = b"ping" in self._buf[self._pos - self._base :].lower()
         events: list[Event] = []
+        self.stepped = False
         self._run(events, final)
         return events
 
@@ -395,16 +408,35 @@ class Tokenizer:
                 i = self._scan_tag_tail(buf, i, n, events)
             if self._mode == mode and self._stalled:
                 break
+            if self.step and events and events[-1].kind in (START, END):
+                self.stepped = True
+                break
         self._pos = base + i
-        if final:
+        if final and not self.stepped:
             self.safe = base + n
 
     # -- markup (data state, HTML or foreign content) ----------------------------------------
     _stalled = False
 
     def _finder_now(self) -> re.Pattern[bytes]:
-        if self.report_all or len(self._frames) > 1:
+        depth = len(self._frames)
+        key = (self.report_all, self._wants_a, 0 if depth == 1 else 1 if self._frames[-1][0] == "foreign" else 2)
+        finder = self._finders.get(key)
+        if finder is None:
+            finder = self._finders[key] = self._make_finder()
+        return finder
+
+    def _make_finder(self) -> re.Pattern[bytes]:
+        if self.report_all:
             return _finder(None, None)
+        if len(self._frames) > 1:
+            starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
+            ends = (self._end_names or frozenset()) | _FOREIGN_ENDS
+            if self._frames[-1][0] == "foreign":
+                # Only what changes the state matters inside svg/math: nested roots, HTML
+                # integration points, the tags that break out, CDATA (always a candidate).
+                return _finder(starts | _FOREIGN_STARTS, ends)
+            return _finder(starts, ends)
         starts = self._start_names
         assert starts is not None
         return _finder(_scanned(starts, self._wants_a and self.switch_states), self._end_names)
@@ -413,11 +445,15 @@ class Tokenizer:
         """Advance through markup; returns the new index; sets _stalled when out of data."""
         base = self._base
         self._stalled = False
+        frames = len(self._frames)
+        finder = self._finder_now()
         while True:
-            finder = self._finder_now()
+            if len(self._frames) != frames:  # entered or left svg/math
+                frames = len(self._frames)
+                finder = self._finder_now()
             m = finder.search(buf, i)
             p = m.start() if m is not None else n
-            if not self._in_data_state(buf, i, p, n):
+            if buf.find(b"<", i, p) >= 0 and not self._in_data_state(buf, i, p, n):
                 p = self._exact_next(buf, i, n)
             if p >= n:
                 # Nothing more to report in this buffer: everything up to the last unfinished
@@ -455,7 +491,7 @@ class Tokenizer:
                 return p
             i = j
             self.safe = base + i
-            if self._mode != _DATA:
+            if self._mode != _DATA or (self.step and events and events[-1].kind in (START, END)):
                 return i
 
     def _in_data_state(self, buf: bytes, lo: int, p: int, n: int) -> bool:
@@ -556,7 +592,7 @@ class Tokenizer:
             self._end_tag(name, base + p, base + end, base + m.end(2), events)
             return end
         self_closing = False
-        if m.end(3) > m.start(3) and (self.report_all or name in ("svg", "math") or self._in_foreign()):
+        if m.end(3) > m.start(3) and (name in ("svg", "math") or self._in_foreign()):
             self_closing = parse_attrs(buf, m.start(3), m.end(3))[1]
         self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
         return end
@@ -599,7 +635,7 @@ class Tokenizer:
             foreign = False
         if foreign:
             elements = frames[-1][1]
-            if not self_closing:
+            if not self_closing and name in _FOREIGN_TRACKED:
                 elements.append(name)
                 root = elements[0]
                 if (root == "svg" and name in _SVG_INTEGRATION) or (
@@ -771,7 +807,7 @@ class Tokenizer:
             self._stalled = True
             if self.report_all:
                 events.append(
-                    Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + n)
+                    Event(kind, "", self._comment_start, self._base + n)
                 )
             self.safe = self._base + n
             return n
@@ -783,7 +819,7 @@ class Tokenizer:
         self._mode = _DATA
         if self.report_all:
             events.append(
-                Event(kind, "", getattr(self, "_comment_start", self._base + i), self._base + m.end())
+                Event(kind, "", self._comment_start, self._base + m.end())
             )
         self.safe = self._base + m.end()
         return m.end()

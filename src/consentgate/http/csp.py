@@ -383,8 +383,8 @@ class CspPage:
             self._url = f"{self._root_path}{self._builder.report_path}?s={token}"
         return self._url
 
-    def policy_text(self, endpoint: str | None = ENDPOINT_NAME) -> str:
-        """The serialized policy; ``endpoint`` names the Reporting-Endpoints member, if any."""
+    def policy_text(self, app_headers: Sequence[tuple[bytes, bytes]] = ()) -> str:
+        """The serialized policy for a response whose headers are ``app_headers``."""
         builder = self._builder
         sources = builder.sources(self._allows)
         groups: Iterable[Group] = GROUPS if builder.restricts_styles else GROUPS[:4]
@@ -398,20 +398,20 @@ class CspPage:
             if group == "script":
                 directives.append(_WORKER)  # else workers fall back to script-src, without blob:
         directives.append(f"report-uri {self.report_url}")
-        if endpoint is not None:
-            directives.append(f"report-to {endpoint}")
+        if self._origin is not None:
+            directives.append(f"report-to {_endpoint_name(app_headers)}")
         return "; ".join(directives)
 
-    def headers(self, app_headers: RawHeaders) -> RawHeaders:
+    def headers(self, app_headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:
         """The header lines to add to a response whose headers are ``app_headers`` (which are
-        never changed: the app's own CSP stays exactly as it was, and is enforced alongside)."""
-        endpoint: str | None = None
-        lines: RawHeaders = []
+        never changed: the app's own CSP stays exactly as it was, and is enforced alongside).
+
+        ``report-to`` needs an absolute endpoint URL (``origin``); without one, ``report-uri``
+        alone reports, which every browser still supports."""
+        lines: RawHeaders = [(self._builder.header_name, self.policy_text(app_headers).encode("ascii"))]
         if self._origin is not None:
-            endpoint = _endpoint_name(app_headers)
-            url = f"{self._origin}{self.report_url}"
-            lines.append((b"reporting-endpoints", f'{endpoint}="{url}"'.encode("ascii")))
-        lines.insert(0, (self._builder.header_name, self.policy_text(endpoint).encode("ascii")))
+            endpoint = f'{_endpoint_name(app_headers)}="{self._origin}{self.report_url}"'
+            lines.append((b"reporting-endpoints", endpoint.encode("ascii")))
         return lines
 
     def apply(self, headers: RawHeaders) -> RawHeaders:
@@ -419,7 +419,7 @@ class CspPage:
         return [*headers, *self.headers(headers)]
 
 
-def _endpoint_name(app_headers: RawHeaders) -> str:
+def _endpoint_name(app_headers: Sequence[tuple[bytes, bytes]]) -> str:
     """Our Reporting-Endpoints member name, distinct from every name the app defines (the
     header lines combine into one dictionary in which a repeated name would replace the app's)."""
     taken: set[str] = set()

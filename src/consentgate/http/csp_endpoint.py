@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
 from consentgate.audit.minimise import ua_fields
-from consentgate.http.csp import CspBuilder
+from consentgate.http.csp import REPORT_ROUTE, CspBuilder
 from consentgate.http.csp_reports import (
     MEDIA_TYPES,
     ConsentState,
@@ -95,6 +95,7 @@ class CspReportEndpoint:
         self._events = TokenBuckets(burst=per_process[0], rate=per_process[1], max_keys=1)
         self._dedupe = Deduplicator(window=dedupe_seconds)
         self._clock = clock
+        self._runtime_path = builder.report_path.removesuffix(REPORT_ROUTE) + "/static/"
 
     async def __call__(self, request: Request, receive: Receive, send: Send) -> None:
         try:
@@ -129,20 +130,31 @@ class CspReportEndpoint:
             violations = parse_reports(body, content_type)
         except ReportError as error:
             raise _Refused(error.status, error.reason) from None
-        state, source = self._state(request)
+        state, current = self._states(request)
+        source: StateSource = (
+            "signed" if state is not None else "cookie" if current is not None else "unknown"
+        )
+        shown = state if state is not None else current
         page_host = request.host.lower()
         for violation in violations:
-            found = classify(violation, self.policy, state, page_host=page_host)
+            found = classify(
+                violation,
+                self.policy,
+                state,
+                current=current,
+                page_host=page_host,
+                runtime_path=self._runtime_path,
+            )
             if found is None:
                 self.counters["csp_reports_ignored"] += 1
                 continue
-            if found.verdict == "not_listed" and found.service_id and source == "signed":
+            if found.verdict == "not_listed" and found.service_id and state is not None:
                 # A page of this site, for a visitor who allowed the service, tried to load it:
                 # list its hosts from now on for visitors who allow it (never for anyone else).
                 self.builder.inventory.use_service(found.service_id, from_report=True)
-            granted = ",".join(sorted(c.id for c in self.policy.categories if state and state.allows(c.id)))
+            granted = ",".join(sorted(c.id for c in self.policy.categories if shown and shown.allows(c.id)))
             key = (found.host, violation.directive, found.page, found.verdict, violation.disposition)
-            if not self._dedupe.first((*key, granted if state else "?"), now=self._clock()):
+            if not self._dedupe.first((*key, granted if shown else "?"), now=self._clock()):
                 self.counters["csp_reports_repeated"] += 1
                 continue
             if self._events.take("", now=self._clock()):
@@ -153,7 +165,7 @@ class CspReportEndpoint:
                 self.policy,
                 violation,
                 found,
-                state=state,
+                state=shown,
                 state_source=source,
                 region=request.region.code,
                 ua=agent,
@@ -165,17 +177,13 @@ class CspReportEndpoint:
             self.counters["csp_violations"] += 1
         return True
 
-    def _state(self, request: Request) -> tuple[ConsentState | None, StateSource]:
-        """The consent the page was served under: the signed summary in the report URL, else the
-        consent cookie (``report-uri`` requests may carry it), else unknown."""
+    def _states(self, request: Request) -> tuple[ConsentState | None, ConsentState | None]:
+        """The consent the page was served under (the signed summary in the report URL) and the
+        visitor's consent now (the consent cookie, which ``report-uri`` requests may carry)."""
         query = request.scope.get("query_string", b"").decode("latin-1")
         token = next((value for name, value in parse_qsl(query) if name == "s"), "")
-        summary = self.builder.summary.verify(token)
-        if summary is not None:
-            return summary, "signed"
-        if request.cookie_status == "ok":
-            return request.consent, "cookie"
-        return None, "unknown"
+        current = request.consent if request.cookie_status == "ok" else None
+        return self.builder.summary.verify(token), current
 
 
 async def _read_body(request: Request, receive: Receive, limit: int) -> bytes | None:

@@ -36,7 +36,9 @@ __all__ = [
     "violation_event",
 ]
 
-Verdict = Literal["leak", "suspected_leak", "not_listed", "unclassified", "first_party"]
+Verdict = Literal[
+    "leak", "suspected_leak", "follow_on", "granted_on_page", "not_listed", "unclassified", "first_party"
+]
 ReportFormat = Literal["report-uri", "report-to"]
 StateSource = Literal["signed", "cookie", "unknown"]
 
@@ -208,11 +210,26 @@ def url_path(url: str) -> str:
 
 
 def classify(
-    violation: Violation, policy: Policy, state: ConsentState | None, *, page_host: str = ""
+    violation: Violation,
+    policy: Policy,
+    state: ConsentState | None,
+    *,
+    current: ConsentState | None = None,
+    page_host: str = "",
+    runtime_path: str = "",
 ) -> Classification | None:
     """The verdict on one violation; None when the blocked thing is not a network load (inline
     code, ``eval``, ``data:``): consentgate's policy never restricts those, so such a report is
-    about something else (another policy, an extension) and says nothing about consent."""
+    about something else (another policy, an extension) and says nothing about consent.
+
+    ``state`` is the consent the page was served under (its header was built from it);
+    ``current`` the visitor's consent now, when the report came with the consent cookie. A page's
+    policy cannot change after it is served, so a choice made on the page (the banner's "accept")
+    makes what it grants show up as violations: those are ``granted_on_page``, not leaks —
+    known from ``current``, or from the load being made by consentgate's runtime
+    (``runtime_path``: the path prefix of its static assets), which only activates what the
+    visitor just allowed.
+    """
     host = url_host(violation.blocked_url)
     if host is None:
         return None
@@ -228,10 +245,30 @@ def classify(
         category = "unknown"
     else:
         category = service.category
+        # The runtime is served by this site under the prefix (after any mount point).
+        by_runtime = (
+            bool(runtime_path)
+            and source is not None
+            and (source == page_host or lookup.is_first_party(source))
+            and runtime_path in url_path(violation.source_file)
+        )
         if category == NECESSARY or (state is not None and state.allows_service(service.id, category)):
             verdict = "not_listed"  # allowed, but the header did not name it yet
+        elif current is not None and current.allows_service(service.id, category):
+            verdict = "not_listed" if state is None else "granted_on_page"
+        elif by_runtime and state is not None:
+            verdict = "granted_on_page"
+        elif current is not None:
+            verdict = "leak"  # refused when the page was served, and refused now
         elif state is None:
             verdict = "suspected_leak"
+        elif source_service is not None and not state.allows_service(
+            source_service.id, source_service.category
+        ):
+            # The script that made the load was not allowed either when the page was served: it
+            # was activated later (a choice made on the page), or it leaked itself, in which case
+            # its own load has its own report. This one adds nothing.
+            verdict = "follow_on"
         else:
             verdict = "leak"
     return Classification(

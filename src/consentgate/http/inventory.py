@@ -141,13 +141,15 @@ class HostInventory:
                 self.version += 1
             return
         host = finding.host
-        if not host or finding.action == "blocked":
+        if not host:
             return
         groups = groups_of(finding.tag)
         if finding.rule == "unknown":
-            for group in groups:
-                self.record_host(group, host)
+            if finding.action != "blocked":  # unknown_third_party = "block": it never loads
+                for group in groups:
+                    self.record_host(group, host)
         elif self._policy.has_category(finding.category):
+            # Blocked for this visitor or not: a visitor who grants the category loads it.
             for group in groups:
                 self._record_category_host(finding.category, group, host)
 

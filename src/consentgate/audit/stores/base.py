@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -156,10 +156,10 @@ class Store(Protocol):
         """Append sealed rows in one transaction; returns how many were new. With ``replay``
         the store must skip rows already stored (same chain_id and seq)."""
 
-    def read(self, query: Query) -> AsyncIterator[Record]:
+    def read(self, query: Query) -> AsyncGenerator[Record, None]:
         """Stream matching events, maps as dicts, in constant memory (SQL stores)."""
 
-    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncIterator[Record]:
+    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
         """Stream one chain by seq, maps as the stored JSON text (what the hash covers)."""
 
     async def chain_heads(self) -> list[ChainHead]: ...

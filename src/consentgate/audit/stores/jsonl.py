@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -209,7 +209,7 @@ class JsonlStore:
             keys = keys[: query.limit]
         return [offset for _, _, offset in keys]
 
-    async def _stream(self, offsets: list[int], raw_maps: bool) -> AsyncIterator[Record]:
+    async def _stream(self, offsets: list[int], raw_maps: bool) -> AsyncGenerator[Record, None]:
         for start in range(0, len(offsets), 1000):
             for record in await self._run(self._read_at, offsets[start : start + 1000]):
                 for name in MAP_FIELDS:
@@ -220,7 +220,7 @@ class JsonlStore:
                         record[name] = parse_map(value)
                 yield record
 
-    async def read(self, query: Query) -> AsyncIterator[Record]:
+    async def read(self, query: Query) -> AsyncGenerator[Record, None]:
         offsets = await self._run(self._select, query)
         async for record in self._stream(offsets, raw_maps=False):
             yield record
@@ -237,7 +237,7 @@ class JsonlStore:
         keys.sort()
         return [offset for _, offset in keys]
 
-    async def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncIterator[Record]:
+    async def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
         offsets = await self._run(self._chain_offsets, chain_id, after_seq)
         async for record in self._stream(offsets, raw_maps=True):
             yield record

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -240,21 +240,22 @@ class PostgresStore:
 
     async def write(self, rows: Sequence[Row], *, replay: bool = False) -> int:
         pool = self._get_pool()
-        async with pool.connection() as conn, conn.transaction():
-            async with conn.cursor() as cursor:
-                if not replay:
-                    async with cursor.copy(_COPY) as copy:
-                        for row in rows:
-                            await copy.write_row(row)
-                    return len(rows)
-                await cursor.execute(_STAGE)
-                async with cursor.copy(_COPY_STAGE) as copy:
+        async with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            if not replay:
+                async with cursor.copy(_COPY) as copy:
                     for row in rows:
                         await copy.write_row(row)
-                await cursor.execute(_MERGE_STAGE)
-                return max(cursor.rowcount, 0)
+                return len(rows)
+            await cursor.execute(_STAGE)
+            async with cursor.copy(_COPY_STAGE) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+            await cursor.execute(_MERGE_STAGE)
+            return max(cursor.rowcount, 0)
 
-    async def _stream(self, query: str, params: Sequence[object], raw_maps: bool) -> AsyncIterator[Record]:
+    async def _stream(
+        self, query: str, params: Sequence[object], raw_maps: bool
+    ) -> AsyncGenerator[Record, None]:
         pool = self._get_pool()
         # A server-side cursor: the result never sits whole in this process.
         async with (
@@ -267,11 +268,11 @@ class PostgresStore:
                 for row in rows:
                     yield row_to_record(row, raw_maps=raw_maps)
 
-    def read(self, query: Query) -> AsyncIterator[Record]:
+    def read(self, query: Query) -> AsyncGenerator[Record, None]:
         text, params = select_events(query, "%s", _SELECT_COLUMNS)
         return self._stream(text, params, raw_maps=False)
 
-    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncIterator[Record]:
+    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
         text = f"SELECT {_SELECT_COLUMNS} FROM audit_events WHERE chain_id = %s AND seq > %s ORDER BY seq"
         return self._stream(text, (chain_id, after_seq), raw_maps=True)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -206,7 +206,9 @@ class SQLiteStore:
         self._transaction(lambda c: c.executemany(_INSERT, rows))
         return conn.total_changes - before
 
-    async def _stream(self, sql: str, params: Sequence[object], raw_maps: bool) -> AsyncIterator[Record]:
+    async def _stream(
+        self, sql: str, params: Sequence[object], raw_maps: bool
+    ) -> AsyncGenerator[Record, None]:
         if self._conn is None:
             raise StoreError(f"{self.url}: store is not open")
         conn = await asyncio.to_thread(self._connect)
@@ -219,11 +221,11 @@ class SQLiteStore:
         finally:
             conn.close()
 
-    def read(self, query: Query) -> AsyncIterator[Record]:
+    def read(self, query: Query) -> AsyncGenerator[Record, None]:
         sql, params = select_events(query, "?")
         return self._stream(sql, params, raw_maps=False)
 
-    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncIterator[Record]:
+    def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
         sql = f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain_id = ? AND seq > ? ORDER BY seq"
         return self._stream(sql, (chain_id, after_seq), raw_maps=True)
 

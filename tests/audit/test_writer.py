@@ -1,0 +1,300 @@
+"""The writer: nothing accepted is lost or stored twice — under load, through outages, across
+a killed process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from consentgate.audit.chain import verify
+from consentgate.audit.stores import Store
+from consentgate.audit.stores.base import Query
+from consentgate.audit.writer import AuditWriter
+
+from .conftest import KEY, StoreCase, fast_store, make_event
+
+
+async def _stored(store: Store) -> list[dict[str, object]]:
+    return [record async for record in store.read(Query())]
+
+
+async def _check_exactly(store: Store, event_ids: list[str]) -> None:
+    records = await _stored(store)
+    stored_ids = [str(r["event_id"]) for r in records]
+    assert len(stored_ids) == len(set(stored_ids)), "an event was stored twice"
+    assert sorted(stored_ids) == sorted(event_ids), "an accepted event is missing"
+    report = await verify(store, KEY)
+    assert report.ok, report.problems
+
+
+def _writer(store: Store, tmp_path: Path, **options: object) -> AuditWriter:
+    settings: dict[str, object] = {"flush_interval": 0.02, "retry_initial": 0.05, "retry_max": 0.2}
+    settings.update(options)
+    return AuditWriter(store, key=KEY, spool_path=tmp_path / "spool", **settings)  # type: ignore[arg-type]
+
+
+async def _until(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_ten_thousand_events_from_fifty_tasks_are_stored_exactly_once(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    accepted: list[str] = []
+
+    async def visitor(task: int) -> None:
+        for i in range(200):
+            event = make_event(task * 1000 + i, consent_id=f"visitor-{task}")
+            assert writer.enqueue(event)
+            accepted.append(event.event_id)
+            if i % 25 == 0:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(visitor(task) for task in range(50)))
+    await writer.stop()
+    assert len(accepted) == 10_000
+    await _check_exactly(store, accepted)
+    stats = writer.stats
+    assert (stats.accepted, stats.written, stats.spooled, stats.dropped_full) == (10_000, 10_000, 0, 0)
+
+
+async def test_an_outage_spools_then_replays_in_order_without_loss_or_duplicates(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    writer = _writer(store, tmp_path, batch_size=50)
+    await writer.start()
+    accepted: list[str] = []
+
+    def send(count: int) -> None:
+        for _ in range(count):
+            event = make_event(len(accepted))
+            assert writer.enqueue(event)
+            accepted.append(event.event_id)
+
+    send(300)
+    await _until(lambda: writer.stats.written == 300)
+    async with store_case.outage():
+        for _ in range(10):
+            send(40)
+            await asyncio.sleep(0.05)
+        await _until(lambda: writer.stats.spooled > 0)
+        send(100)
+        await asyncio.sleep(0.3)
+        assert writer.stats.backlog
+    await _until(lambda: not writer.stats.backlog)
+    send(200)
+    await writer.stop()
+    stats = writer.stats
+    assert stats.replayed > 0 and stats.store_errors > 0
+    assert stats.written + stats.replayed == len(accepted) == 1000
+    await _check_exactly(store, accepted)
+    assert not list((tmp_path / "spool").glob("spool-*.jsonl")), "an empty spool file was left behind"
+
+
+async def test_postgres_connections_killed_mid_stream_lose_nothing(pg_case: StoreCase, tmp_path: Path) -> None:
+    application_name = pg_case.url.rsplit("application_name=", 1)[1]
+    store = fast_store(pg_case.url)
+    writer = _writer(store, tmp_path, batch_size=100)
+    await writer.start()
+    accepted: list[str] = []
+    killed = 0
+    for round_ in range(8):
+        for i in range(400):
+            event = make_event(round_ * 1000 + i)
+            assert writer.enqueue(event)
+            accepted.append(event.event_id)
+        await asyncio.sleep(0.03)
+        killed += await pg_case.kill_connections(application_name)
+    await writer.stop()
+    assert killed > 0
+    await store.open()
+    await _check_exactly(store, accepted)
+    await store.close()
+
+
+async def test_stop_writes_everything_accepted(store: Store, tmp_path: Path) -> None:
+    writer = _writer(store, tmp_path, flush_interval=30.0)  # nothing is written before stop
+    await writer.start()
+    events = [make_event(i) for i in range(1234)]
+    assert all(writer.enqueue(event) for event in events)
+    await writer.stop()
+    await _check_exactly(store, [e.event_id for e in events])
+
+
+async def test_events_queued_before_start_are_written_by_stop(store: Store, tmp_path: Path) -> None:
+    writer = _writer(store, tmp_path)
+    events = [make_event(i) for i in range(10)]
+    for event in events:
+        writer.enqueue(event)
+    await writer.stop()
+    await _check_exactly(store, [e.event_id for e in events])
+
+
+async def test_a_full_queue_refuses_and_counts(tmp_path: Path) -> None:
+    store = fast_store(f"sqlite:///{tmp_path}/a.db")
+    writer = _writer(store, tmp_path, batch_size=10, max_queue=10)
+    results = [writer.enqueue(make_event(i)) for i in range(15)]
+    assert results == [True] * 10 + [False] * 5
+    assert writer.stats.dropped_full == 5
+    await writer.start()
+    await writer.stop()
+    assert writer.stats.written == 10
+    assert writer.enqueue(make_event(99)) is False
+    assert writer.stats.dropped_closed == 1
+
+
+async def test_crawler_events_are_counted_not_logged(tmp_path: Path) -> None:
+    store = fast_store(f"sqlite:///{tmp_path}/a.db")
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    assert writer.enqueue(make_event(1, ua_device="bot")) is True
+    writer.skip_bot()
+    writer.enqueue(make_event(2))
+    await writer.stop()
+    assert writer.stats.bots_skipped == 2
+    await store.open()
+    assert [r["ua_device"] for r in await _stored(store)] == ["pc"]
+    await store.close()
+
+
+async def test_start_is_idempotent_under_concurrent_first_requests(tmp_path: Path) -> None:
+    store = fast_store(f"sqlite:///{tmp_path}/a.db")
+    writer = _writer(store, tmp_path)
+    await asyncio.gather(*(writer.start() for _ in range(5)))
+    assert writer.running
+    writer.enqueue(make_event(1))
+    await writer.stop()
+    assert not writer.running and writer.stats.written == 1
+
+
+async def test_notices_and_cookies_reach_the_store(tmp_path: Path) -> None:
+    store = fast_store(f"sqlite:///{tmp_path}/a.db")
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    writer.put_notice("abc", {"texts": {"en": {"title": "Cookies"}}})
+    writer.put_notice("abc", {"texts": "ignored: the hash is known"})
+    for _ in range(3):
+        writer.observe_cookie("_ga", ".example.com", "analytics", "google-analytics")
+    await writer.stop()
+    await store.open()
+    notice = await store.get_notice("abc")
+    assert notice is not None and notice.doc == {"texts": {"en": {"title": "Cookies"}}}
+    [cookie] = await store.list_cookies()
+    assert (cookie.name, cookie.count, cookie.service) == ("_ga", 3, "google-analytics")
+    await store.close()
+
+
+async def test_an_unusable_spool_keeps_events_in_memory_until_the_store_is_back(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the spool directory cannot be created under a file")
+    writer = AuditWriter(
+        store, key=KEY, spool_path=blocker / "spool", flush_interval=0.02, retry_initial=0.05, retry_max=0.2
+    )
+    await writer.start()
+    accepted: list[str] = []
+    async with store_case.outage():
+        for i in range(120):
+            event = make_event(i)
+            assert writer.enqueue(event)
+            accepted.append(event.event_id)
+        await _until(lambda: writer.stats.spool_errors > 0)
+        assert writer.spool.held_rows > 0
+    await _until(lambda: not writer.stats.backlog)
+    await writer.stop()
+    await _check_exactly(store, accepted)
+
+
+def test_configuration_errors_name_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        AuditWriter(f"sqlite:///{tmp_path}/a.db", batch_size=0)
+    with pytest.raises(ValueError, match="max_queue"):
+        AuditWriter(f"sqlite:///{tmp_path}/a.db", batch_size=100, max_queue=10)
+    with pytest.raises(ValueError, match="audit_key"):
+        AuditWriter(f"sqlite:///{tmp_path}/a.db", key=b"short")
+
+
+def test_enqueue_is_a_cheap_append(tmp_path: Path) -> None:
+    writer = AuditWriter(f"sqlite:///{tmp_path}/a.db", max_queue=200_000)
+    events = [make_event(i) for i in range(100_000)]
+    started = time.perf_counter()
+    for event in events:
+        writer.enqueue(event)
+    per_call = (time.perf_counter() - started) / len(events)
+    assert per_call < 20e-6  # bench/audit.py measures it properly; this only catches a blocking call
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from consentgate.audit.stores.jsonl import JsonlStore
+    from consentgate.audit.stores.postgres import PostgresStore
+    from consentgate.audit.stores.sqlite import SQLiteStore
+    from consentgate.audit.stores import open_store
+    from consentgate.audit.writer import AuditWriter
+    sys.path.insert(0, sys.argv[4])
+    from tests.audit.conftest import KEY, fast_store, make_event
+
+    async def main() -> None:
+        store = fast_store(sys.argv[1])
+        writer = AuditWriter(store, key=KEY, spool_path=sys.argv[2], flush_interval=0.02,
+                             retry_initial=3600)
+        await writer.start()
+        count = int(sys.argv[3])
+        for i in range(count):
+            writer.enqueue(make_event(i))
+        while writer.stats.spooled < count:
+            await asyncio.sleep(0.02)
+        print("spooled", writer.chain_id, flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_spool_left_by_a_killed_process_is_replayed_on_the_next_start(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    spool = tmp_path / "spool"
+    async with store_case.outage():
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, store_case.url, str(spool), "300", str(repo)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 60)
+            assert line.startswith("spooled"), line
+            dead_chain = line.split()[1]
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+    assert [path.name for path in spool.glob("spool-*.jsonl")] == [f"spool-{dead_chain}.jsonl"]
+    writer = _writer(store, tmp_path)
+    await writer.start()  # replays the dead writer's spool before anything else
+    assert writer.stats.replayed == 300
+    await writer.stop()
+    records = await _stored(store)
+    assert sorted(int(str(r["seq"])) for r in records) == list(range(1, 301))
+    assert {r["chain_id"] for r in records} == {dead_chain}
+    assert (await verify(store, KEY)).ok
+    assert not list(spool.glob("spool-*.jsonl"))
