@@ -1,6 +1,6 @@
-"""The demo's consent admin: the dashboard (and exports) behind HTTP Basic authentication.
+"""The demo's consent admin: dashboard, exports and verification behind HTTP Basic credentials.
 
-A real site would put its own login in front (SSO, an admin session); the audit log holds
+A real site passes its own check as ``auth`` (an admin session, SSO): the audit log holds
 consent ids, which are personal data, so it must never be public.
 """
 
@@ -10,6 +10,7 @@ import base64
 import binascii
 import secrets
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentgate.audit.dashboard import dashboard_app
@@ -19,16 +20,34 @@ from consentgate.policy.model import Policy
 ADMIN_USER = "admin"
 
 
-class BasicAuth:
-    """Refuses every request without the right ``Authorization: Basic`` credentials (401)."""
+class BasicCredentials:
+    """The ``auth`` hook: True when the request carries these Basic credentials."""
 
-    def __init__(
-        self, app: ASGIApp, *, username: str, password: str, realm: str = "consentgate admin"
-    ) -> None:
+    def __init__(self, username: str, password: str) -> None:
         if len(password) < 12:
             raise ValueError("password: use at least 12 characters")
-        self.app = app
         self.expected = f"{username}:{password}".encode()
+
+    def __call__(self, request: Request) -> bool:
+        return self.match(request.headers.get("authorization", "").encode("latin-1"))
+
+    def match(self, header: bytes) -> bool:
+        if header[:6].lower() != b"basic ":
+            return False
+        try:
+            given = base64.b64decode(header[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return secrets.compare_digest(given, self.expected)
+
+
+class BasicChallenge:
+    """Answers a request without valid credentials with a Basic challenge, so a browser asks for
+    the password (the admin API itself only says 401)."""
+
+    def __init__(self, app: ASGIApp, credentials: BasicCredentials, realm: str = "consentgate admin") -> None:
+        self.app = app
+        self.credentials = credentials
         self.challenge = f'Basic realm="{realm}", charset="UTF-8"'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,16 +70,12 @@ class BasicAuth:
         await send({"type": "http.response.body", "body": body})
 
     def _authorised(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"authorization" and value[:6].lower() == b"basic ":
-                try:
-                    given = base64.b64decode(value[6:].strip(), validate=True)
-                except (binascii.Error, ValueError):
-                    return False
-                return secrets.compare_digest(given, self.expected)
-        return False
+        return any(
+            name == b"authorization" and self.credentials.match(value) for name, value in scope["headers"]
+        )
 
 
 def create_admin(store: Store, *, password: str, key: bytes | None, policy: Policy) -> ASGIApp:
-    """The dashboard for ``store``, for user ``admin`` with ``password``."""
-    return BasicAuth(dashboard_app(store, key=key, policy=policy), username=ADMIN_USER, password=password)
+    """Dashboard and audit API for ``store``, for user ``admin`` with ``password``."""
+    credentials = BasicCredentials(ADMIN_USER, password)
+    return BasicChallenge(dashboard_app(store, auth=credentials, key=key, policy=policy), credentials)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 # Add a line here when a package gains commands (keep the list sorted).
 _COMMAND_MODULES: tuple[str, ...] = (
+    "consentgate.audit.commands",
     "consentgate.audit.leaks",
     "consentgate.demo",
     "consentgate.html.commands",

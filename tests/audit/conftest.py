@@ -27,7 +27,9 @@ CATEGORIES = {"necessary": True, "preferences": False, "analytics": True, "marke
 STORE_KINDS = ("sqlite", "jsonl", "postgresql")
 
 
-def make_event(index: int, *, consent_id: str | None = None, ts: int | None = None, **fields: object) -> ConsentEvent:
+def make_event(
+    index: int, *, consent_id: str | None = None, ts: int | None = None, **fields: object
+) -> ConsentEvent:
     values: dict[str, object] = {
         "consent_id": consent_id or f"consent-{index % 37}",
         "action": "save",

@@ -23,11 +23,15 @@ from consentgate.audit.stores.base import Checkpoint, Store
 from .conftest import KEY, StoreCase, make_event
 
 
-async def _write_chain(store: Store, count: int = 100, key: bytes | None = KEY) -> dict[int, dict[str, object]]:
+async def _write_chain(
+    store: Store, count: int = 100, key: bytes | None = KEY
+) -> dict[int, dict[str, object]]:
     sealer = Sealer(key)
     rows = sealer.seal(make_event(i) for i in range(count))
     await store.write(rows)
-    return {int(str(row[EVENT_FIELDS.index("seq")])): dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows}
+    return {
+        int(str(row[EVENT_FIELDS.index("seq")])): dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows
+    }
 
 
 async def test_an_untouched_log_verifies(store: Store) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from consentgate.audit.chain import Sealer
 from consentgate.audit.dashboard import (
@@ -203,7 +204,10 @@ async def test_page_shows_figures_events_chain_status_and_export_links(store: St
     assert "intact" in html and "Every record verifies: 2 records" in html
     assert "visitor-one"[:12] in html and "US-CA" in html
     assert "1 unclassified cookie(s)" in html and "ab_bucket" in html
-    assert 'href="export.csv?days=7"' in html and 'href="export.jsonl?days=7"' in html
+    period = "since=2026-11-14&amp;until=2026-11-21"
+    assert f'href="export?format=csv&amp;{period}"' in html
+    assert f'href="export?format=jsonl&amp;{period}"' in html
+    assert f'href="export?format=csv&amp;bundle=zip&amp;{period}"' in html
     assert "<svg" in html and "50%" in html
 
 
@@ -244,13 +248,42 @@ async def test_page_names_the_ignored_filters(store: Store) -> None:
     assert "Ignored invalid filter values: since" in html
 
 
-async def test_app_serves_the_page_uncached_and_caches_verification(store: Store) -> None:
-    await write(store, [event("accept_all", ALL, date.today())])
-    app = dashboard_app(store, key=KEY, verify_ttl=60)
+async def test_app_needs_the_auth_hook_for_the_page_and_the_exports(store: Store) -> None:
+    await write(store, [event("accept_all", ALL, date.today(), "FR", "exported-visitor")])
+    app = dashboard_app(store, auth="a-long-admin-token-0123", key=KEY, verify_ttl=60)
+    admin = {"Authorization": "Bearer a-long-admin-token-0123"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as client:
-        first = await client.get("/")
-        second = await client.get("/?days=90")
-    assert first.status_code == 200 and "intact" in first.text
-    assert first.headers["cache-control"] == "no-store"
-    assert "checked 0 s ago" in first.text
-    assert "90 days" in second.text
+        anonymous = await client.get("/")
+        wrong = await client.get("/", headers={"Authorization": "Bearer not-the-token-at-all"})
+        page = await client.get("/", headers=admin)
+        other = await client.get("/?days=90", headers=admin)
+        link = re.search(r'href="(export\?format=jsonl[^"]*)"', page.text)
+        assert link is not None
+        export = await client.get("/" + link.group(1).replace("&amp;", "&"), headers=admin)
+        anonymous_export = await client.get("/" + link.group(1).replace("&amp;", "&"))
+    assert anonymous.status_code == wrong.status_code == anonymous_export.status_code == 401
+    assert page.status_code == 200 and "intact" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "checked 0 s ago" in page.text and "90 days" in other.text
+    assert export.status_code == 200 and '"consent_id":"exported-visitor"' in export.text.replace(" ", "")
+
+
+async def test_app_accepts_a_callable_auth_hook_and_refuses_short_tokens(store: Store) -> None:
+    async def only_alice(request: Request) -> bool:
+        return request.headers.get("x-user") == "alice"
+
+    app = dashboard_app(store, auth=only_alice)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as client:
+        assert (await client.get("/", headers={"x-user": "bob"})).status_code == 401
+        assert (await client.get("/", headers={"x-user": "alice"})).status_code == 200
+    with pytest.raises(ValueError, match="16 characters"):
+        dashboard_app(store, auth="short")
+
+
+async def test_app_says_when_the_store_is_unavailable(tmp_path: Path) -> None:
+    broken = open_store(f"sqlite:///{tmp_path}/missing/dir/../../not-a-db.db")
+    (tmp_path / "not-a-db.db").write_text("this is not a database")
+    app = dashboard_app(broken, auth=lambda request: True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as client:
+        response = await client.get("/")
+    assert response.status_code == 503 and "unavailable" in response.text

@@ -33,11 +33,15 @@ ANALYTICS = Consent.none().with_choice({"analytics"}, source="banner")
 NOTHING = Consent.none().with_choice(set(), source="banner")
 
 
-def event(blocked: str, page: str, consent: Consent | None, *, ts: int, directive: str = "img-src") -> ConsentEvent:
+def event(
+    blocked: str, page: str, consent: Consent | None, *, ts: int, directive: str = "img-src"
+) -> ConsentEvent:
     violation = Violation(blocked, directive, f"https://shop.example{page}?q=1", "enforce", "", "report-uri")
     found = classify(violation, POLICY, consent)
     assert found is not None
-    made = violation_event(POLICY, violation, found, state=consent, state_source="signed" if consent else "unknown")
+    made = violation_event(
+        POLICY, violation, found, state=consent, state_source="signed" if consent else "unknown"
+    )
     return ConsentEvent(**{**made.to_dict(), "ts": ts})  # type: ignore[arg-type]
 
 
@@ -54,7 +58,11 @@ def sample_events(now_ms: int) -> list[ConsentEvent]:
 
 def test_groups_by_host_category_and_page_newest_first_with_the_worst_verdict() -> None:
     groups = group_violations(e.to_dict() for e in sample_events(10_000_000))
-    assert [(g.host, g.page) for g in groups] == [("pixel.example", "/cart"), ("cdn.example", "/"), ("pixel.example", "/shop")]
+    assert [(g.host, g.page) for g in groups] == [
+        ("pixel.example", "/cart"),
+        ("cdn.example", "/"),
+        ("pixel.example", "/shop"),
+    ]
     shop = groups[2]
     assert shop.count == 3 and shop.verdict == "leak" and shop.category == "marketing"
     assert shop.service == "meta" and shop.service_name == "Meta Pixel"
@@ -112,7 +120,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-def test_the_command_prints_one_json_object_per_group(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_prints_one_json_object_per_group(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["audit", "leaks", "--store", sqlite_url, "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(g["host"], g["page"], g["verdict"]) for g in lines] == [
@@ -127,13 +137,17 @@ def test_the_command_prints_a_table(sqlite_url: str, capsys: pytest.CaptureFixtu
     assert main(["audit", "leaks", "--store", sqlite_url, "--leaks-only", "--limit", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:3] == ["LAST", "SEEN", "(UTC)"]
-    assert "Meta Pixel (meta)" in out[1] and "pixel.example" in out[1] and "/cart" in out[1] and "leak" in out[1]
+    assert (
+        "Meta Pixel (meta)" in out[1] and "pixel.example" in out[1] and "/cart" in out[1] and "leak" in out[1]
+    )
     assert out[2] == "... 1 more groups (use --limit)"
 
 
 def test_an_empty_log_says_so(tmp_path: Path) -> None:
     out = io.StringIO()
-    args = argparse.Namespace(store=f"sqlite:///{tmp_path / 'empty.db'}", days=0, leaks_only=False, limit=10, json=False)
+    args = argparse.Namespace(
+        store=f"sqlite:///{tmp_path / 'empty.db'}", days=0, leaks_only=False, limit=10, json=False
+    )
     assert run(args, out) == 0
     assert out.getvalue().startswith("No CSP violations")
 

@@ -43,7 +43,9 @@ async def test_written_rows_read_back_in_time_order_with_every_field(store: Stor
 
 async def test_filters_by_time_consent_and_action(store: Store) -> None:
     events = [
-        make_event(i, consent_id="alice" if i % 3 == 0 else "bob", action="withdraw" if i % 5 == 0 else "save")
+        make_event(
+            i, consent_id="alice" if i % 3 == 0 else "bob", action="withdraw" if i % 5 == 0 else "save"
+        )
         for i in range(60)
     ]
     await store.write(Sealer(KEY).seal(events))
@@ -170,7 +172,9 @@ async def test_purge_plan_keeps_live_consents_protected_regions_and_what_follows
     rule = PurgeRule(delete_before=new, consent_live_since=new, protect_regions=("US",), protect_since=old)
     plans = {plan.chain_id: plan.upto_seq for plan in await store.plan_purge(rule)}
     assert plans == {sealer.chain_id: 2}  # seq 3 ("returning") stays, so everything after it does
-    rule = PurgeRule(delete_before=new, consent_live_since=new, protect_regions=("US",), protect_since=old + 1)
+    rule = PurgeRule(
+        delete_before=new, consent_live_since=new, protect_regions=("US",), protect_since=old + 1
+    )
     plans = {plan.chain_id: plan.upto_seq for plan in await store.plan_purge(rule)}
     assert plans[us.chain_id] == 1
 
@@ -197,7 +201,10 @@ async def test_sqlite_rows_cannot_be_updated_by_the_application(tmp_path: Path) 
     await store.open()
     await store.write(Sealer(KEY).seal([make_event(1)]))
     await store.close()
-    with sqlite3.connect(tmp_path / "a.db") as conn, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with (
+        sqlite3.connect(tmp_path / "a.db") as conn,
+        pytest.raises(sqlite3.IntegrityError, match="append-only"),
+    ):
         conn.execute("UPDATE audit_events SET action = 'accept_all'")
 
 

@@ -104,7 +104,9 @@ async def test_an_outage_spools_then_replays_in_order_without_loss_or_duplicates
     assert not list((tmp_path / "spool").glob("spool-*.jsonl")), "an empty spool file was left behind"
 
 
-async def test_postgres_connections_killed_mid_stream_lose_nothing(pg_case: StoreCase, tmp_path: Path) -> None:
+async def test_postgres_connections_killed_mid_stream_lose_nothing(
+    pg_case: StoreCase, tmp_path: Path
+) -> None:
     application_name = pg_case.url.rsplit("application_name=", 1)[1]
     store = fast_store(pg_case.url)
     writer = _writer(store, tmp_path, batch_size=100)
@@ -118,6 +120,8 @@ async def test_postgres_connections_killed_mid_stream_lose_nothing(pg_case: Stor
             accepted.append(event.event_id)
         await asyncio.sleep(0.03)
         killed += await pg_case.kill_connections(application_name)
+    # The pool reconnects with a back-off; once it has, the spool drains.
+    await _until(lambda: not writer.stats.backlog and writer.stats.queued == 0, timeout=60)
     await writer.stop()
     assert killed > 0
     await store.open()

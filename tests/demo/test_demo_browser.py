@@ -3,6 +3,7 @@ subprocess, here on free ports), then a visitor refuses or accepts and the admin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -245,6 +246,24 @@ def test_the_admin_needs_a_password_and_shows_the_visitors_choice(demo: Demo, br
     assert "accept_all" in row.inner_text()
     assert "banner" in row.inner_text()
     assert "intact" in dashboard.locator(".kpis").inner_text()
+
+    # Export what the page shows (this visitor's events) with the page's own buttons.
+    exported: dict[str, str] = {}
+    for label in ("CSV", "JSONL"):
+        with dashboard.expect_download() as download:
+            dashboard.locator("nav.exports a", has_text=label).click()
+        exported[label] = Path(download.value.path()).read_text(encoding="utf-8")
+    csv_lines = exported["CSV"].splitlines()
+    assert csv_lines[0].startswith("event_id,consent_id,ts,action")
+    assert len(csv_lines) == 2 and consent_id in csv_lines[1] and "accept_all" in csv_lines[1]
+    record = json.loads(exported["JSONL"].splitlines()[0])
+    assert record["consent_id"] == consent_id and record["action"] == "accept_all"
+    assert record["categories"] == {
+        "necessary": True,
+        "preferences": True,
+        "analytics": True,
+        "marketing": True,
+    }
     admin.close()
 
     with sqlite3.connect(demo.data_dir / "consent.db") as conn:

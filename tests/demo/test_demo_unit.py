@@ -453,6 +453,63 @@ def test_the_command_serves_all_four_origins_and_stops_on_sigterm(
     assert (tmp_path / "var" / "consent.db").is_file()
 
 
+def test_without_the_demo_folder_the_command_serves_the_built_in_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from consentgate import demo as demo_command
+
+    monkeypatch.setattr(demo_command, "find_demo_dir", lambda explicit=None: None)
+    port = _free_port("127.0.0.1")
+    page: list[str] = []
+
+    def visit_then_stop() -> None:
+        deadline = time.monotonic() + 20
+        try:
+            while time.monotonic() < deadline and not page:
+                try:
+                    page.append(httpx.get(f"http://127.0.0.1:{port}/", headers={"User-Agent": CHROME}).text)
+                except httpx.TransportError:
+                    time.sleep(0.1)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=visit_then_stop)
+    thread.start()
+    code = cli.main(["demo", "--site-port", str(port), "--data-dir", str(tmp_path)])
+    thread.join()
+    assert code == 0
+    assert "examples/demo not found" in capsys.readouterr().out
+    assert "consentgate is running" in page[0] and "data-consentgate-banner" in page[0]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--admin-password", "short"], "--admin-password"),
+        (["--secret-key", "short"], "--secret-key"),
+        (["--audit-key", "short"], "--audit-key"),
+        (["--audit", "mysql://nope"], "--audit"),
+    ],
+)
+def test_bad_options_stop_the_command_with_a_message_naming_them(
+    option: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["demo", "--data-dir", str(tmp_path), *option]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_loading_the_demo_twice_gives_the_same_package() -> None:
+    first = load_demo_package(DEMO_DIR)
+    assert load_demo_package(DEMO_DIR) is first
+
+
+def test_a_broken_demo_folder_is_not_left_half_imported(tmp_path: Path) -> None:
+    (tmp_path / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        load_demo_package(tmp_path)
+    assert load_demo_package(DEMO_DIR).__file__ == str(DEMO_DIR / "__init__.py")
+
+
 def test_register_adds_a_demo_parser() -> None:
     parser = argparse.ArgumentParser()
     from consentgate import demo as demo_command
@@ -478,13 +535,16 @@ async def test_admin_refuses_missing_wrong_and_malformed_credentials(
             wrong = await client.get("/", auth=("admin", "wrong-password-123"))
             malformed = await client.get("/", headers={"Authorization": "Basic !!!"})
             right = await client.get("/", auth=("admin", "correct-horse-battery"))
+            export = await client.get("/export?format=csv", auth=("admin", "correct-horse-battery"))
+            api_without = await client.get("/export?format=csv")
     finally:
         await store.close()
-    assert missing.status_code == wrong.status_code == malformed.status_code == 401
+    assert missing.status_code == wrong.status_code == malformed.status_code == api_without.status_code == 401
     assert missing.headers["www-authenticate"].startswith('Basic realm="consentgate admin"')
     assert right.status_code == 200 and "Consent overview" in right.text
+    assert export.status_code == 200 and export.text.startswith("event_id,")
 
 
 def test_admin_password_must_not_be_trivial(demo: ModuleType) -> None:
     with pytest.raises(ValueError, match="password"):
-        demo.admin.BasicAuth(builtin_site([KEY], None), username="admin", password="short")
+        demo.admin.BasicCredentials("admin", "short")

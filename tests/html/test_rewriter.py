@@ -358,7 +358,10 @@ def test_image_url_without_slashes_after_the_scheme_is_still_read() -> None:
 
 def test_svg_script_pointing_at_a_tracker_is_neutralised() -> None:
     out = run(b'<svg><script href="https://www.google-analytics.com/a.js"></script></svg>')
-    assert b'<script type="text/plain"' in out and b'data-consentgate-href="https://www.google-analytics.com/a.js"' in out
+    assert (
+        b'<script type="text/plain"' in out
+        and b'data-consentgate-href="https://www.google-analytics.com/a.js"' in out
+    )
 
 
 def test_image_start_tag_is_treated_as_img() -> None:

@@ -163,7 +163,9 @@ def allowed_by(policy: dict[str, list[str]], load: Load, page: str) -> bool:
     script = load.directive.startswith("script-src") or load.directive == "worker-src"
     if load.kind == "eval":
         return _keyword(sources, "'unsafe-eval'")
-    has_nonce_or_hash = any(s.lower().startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources)
+    has_nonce_or_hash = any(
+        s.lower().startswith(("'nonce-", "'sha256-", "'sha384-", "'sha512-")) for s in sources
+    )
     strict_dynamic = script and _keyword(sources, "'strict-dynamic'")
     if load.kind == "inline":
         if load.directive != "script-src-attr" and _nonce_ok(sources, load.nonce):

@@ -30,7 +30,9 @@ POLICY = load_dict(
 )
 
 
-def report(blocked: str = "https://pixel.example/tr?id=1", page: str = "/shop?q=1", directive: str = "img-src") -> bytes:
+def report(
+    blocked: str = "https://pixel.example/tr?id=1", page: str = "/shop?q=1", directive: str = "img-src"
+) -> bytes:
     return json.dumps(
         {
             "csp-report": {
@@ -53,7 +55,9 @@ class Setup:
         self.gate = ConsentGate(app, secret_keys=[KEY], policy=policy, audit=self.sink)
         self.builder = CspBuilder(policy, mode="enforce", prefix="/_consentgate", secret_keys=[KEY])
         self.now = 1000.0
-        self.endpoint = CspReportEndpoint(policy, self.builder, self.gate.audit, clock=lambda: self.now, **options)
+        self.endpoint = CspReportEndpoint(
+            policy, self.builder, self.gate.audit, clock=lambda: self.now, **options
+        )
 
     def token(self, *categories: str) -> str:
         return self.builder.summary.sign(Consent.none().with_choice(set(categories), source="banner"))
@@ -97,15 +101,25 @@ async def test_a_report_with_a_signed_summary_records_a_leak_and_answers_204() -
 
 async def test_reporting_api_batches_are_accepted() -> None:
     setup = Setup()
+
+    def item(page: str, blocked: str, directive: str) -> dict[str, object]:
+        body = {
+            "documentURL": f"http://testserver{page}",
+            "blockedURL": blocked,
+            "effectiveDirective": directive,
+        }
+        return {"type": "csp-violation", "body": {**body, "disposition": "report"}}
+
     batch = [
-        {"type": "csp-violation", "body": {"documentURL": "http://testserver/a", "blockedURL": "https://pixel.example/1",
-                                            "effectiveDirective": "script-src-elem", "disposition": "report"}},
-        {"type": "csp-violation", "body": {"documentURL": "http://testserver/b", "blockedURL": "https://cdn.example/x.png",
-                                            "effectiveDirective": "img-src", "disposition": "report"}},
-    ]  # fmt: skip
+        item("/a", "https://pixel.example/1", "script-src-elem"),
+        item("/b", "https://cdn.example/x.png", "img-src"),
+    ]
     response = await setup.post(json.dumps(batch).encode(), content_type="application/reports+json")
     assert response.status == 204
-    assert [(e.path, e.detail["verdict"]) for e in setup.events] == [("/a", "suspected_leak"), ("/b", "unclassified")]
+    assert [(e.path, e.detail["verdict"]) for e in setup.events] == [
+        ("/a", "suspected_leak"),
+        ("/b", "unclassified"),
+    ]
 
 
 async def test_without_a_summary_the_consent_cookie_gives_the_state() -> None:
@@ -133,7 +147,9 @@ async def test_a_granted_catalog_service_reported_with_a_signed_summary_is_liste
     nobody = Consent.none()
 
     def policy_for(consent: Consent) -> str:
-        return setup.builder.page(consent, lambda s, c: consent.allows_service(s, c) if s else consent.allows(c)).policy_text()
+        return setup.builder.page(
+            consent, lambda s, c: consent.allows_service(s, c) if s else consent.allows(c)
+        ).policy_text()
 
     assert "facebook.net" not in policy_for(marketing)
     blocked = report(blocked="https://connect.facebook.net/en_US/fbevents.js", directive="script-src-elem")
@@ -145,7 +161,9 @@ async def test_a_granted_catalog_service_reported_with_a_signed_summary_is_liste
 
 async def test_an_unsigned_report_teaches_nothing() -> None:
     setup = Setup(policy=load_dict({}))
-    marketing = Consent.none().with_choice({"marketing"}, source="banner", fingerprint=setup.gate.policy.fingerprint())
+    marketing = Consent.none().with_choice(
+        {"marketing"}, source="banner", fingerprint=setup.gate.policy.fingerprint()
+    )
     cookie = f"{setup.gate.cookie.name(False)}={setup.gate.cookie.dumps(marketing)}"
     await setup.post(report(blocked="https://connect.facebook.net/x.js"), headers=(("cookie", cookie),))
     assert setup.events[0].detail["verdict"] == "not_listed"
@@ -182,7 +200,9 @@ async def test_the_same_report_is_recorded_once_per_window() -> None:
         (b"", "", 415),
     ],
 )
-async def test_malformed_or_mistyped_reports_are_refused_and_write_nothing(body: bytes, content_type: str, status: int) -> None:
+async def test_malformed_or_mistyped_reports_are_refused_and_write_nothing(
+    body: bytes, content_type: str, status: int
+) -> None:
     setup = Setup()
     response = await setup.post(body, content_type=content_type)
     assert response.status == status
@@ -250,7 +270,9 @@ async def test_only_post_is_accepted(method: str) -> None:
 
 async def test_a_client_that_goes_away_gets_no_answer_and_nothing_is_written() -> None:
     setup = Setup()
-    request_scope = scope("/_consentgate/csp-report", method="POST", headers=(("content-type", "application/csp-report"),))
+    request_scope = scope(
+        "/_consentgate/csp-report", method="POST", headers=(("content-type", "application/csp-report"),)
+    )
     recorder = Recorder("POST")
 
     async def gone() -> dict[str, Any]:
@@ -265,3 +287,23 @@ def test_a_tiny_body_limit_is_refused_at_start_up() -> None:
     gate = ConsentGate(app, secret_keys=[KEY], policy=POLICY, audit=MemorySink())
     with pytest.raises(ValueError, match="max_body"):
         CspReportEndpoint(POLICY, builder, gate.audit, max_body=10)
+
+
+async def test_a_choice_made_on_the_page_after_it_was_served_is_not_recorded() -> None:
+    setup = Setup()
+    served_under = setup.token()  # nothing granted when the page was served
+    now = Consent.none().with_choice({"marketing"}, source="banner", fingerprint=POLICY.fingerprint())
+    cookie = f"{setup.gate.cookie.name(False)}={setup.gate.cookie.dumps(now)}"
+    response = await setup.post(report(), query=b"s=" + served_under.encode(), headers=(("cookie", cookie),))
+    assert response.status == 204 and setup.events == []
+    assert setup.endpoint.counters["csp_reports_ignored"] == 1
+
+
+async def test_refused_when_served_and_refused_now_is_recorded_as_a_leak() -> None:
+    setup = Setup()
+    now = Consent.none().with_choice({"analytics"}, source="banner", fingerprint=POLICY.fingerprint())
+    cookie = f"{setup.gate.cookie.name(False)}={setup.gate.cookie.dumps(now)}"
+    await setup.post(report(), query=b"s=" + setup.token().encode(), headers=(("cookie", cookie),))
+    (event,) = setup.events
+    assert event.detail["verdict"] == "leak" and event.detail["consent"] == "signed"
+    assert not event.categories["analytics"]  # the state the page was served under

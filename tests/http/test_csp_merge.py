@@ -47,10 +47,24 @@ APP_POLICIES: dict[str, list[str]] = {
 LOADS: list[tuple[Load, bool]] = [
     (Load("site inline with nonce", "script-src-elem", kind="inline", nonce=NONCE), True),
     (Load("site inline without nonce", "script-src-elem", kind="inline"), True),
-    (Load("consentgate runtime", "script-src-elem", "https://shop.example/_consentgate/static/rt.js", nonce=NONCE), True),
+    (
+        Load(
+            "consentgate runtime",
+            "script-src-elem",
+            "https://shop.example/_consentgate/static/rt.js",
+            nonce=NONCE,
+        ),
+        True,
+    ),
     (Load("consent mode default", "script-src-elem", kind="inline", nonce=NONCE), True),
     (
-        Load("restored granted script", "script-src-elem", "https://stats.example/s.js", nonce=NONCE, parser_inserted=False),
+        Load(
+            "restored granted script",
+            "script-src-elem",
+            "https://stats.example/s.js",
+            nonce=NONCE,
+            parser_inserted=False,
+        ),
         True,
     ),
     (Load("granted beacon", "connect-src", "https://eu.stats.example/collect"), True),
@@ -59,19 +73,41 @@ LOADS: list[tuple[Load, bool]] = [
     (Load("blob worker", "worker-src", "blob:https://shop.example/1234"), True),
     (Load("eval", "script-src", kind="eval"), True),
     (Load("inline handler", "script-src-attr", kind="inline"), True),
-    (Load("injected marketing script", "script-src-elem", "https://pixel.example/p.js", parser_inserted=False), False),
     (
-        Load("injected marketing script with nonce", "script-src-elem", "https://pixel.example/p.js", nonce=NONCE, parser_inserted=False),
+        Load(
+            "injected marketing script",
+            "script-src-elem",
+            "https://pixel.example/p.js",
+            parser_inserted=False,
+        ),
+        False,
+    ),
+    (
+        Load(
+            "injected marketing script with nonce",
+            "script-src-elem",
+            "https://pixel.example/p.js",
+            nonce=NONCE,
+            parser_inserted=False,
+        ),
         False,
     ),
     (Load("marketing pixel", "img-src", "https://pixel.example/tr?id=1"), False),
     (Load("marketing beacon", "connect-src", "https://pixel.example/collect"), False),
     (Load("marketing frame", "frame-src", "https://www.video.example/embed/1"), False),
 ]
-REFUSED = {"injected marketing script", "injected marketing script with nonce", "marketing pixel", "marketing beacon", "marketing frame"}
+REFUSED = {
+    "injected marketing script",
+    "injected marketing script with nonce",
+    "marketing pixel",
+    "marketing beacon",
+    "marketing frame",
+}
 
 
-def response_headers(app: list[str], consent: Consent) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+def response_headers(
+    app: list[str], consent: Consent
+) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
     builder = CspBuilder(POLICY, mode="enforce", prefix="/_consentgate", secret_keys=[KEY])
     builder.inventory.record_host("img", "cdn.example")
 
@@ -137,4 +173,6 @@ def test_the_evaluator_itself_blocks_and_allows_as_browsers_do() -> None:
     assert not allowed([{"default-src": ["*"]}], Load("x", "img-src", "data:,x"), PAGE)
     strict = [{"script-src": [f"'nonce-{NONCE}'", "'strict-dynamic'", "https://a.example"]}]
     assert not allowed(strict, Load("x", "script-src-elem", "https://a.example/x.js"), PAGE)
-    assert allowed(strict, Load("x", "script-src-elem", "https://z.example/x.js", parser_inserted=False), PAGE)
+    assert allowed(
+        strict, Load("x", "script-src-elem", "https://z.example/x.js", parser_inserted=False), PAGE
+    )

@@ -74,7 +74,9 @@ def test_legacy_report_uri_format_is_read() -> None:
 
 
 def test_reporting_api_format_keeps_only_csp_violations() -> None:
-    (violation,) = parse_reports(json.dumps(REPORTING_API).encode(), "application/reports+json; charset=utf-8")
+    (violation,) = parse_reports(
+        json.dumps(REPORTING_API).encode(), "application/reports+json; charset=utf-8"
+    )
     assert violation.directive == "script-src-elem" and violation.disposition == "report"
     assert violation.format == "report-to"
 
@@ -89,7 +91,9 @@ def test_a_violated_directive_stands_in_for_a_missing_effective_one() -> None:
     assert parse_reports(json.dumps(body).encode(), "application/csp-report")[0].directive == "connect-src"
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "", "multipart/form-data"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "", "multipart/form-data"]
+)
 def test_another_media_type_is_415(content_type: str) -> None:
     with pytest.raises(ReportError) as raised:
         parse_reports(json.dumps(LEGACY).encode(), content_type)
@@ -124,9 +128,14 @@ def test_a_batch_is_cut_at_the_report_limit() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300) | st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-       max_leaves=12).map(lambda v: json.dumps(v).encode()))
+@given(
+    st.binary(max_size=300)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+        max_leaves=12,
+    ).map(lambda v: json.dumps(v).encode())
+)
 def test_any_body_parses_or_is_refused_with_a_4xx(body: bytes) -> None:
     for content_type in ("application/csp-report", "application/reports+json", "application/json"):
         try:
@@ -135,17 +144,26 @@ def test_any_body_parses_or_is_refused_with_a_4xx(body: bytes) -> None:
             assert error.status in (400, 415)
 
 
-def violation(blocked: str, *, document: str = "https://shop.example/shop?x=1", source: str = "") -> Violation:
+def violation(
+    blocked: str, *, document: str = "https://shop.example/shop?x=1", source: str = ""
+) -> Violation:
     return Violation(blocked, "img-src", document, "enforce", source, "report-uri")
 
 
 def test_a_refused_marketing_host_is_a_leak_and_names_its_service() -> None:
     analytics_only = Consent.none().with_choice({"analytics"}, source="banner")
     found = classify(
-        violation("https://www.pixel.example/tr?id=1", source="https://tags.example/gtm.js?id=1"), POLICY, analytics_only
+        violation("https://www.pixel.example/tr?id=1", source="https://tags.example/gtm.js?id=1"),
+        POLICY,
+        analytics_only,
     )
     assert found is not None
-    assert (found.verdict, found.service_id, found.service_name, found.category) == ("leak", "meta", "Meta Pixel", "marketing")
+    assert (found.verdict, found.service_id, found.service_name, found.category) == (
+        "leak",
+        "meta",
+        "Meta Pixel",
+        "marketing",
+    )
     assert found.host == "www.pixel.example" and found.page == "/shop"
     assert (found.source_host, found.source_service) == ("tags.example", "gtm")
 
@@ -170,7 +188,18 @@ def test_hosts_nobody_claims_are_unclassified_and_the_site_s_own_are_first_party
     assert same is not None and same.verdict == "first_party"
 
 
-@pytest.mark.parametrize("blocked", ["inline", "eval", "data:image/png;base64,AA", "blob:https://x/1", "chrome-extension://abc/x.js", "", "https://[bad/x"])
+@pytest.mark.parametrize(
+    "blocked",
+    [
+        "inline",
+        "eval",
+        "data:image/png;base64,AA",
+        "blob:https://x/1",
+        "chrome-extension://abc/x.js",
+        "",
+        "https://[bad/x",
+    ],
+)
 def test_loads_that_are_not_network_hosts_are_not_classified(blocked: str) -> None:
     assert classify(violation(blocked), POLICY, None) is None
 
@@ -188,12 +217,27 @@ def test_the_event_keeps_hosts_and_paths_never_urls_or_identifiers() -> None:
     (parsed,) = parse_reports(json.dumps(LEGACY).encode(), "application/csp-report")
     found = classify(parsed, POLICY, analytics_only)
     assert found is not None
-    event = violation_event(POLICY, parsed, found, state=analytics_only, state_source="cookie", ua=("Chrome 131", "Linux", "pc"))
+    event = violation_event(
+        POLICY, parsed, found, state=analytics_only, state_source="cookie", ua=("Chrome 131", "Linux", "pc")
+    )
     text = json.dumps(event.to_dict())
-    for secret in ("session=secret", "id=123", "me@example.com", "search.example", "GTM-1", "/tr", analytics_only.consent_id):
+    for secret in (
+        "session=secret",
+        "id=123",
+        "me@example.com",
+        "search.example",
+        "GTM-1",
+        "/tr",
+        analytics_only.consent_id,
+    ):
         assert secret not in text
     assert event.action == "csp_violation" and event.path == "/shop"
-    assert event.categories == {"necessary": True, "preferences": False, "analytics": True, "marketing": False}
+    assert event.categories == {
+        "necessary": True,
+        "preferences": False,
+        "analytics": True,
+        "marketing": False,
+    }
     assert event.detail["blocked_host"] == "www.pixel.example"
     assert event.detail["verdict"] == "leak" and event.detail["service"] == "meta"
     assert event.detail["consent"] == "cookie" and event.detail["source_service"] == "gtm"
@@ -248,11 +292,19 @@ def test_a_choice_made_on_the_page_is_granted_on_page_not_a_leak() -> None:
 
 
 def test_a_load_by_consentgate_s_runtime_is_granted_on_page_without_a_cookie() -> None:
-    by_runtime = violation("https://pixel.example/x", source="https://shop.example/app/_consentgate/static/runtime.1a2b.js")
-    found = classify(by_runtime, POLICY, NOTHING, page_host="shop.example", runtime_path="/_consentgate/static/")
+    by_runtime = violation(
+        "https://pixel.example/x", source="https://shop.example/app/_consentgate/static/runtime.1a2b.js"
+    )
+    found = classify(
+        by_runtime, POLICY, NOTHING, page_host="shop.example", runtime_path="/_consentgate/static/"
+    )
     assert found is not None and found.verdict == "granted_on_page"
-    elsewhere = violation("https://pixel.example/x", source="https://evil.example/_consentgate/static/runtime.js")
-    found = classify(elsewhere, POLICY, NOTHING, page_host="shop.example", runtime_path="/_consentgate/static/")
+    elsewhere = violation(
+        "https://pixel.example/x", source="https://evil.example/_consentgate/static/runtime.js"
+    )
+    found = classify(
+        elsewhere, POLICY, NOTHING, page_host="shop.example", runtime_path="/_consentgate/static/"
+    )
     assert found is not None and found.verdict == "leak"
 
 

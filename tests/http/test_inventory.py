@@ -24,7 +24,10 @@ class F:
 @pytest.fixture
 def policy() -> Policy:
     return load_dict(
-        {"include_catalog": False, "services": {"pixel": {"category": "marketing", "hosts": ["pixel.example"]}}}
+        {
+            "include_catalog": False,
+            "services": {"pixel": {"category": "marketing", "hosts": ["pixel.example"]}},
+        }
     )
 
 
@@ -70,7 +73,9 @@ def test_version_changes_only_when_something_is_learned(policy: Policy) -> None:
     assert before < after == inventory.version
 
 
-def test_a_full_table_stops_learning_and_keeps_what_it_has(policy: Policy, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_full_table_stops_learning_and_keeps_what_it_has(
+    policy: Policy, caplog: pytest.LogCaptureFixture
+) -> None:
     inventory = HostInventory(policy, max_hosts=2)
     assert inventory.record_host("img", "a.example")
     assert inventory.record_host("img", "b.example")

@@ -1,10 +1,11 @@
 """The consent dashboard: consent rate, splits, latest events, chain status, cookie inventory.
 
 Everything is read through the ``Store`` protocol and rendered on the server (the chart is an
-inline SVG), so the page needs no JavaScript and no chart library. Mount it behind the admin's
-authentication; it shows consent ids and coarse user-agent data, never cookie values or IPs.
+inline SVG), so the page needs no JavaScript and no chart library. ``dashboard_app`` serves it
+with the audit admin API beside it (exports, verification) behind one authentication hook; it
+shows consent ids and coarse user-agent data, never cookie values or IP addresses.
 
-    >>> app = dashboard_app(store, key=audit_key, policy=policy)  # doctest: +SKIP
+    >>> app = dashboard_app(store, auth=is_admin, key=audit_key, policy=policy)  # doctest: +SKIP
 
 The aggregates stream the period's events once (constant memory, time linear in the number of
 events); chain verification is cached for ``verify_ttl`` seconds.
@@ -12,6 +13,8 @@ events); chain verification is cached for ``verify_ttl`` seconds.
 
 from __future__ import annotations
 
+import hmac
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +31,11 @@ from consentgate.audit.stores.base import CookieRow, Query, Record, Store
 from consentgate.policy.model import NECESSARY
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp
 
+    from consentgate.audit.admin import Auth
     from consentgate.audit.chain import VerifyReport
     from consentgate.policy.model import Policy
 
@@ -434,14 +438,15 @@ async def render_dashboard(
     *,
     key: bytes | None = None,
     policy: Policy | None = None,
-    exports: Mapping[str, str] | None = None,
+    export_url: str = "export",
     today: date | None = None,
     verify_cache: _VerifyCache | None = None,
     title: str = "Consent dashboard",
 ) -> str:
     """The dashboard page for ``params`` (the request's query parameters).
 
-    ``exports`` maps a button label to an export URL; the current filters are appended.
+    The export buttons link to ``export_url`` (the audit admin's ``/export``, relative to the
+    page) for the shown period, with the action and consent id filters.
     """
     filters = Filters.from_params(params)
     until = filters.until or today or datetime.now(UTC).date()
@@ -457,13 +462,7 @@ async def render_dashboard(
     cookies = cookie_inventory(await store.list_cookies(), policy)
     categories = _category_rows(overview, policy)
     template = _environment().get_template("dashboard.html")
-    query = filters.params()
-    export_links = [
-        (label, url + ("&" if "?" in url else "?") + query if query else url)
-        for label, url in (
-            exports if exports is not None else {"CSV": "export.csv", "JSONL": "export.jsonl"}
-        ).items()
-    ]
+    export_links = export_urls(export_url, filters, since, until)
     return template.render(
         title=title,
         policy=policy,
@@ -489,6 +488,25 @@ async def render_dashboard(
     )
 
 
+def export_urls(base: str, filters: Filters, since: date, until: date) -> list[tuple[str, str, str]]:
+    """(label, url, hint) of each export button: the period shown, and the filters the export
+    endpoint understands (action, consent id; region is a dashboard-only filter)."""
+    params: dict[str, str] = {"since": since.isoformat(), "until": (until + timedelta(days=1)).isoformat()}
+    if filters.action:
+        params["action"] = filters.action
+    if filters.consent_id:
+        params["consent_id"] = filters.consent_id
+    return [
+        ("CSV", f"{base}?{urlencode({'format': 'csv', **params})}", "one row per event"),
+        ("JSONL", f"{base}?{urlencode({'format': 'jsonl', **params})}", "one JSON object per line"),
+        (
+            "Proof bundle",
+            f"{base}?{urlencode({'format': 'csv', 'bundle': 'zip', **params})}",
+            "ZIP: CSV, manifest with chain heads, and the notice texts shown",
+        ),
+    ]
+
+
 def _category_rows(overview: Overview, policy: Policy | None) -> list[tuple[str, str, CategoryShare]]:
     """(id, label, share) in policy order, then any category only the records know."""
     rows: list[tuple[str, str, CategoryShare]] = []
@@ -510,33 +528,56 @@ def _category_rows(overview: Overview, policy: Policy | None) -> list[tuple[str,
 def dashboard_app(
     store: Store,
     *,
+    auth: Auth,
     key: bytes | None = None,
     policy: Policy | None = None,
-    exports: Mapping[str, str] | None = None,
     verify_ttl: float = 60.0,
-) -> ASGIApp:
-    """A Starlette app serving the dashboard at its root. Put authentication in front of it."""
+) -> Starlette:
+    """The dashboard at ``/`` and the audit admin API (``/export``, ``/events``, ``/verify``, …)
+    beside it, behind one ``auth`` hook (as ``admin_app``'s: a bearer token, or a callable that
+    inspects the request). Mount it in any app::
+
+        app.mount("/admin/consent", dashboard_app(store, auth=is_admin, key=audit_key))
+    """
     from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse
-    from starlette.routing import Route
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Mount, Route
 
-    from consentgate.audit.stores.base import StoreError
+    from consentgate.audit.admin import admin_app
 
+    if isinstance(auth, str) and len(auth) < 16:
+        raise ValueError("auth token must be at least 16 characters")
     cache_ = _VerifyCache(verify_ttl)
-    opened: list[bool] = []
+    no_store = {"Cache-Control": "no-store"}
 
     async def page(request: Request) -> Response:
-        if not opened:  # open() is idempotent, but a PostgreSQL store checks its schema each time
-            try:
-                await store.open()
-            except StoreError as exc:
-                text = f"The audit store is not ready: {exc}"
-                return HTMLResponse(str(escape(text)), status_code=503, headers={"Cache-Control": "no-store"})
-            opened.append(True)
-        html = await render_dashboard(
-            store, request.query_params, key=key, policy=policy, exports=exports, verify_cache=cache_
-        )
+        if not await _allowed(auth, request):
+            return JSONResponse(
+                {"error": "authentication required"},
+                status_code=401,
+                headers={**no_store, "WWW-Authenticate": 'Bearer realm="consentgate-audit"'},
+            )
+        try:
+            await store.open()
+            html = await render_dashboard(
+                store, request.query_params, key=key, policy=policy, verify_cache=cache_
+            )
+        except Exception as exc:  # the store is down or not migrated: say so, never a 500
+            text = f"The audit store is unavailable ({type(exc).__name__}). Try again shortly."
+            return HTMLResponse(str(escape(text)), status_code=503, headers=no_store)
         # Consent ids are personal data: never store the page in a shared cache.
-        return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
+        return HTMLResponse(html, headers={**no_store, "X-Robots-Tag": "noindex"})
 
-    return Starlette(routes=[Route("/", page)])
+    api = admin_app(store, auth=auth, key=key, verify_ttl=verify_ttl)
+    return Starlette(routes=[Route("/", page), Mount("", app=api)])
+
+
+async def _allowed(auth: Auth, request: Request) -> bool:
+    # The same rule as the admin API's, so the page and its exports open for the same people.
+    if isinstance(auth, str):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), auth.encode())
+    result = auth(request)
+    if inspect.isawaitable(result):
+        result = await result
+    return result is True

@@ -30,6 +30,7 @@ from consentgate import __version__
 from consentgate.audit.chain import HASHED_FIELDS, encode_map, make_mac, record_hash
 from consentgate.audit.dashboard import CHOICE_ACTIONS, outcome_of
 from consentgate.audit.events import EVENT_FIELDS
+from consentgate.audit.notices import notices_document
 from consentgate.audit.stores.base import (
     BOOL_FIELDS,
     INT_FIELDS,
@@ -170,23 +171,6 @@ def _query_dict(query: Query) -> dict[str, object]:
     }
 
 
-async def _notices_doc(store: Store, hashes: set[str]) -> dict[str, object | None]:
-    notices: dict[str, object | None] = {}
-    for notice_hash in sorted(hashes):
-        stored = await store.get_notice(notice_hash)
-        if stored is None:
-            notices[notice_hash] = None  # listed as missing in the manifest
-            continue
-        content = json.dumps(stored.doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        notices[notice_hash] = {
-            "first_seen": stored.first_seen,
-            "first_seen_utc": utc_iso(stored.first_seen),
-            "content_sha256": hashlib.sha256(content.encode()).hexdigest(),
-            "doc": stored.doc,
-        }
-    return notices
-
-
 async def _manifest(
     store: Store, fmt: Format, query: Query, tally: _Tally, digest: str, size: int, name: str | None
 ) -> dict[str, object]:
@@ -234,7 +218,7 @@ async def export_file(store: Store, path: str | Path, fmt: Format, query: Query)
             out.write(chunk)
             digest.update(chunk)
             size += len(chunk)
-    documents = await _notices_doc(store, tally.notices)
+    documents = await notices_document(store, tally.notices)
     notices_bytes = json.dumps({"notices": documents}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     notices_path.write_bytes(notices_bytes.encode())
     manifest = await _manifest(store, fmt, query, tally, digest.hexdigest(), size, target.name)

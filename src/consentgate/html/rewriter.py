@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Final
 
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
@@ -147,7 +147,8 @@ _META_CHARSET = re.compile(
     rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
 )
 _NEEDS_FULL_LOOK = re.compile(
-    rb"&(?!amp;)|\\|https?:(?!//)|data-(?:category|cookieconsent|service|name)|optanon-category", re.IGNORECASE
+    rb"&(?!amp;)|\\|https?:(?!//)|data-(?:category|cookieconsent|service|name)|optanon-category",
+    re.IGNORECASE,
 )
 _TAG_HOSTS = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@]*+)([\t\n\r@]?)")
 _BREAKER: Final = b"\n}"  # a syntax error at the top level of any complete script
@@ -267,19 +268,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._pump(b"", True)
         end = tok.safe
         if self._held is not None:
-            event, attrs = self._held
-            self._held = None
-            content = tok.slice(event.end, max(event.end, tok.position))
-            self._decide_script(event, attrs, self._rules.classify_inline(content))
-        if self._noscript_from >= 0:
-            self._rewrite_noscript(self._noscript_from, tok.position)
+            self._finish_held(tok.position)
+        if self._stream_script is not None:
+            self._end_stream(tok.position)
+        self._end_noscript(tok.position)
         # A fragment (<noscript> content) ends where its element ends: nothing to close.
         closer = b"" if self._fragment else tok.closer()
         cut = tok.position if closer == b"" else end
-        if self._stream_found is not None and not self._stream_allowed():
-            cut = tok.position
-            self._emit_to(cut)
-            self._out.append(_BREAKER)
         self._emit_to(cut)
         tail: list[bytes] = []
         if closer:
@@ -330,7 +325,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if self._held is not None:
             event = self._held[0]
             if tok.safe - event.start > self._max_buffer:
-                self._release_held_script()
+                self._release_held_script(event, self._held[1])
             else:
                 limit = min(limit, event.start)
         if self._stream_script is not None:
@@ -488,18 +483,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         name = event.name
         if name == "script":
             if self._held is not None:
-                start, attrs = self._held
-                self._held = None
-                content = self._tok.slice(start.end, event.start)
-                self._decide_script(start, attrs, self._rules.classify_inline(content))
-            elif self._stream_script is not None:
-                self._scan_stream(event.start)
-                if self._stream_found is not None and not self._stream_allowed():
-                    self._replace(event.start, event.start, _BREAKER)
-                self._stream_script = self._stream_found = None
+                self._finish_held(event.start)
+            if self._stream_script is not None:
+                self._end_stream(event.start)
         elif name == "noscript":
-            if self._noscript_from >= 0:
-                self._rewrite_noscript(self._noscript_from, event.start)
+            self._end_noscript(event.start)
         elif name in _PLACEHOLDER_AFTER_END:
             for index in range(len(self._placeholders) - 1, -1, -1):
                 if self._placeholders[index][0] == name:
@@ -530,18 +518,34 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif rules.has_signatures and not event.foreign:
             self._held = (event, attrs)
 
-    def _release_held_script(self) -> None:
-        """An inline script outgrew the buffer: decide on its first bytes, stream the rest."""
-        assert self._held is not None
+    def _finish_held(self, content_end: int) -> None:
+        """The held script's content ends at ``content_end`` (its end tag, or EOF)."""
+        assert self._held is not None  # noqa: S101 - callers check
         event, attrs = self._held
+        if content_end - event.start <= self._max_buffer:
+            self._held = None
+            self._decide_script(event, attrs, self._rules.classify_inline(self._tok.slice(event.end, content_end)))
+        else:  # exactly what a page streamed in small pieces gets
+            self._release_held_script(event, attrs)
+
+    def _release_held_script(self, event: Event, attrs: dict[bytes, bytes]) -> None:
+        """An inline script outgrew the buffer: decide on its first max_buffer bytes (counted
+        from the start tag, whatever the chunks), then scan the rest as it streams."""
         self._held = None
-        seen = self._tok.slice(event.end, self._tok.safe)
-        verdict = self._rules.classify_inline(seen)
+        cut = max(event.end, event.start + self._max_buffer)
+        verdict = self._rules.classify_inline(self._tok.slice(event.end, cut))
         self._decide_script(event, attrs, verdict)
         if verdict is None:
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
-            self._stream_scan_from = max(event.end, self._tok.safe - _SIG_OVERLAP)
+            self._stream_scan_from = max(event.end, cut - _SIG_OVERLAP)
             self._stream_line = self._line(event.start)
+
+    def _end_stream(self, content_end: int) -> None:
+        """End of a streamed script: a signature met after the cut, not granted, breaks it."""
+        self._scan_stream(content_end)
+        if self._stream_found is not None and not self._stream_allowed():
+            self._replace(content_end, content_end, _BREAKER)
+        self._stream_script = self._stream_found = None
 
     def _scan_stream(self, upto: int) -> None:
         if self._stream_found is None and upto > self._stream_scan_from:
@@ -577,7 +581,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- frames, images, media, links, pings -------------------------------------------------
     def _resource(self, event: Event) -> None:
         name = event.name
-        if name not in _UNKNOWN_COUNTS and self._base_host is None and not event.truncated and self._harmless(event):
+        if (
+            name not in _UNKNOWN_COUNTS
+            and self._base_host is None
+            and not event.truncated
+            and self._harmless(event)
+        ):
             return
         attrs = self._amap(event)
         slot = len(self._placeholders)
@@ -656,6 +665,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return None
 
     # -- noscript ----------------------------------------------------------------------------
+    def _end_noscript(self, end: int) -> None:
+        start = self._noscript_from
+        if start < 0:
+            return
+        if end - start > self._max_buffer:
+            # As when streamed: content longer than the buffer passes as it is (it does not
+            # run in a JavaScript browser; only clients without JavaScript would load it).
+            self._noscript_from = -1
+            return
+        self._rewrite_noscript(start, end)
+
     def _rewrite_noscript(self, start: int, end: int) -> None:
         self._noscript_from = -1
         content = self._tok.slice(start, end)

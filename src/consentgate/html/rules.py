@@ -69,7 +69,9 @@ _ONETRUST_CLASS = re.compile(r"optanon-category((?:-[A-Za-z0-9]+)+)")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _URL_NOISE = re.compile(r"[\t\n\r]")  # the URL parser drops these anywhere
 _ASCII_WS = " \t\n\f\r"
-_SIMPLE_URL = re.compile(rb"[ \t\n\f\r]*+(?:[hH][tT][tT][pP][sS]?:)?//([a-zA-Z0-9.-]*+)(?=[/?#]|[ \t\n\f\r]*+$)")
+_SIMPLE_URL = re.compile(
+    rb"[ \t\n\f\r]*+(?:[hH][tT][tT][pP][sS]?:)?//([a-zA-Z0-9.-]*+)(?=[/?#]|[ \t\n\f\r]*+$)"
+)
 _AUTHORITY_END = re.compile(r"[/\\?#]")
 _HOST_CACHE_SIZE = 4096
 

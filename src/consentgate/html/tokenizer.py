@@ -337,7 +337,7 @@ class Tokenizer:
             self._frames.append(("foreign", ["svg"]))
         self._keep = 0  # the caller needs bytes from here on (absolute)
         self._wants_a = False
-        self._finders: dict[tuple[bool, bool], re.Pattern[bytes]] = {}
+        self._finders: dict[tuple[bool, bool, int], re.Pattern[bytes]] = {}
         self._comment_start = 0
 
     # -- buffer ------------------------------------------------------------------------------
@@ -420,7 +420,11 @@ class Tokenizer:
 
     def _finder_now(self) -> re.Pattern[bytes]:
         depth = len(self._frames)
-        key = (self.report_all, self._wants_a, 0 if depth == 1 else 1 if self._frames[-1][0] == "foreign" else 2)
+        key = (
+            self.report_all,
+            self._wants_a,
+            0 if depth == 1 else 1 if self._frames[-1][0] == "foreign" else 2,
+        )
         finder = self._finders.get(key)
         if finder is None:
             finder = self._finders[key] = self._make_finder()
@@ -437,9 +441,8 @@ class Tokenizer:
                 # integration points, the tags that break out, CDATA (always a candidate).
                 return _finder(starts | _FOREIGN_STARTS, ends)
             return _finder(starts, ends)
-        starts = self._start_names
-        assert starts is not None
-        return _finder(_scanned(starts, self._wants_a and self.switch_states), self._end_names)
+        starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
+        return _finder(starts, self._end_names)
 
     def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
         """Advance through markup; returns the new index; sets _stalled when out of data."""
@@ -586,8 +589,10 @@ class Tokenizer:
         m = _TAG.match(buf, p)
         if m is None:
             return -1
-        name = m.group(2).decode("latin-1").lower()
         end = m.end()
+        if end - p > self.max_buffer:  # as if it had arrived in pieces: see _overflow
+            return self._overflow(buf, p, n, events)
+        name = m.group(2).decode("latin-1").lower()
         if m.group(1):
             self._end_tag(name, base + p, base + end, base + m.end(2), events)
             return end
@@ -649,7 +654,7 @@ class Tokenizer:
         if (
             self.report_all
             or (self._start_names is not None and name in self._start_names)
-            or (name == "a" and self._wants_a)
+            or (name == "a" and self._wants_a and b"ping" in buf[name_end:end].lower())
         ):
             events.append(Event(START, name, base + p, base + end, base + name_end, self_closing))
         if not self.switch_states:
@@ -702,6 +707,8 @@ class Tokenizer:
         m = _TAG.match(buf, p)
         if m is None:
             return -1
+        if m.end() - p > self.max_buffer:
+            return self._hold_end_tag(buf, p, n)
         name = self._raw_name
         self._mode = _DATA
         if (
@@ -738,11 +745,12 @@ class Tokenizer:
 
     def _hold_end_tag(self, buf: bytes, p: int, n: int) -> int:
         if n - p > self.max_buffer:  # an end tag with 64 KiB of attributes: stream it through
+            cut = p + self.max_buffer
             self._after_mode = _DATA
             self._mode = _TAGTAIL
-            self._tail_state = _tail_state_of(buf, p, n)
-            self.safe = self._base + n
-            return n
+            self._tail_state = _tail_state_of(buf, p, cut)
+            self.safe = self._base + cut
+            return cut
         self.safe = self._base + p
         self._stalled = True
         return p
@@ -806,9 +814,7 @@ class Tokenizer:
             # EOF: the comment ends here; the mode stays, so closer() can tell what was open.
             self._stalled = True
             if self.report_all:
-                events.append(
-                    Event(kind, "", self._comment_start, self._base + n)
-                )
+                events.append(Event(kind, "", self._comment_start, self._base + n))
             self.safe = self._base + n
             return n
         if m is None:
@@ -818,43 +824,40 @@ class Tokenizer:
             return keep
         self._mode = _DATA
         if self.report_all:
-            events.append(
-                Event(kind, "", self._comment_start, self._base + m.end())
-            )
+            events.append(Event(kind, "", self._comment_start, self._base + m.end()))
         self.safe = self._base + m.end()
         return m.end()
 
     # -- tags longer than max_buffer ---------------------------------------------------------
     def _overflow(self, buf: bytes, p: int, n: int, events: list[Event]) -> int:
-        """An unfinished token at ``p`` outgrew the buffer: report what is known, stream on."""
+        """The token at ``p`` is longer than max_buffer: report what its first max_buffer bytes
+        say, and stream the rest. The cut is always ``p + max_buffer``, whatever the chunks,
+        so the output does not depend on how the input was split."""
         base = self._base
-        nxt = buf[p + 1 : p + 2]
+        cut = p + self.max_buffer
         if buf.startswith(b"<!--", p):
             self._mode = _COMMENT
             self._comment_start = base + p
-            self.safe = base + n - 3
-            return n - 3
-        if nxt.isalpha() or (nxt == b"/" and buf[p + 2 : p + 3].isalpha()):
-            m = _TAG_NAME.match(buf, p)
-            assert m is not None
+            return p + 4
+        m = _TAG_NAME.match(buf, p)
+        if m is not None and m.end() <= cut:  # `<name` or `</name`
             name = m.group(2).decode("latin-1").lower()
             self._after_mode = _DATA
             if not m.group(1):
                 before = self._mode
-                self._start_tag(buf, name, p, n, m.end(2), False, events)
+                self._start_tag(buf, name, p, cut, m.end(2), False, events)
                 if events and events[-1].start == base + p:
                     events[-1].truncated = True
                 self._after_mode = self._mode
                 self._mode = before
             self._mode = _TAGTAIL
-            self._tail_state = _tail_state_of(buf, p, n)
-            self.safe = base + n
-            return n
+            self._tail_state = _tail_state_of(buf, p, cut)
+            self.safe = base + cut
+            return cut
         # `<!x`, `<?x`, `</ x`: a bogus comment, or a doctype; ends at the next `>`.
         self._mode = _BOGUS
         self._comment_start = base + p
-        self.safe = base + n
-        return n
+        return p + 2
 
     def _scan_tag_tail(self, buf: bytes, i: int, n: int, events: list[Event]) -> int:
         self._stalled = False

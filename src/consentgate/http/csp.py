@@ -251,12 +251,19 @@ class CspBuilder:
         prefix: str,
         secret_keys: Sequence[str | bytes],
         inventory: HostInventory | None = None,
+        report_to: bool = False,
     ) -> None:
         if mode not in _HEADER:
             raise ValueError(f"csp must be 'report-only' or 'enforce' to build a policy, got {mode!r}")
         self.mode: CspMode = mode
         self.header_name = _HEADER[mode]
         self.report_path = prefix + REPORT_ROUTE
+        # Off by default, for two reasons seen in Chromium: once a policy names `report-to`, the
+        # browser ignores `report-uri`, even on a plain-HTTP page whose Reporting-Endpoints header
+        # it refuses (no reports at all); and Reporting API uploads carry no cookies and come late,
+        # so a choice made on the page could not be told from a leak. `report-uri` requests carry
+        # the consent cookie and leave at once, in every browser.
+        self.report_to = report_to
         self.inventory = inventory if inventory is not None else HostInventory(policy)
         self.summary = ConsentSummary(policy, secret_keys)
         # Hosts every visitor may load: the site's own and those of strictly necessary services.
@@ -278,9 +285,10 @@ class CspBuilder:
     ) -> CspPage:
         """The policy of one response. ``allows(service_id, category)`` must be the rewriter's own
         predicate (Consent Mode "advanced" lets some tags load without consent); ``origin``
-        (``https://example.com``) makes the ``report-to`` endpoint absolute, which the Reporting
-        API requires; ``root_path`` is the app's mount point."""
-        return CspPage(self, consent, allows, origin=_clean_origin(origin), root_path=_clean_root(root_path))
+        (``https://example.com``) is where ``report-to`` reports go when ``report_to`` is on (the
+        Reporting API wants an absolute HTTPS URL); ``root_path`` is the app's mount point."""
+        origin = _clean_origin(origin) if self.report_to else None
+        return CspPage(self, consent, allows, origin=origin, root_path=_clean_root(root_path))
 
     def sources(self, allows: Allows) -> dict[Group, tuple[str, ...]]:
         """Host-sources per directive for a visitor, cached per consent and inventory version."""
@@ -330,8 +338,10 @@ def _clean_origin(origin: str | None) -> str | None:
     if not origin:
         return None
     scheme, sep, authority = origin.partition("://")
-    if not sep or scheme not in ("http", "https") or not _AUTHORITY.fullmatch(authority):
-        return None  # a Host header we cannot trust to be a name: report-uri only
+    # The Reporting API takes HTTPS endpoints only; a Host header that is not a plain name is
+    # never copied into a header. Either way: report-uri only.
+    if not sep or scheme != "https" or not _AUTHORITY.fullmatch(authority):
+        return None
     return f"{scheme}://{authority.lower()}"
 
 

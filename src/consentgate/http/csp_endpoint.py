@@ -145,7 +145,9 @@ class CspReportEndpoint:
                 page_host=page_host,
                 runtime_path=self._runtime_path,
             )
-            if found is None:
+            if found is None or found.verdict == "granted_on_page":
+                # Not about consent (inline code, data:), or what the visitor allowed on the page
+                # after it was served: its policy could not know. Neither proves anything.
                 self.counters["csp_reports_ignored"] += 1
                 continue
             if found.verdict == "not_listed" and found.service_id and state is not None:

@@ -1,0 +1,414 @@
+"""``consentgate audit …``: migrate, verify, export, verify-export, purge, stats, cookies, heads.
+
+The store comes from ``--store URL`` or ``CONSENTGATE_AUDIT_STORE``; the chain key from
+``--key-file FILE`` or ``CONSENTGATE_AUDIT_KEY``. Exit status: 0 fine, 1 the log (or an export)
+failed verification, 2 a usage or store error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from consentgate.audit.chain import VerifyReport, known_heads, load_key, verify
+from consentgate.audit.export import (
+    FORMATS,
+    consent_stats,
+    export_file,
+    export_stream,
+    parse_when,
+    verify_export,
+)
+from consentgate.audit.notices import notices_document
+from consentgate.audit.retention import DAY_MS, purge, purge_rule
+from consentgate.audit.stores import Store, StoreError, open_store
+from consentgate.audit.stores.base import Query
+from consentgate.policy.durations import parse_duration
+
+_PROG = "consentgate audit"
+
+
+class _UsageError(ValueError):
+    pass
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    commands = audit_commands(subparsers)
+
+    def add(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_, description=help_)
+        parser.set_defaults(func=func)
+        return parser
+
+    migrate = add(
+        "migrate", "create or upgrade the audit schema (PostgreSQL: run once, as an owner role)", _migrate
+    )
+    _store_option(migrate)
+
+    check = add("verify", "recompute every hash chain; exit 1 and name the record on any break", _verify)
+    _store_option(check)
+    _key_option(check)
+    check.add_argument(
+        "--heads",
+        metavar="FILE",
+        help="a manifest or `audit heads` output: the log must still reach those heads",
+    )
+    check.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+    export = add("export", "stream events to CSV/JSONL/JSON with a manifest and the notices shown", _export)
+    _store_option(export)
+    export.add_argument("--format", choices=FORMATS, default="csv")
+    _filter_options(export)
+    export.add_argument("--consent-id", help="only this consent id")
+    export.add_argument("--action", action="append", default=[], help="only this action (repeatable)")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write FILE, FILE.manifest.json, FILE.notices.json"
+    )
+
+    check_export = add(
+        "verify-export", "check an export's files and every row's hash, without the store", _verify_export
+    )
+    check_export.add_argument("file", help="the exported file (its manifest must be beside it)")
+    _key_option(check_export)
+
+    retention = add(
+        "purge", "delete records past retention; chains stay verifiable (signed checkpoints)", _purge
+    )
+    _store_option(retention)
+    _key_option(retention)
+    retention.add_argument(
+        "--older-than", default="3y", help="retention period, e.g. 3y, 36 months (default 3y)"
+    )
+    retention.add_argument(
+        "--consent-lifetime", default="395 days", help="longest a choice stays in force (default 395 days)"
+    )
+    retention.add_argument(
+        "--us-minimum", default="730 days", help="US records kept at least this long (24 months)"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="show what would go, delete nothing")
+
+    stats = add("stats", "consent rates per day and region (no personal data)", _stats)
+    _store_option(stats)
+    _filter_options(stats)
+    stats.add_argument("--json", action="store_true")
+
+    cookies = add("cookies", "the cookie inventory: names, domains, classification, counts", _cookies)
+    _store_option(cookies)
+    cookies.add_argument("--json", action="store_true")
+
+    heads = add("heads", "print every chain head as JSON (publish it elsewhere, daily)", _heads)
+    _store_option(heads)
+
+    notice = add("notice", "print the archived notice an event's notice_hash refers to", _notice)
+    _store_option(notice)
+    notice.add_argument("notice_hash")
+
+
+def audit_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
+    """The ``audit`` parser's sub-commands, shared by every module that adds audit commands: the
+    first to register creates the parser, the others add to it."""
+    audit = subparsers.choices.get("audit")
+    if audit is None:
+        audit = subparsers.add_parser("audit", help="audit log tools", description="Audit log tools.")
+        audit.set_defaults(func=lambda args: _usage(audit))
+    for action in audit._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    commands: argparse._SubParsersAction[Any] = audit.add_subparsers(dest="audit_command", metavar="COMMAND")
+    return commands
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("CONSENTGATE_AUDIT_STORE"),
+        help="audit store URL: sqlite:///path, postgresql://user@host/db or jsonl:///path "
+        "(default: $CONSENTGATE_AUDIT_STORE)",
+    )
+
+
+def _key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key-file", metavar="FILE", help="the audit key (default: $CONSENTGATE_AUDIT_KEY)")
+
+
+def _filter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", help="from this time: 2025-01-31, 2025-01-31T12:00:00Z or epoch ms")
+    parser.add_argument("--until", help="before this time (same forms)")
+
+
+def _key(args: argparse.Namespace) -> bytes | None:
+    path = getattr(args, "key_file", None)
+    if path:
+        try:
+            raw = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise _UsageError(f"--key-file: {exc}") from None
+        return load_key(raw, name="--key-file")
+    value = os.environ.get("CONSENTGATE_AUDIT_KEY")
+    return load_key(value, name="CONSENTGATE_AUDIT_KEY") if value else None
+
+
+def _store(args: argparse.Namespace) -> Store:
+    if not args.store:
+        raise _UsageError("no store: pass --store URL or set CONSENTGATE_AUDIT_STORE")
+    return open_store(args.store)
+
+
+def _query(args: argparse.Namespace) -> Query:
+    try:
+        since = parse_when(args.since) if args.since else None
+        until = parse_when(args.until) if args.until else None
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    return Query(
+        since=since,
+        until=until,
+        consent_id=getattr(args, "consent_id", None),
+        actions=tuple(getattr(args, "action", ()) or ()),
+    )
+
+
+def _run(
+    args: argparse.Namespace, body: Callable[[Store], Awaitable[int]], *, open_first: bool = True
+) -> int:
+    """Open the store, run the command, close the store; errors become exit status 2."""
+
+    async def main() -> int:
+        store = _store(args)
+        try:
+            if open_first:
+                await store.open()
+            return await body(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except (_UsageError, StoreError, ValueError) as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{_PROG}: error: the audit store is unavailable: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # driver errors (e.g. psycopg.OperationalError) without a traceback
+        print(f"{_PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad options (a short key, an unparseable time) end with a message and status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (_UsageError, ValueError) as exc:
+            print(f"{_PROG}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@_guard
+def _migrate(args: argparse.Namespace) -> int:
+    async def body(store: Store) -> int:
+        done = await store.migrate()
+        print("\n".join(done) if done else f"{store.url}: audit schema is up to date")
+        return 0
+
+    return _run(args, body, open_first=False)
+
+
+def print_report(report: VerifyReport, out: TextIO) -> None:
+    mode = "keyed HMAC-SHA256" if report.keyed else "plain SHA-256, no key: insiders are not detected"
+    for chain in report.chains:
+        problem = chain.problem
+        if problem is None:
+            continue
+        event = f", event {problem.event_id}" if problem.event_id else ""
+        print(
+            f"BROKEN chain {chain.chain_id} at seq {problem.seq}{event}: {problem.kind} — {problem.message}",
+            file=out,
+        )
+    status = "OK" if report.ok else f"FAILED ({len(report.problems)} broken chains)"
+    print(f"{status}: {len(report.chains)} chains, {report.records} records verified ({mode})", file=out)
+
+
+@_guard
+def _verify(args: argparse.Namespace) -> int:
+    key = _key(args)
+    heads = []
+    if args.heads:
+        try:
+            heads = known_heads(json.loads(Path(args.heads).read_text("utf-8")))
+        except (OSError, ValueError) as exc:
+            raise _UsageError(f"--heads: {exc}") from None
+
+    async def body(store: Store) -> int:
+        report = await verify(store, key, known_heads=heads)
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            print_report(report, sys.stdout)
+        return 0 if report.ok else 1
+
+    return _run(args, body)
+
+
+@_guard
+def _export(args: argparse.Namespace) -> int:
+    query = _query(args)
+
+    async def body(store: Store) -> int:
+        if args.output:
+            manifest = await export_file(store, args.output, args.format, query)
+            notices = manifest.get("notices")
+            missing = notices.get("missing") if isinstance(notices, dict) else None
+            print(
+                f"{args.output}: {manifest['rows']} rows, sha256 {manifest['sha256']}; "
+                f"manifest and notices beside it",
+                file=sys.stderr,
+            )
+            if missing:
+                print(
+                    f"{_PROG}: warning: notices not archived: {', '.join(map(str, missing))}", file=sys.stderr
+                )
+            return 0
+        manifest = await export_stream(store, sys.stdout.buffer, args.format, query)
+        print(json.dumps(manifest, indent=2), file=sys.stderr)
+        return 0
+
+    return _run(args, body)
+
+
+@_guard
+def _verify_export(args: argparse.Namespace) -> int:
+    key = _key(args)
+    if not Path(args.file).is_file():
+        raise _UsageError(f"{args.file}: no such file")
+    check = verify_export(args.file, key)
+    for problem in check.problems:
+        print(f"BROKEN {problem}")
+    print(f"{'OK' if check.ok else 'FAILED'}: {check.rows} rows checked in {args.file}")
+    return 0 if check.ok else 1
+
+
+def _duration_ms(text: str, option: str) -> int:
+    try:
+        return parse_duration(text) * 1000
+    except ValueError as exc:
+        raise _UsageError(f"{option}: {exc}") from None
+
+
+@_guard
+def _purge(args: argparse.Namespace) -> int:
+    key = _key(args)
+    now = int(time.time() * 1000)
+    rule = purge_rule(
+        now_ms=now,
+        older_than_ms=_duration_ms(args.older_than, "--older-than"),
+        consent_lifetime_ms=_duration_ms(args.consent_lifetime, "--consent-lifetime"),
+        protect_min_age_ms=_duration_ms(args.us_minimum, "--us-minimum"),
+    )
+
+    async def body(store: Store) -> int:
+        report = await purge(store, key, rule, dry_run=args.dry_run, now_ms=now)
+        verb = "would delete" if args.dry_run else "deleted"
+        for chain in report.purged:
+            count = "" if args.dry_run else f" ({chain.deleted} records)"
+            print(f"{verb} chain {chain.chain_id} up to seq {chain.upto_seq}{count}")
+        for chain_id, why in report.skipped:
+            print(f"SKIPPED chain {chain_id}: {why}", file=sys.stderr)
+        days = (now - rule.delete_before) // DAY_MS
+        print(f"{verb} {report.deleted} records older than {days} days; {len(report.skipped)} chains skipped")
+        return 1 if report.skipped else 0
+
+    return _run(args, body)
+
+
+@_guard
+def _stats(args: argparse.Namespace) -> int:
+    query = _query(args)
+
+    async def body(store: Store) -> int:
+        rows = await consent_stats(store, query)
+        if args.json:
+            print(json.dumps([row.to_dict() for row in rows], indent=2))
+            return 0
+        header = ("accept", "partial", "reject")
+        print(
+            f"{'day':<10}  {'region':<8} "
+            + " ".join(f"{h:>7}" for h in header)
+            + f" {'withdraw':>8} {'rate':>6}"
+        )
+        for row in rows:
+            rate = f"{(row.accept + row.partial) / row.choices:.0%}" if row.choices else "-"
+            print(
+                f"{row.day:<10}  {row.region:<8} {row.accept:>7} {row.partial:>7} {row.reject:>7} "
+                f"{row.withdraw:>8} {rate:>6}"
+            )
+        return 0
+
+    return _run(args, body)
+
+
+@_guard
+def _cookies(args: argparse.Namespace) -> int:
+    async def body(store: Store) -> int:
+        rows = await store.list_cookies()
+        if args.json:
+            print(json.dumps([row.to_dict() for row in rows], indent=2))
+            return 0
+        print(f"{'cookie':<32} {'domain':<24} {'classification':<16} {'service':<20} {'count':>8}")
+        for row in rows:
+            print(
+                f"{row.name:<32} {row.domain:<24} {row.classification:<16} {row.service:<20} {row.count:>8}"
+            )
+        return 0
+
+    return _run(args, body)
+
+
+@_guard
+def _heads(args: argparse.Namespace) -> int:
+    async def body(store: Store) -> int:
+        heads = await store.chain_heads()
+        checkpoints = await store.checkpoints()
+        document = {
+            "store": store.url,
+            "at": int(time.time() * 1000),
+            "chain_heads": [head.to_dict() for head in heads],
+            "checkpoints": [checkpoint.to_dict() for checkpoint in checkpoints.values()],
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+
+    return _run(args, body)
+
+
+@_guard
+def _notice(args: argparse.Namespace) -> int:
+    async def body(store: Store) -> int:
+        documents = await notices_document(store, [args.notice_hash])
+        found = documents[args.notice_hash]
+        if found is None:
+            print(f"{_PROG}: no notice archived under {args.notice_hash}", file=sys.stderr)
+            return 1
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return 0
+
+    return _run(args, body)
