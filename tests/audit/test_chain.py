@@ -203,3 +203,12 @@ def test_a_short_key_is_refused_with_the_option_name() -> None:
         load_key(b"short")
     assert load_key("s" * 32) == b"s" * 32
     assert load_key(None) is None
+
+
+async def test_chains_written_before_a_key_rotation_verify_with_the_retired_key(store: Store) -> None:
+    new_key = b"the-new-audit-key-after-rotation-000"
+    await _write_chain(store, 5, key=KEY)
+    await _write_chain(store, 5, key=new_key)
+    assert not (await verify(store, new_key)).ok
+    report = await verify(store, [new_key, KEY])
+    assert report.ok and report.records == 10

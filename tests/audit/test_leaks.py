@@ -171,3 +171,42 @@ def test_registers_beside_other_audit_commands() -> None:
 def test_audit_alone_prints_its_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit"]) == 2
     assert "leaks" in capsys.readouterr().out
+
+
+async def test_the_dashboard_shows_leaks_of_the_period(tmp_path: Path) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from consentgate.audit.dashboard import render_dashboard
+
+    now = int(time.time() * 1000)
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    old = event("https://pixel.example/old", "/archive", ANALYTICS, ts=now - 40 * 86_400_000)
+    await write(url, [*sample_events(now), old])
+    store = open_store(url)
+    await store.open()
+    try:
+        html = await render_dashboard(store, {"days": "7"}, policy=POLICY, today=datetime.now(UTC).date())
+    finally:
+        await store.close()
+    section = html[html.index('id="leaks-title"') : html.index('id="chain-title"')]
+    assert "2 leak(s)." in section
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 3 and "/archive" not in section
+    assert (
+        "pixel.example" in rows[0] and "/cart" in rows[0] and "Meta Pixel" in rows[0] and ">leak<" in rows[0]
+    )
+    assert "cdn.example" in rows[1] and "unclassified" in rows[1]
+    assert "analytics | none | unknown" in rows[2] and "img-src, script-src-elem" in rows[2]
+
+
+async def test_the_dashboard_says_when_there_are_no_reports(tmp_path: Path) -> None:
+    from consentgate.audit.dashboard import render_dashboard
+
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    await store.open()
+    try:
+        html = await render_dashboard(store, {}, policy=POLICY)
+    finally:
+        await store.close()
+    assert "No CSP violation reports in this period." in html

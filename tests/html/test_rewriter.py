@@ -394,3 +394,29 @@ def test_memory_stays_bounded_while_streaming_long_constructs(opening: bytes, fi
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000
+
+
+LONG_PIECES = [
+    *PIECES,
+    b'<script src="https://www.google-analytics.com/a.js" data-x="' + b"y" * 90 + b'">',
+    b"<img alt='" + b"z" * 80 + b"' src=https://www.facebook.com/tr>",
+    b"<script>" + b"a" * 100 + b"fbq('x')</script>",
+    b"<noscript>" + b"<p>" * 40 + b"<img src=//www.facebook.com/tr></noscript>",
+    b"</script" + b" a=b" * 30 + b">",
+    b"</body x='" + b"q" * 90 + b"'>",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(LONG_PIECES), max_size=25).map(b"".join),
+    CHUNKS,
+    st.sampled_from([64, 80, 128, 200]),
+)
+def test_output_does_not_depend_on_chunking_past_the_buffer_bound(
+    page: bytes, chunks: list[int], bound: int
+) -> None:
+    # Tags, scripts and <noscript> longer than the bound are cut at the same byte however the
+    # page arrives, so fail-closed decisions are the same too.
+    whole = run(page, head=HEAD, body=BODY, placeholder=b"[PH]", max_buffer=bound)
+    assert run(page, head=HEAD, body=BODY, placeholder=b"[PH]", max_buffer=bound, chunks=chunks) == whole

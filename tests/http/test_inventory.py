@@ -112,3 +112,11 @@ def test_element_kinds_map_to_their_directives() -> None:
     assert groups_of("a") == ("connect",)
     assert set(groups_of("link")) == {"script", "style", "font"}
     assert groups_of("div") == ()
+
+
+def test_a_service_remembers_the_hosts_it_was_met_on(policy: Policy) -> None:
+    inventory = HostInventory(policy)
+    inventory.observe(F("img", "marketing", "pixel", "www.pixel.example"))
+    inventory.use_service("pixel", host="cdn.pixel.example", from_report=True)
+    inventory.use_service("pixel", host="bad host")
+    assert inventory.service_hosts("pixel") == {"www.pixel.example", "cdn.pixel.example"}

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from consentgate.audit.chain import VerifyReport, verify
+from consentgate.audit.chain import Keys, VerifyReport, verify
 from consentgate.audit.export import (
     FORMATS,
     MEDIA_TYPES,
@@ -96,7 +96,7 @@ def _query(request: Request, *, default_limit: int | None = None) -> Query:
 class _Admin:
     """Per-app state: the store (opened on first use) and a short-lived verification cache."""
 
-    def __init__(self, store: Store, auth: Auth, key: bytes | None, verify_ttl: float) -> None:
+    def __init__(self, store: Store, auth: Auth, key: Keys, verify_ttl: float) -> None:
         if isinstance(auth, str) and len(auth) < 16:
             raise ValueError("auth token must be at least 16 characters")
         self.store = store

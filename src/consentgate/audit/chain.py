@@ -356,13 +356,43 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def verify(store: Store, key: bytes | None, *, known_heads: Sequence[KnownHead] = ()) -> VerifyReport:
-    """Recompute every chain; report the first broken record of each.
+Keys = bytes | Sequence[bytes] | None
+
+
+def make_macs(keys: Keys) -> list[Mac]:
+    """One MAC per key (current key first); without keys, plain SHA-256."""
+    if keys is None:
+        return [make_mac(None)]
+    if isinstance(keys, bytes):
+        return [make_mac(keys)]
+    return [make_mac(key) for key in keys] or [make_mac(None)]
+
+
+async def chain_mac(store: Store, chain_id: str, after_seq: int, macs: Sequence[Mac]) -> Mac:
+    """The key a chain was written with (keys rotate; a chain keeps its writer's key)."""
+    if len(macs) == 1:
+        return macs[0]
+    async with contextlib.aclosing(store.read_chain(chain_id, after_seq=after_seq)) as records:
+        async for record in records:
+            for mac in macs:
+                if hmac.compare_digest(record_hash(record, mac), _text(record.get("hash"))):
+                    return mac
+            break
+    return macs[0]
+
+
+def checkpoint_mac(checkpoint: Checkpoint, macs: Sequence[Mac]) -> Mac | None:
+    return next((mac for mac in macs if checkpoint_valid(checkpoint, mac)), None)
+
+
+async def verify(store: Store, key: Keys, *, known_heads: Sequence[KnownHead] = ()) -> VerifyReport:
+    """Recompute every chain; report the first broken record of each. ``key`` may be a list
+    (current key first, then retired ones): each chain is checked with the key it was written with.
 
     >>> report = await verify(store, key)  # doctest: +SKIP
     >>> report.ok, [p.message for p in report.problems]  # doctest: +SKIP
     """
-    mac = make_mac(key)
+    macs = make_macs(key)
     checkpoints = await store.checkpoints()
     heads = {head.chain_id: head for head in await store.chain_heads()}
     known = {head.chain_id: head for head in known_heads}
@@ -370,17 +400,19 @@ async def verify(store: Store, key: bytes | None, *, known_heads: Sequence[Known
     reports = []
     for chain_id in chain_ids:
         reports.append(
-            await _verify_chain(store, chain_id, mac, checkpoints.get(chain_id), known.get(chain_id))
+            await _verify_chain(store, chain_id, macs, checkpoints.get(chain_id), known.get(chain_id))
         )
-    return VerifyReport(keyed=key is not None, chains=tuple(reports))
+    return VerifyReport(keyed=key is not None and key != [], chains=tuple(reports))
 
 
 async def _verify_chain(
-    store: Store, chain_id: str, mac: Mac, checkpoint: Checkpoint | None, known: KnownHead | None
+    store: Store, chain_id: str, macs: Sequence[Mac], checkpoint: Checkpoint | None, known: KnownHead | None
 ) -> ChainReport:
     start_seq, prev_hash = 0, ""
+    mac = macs[0]
     if checkpoint is not None:
-        if not checkpoint_valid(checkpoint, mac):
+        found = checkpoint_mac(checkpoint, macs)
+        if found is None:
             forged = Problem(
                 "checkpoint",
                 chain_id,
@@ -389,7 +421,10 @@ async def _verify_chain(
                 f"purge checkpoint at seq {checkpoint.seq} has a wrong signature (forged or edited)",
             )
             return ChainReport(chain_id, 0, 0, 0, "", checkpoint.seq, forged)
+        mac = found
         start_seq, prev_hash = checkpoint.seq, checkpoint.hash
+    else:
+        mac = await chain_mac(store, chain_id, start_seq, macs)
     walk = ChainWalk(chain_id, mac, start_seq, prev_hash, known)
     # aclosing: leaving the loop early must release the store's cursor (and its transaction).
     async with contextlib.aclosing(store.read_chain(chain_id, after_seq=start_seq)) as records:

@@ -140,7 +140,13 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _key_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key-file", metavar="FILE", help="the audit key (default: $CONSENTGATE_AUDIT_KEY)")
+    parser.add_argument(
+        "--key-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="the audit key (default: $CONSENTGATE_AUDIT_KEY); repeat for retired keys, current key first",
+    )
 
 
 def _filter_options(parser: argparse.ArgumentParser) -> None:
@@ -148,16 +154,20 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="before this time (same forms)")
 
 
-def _key(args: argparse.Namespace) -> bytes | None:
-    path = getattr(args, "key_file", None)
-    if path:
+def _key(args: argparse.Namespace) -> list[bytes] | None:
+    """The keys from --key-file (current first, then retired ones), else $CONSENTGATE_AUDIT_KEY;
+    None when there is none (plain chains)."""
+    keys: list[bytes] = []
+    for path in getattr(args, "key_file", []):
         try:
             raw = Path(path).read_bytes().strip()
         except OSError as exc:
             raise _UsageError(f"--key-file: {exc}") from None
-        return load_key(raw, name="--key-file")
+        keys.append(load_key(raw, name="--key-file") or b"")
     value = os.environ.get("CONSENTGATE_AUDIT_KEY")
-    return load_key(value, name="CONSENTGATE_AUDIT_KEY") if value else None
+    if not keys and value:
+        keys.append(load_key(value, name="CONSENTGATE_AUDIT_KEY") or b"")
+    return keys or None
 
 
 def _store(args: argparse.Namespace) -> Store:

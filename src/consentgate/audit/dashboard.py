@@ -1,4 +1,4 @@
-"""The consent dashboard: consent rate, splits, latest events, chain status, cookie inventory.
+"""The consent dashboard: consent rate, splits, latest events, leaks, chain status, cookie inventory.
 
 Everything is read through the ``Store`` protocol and rendered on the server (the chart is an
 inline SVG), so the page needs no JavaScript and no chart library. ``dashboard_app`` serves it
@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from consentgate.audit.events import Action
+from consentgate.audit.leaks import collect_leaks
 from consentgate.audit.stores.base import CookieRow, Query, Record, Store
 from consentgate.policy.model import NECESSARY
 
@@ -49,6 +50,7 @@ MAX_LIMIT = 500
 # The event table filters by region in Python; stop after this many records so a rare region
 # cannot make one page load read the whole log.
 MAX_SCAN = 50_000
+MAX_LEAK_GROUPS = 50  # CSP violation groups shown (consentgate audit leaks lists them all)
 COLORS: Mapping[Outcome, str] = {"accept": "#2f7d4f", "partial": "#d39b2a", "reject": "#b5483b"}
 
 
@@ -460,6 +462,9 @@ async def render_dashboard(
     events = await latest_events(store, filters)
     report, verify_error, verified_at = await (verify_cache or _VerifyCache(0)).get(store, key)
     cookies = cookie_inventory(await store.list_cookies(), policy)
+    leaks = await collect_leaks(
+        store, since_ms=_epoch_ms(since), until_ms=_epoch_ms(until + timedelta(days=1)), max_scan=MAX_SCAN
+    )
     categories = _category_rows(overview, policy)
     template = _environment().get_template("dashboard.html")
     export_links = export_urls(export_url, filters, since, until)
@@ -480,6 +485,8 @@ async def render_dashboard(
         cookies=cookies,
         service_names={} if policy is None else {s.id: s.name for s in policy.services},
         unclassified=sum(1 for c in cookies if c.classification == "unknown"),
+        leaks=leaks[:MAX_LEAK_GROUPS],
+        leak_groups=sum(1 for g in leaks if g.verdict == "leak"),
         exports=export_links,
         colors=COLORS,
         outcomes=OUTCOMES,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from consentgate import __version__
-from consentgate.audit.chain import HASHED_FIELDS, encode_map, make_mac, record_hash
+from consentgate.audit.chain import HASHED_FIELDS, Keys, encode_map, make_macs, record_hash
 from consentgate.audit.dashboard import CHOICE_ACTIONS, outcome_of
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.notices import notices_document
@@ -285,7 +285,7 @@ def _read_export(path: Path, fmt: Format) -> list[Record]:
     return data if isinstance(data, list) else []
 
 
-def verify_export(path: str | Path, key: bytes | None) -> ExportCheck:
+def verify_export(path: str | Path, key: Keys) -> ExportCheck:
     """Check an export with nothing but its files: the file and notices hashes against the
     manifest, and every row's own hash (with the audit key, proof the row was written by the
     application and not altered since)."""
@@ -311,10 +311,10 @@ def verify_export(path: str | Path, key: bytes | None) -> ExportCheck:
     records = _read_export(target, fmt)
     if len(records) != manifest.get("rows"):
         problems.append(f"{len(records)} rows, the manifest says {manifest.get('rows')}")
-    mac = make_mac(key)
+    macs = make_macs(key)
     for record in records:
         hashed = {name: record.get(name) for name in HASHED_FIELDS}
-        if record_hash(hashed, mac) != record.get("hash"):
+        if all(record_hash(hashed, mac) != record.get("hash") for mac in macs):
             problems.append(
                 f"row with event_id {record.get('event_id')} (chain {record.get('chain_id')}, "
                 f"seq {record.get('seq')}) does not match its hash"

@@ -140,10 +140,17 @@ def group_violations(records: Iterable[Record], *, leaks_only: bool = False) -> 
 
 
 async def collect_leaks(
-    store: Store, *, since_ms: int | None = None, leaks_only: bool = False, max_scan: int = MAX_SCAN
+    store: Store,
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    leaks_only: bool = False,
+    max_scan: int = MAX_SCAN,
 ) -> list[LeakGroup]:
     """Read ``csp_violation`` events (newest first, at most ``max_scan``) and group them."""
-    query = Query(since=since_ms, actions=("csp_violation",), newest_first=True, limit=max_scan)
+    query = Query(
+        since=since_ms, until=until_ms, actions=("csp_violation",), newest_first=True, limit=max_scan
+    )
     records = [record async for record in store.read(query)]
     return group_violations(records, leaks_only=leaks_only)
 
@@ -152,7 +159,9 @@ async def collect_leaks(
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    audit = _audit_commands(subparsers)
+    from consentgate.audit.commands import audit_commands
+
+    audit = audit_commands(subparsers)
     parser = audit.add_parser(
         "leaks",
         help="CSP violations: trackers that tried to load against the visitor's choice",
@@ -168,25 +177,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--limit", type=int, default=100, help="show at most this many groups (default 100)")
     parser.add_argument("--json", action="store_true", help="one JSON object per group, one per line")
     parser.set_defaults(func=run)
-
-
-def _audit_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
-    """The sub-commands of ``consentgate audit``, shared with the other audit modules: the first
-    module to register creates the ``audit`` parser, later ones add to it."""
-    audit = subparsers.choices.get("audit")
-    if audit is None:
-        audit = subparsers.add_parser("audit", help="audit log tools", description="Audit log tools.")
-        audit.set_defaults(func=lambda args: _usage(audit))
-    for action in audit._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    commands: argparse._SubParsersAction[Any] = audit.add_subparsers(dest="audit_command", metavar="COMMAND")
-    return commands
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

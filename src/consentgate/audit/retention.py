@@ -18,7 +18,15 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from consentgate.audit.chain import ChainWalk, Mac, checkpoint_valid, make_mac, sign_checkpoint
+from consentgate.audit.chain import (
+    ChainWalk,
+    Keys,
+    Mac,
+    chain_mac,
+    checkpoint_mac,
+    make_macs,
+    sign_checkpoint,
+)
 from consentgate.audit.stores.base import Checkpoint, PurgePlan, PurgeRule, Store
 
 DAY_MS = 86_400_000
@@ -77,31 +85,38 @@ def purge_rule(
 
 
 async def purge(
-    store: Store, key: bytes | None, rule: PurgeRule, *, dry_run: bool = False, now_ms: int | None = None
+    store: Store, key: Keys, rule: PurgeRule, *, dry_run: bool = False, now_ms: int | None = None
 ) -> PurgeReport:
     """Delete what ``rule`` lets go, chain by chain, each behind a signed checkpoint.
 
     >>> rule = purge_rule(now_ms=now, older_than_ms=3 * 365 * DAY_MS)  # doctest: +SKIP
     >>> (await purge(store, key, rule)).deleted  # doctest: +SKIP
     """
-    mac = make_mac(key)
+    macs = make_macs(key)  # checkpoints are signed with the current (first) key
     created = int(time.time() * 1000) if now_ms is None else now_ms
     checkpoints = await store.checkpoints()
     purged: list[PurgedChain] = []
     skipped: list[tuple[str, str]] = []
     for plan in await store.plan_purge(rule):
         previous = checkpoints.get(plan.chain_id)
-        if previous is not None and not checkpoint_valid(previous, mac):
-            skipped.append((plan.chain_id, "its purge checkpoint has a wrong signature"))
-            continue
-        last_hash, why = await _verified_prefix(store, plan, previous, mac)
+        if previous is None:
+            chain_key = await chain_mac(store, plan.chain_id, 0, macs)
+        else:
+            found = checkpoint_mac(previous, macs)
+            if found is None:
+                skipped.append((plan.chain_id, "its purge checkpoint has a wrong signature"))
+                continue
+            chain_key = found
+        last_hash, why = await _verified_prefix(store, plan, previous, chain_key)
         if why:
             skipped.append((plan.chain_id, why))
             continue
         if dry_run:
             purged.append(PurgedChain(plan.chain_id, plan.upto_seq, 0))
             continue
-        signature = sign_checkpoint(plan.chain_id, plan.upto_seq, last_hash, created, rule.delete_before, mac)
+        signature = sign_checkpoint(
+            plan.chain_id, plan.upto_seq, last_hash, created, rule.delete_before, macs[0]
+        )
         checkpoint = Checkpoint(
             plan.chain_id, plan.upto_seq, last_hash, created, rule.delete_before, signature
         )

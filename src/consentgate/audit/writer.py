@@ -124,6 +124,7 @@ class AuditWriter:
         self._capacity = max_queue  # max_queue minus rows held in memory behind a failed spool
         self._closed = False
         self._store_open = False
+        self._spool_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -223,6 +224,7 @@ class AuditWriter:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
             self._wake = asyncio.Event()
+            self._spool_lock = asyncio.Lock()
             if self._key is None:
                 logger.warning(
                     "audit chain is unkeyed (plain SHA-256): it shows accidental damage but not an "
@@ -348,23 +350,29 @@ class AuditWriter:
                     exc,
                     self.spool.directory,
                 )
-        self._to_spool(rows)
+        await self._to_spool(rows)
 
-    def _to_spool(self, rows: list[Row]) -> None:
-        try:
-            self.spool.add(rows)
-        except OSError as exc:
-            self._spool_errors += 1
-            logger.critical(
-                "audit spool %s cannot be written (%s): %d events held in memory until the store "
-                "or the spool works again",
-                self.spool.directory,
-                exc,
-                self.spool.held_rows,
-            )
-        else:
-            self._spooled += len(rows)
+    async def _to_spool(self, rows: list[Row]) -> None:
+        # In a thread (an fsync must not stall requests), one batch at a time (two deliveries
+        # may fail together) so lines never interleave.
+        async with self._spool_lock:
+            try:
+                await asyncio.to_thread(self.spool.add, rows)
+            except OSError as exc:
+                self._spool_failed(exc)
+            else:
+                self._spooled += len(rows)
         self._capacity = max(self.batch_size, self.max_queue - self.spool.held_rows)
+
+    def _spool_failed(self, exc: OSError) -> None:
+        self._spool_errors += 1
+        logger.critical(
+            "audit spool %s cannot be written (%s): %d events held in memory until the store "
+            "or the spool works again",
+            self.spool.directory,
+            exc,
+            self.spool.held_rows,
+        )
 
     def _schedule_retry(self, *, failed: bool) -> None:
         if failed:

@@ -268,7 +268,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._pump(b"", True)
         end = tok.safe
         if self._held is not None:
-            self._finish_held(tok.position)
+            self._finish_held(self._held, tok.position)
         if self._stream_script is not None:
             self._end_stream(tok.position)
         self._end_noscript(tok.position)
@@ -364,6 +364,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- events ------------------------------------------------------------------------------
     def _handle(self, events: list[Event]) -> None:
         for event in events:
+            if self._held is not None and event.kind == START:
+                # A script ended without an end tag we could read: its content ends here.
+                self._finish_held(self._held, event.start)
             if self._head != _HEAD_DONE and not self._prologue(event):
                 continue
             kind = event.kind
@@ -483,7 +486,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         name = event.name
         if name == "script":
             if self._held is not None:
-                self._finish_held(event.start)
+                self._finish_held(self._held, event.start)
             if self._stream_script is not None:
                 self._end_stream(event.start)
         elif name == "noscript":
@@ -492,7 +495,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             for index in range(len(self._placeholders) - 1, -1, -1):
                 if self._placeholders[index][0] == name:
                     placeholder = self._placeholders.pop(index)[1]
-                    if placeholder:
+                    if placeholder and not event.truncated:  # never inside an unread end tag
                         self._replace(event.end, event.end, placeholder)
                     break
         elif name in ("body", "html") and not self._body_done and not self._fragment:
@@ -518,13 +521,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif rules.has_signatures and not event.foreign:
             self._held = (event, attrs)
 
-    def _finish_held(self, content_end: int) -> None:
+    def _finish_held(self, held: tuple[Event, dict[bytes, bytes]], content_end: int) -> None:
         """The held script's content ends at ``content_end`` (its end tag, or EOF)."""
-        assert self._held is not None  # noqa: S101 - callers check
-        event, attrs = self._held
+        event, attrs = held
         if content_end - event.start <= self._max_buffer:
             self._held = None
-            self._decide_script(event, attrs, self._rules.classify_inline(self._tok.slice(event.end, content_end)))
+            self._decide_script(
+                event, attrs, self._rules.classify_inline(self._tok.slice(event.end, content_end))
+            )
         else:  # exactly what a page streamed in small pieces gets
             self._release_held_script(event, attrs)
 

@@ -9,8 +9,13 @@ the next *candidate*: a start or end tag whose name the caller cares about, or a
 candidate only counts if it is really in the data state, not inside the attribute value or the
 name of an uninteresting tag (``<div title="<script>">``). Two cheap checks prove that for
 almost every candidate (see :meth:`Tokenizer._in_data_state`); where they can't, the bytes since
-the last known position are tokenised exactly, one token at a time. Raw text (``<script>``,
-``<style>``, ``<title>``, ...) is searched for its end tag only.
+the last known position are tokenised exactly by a second regex that reads whole tokens with
+the standard's attribute grammar (:func:`_skipper`). Raw text (``<script>``, ``<style>``,
+``<title>``, ...) is searched for its end tag only.
+
+A token longer than ``max_buffer`` is cut at exactly ``max_buffer`` bytes from its start,
+however the input was split: its first part is reported (``Event.truncated``), the rest is
+walked through without being held.
 
 References:
 - WHATWG HTML, 13.2.5 Tokenization: https://html.spec.whatwg.org/multipage/parsing.html#tokenization
@@ -232,6 +237,25 @@ def _alternation(names: Iterable[str]) -> bytes:
 def _finder(start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> re.Pattern[bytes]:
     """The candidate regex: interesting start/end tags, comments and CDATA openers."""
     # One leading literal `<`, so the regex engine skips to each `<` at memchr speed.
+    return re.compile(rb"<(?:" + _candidates(start_names, end_names) + rb")")
+
+
+@cache
+def _skipper(start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> re.Pattern[bytes]:
+    """Matches a run of whole tokens that are not candidates (text, other tags, doctypes,
+    bogus comments), read exactly; it stops at a candidate or at an unfinished token. The
+    slow path of the scanner, for stretches where a quoted value holds `<` or `>`."""
+    token = (
+        rb"[a-zA-Z][^\t\n\f\r />]*+" + _ATTRS + rb">"
+        rb"|/[a-zA-Z][^\t\n\f\r />]*+" + _ATTRS + rb">"
+        rb"|/(?![a-zA-Z])[^>]*+>"
+        rb"|[!?][^>]*+>"
+        rb"|(?=[^a-zA-Z!/?])"  # a `<` that starts nothing (not at the end: more may come)
+    )
+    return re.compile(rb"(?:[^<]++|<(?!" + _candidates(start_names, end_names) + rb")(?:" + token + rb"))*+")
+
+
+def _candidates(start_names: frozenset[str] | None, end_names: frozenset[str] | None) -> bytes:
     parts = [rb"!--", rb"!\[CDATA\["]
     if start_names is None:
         parts.append(rb"[a-zA-Z!?/]")
@@ -241,7 +265,7 @@ def _finder(start_names: frozenset[str] | None, end_names: frozenset[str] | None
         parts.append(rb"/[a-zA-Z]")
     elif end_names:
         parts.append(rb"/(?:" + _alternation(end_names) + rb")(?=[\t\n\f\r />])")
-    return re.compile(rb"<(?:" + b"|".join(parts) + rb")")
+    return b"|".join(parts)
 
 
 # Elements whose start changes the tokenizer state: always looked for, reported or not.
@@ -265,10 +289,12 @@ _SCRIPT_END = rb"</[sS][cC][rR][iI][pP][tT](?=[\t\n\f\r />])"
 def _script_finders(name: str) -> tuple[re.Pattern[bytes], ...]:
     """Searches for script data, escaped and double-escaped states. ``name`` is the element
     whose end tag is appropriate (always "script" outside the conformance tests)."""
-    end = (b"|</" + _ci(name) + rb"(?=[\t\n\f\r />])") if name else b""
+    # Alternatives that share their first byte are written as one `<(?:...)`: the regex
+    # engine then runs to each `<` at memchr speed (scripts are the longest text of a page).
+    end = (b"|/" + _ci(name) + rb"(?=[\t\n\f\r />])") if name else b""
     return (
-        re.compile(rb"<!--" + end),
-        re.compile(rb"-->" + end + rb"|<[sS][cC][rR][iI][pP][tT](?=[\t\n\f\r />])"),
+        re.compile(rb"<(?:!--" + end + rb")"),
+        re.compile(rb"-->|<(?:[sS][cC][rR][iI][pP][tT](?=[\t\n\f\r />])" + end + rb")"),
         re.compile(rb"-->|" + _SCRIPT_END),
     )
 
@@ -337,7 +363,7 @@ class Tokenizer:
             self._frames.append(("foreign", ["svg"]))
         self._keep = 0  # the caller needs bytes from here on (absolute)
         self._wants_a = False
-        self._finders: dict[tuple[bool, bool, int], re.Pattern[bytes]] = {}
+        self._finders: dict[tuple[bool, bool, int], tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
         self._comment_start = 0
 
     # -- buffer ------------------------------------------------------------------------------
@@ -419,30 +445,33 @@ class Tokenizer:
     _stalled = False
 
     def _finder_now(self) -> re.Pattern[bytes]:
+        return self._scanners()[0]
+
+    def _scanners(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
         depth = len(self._frames)
         key = (
             self.report_all,
             self._wants_a,
             0 if depth == 1 else 1 if self._frames[-1][0] == "foreign" else 2,
         )
-        finder = self._finders.get(key)
-        if finder is None:
-            finder = self._finders[key] = self._make_finder()
-        return finder
+        scanners = self._finders.get(key)
+        if scanners is None:
+            names = self._candidate_names()
+            scanners = self._finders[key] = (_finder(*names), _skipper(*names))
+        return scanners
 
-    def _make_finder(self) -> re.Pattern[bytes]:
+    def _candidate_names(self) -> tuple[frozenset[str] | None, frozenset[str] | None]:
         if self.report_all:
-            return _finder(None, None)
+            return None, None
+        starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
         if len(self._frames) > 1:
-            starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
             ends = (self._end_names or frozenset()) | _FOREIGN_ENDS
             if self._frames[-1][0] == "foreign":
                 # Only what changes the state matters inside svg/math: nested roots, HTML
                 # integration points, the tags that break out, CDATA (always a candidate).
-                return _finder(starts | _FOREIGN_STARTS, ends)
-            return _finder(starts, ends)
-        starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
-        return _finder(starts, self._end_names)
+                return starts | _FOREIGN_STARTS, ends
+            return starts, ends
+        return starts, self._end_names
 
     def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
         """Advance through markup; returns the new index; sets _stalled when out of data."""
@@ -516,18 +545,7 @@ class Tokenizer:
 
     def _exact_next(self, buf: bytes, i: int, n: int) -> int:
         """Tokenise exactly from ``i``; position of the next candidate or unfinished token."""
-        finder = self._finder_now()
-        while True:
-            p = buf.find(b"<", i)
-            if p < 0:
-                return n
-            m = finder.match(buf, p)
-            if m is not None:
-                return p
-            end = self._skip_token(buf, p, n)
-            if end < 0:
-                return p
-            i = end
+        return self._scanners()[1].match(buf, i).end()  # type: ignore[union-attr]  # `*+` always matches
 
     def _skip_token(self, buf: bytes, p: int, n: int) -> int:
         """End of the uninteresting token at ``p`` (``p + 1`` for a text `<`); -1 if unfinished."""
@@ -708,7 +726,7 @@ class Tokenizer:
         if m is None:
             return -1
         if m.end() - p > self.max_buffer:
-            return self._hold_end_tag(buf, p, n)
+            return self._hold_end_tag(buf, p, n, events)
         name = self._raw_name
         self._mode = _DATA
         if (
@@ -739,13 +757,28 @@ class Tokenizer:
         self._text_to(buf, i, p, n, events, stall=False)
         end = self._raw_end(buf, p, n, events)
         if end < 0:
-            return self._hold_end_tag(buf, p, n)
+            return self._hold_end_tag(buf, p, n, events)
         self.safe = base + end
         return end
 
-    def _hold_end_tag(self, buf: bytes, p: int, n: int) -> int:
+    def _hold_end_tag(self, buf: bytes, p: int, n: int, events: list[Event]) -> int:
         if n - p > self.max_buffer:  # an end tag with 64 KiB of attributes: stream it through
             cut = p + self.max_buffer
+            name = self._raw_name
+            if (
+                self.report_all
+                or (self._end_names is not None and name in self._end_names)
+                or name
+                in (
+                    "script",
+                    "iframe",
+                    "noscript",
+                )
+            ):
+                base = self._base
+                events.append(
+                    Event(END, name, base + p, base + cut, base + p + 2 + len(name), truncated=True)
+                )
             self._after_mode = _DATA
             self._mode = _TAGTAIL
             self._tail_state = _tail_state_of(buf, p, cut)
@@ -789,7 +822,7 @@ class Tokenizer:
                 self._text_to(buf, i, p, n, events, stall=False)
                 end = self._raw_end(buf, p, n, events)
                 if end < 0:
-                    return self._hold_end_tag(buf, p, n)
+                    return self._hold_end_tag(buf, p, n, events)
                 self.safe = base + end
                 return end
             else:
@@ -843,7 +876,11 @@ class Tokenizer:
         if m is not None and m.end() <= cut:  # `<name` or `</name`
             name = m.group(2).decode("latin-1").lower()
             self._after_mode = _DATA
-            if not m.group(1):
+            if m.group(1):
+                self._end_tag(name, base + p, base + cut, base + m.end(2), events)
+                if events and events[-1].start == base + p:
+                    events[-1].truncated = True
+            else:
                 before = self._mode
                 self._start_tag(buf, name, p, cut, m.end(2), False, events)
                 if events and events[-1].start == base + p:
@@ -915,7 +952,7 @@ def _advance_tag_state(buf: bytes, i: int, n: int, state: int) -> tuple[int, int
     """Walk tag-interior bytes from ``state``; returns (state, end after `>` or -1)."""
     while i < n:
         if state in (_T_DQ, _T_SQ):
-            q = buf.find(b'"' if state == _T_DQ else b"'", i)
+            q = buf.find(b'"' if state == _T_DQ else b"'", i, n)
             if q < 0:
                 return state, -1
             i, state = q + 1, _T_BEFORE

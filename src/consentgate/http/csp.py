@@ -169,20 +169,22 @@ class ConsentSummary:
         ]
         self._categories = tuple(c.id for c in policy.categories)
         self._max_age_days = max_age_days
+        self._signed: dict[tuple[int, tuple[str, ...], frozenset[str], frozenset[str], bool], str] = {}
 
     def sign(self, consent: Consent, *, now: float | None = None) -> str:
         day = int((time.time() if now is None else now) // 86400)
-        granted = [c for c in self._categories if c != NECESSARY and consent.allows(c)]
-        body = [
-            1,
-            day,
-            granted,
-            sorted(consent.services),
-            sorted(consent.denied_services),
-            int(consent.exists),
-        ]
-        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-        return f"{payload}.{_b64(self._mac(self._keys[0], payload))}"
+        granted = tuple(c for c in self._categories if c != NECESSARY and consent.allows(c))
+        key = (day, granted, consent.services, consent.denied_services, consent.exists)
+        token = self._signed.get(key)
+        if token is None:
+            services, denied = sorted(consent.services), sorted(consent.denied_services)
+            body = [1, day, granted, services, denied, int(consent.exists)]
+            payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+            token = f"{payload}.{_b64(self._mac(self._keys[0], payload))}"
+            if len(self._signed) >= 1024:
+                self._signed.clear()  # a day's few consent states; cheaper than LRU bookkeeping
+            self._signed[key] = token
+        return token
 
     def verify(self, token: str, *, now: float | None = None) -> Summary | None:
         """The summary, or None when it is missing, malformed, forged or too old."""
@@ -278,7 +280,10 @@ class CspBuilder:
         self._declared = tuple(
             s for s in policy.services if s.origin == "policy" and s.category != NECESSARY and s.hosts
         )
-        self._cache: dict[tuple[frozenset[str], frozenset[str], int], dict[Group, tuple[str, ...]]] = {}
+        self._candidates: tuple[int, tuple[Service, ...], tuple[str, ...]] = (-1, (), ())
+        self._cache: dict[
+            tuple[frozenset[str], frozenset[str], int], tuple[str, dict[Group, tuple[str, ...]]]
+        ] = {}
 
     def page(
         self, consent: Consent, allows: Allows, *, origin: str | None = None, root_path: str = ""
@@ -290,23 +295,32 @@ class CspBuilder:
         origin = _clean_origin(origin) if self.report_to else None
         return CspPage(self, consent, allows, origin=origin, root_path=_clean_root(root_path))
 
-    def sources(self, allows: Allows) -> dict[Group, tuple[str, ...]]:
-        """Host-sources per directive for a visitor, cached per consent and inventory version."""
+    def sources(self, allows: Allows) -> tuple[str, dict[Group, tuple[str, ...]]]:
+        """The host-source directives of a visitor's policy, rendered, and the sources per
+        directive; cached per (allowed services, allowed categories, inventory version)."""
         inventory = self.inventory
-        services: dict[str, Service] = {s.id: s for s in self._declared}
-        for service in inventory.services():
-            services.setdefault(service.id, service)
-        allowed = frozenset(sid for sid, s in services.items() if allows(sid, s.category))
-        categories = frozenset(c for c in inventory.categories_with_hosts() if allows(None, c))
-        key = (allowed, categories, inventory.version)
+        version = inventory.version
+        if self._candidates[0] != version:
+            services: dict[str, Service] = {s.id: s for s in self._declared}
+            for service in inventory.services():
+                services.setdefault(service.id, service)
+            self._candidates = (version, tuple(services.values()), inventory.categories_with_hosts())
+        _, candidates, marked = self._candidates
+        allowed = frozenset(s.id for s in candidates if allows(s.id, s.category))
+        categories = frozenset(c for c in marked if allows(None, c))
+        key = (allowed, categories, version)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         granted: list[str] = []
-        for service_id in sorted(allowed):
-            granted += _service_sources(services[service_id])
+        for service in sorted((s for s in candidates if s.id in allowed), key=lambda s: s.id):
+            if service.origin == "policy":
+                granted += _service_sources(service)  # the site named these hosts: all of them
+            else:
+                for host in sorted(inventory.service_hosts(service.id)):
+                    granted += host_sources(host, subdomains=False)
         shared = (*self._always, *granted)
-        result: dict[Group, tuple[str, ...]] = {}
+        by_group: dict[Group, tuple[str, ...]] = {}
         for group in GROUPS:
             hosts: list[str] = list(shared)
             for host in sorted(inventory.hosts(group)):
@@ -314,7 +328,8 @@ class CspBuilder:
             for category in sorted(categories):
                 for host in sorted(inventory.category_hosts(category, group)):
                     hosts += host_sources(host, subdomains=False)
-            result[group] = tuple(dict.fromkeys(hosts))
+            by_group[group] = tuple(dict.fromkeys((*_FIXED[group], *hosts)))
+        result = (_render(by_group, GROUPS if self.restricts_styles else GROUPS[:4]), by_group)
         if len(self._cache) >= 256:
             self._cache.clear()  # a new inventory version makes old entries useless anyway
         self._cache[key] = result
@@ -325,6 +340,15 @@ class CspBuilder:
         """style-src/font-src are added once the site loads a consent-bound service via <link>
         (web fonts are the usual case): restricting them before would only break CDN styles."""
         return bool(self.inventory.styled_services())
+
+
+def _render(sources: Mapping[Group, Sequence[str]], groups: Iterable[Group]) -> str:
+    directives: list[str] = []
+    for group in groups:
+        directives.append(f"{group}-src {' '.join(sources[group])}")
+        if group == "script":
+            directives.append(_WORKER)  # else workers fall back to script-src, without blob:
+    return "; ".join(directives)
 
 
 def _service_sources(service: Service) -> list[str]:
@@ -396,21 +420,17 @@ class CspPage:
     def policy_text(self, app_headers: Sequence[tuple[bytes, bytes]] = ()) -> str:
         """The serialized policy for a response whose headers are ``app_headers``."""
         builder = self._builder
-        sources = builder.sources(self._allows)
-        groups: Iterable[Group] = GROUPS if builder.restricts_styles else GROUPS[:4]
-        directives: list[str] = []
-        for group in groups:
-            listed = list(sources[group])
-            for host in sorted(self._extra.get(group, ())):
-                listed += host_sources(host, subdomains=False)
-            names = " ".join(dict.fromkeys((*_FIXED[group], *listed)))
-            directives.append(f"{group}-src {names}")
-            if group == "script":
-                directives.append(_WORKER)  # else workers fall back to script-src, without blob:
-        directives.append(f"report-uri {self.report_url}")
+        text, by_group = builder.sources(self._allows)
+        if self._extra:
+            extended: dict[Group, Sequence[str]] = dict(by_group)
+            for group, hosts in self._extra.items():
+                added = [src for host in sorted(hosts) for src in host_sources(host, subdomains=False)]
+                extended[group] = tuple(dict.fromkeys((*by_group[group], *added)))
+            text = _render(extended, GROUPS if builder.restricts_styles else GROUPS[:4])
+        text += f"; report-uri {self.report_url}"
         if self._origin is not None:
-            directives.append(f"report-to {_endpoint_name(app_headers)}")
-        return "; ".join(directives)
+            text += f"; report-to {_endpoint_name(app_headers)}"
+        return text
 
     def headers(self, app_headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:
         """The header lines to add to a response whose headers are ``app_headers`` (which are

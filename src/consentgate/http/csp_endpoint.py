@@ -153,7 +153,7 @@ class CspReportEndpoint:
             if found.verdict == "not_listed" and found.service_id and state is not None:
                 # A page of this site, for a visitor who allowed the service, tried to load it:
                 # list its hosts from now on for visitors who allow it (never for anyone else).
-                self.builder.inventory.use_service(found.service_id, from_report=True)
+                self.builder.inventory.use_service(found.service_id, host=found.host, from_report=True)
             granted = ",".join(sorted(c.id for c in self.policy.categories if shown and shown.allows(c.id)))
             key = (found.host, violation.directive, found.page, found.verdict, violation.disposition)
             if not self._dedupe.first((*key, granted if shown else "?"), now=self._clock()):

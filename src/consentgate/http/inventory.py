@@ -7,7 +7,9 @@ and widgets. So it names what this site is seen to use:
 
 - services the rewriter met on the site's pages (allowed or blocked: a visitor who grants them
   must be able to load them), and services a signed violation report showed a consenting
-  visitor's page trying to load (a tag manager loading a granted tag);
+  visitor's page trying to load (a tag manager loading a granted tag); for each, the hosts it was
+  met on (a catalog entry may list a dozen hosts; naming them all for every visitor would make
+  the header too big for common proxies' header buffers);
 - hosts no service claims that the rewriter let through (``unknown_third_party`` is ``allow`` or
   ``report``): the site's CDNs, payment widgets and embeds;
 - hosts of elements the site itself marked with a category (``data-category``), per category.
@@ -124,6 +126,7 @@ class HostInventory:
         # category -> group -> hosts of elements the site marked with that category
         self._category_hosts: dict[str, dict[Group, set[str]]] = {}
         self._services: dict[str, Service] = {}
+        self._service_hosts: dict[str, set[str]] = {}
         self._reported = 0
         self._styled: set[str] = set()  # services met as <link>: they may serve styles or fonts
         self._full_warned = False
@@ -135,7 +138,7 @@ class HostInventory:
         service_id = finding.service_id
         if service_id is not None:
             # Blocked or allowed alike: the site uses it, so a visitor who grants it loads it.
-            used = self.use_service(service_id)
+            used = self.use_service(service_id, host=finding.host)
             if used and finding.tag == "link" and service_id not in self._styled:
                 self._styled.add(service_id)
                 self.version += 1
@@ -191,22 +194,29 @@ class HostInventory:
             )
         return False
 
-    def use_service(self, service_id: str, *, from_report: bool = False) -> bool:
-        """Mark a policy service as used by the site; False when unknown or over the bound.
+    def use_service(self, service_id: str, *, host: str = "", from_report: bool = False) -> bool:
+        """Mark a policy service as used by the site, and ``host`` as one it loads from; False
+        when the service is unknown or over the bound.
 
         ``from_report``: learned from a violation report rather than from the site's own HTML;
         such entries have their own, smaller bound, because anyone can send a report.
         """
-        if service_id in self._services:
-            return True
-        if not self._policy.has_service(service_id) or len(self._services) >= self._max_services:
-            return False
-        if from_report:
-            if self._reported >= self._max_reported:
+        if service_id not in self._services:
+            if not self._policy.has_service(service_id) or len(self._services) >= self._max_services:
                 return False
-            self._reported += 1
-        self._services[service_id] = self._policy.service(service_id)
-        self.version += 1
+            if from_report:
+                if self._reported >= self._max_reported:
+                    return False
+                self._reported += 1
+            self._services[service_id] = self._policy.service(service_id)
+            self.version += 1
+        host = host.lower()
+        if host:
+            met = self._service_hosts.setdefault(service_id, set())
+            if host not in met and valid_host(host) and self._room():
+                met.add(host)
+                self._host_count += 1
+                self.version += 1
         return True
 
     # -- reading ----------------------------------------------------------------------------
@@ -221,6 +231,10 @@ class HostInventory:
 
     def services(self) -> tuple[Service, ...]:
         return tuple(self._services.values())
+
+    def service_hosts(self, service_id: str) -> frozenset[str]:
+        """The hosts the service was met on (its catalog entry may list many more)."""
+        return frozenset(self._service_hosts.get(service_id, ()))
 
     def styled_services(self) -> frozenset[str]:
         """Services the site loads through ``<link>``: their hosts may serve styles or fonts."""

@@ -47,7 +47,6 @@ REWRITE_STATUSES = frozenset({200, *range(400, 419), *range(421, 432), 451, *ran
 DECODABLE = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
 # Stateful or wide encodings where "<" may be half of a character: rewriting bytes would break them.
 _UNSAFE_CHARSET = re.compile(rb"utf-?16|utf-?32|ucs-?2|iso-?2022|hz-gb|utf-?7", re.IGNORECASE)
-_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 # Headers that describe the exact bytes of the app's body and are wrong after a rewrite.
 _BODY_BOUND = frozenset(
     {b"content-length", b"accept-ranges", b"content-md5", b"digest", b"content-digest", b"repr-digest"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -315,31 +315,37 @@ def like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def purge_plan_sql(rule: PurgeRule, param: str) -> tuple[str, list[object]]:
-    """Per chain (past its checkpoint): the first seq that must stay, the first and last seq."""
-    keep = [f"e.ts >= {param}"]
-    params: list[object] = [rule.delete_before]
-    keep.append(
-        f"EXISTS (SELECT 1 FROM audit_events n WHERE n.consent_id = e.consent_id AND n.ts >= {param})"
-    )
-    params.append(rule.consent_live_since)
+Fetch = Callable[[str, Sequence[object]], Awaitable[Sequence[Sequence[object]]]]
+
+
+async def plan_purge_sql(rule: PurgeRule, param: str, fetchall: Fetch) -> list[PurgePlan]:
+    """The purge plan for a SQL store, touching only expired rows (through the ts index) and,
+    per chain, the index range up to its first recent record — so a nightly purge of a 100M-row
+    log reads about one day of rows, not the table."""
+    keep = [f"EXISTS (SELECT 1 FROM audit_events n WHERE n.consent_id = e.consent_id AND n.ts >= {param})"]
+    params: list[object] = [rule.consent_live_since]
     for prefix in rule.protect_regions:
         keep.append(f"(e.region LIKE {param} ESCAPE '\\' AND e.ts >= {param})")
         params.extend([like_prefix(prefix), rule.protect_since])
-    sql = (
-        f"SELECT e.chain_id, MIN(CASE WHEN {' OR '.join(keep)} THEN e.seq END), MIN(e.seq), MAX(e.seq) "
+    expired = (
+        f"SELECT e.chain_id, MIN(e.seq), MAX(e.seq), MIN(CASE WHEN {' OR '.join(keep)} THEN e.seq END), "
+        "COALESCE(MAX(c.seq), 0) "
         "FROM audit_events e LEFT JOIN audit_checkpoints c ON c.chain_id = e.chain_id "
-        "WHERE e.seq > COALESCE(c.seq, 0) GROUP BY e.chain_id ORDER BY e.chain_id"
+        f"WHERE e.ts < {param} AND e.seq > COALESCE(c.seq, 0) GROUP BY e.chain_id ORDER BY e.chain_id"
     )
-    return sql, params
-
-
-def plans_from_rows(rows: Sequence[Sequence[object]]) -> list[PurgePlan]:
+    first_recent = (
+        f"SELECT seq FROM audit_events WHERE chain_id = {param} AND seq > {param} AND ts >= {param} "
+        "ORDER BY seq LIMIT 1"
+    )
     plans = []
-    for chain_id, first_kept, first_seq, last_seq in rows:
-        if not (isinstance(chain_id, str) and isinstance(first_seq, int) and isinstance(last_seq, int)):
+    for chain_id, _first_old, last_old, first_kept_old, checkpoint_seq in await fetchall(
+        expired, [*params, rule.delete_before]
+    ):
+        if not (isinstance(chain_id, str) and isinstance(last_old, int) and isinstance(checkpoint_seq, int)):
             continue
-        upto = first_kept - 1 if isinstance(first_kept, int) else last_seq
-        if upto >= first_seq:  # else the chain's oldest remaining record must stay
+        recent = await fetchall(first_recent, [chain_id, checkpoint_seq, rule.delete_before])
+        stops = [seq for seq in (recent[0][0] if recent else None, first_kept_old) if isinstance(seq, int)]
+        upto = min(stops) - 1 if stops else last_old
+        if upto > checkpoint_seq:
             plans.append(PurgePlan(chain_id, upto))
     return plans

@@ -41,8 +41,7 @@ from consentgate.audit.stores.base import (
     StoreError,
     StoreKind,
     events_table_ddl,
-    plans_from_rows,
-    purge_plan_sql,
+    plan_purge_sql,
     redact,
     row_to_record,
     select_events,
@@ -165,6 +164,10 @@ class PostgresStore:
                 kwargs["application_name"] = "consentgate-audit"
             if "connect_timeout" not in given:
                 kwargs["connect_timeout"] = max(1, int(self.timeout))
+            if "keepalives" not in given:
+                # A silently dead server (network partition) fails a write in ~25 s instead of
+                # hanging it: the batch then goes to the spool.
+                kwargs.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
             pool: _Pool = AsyncConnectionPool(
                 self.dsn,
                 min_size=1,
@@ -324,8 +327,7 @@ class PostgresStore:
         return {row[0]: Checkpoint(*row) for row in rows}
 
     async def plan_purge(self, rule: PurgeRule) -> list[PurgePlan]:
-        text, params = purge_plan_sql(rule, "%s")
-        return plans_from_rows(await self._fetchall(text, params))
+        return await plan_purge_sql(rule, "%s", self._fetchall)
 
     async def purge(self, checkpoint: Checkpoint) -> int:
         async with self._get_pool().connection() as conn, conn.transaction():

@@ -34,8 +34,7 @@ from consentgate.audit.stores.base import (
     StoreError,
     StoreKind,
     events_table_ddl,
-    plans_from_rows,
-    purge_plan_sql,
+    plan_purge_sql,
     row_to_record,
     select_events,
 )
@@ -289,9 +288,10 @@ class SQLiteStore:
         return {row[0]: Checkpoint(*row) for row in rows}
 
     async def plan_purge(self, rule: PurgeRule) -> list[PurgePlan]:
-        sql, params = purge_plan_sql(rule, "?")
-        rows = await self._run(lambda: self._writer().execute(sql, params).fetchall())
-        return plans_from_rows(rows)
+        async def fetchall(sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+            return await self._run(lambda: self._writer().execute(sql, params).fetchall())
+
+        return await plan_purge_sql(rule, "?", fetchall)
 
     async def purge(self, checkpoint: Checkpoint) -> int:
         def apply(conn: sqlite3.Connection) -> int:
