@@ -86,3 +86,29 @@ async def test_a_dry_run_deletes_nothing(store: Store) -> None:
     report = await purge(store, KEY, rule, dry_run=True, now_ms=NOW)
     assert [(c.chain_id, c.upto_seq) for c in report.purged] == [(sealer.chain_id, 10)]
     assert len(await _ids(store)) == 10 and await store.checkpoints() == {}
+
+
+async def test_records_reinserted_after_a_purge_break_the_chain_at_the_checkpoint(
+    store_case: StoreCase, store: Store
+) -> None:
+    sealer = Sealer(KEY)
+    rows = sealer.seal(make_event(i, ts=NOW - 4 * YEAR + i) for i in range(6))
+    await store.write(rows)
+    await store.write(sealer.seal([make_event(9, ts=NOW)]))
+    rule = purge_rule(now_ms=NOW, older_than_ms=3 * YEAR, consent_lifetime_ms=0)
+    assert (await purge(store, KEY, rule, now_ms=NOW)).deleted == 6
+    store_case.edit(7, "prev_hash", "0" * 64)  # the first record kept no longer chains to the checkpoint
+    [problem] = (await verify(store, KEY)).problems
+    assert problem.seq == 7 and problem.kind in ("edited", "forged")
+
+
+async def test_a_chain_whose_checkpoint_was_forged_is_not_purged_again(store: Store) -> None:
+    from consentgate.audit.stores.base import Checkpoint
+
+    sealer = Sealer(KEY)
+    rows = sealer.seal(make_event(i, ts=NOW - 4 * YEAR + i) for i in range(6))
+    await store.write(rows)
+    await store.purge(Checkpoint(sealer.chain_id, 2, str(rows[1][-1]), 1, 1, "forged-signature"))
+    rule = purge_rule(now_ms=NOW, older_than_ms=3 * YEAR, consent_lifetime_ms=0)
+    report = await purge(store, KEY, rule, now_ms=NOW)
+    assert report.deleted == 0 and "wrong signature" in report.skipped[0][1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from types import MappingProxyType
 
 import psycopg
 import pytest
@@ -109,10 +110,15 @@ async def test_unicode_and_odd_input_round_trip_and_verify(store: Store) -> None
         make_event(2, path="/nul\x00byte", detail={"k\x00": "v\x00"}),  # PostgreSQL text refuses NUL
         make_event(3, path="/surrogate\udcff"),
         make_event(4, consent_id="x" * 5000),  # indexed column: bounded
+        # A caller that ignores the types must not poison the log (a batch that never stores).
+        make_event(5, path=None, policy_version=3, sec_gpc=1, ts=1.7e12),
+        make_event(6, categories=MappingProxyType({"analytics": True}), detail={"n": 1.5}),
     ]
     await store.write(Sealer(KEY).seal(odd))
     records = await _all(store)
-    assert len(records) == 4
+    assert len(records) == 6
+    typed = next(r for r in records if r["policy_version"] == "3")
+    assert (typed["path"], typed["sec_gpc"], typed["ts"]) == ("", True, 1_700_000_000_000)
     paths = {r["path"] for r in records}
     assert "/straße/日本/✓" in paths and "/nul\ufffdbyte" in paths
     assert all(len(str(r["consent_id"])) <= 200 for r in records)

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import json.encoder
-import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,8 +32,6 @@ from typing import Literal
 
 from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
 from consentgate.audit.stores.base import MAP_FIELDS, Checkpoint, Record, Row, Store
-
-logger = logging.getLogger("consentgate.audit")
 
 HASHED_FIELDS: tuple[str, ...] = EVENT_FIELDS[: EVENT_FIELDS.index("hash")]
 _EVENT_VALUE_FIELDS = HASHED_FIELDS[: HASHED_FIELDS.index("chain_id")]
@@ -156,7 +153,7 @@ def _normalise(values: list[object]) -> None:
         if name in MAP_FIELDS:
             values[position] = canonical_json(_clean_map(value))
         elif name in ("sec_gpc", "dnt"):
-            values[position] = value is True
+            values[position] = isinstance(value, int) and bool(value)  # bool is an int
         elif name == "ts":
             try:
                 values[position] = int(value) if isinstance(value, int | float) else 0
@@ -197,19 +194,26 @@ class Sealer:
             values.append(seq)
             values.append(prev_hash)
             try:
+                clean = True
                 for position in _MAP_POSITIONS:
                     mapping = values[position]
-                    values[position] = canonical_json(mapping) if mapping else "{}"
-                text = canonical_json(values)
+                    if mapping:
+                        text = canonical_json(mapping)
+                        clean = clean and "\\u0000" not in text
+                        values[position] = text
+                    else:
+                        values[position] = "{}"
+                # join() raises TypeError unless every text field is a str: one call, two checks.
+                strings = "".join(_read_strings(values))
                 clean = (
-                    "\\u0000" not in text
+                    clean
+                    and "\x00" not in strings
                     and type(values[_TS]) is int
                     and values[_BOOL_POSITIONS[0]].__class__ is bool
                     and values[_BOOL_POSITIONS[1]].__class__ is bool
                     and len(values[_CONSENT_ID]) <= MAX_CONSENT_ID
-                    and {*map(type, _read_strings(values))} == {str}
                 )
-                data = text.encode() if clean else b""
+                data = canonical_json(values).encode() if clean else b""
             except (TypeError, ValueError):  # includes UnicodeEncodeError (lone surrogates)
                 clean = False
             if not clean:

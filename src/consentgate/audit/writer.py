@@ -31,6 +31,9 @@ logger = logging.getLogger("consentgate.audit")
 
 _MAX_COOKIE_KEYS = 10_000  # distinct (name, domain) pairs buffered between flushes
 _REPLAY_BUDGET = 0.5  # seconds of replay per loop turn, so new batches keep reaching the spool
+# Start and stop replay for at most this long; the rest stays in order in the spool (on disk)
+# for the background task or the next start, so a large backlog never stalls start-up or shutdown.
+_EDGE_REPLAY_BUDGET = 3.0
 
 
 @dataclass(slots=True)
@@ -167,13 +170,12 @@ class AuditWriter:
         self._dropped_full += 1
         self._drops_since_log += 1
         now = time.monotonic()
-        if now - self._last_drop_log >= 10.0:
+        if now - self._last_drop_log >= 10.0:  # at most one line per 10 s, however many refusals
             logger.error(
-                "audit queue full (%d events): refused %d consent events in the last %.0fs; "
-                "the store is too slow or down and the spool cannot keep up",
+                "audit queue full (%d events): %d consent events refused since the last report; "
+                "the store is too slow or down",
                 self.max_queue,
                 self._drops_since_log,
-                now - self._last_drop_log if self._last_drop_log else 0,
             )
             self._last_drop_log, self._drops_since_log = now, 0
         return False
@@ -240,7 +242,7 @@ class AuditWriter:
             self.spool.claim_orphans()
             self._last_orphan_scan = time.monotonic()
             if not self.spool.empty:
-                await self._replay(deadline=None)
+                await self._replay(deadline=time.monotonic() + _EDGE_REPLAY_BUDGET)
             self._task = asyncio.create_task(self._run(self._wake), name="consentgate-audit-writer")
 
     async def stop(self) -> None:
@@ -300,7 +302,8 @@ class AuditWriter:
                 await self._flush_queue()
                 await self._flush_side_channels()
                 if not self.spool.empty and (stopping or time.monotonic() >= self._retry_at):
-                    await self._replay(deadline=None if stopping else time.monotonic() + _REPLAY_BUDGET)
+                    budget = _EDGE_REPLAY_BUDGET if stopping else _REPLAY_BUDGET
+                    await self._replay(deadline=time.monotonic() + budget)
                 if time.monotonic() - self._last_orphan_scan > 60.0:
                     self._last_orphan_scan = time.monotonic()
                     self.spool.claim_orphans()
@@ -382,7 +385,7 @@ class AuditWriter:
             self._retry_at = 0.0
             self._retry_delay = self._retry_initial
 
-    async def _replay(self, deadline: float | None) -> None:
+    async def _replay(self, deadline: float) -> None:
         """Move the backlog into the store, oldest first, until done, failed or out of time."""
         while (chunk := self.spool.next_chunk(self.batch_size)) is not None:
             rows, done = chunk
@@ -397,7 +400,7 @@ class AuditWriter:
                 return
             done()
             self._capacity = max(self.batch_size, self.max_queue - self.spool.held_rows)
-            if deadline is not None and time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 return
         self._schedule_retry(failed=False)
         logger.info("audit spool replayed into %s", self.store.url)

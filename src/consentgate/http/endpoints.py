@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import importlib
 import inspect
-import ipaddress
 import json
 import logging
 import re
@@ -26,7 +25,9 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from consentgate.audit.events import ConsentEvent, MemorySink
+from consentgate.audit.minimise import EventBuilder
 from consentgate.consent.state import Consent, Source, new_consent_id
+from consentgate.http.request import render_context
 from consentgate.http.types import Receive, Send, Sink
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class Endpoints:
     def __init__(self, gate: ConsentGate) -> None:
         self.gate = gate
         self.policy = gate.policy
+        self.events = EventBuilder(gate.policy, ip_mode=gate.ip_mode, ip_key=gate.audit.ip_key)
         self._categories = {c.id for c in gate.policy.categories}
         self._required = frozenset(c.id for c in gate.policy.categories if c.required) | {"necessary"}
         ui = gate.ui
@@ -108,15 +110,11 @@ class Endpoints:
 
     # -- reading ----------------------------------------------------------------------------
     async def _state(self, request: Request, send: Send) -> None:
-        from consentgate.http.request import render_context
-
         ctx = render_context(self.gate, request, show_banner=False, next_url="")
         body = json.dumps(self.gate.ui.state_json(ctx), separators=(",", ":")).encode()
         await _send(send, 200, b"" if request.method == "HEAD" else body, "application/json", [_NO_STORE])
 
     async def _preferences(self, request: Request, send: Send) -> None:
-        from consentgate.http.request import render_context
-
         query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
         next_url = safe_next(query.get("next", "/"), request.header(b"host"))
         ctx = render_context(
@@ -170,6 +168,8 @@ class Endpoints:
             return []
         await self.gate.audit.start()
         event = consent_event(self.gate, request, consent, decision.event, page=request.route)
+        if event is None:  # a crawler, told apart only now: nothing stored for it
+            return []
         if not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
             # The opt-out still applies to this response; it is stored once it can be proven.
             self.gate.counters["consent_unrecorded"] += 1
@@ -191,17 +191,10 @@ class Endpoints:
             return
         consent, action = self._apply(choice, request, consent_id)
         await self.gate.audit.start()  # no-op when lifespan already started it
-        page = choice.next_url if choice.next_url is not None else _referer_path(request)
-        detail = {"nav_gpc": "true"} if choice.gpc else {}
-        event = None
-        if not request.is_bot:
-            event = consent_event(
-                self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
-            )
-        if event is None:
+        if request.is_bot:
             self.gate.counters["bot_choices"] += 1  # crawlers leave no audit record
             self.gate.audit.skip_bot()
-        elif not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
+        elif not self._record(request, consent, action, choice):
             # The audit queue is full: refuse rather than set a cookie nobody can prove later.
             self.gate.counters["consent_unrecorded"] += 1
             await _error(send, request, 503, "the choice could not be recorded; please try again")
@@ -217,11 +210,19 @@ class Endpoints:
                 send, 303, b"", "text/plain; charset=utf-8", [*headers, (b"location", location.encode())]
             )
             return
-        from consentgate.http.request import render_context
-
         ctx = render_context(self.gate, request, consent=consent, show_banner=False, next_url="")
         body_out = json.dumps({"state": self.gate.ui.state_json(ctx)}, separators=(",", ":")).encode()
         await _send(send, 200, body_out, "application/json", headers)
+
+    def _record(self, request: Request, consent: Consent, action: Action, choice: Choice) -> bool:
+        page = choice.next_url if choice.next_url is not None else _referer_path(request)
+        detail = {"nav_gpc": "true"} if choice.gpc else {}
+        event = consent_event(
+            self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
+        )
+        if event is None:
+            return True  # a crawler: nothing to record (the caller checked is_bot already)
+        return self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale))
 
     def _parse(self, body: bytes, kind: Literal["json", "form"], request: Request) -> Choice:
         if kind == "json":
@@ -344,25 +345,14 @@ def consent_event(
     ui_action: str = "",
     page: str = "",
     detail: Mapping[str, str] | None = None,
-) -> ConsentEvent:
-    """The audit record of one consent change, with the notice shown and minimised context."""
-    from consentgate.consent.useragent import classify
-
-    policy = gate.policy
+) -> ConsentEvent | None:
+    """The audit record of one consent change, with the notice shown and the request context
+    minimised by the audit package's one builder; None for a crawler."""
     locale = request.locale()
-    services = {
-        s.id: consent.allows_service(s.id, s.category) for s in policy.services if s.origin == "policy"
-    }
-    services.update(dict.fromkeys(consent.services, True))
-    services.update(dict.fromkeys(consent.denied_services, False))
-    agent = classify(request.user_agent)
-    return ConsentEvent(
-        consent_id=consent.consent_id,
-        action=action,
-        categories={c.id: consent.allows(c.id) for c in policy.categories},
-        services=services,
-        policy_version=policy.version,
-        policy_fingerprint=policy.fingerprint(),
+    client = request.scope.get("client")
+    return gate.endpoints.events.build(
+        consent,
+        action,
         notice_hash=gate.ui.notice_hash(locale),
         locale=locale,
         ui_action=ui_action,
@@ -370,12 +360,10 @@ def consent_event(
         region_source=request.region.source,
         sec_gpc=request.gpc,
         dnt=request.dnt,
-        path=page.partition("?")[0].partition("#")[0],
-        ua_browser=agent.browser,
-        ua_os=agent.os,
-        ua_device=agent.device,
-        ip=client_ip(request.scope, gate.ip_mode, gate.audit.ip_key),
-        detail=dict(detail or {}),
+        path=page,
+        user_agent=request.user_agent,
+        client_ip=client[0] if client and isinstance(client[0], str) else "",
+        detail=detail,
     )
 
 
@@ -469,23 +457,6 @@ def _referer_path(request: Request) -> str:
     if parts.netloc and parts.netloc.lower() == request.header(b"host").strip().lower():
         return parts.path or "/"
     return ""
-
-
-def client_ip(scope: Mapping[str, object], mode: str, key: bytes) -> str:
-    """The client address as the audit log may keep it (CG-43): nothing, a network, or a keyed hash."""
-    if mode == "none":
-        return ""
-    client = scope.get("client")
-    if not isinstance(client, Sequence) or not client or not isinstance(client[0], str):
-        return ""
-    try:
-        address = ipaddress.ip_address(client[0])
-    except ValueError:
-        return ""
-    if mode == "truncate":
-        prefix = 24 if address.version == 4 else 48
-        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-    return hmac.new(key, address.packed, hashlib.sha256).hexdigest()
 
 
 # --- responses -------------------------------------------------------------------------------

@@ -150,6 +150,8 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: the WAL is synced at each commit, so a written batch survives a power cut.
             conn.execute("PRAGMA synchronous = FULL")
+            # The consent_id index takes random inserts: keep more of it cached (default 2 MiB).
+            conn.execute("PRAGMA cache_size = -32768")
             self._create(conn)
         except BaseException:
             conn.close()
