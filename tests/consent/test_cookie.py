@@ -151,12 +151,15 @@ def test_tampered_cookie_is_no_choice(cookie: ConsentCookie, policy: Policy) -> 
 
 
 def test_every_single_character_change_is_refused(cookie: ConsentCookie, policy: Policy) -> None:
-    value = cookie.dumps(granted(policy))
+    original = granted(policy)
+    value = cookie.dumps(original)
     for index, char in enumerate(value):
         replacement = "A" if char != "A" else "B"
         changed = value[:index] + replacement + value[index + 1 :]
         consent, status = cookie.loads(changed, now=NOW)
-        assert status != "ok" or consent == granted(policy), (index, status)
+        # The last base64 character of the signature carries padding bits that decoding drops,
+        # so a change there can still verify; it must then decode to exactly the same choice.
+        assert status != "ok" or consent == original, (index, status)
         assert status in {"bad_signature", "malformed", "ok"}
 
 

@@ -99,7 +99,7 @@ def _csv_cell(value: object) -> str:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """What the manifest says about the exported rows, gathered while they stream."""
 
     rows: int = 0
@@ -123,10 +123,10 @@ class _Tally:
 
 
 async def export_chunks(
-    store: Store, query: Query, fmt: Format, tally: _Tally | None = None
+    store: Store, query: Query, fmt: Format, tally: Tally | None = None
 ) -> AsyncIterator[bytes]:
     """The export as a stream of byte chunks (for a file or an HTTP response)."""
-    tally = tally if tally is not None else _Tally()
+    tally = tally if tally is not None else Tally()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if fmt == "csv":
@@ -172,7 +172,7 @@ def _query_dict(query: Query) -> dict[str, object]:
 
 
 async def _manifest(
-    store: Store, fmt: Format, query: Query, tally: _Tally, digest: str, size: int, name: str | None
+    store: Store, fmt: Format, query: Query, tally: Tally, digest: str, size: int, name: str | None
 ) -> dict[str, object]:
     heads = await store.chain_heads()
     checkpoints = await store.checkpoints()
@@ -210,7 +210,7 @@ async def export_file(store: Store, path: str | Path, fmt: Format, query: Query)
     """Write the export to ``path`` and its manifest and notices beside it; returns the manifest."""
     target = Path(path)
     manifest_path, notices_path = _companions(target)
-    tally = _Tally()
+    tally = Tally()
     digest = hashlib.sha256()
     size = 0
     with open(target, "wb") as out:
@@ -234,7 +234,7 @@ async def export_file(store: Store, path: str | Path, fmt: Format, query: Query)
 
 async def export_stream(store: Store, out: BinaryIO, fmt: Format, query: Query) -> dict[str, object]:
     """Write the export to an open binary stream (e.g. stdout); returns the manifest."""
-    tally = _Tally()
+    tally = Tally()
     digest = hashlib.sha256()
     size = 0
     async for chunk in export_chunks(store, query, fmt, tally):
