@@ -57,14 +57,20 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string is a JSON string for these characters
+        return toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return "{" + ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_string(text: str) -> str:
+    # A JSON string is a TOML basic string, once astral characters stay literal (TOML has no
+    # surrogate-pair escapes) and DEL is escaped (TOML forbids it raw).
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def to_toml(document: dict[str, Any]) -> str:
-    return "".join(f"{json.dumps(key)} = {toml_value(value)}\n" for key, value in document.items())
+    return "".join(f"{toml_string(key)} = {toml_value(value)}\n" for key, value in document.items())
 
 
 def check(load: Any) -> Policy | None:

@@ -31,9 +31,9 @@ from operator import attrgetter, itemgetter
 from typing import Literal
 
 from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
-from consentgate.audit.stores.base import MAP_FIELDS, Checkpoint, Record, Row, Store
+from consentgate.audit.stores.base import HASHED_FIELDS, MAP_FIELDS, Checkpoint, Record, Row, Store
 
-HASHED_FIELDS: tuple[str, ...] = EVENT_FIELDS[: EVENT_FIELDS.index("hash")]
+__all__ = ["HASHED_FIELDS", "Sealer", "canonical_json", "make_mac", "record_hash", "verify", "with_record"]
 _EVENT_VALUE_FIELDS = HASHED_FIELDS[: HASHED_FIELDS.index("chain_id")]
 _read_event = attrgetter(*_EVENT_VALUE_FIELDS)
 _MAP_POSITIONS = tuple(i for i, name in enumerate(HASHED_FIELDS) if name in MAP_FIELDS)
@@ -213,18 +213,27 @@ class Sealer:
                     and values[_BOOL_POSITIONS[1]].__class__ is bool
                     and len(values[_CONSENT_ID]) <= MAX_CONSENT_ID
                 )
-                data = canonical_json(values).encode() if clean else b""
+                text = canonical_json(values) if clean else ""
+                data = text.encode()
             except (TypeError, ValueError):  # includes UnicodeEncodeError (lone surrogates)
                 clean = False
             if not clean:
                 values[: len(_EVENT_VALUE_FIELDS)] = [*_read_event(event)]
                 _normalise(values)
-                data = canonical_json(values).encode()
+                text = canonical_json(values)
+                data = text.encode()
             prev_hash = mac(data)
             values.append(prev_hash)
+            values.append(text)  # the exact hashed text, stored as is by the SQL stores
             append(tuple(values))
         self.seq, self.prev_hash = seq, prev_hash
         return rows
+
+
+def with_record(values: Sequence[object]) -> Row:
+    """A Row from its ``EVENT_FIELDS`` values (maps as text), e.g. read back from the spool:
+    the record text is the canonical JSON of the hashed values, as the sealer made it."""
+    return (*values, canonical_json(list(values[: len(HASHED_FIELDS)])))
 
 
 def record_hash(record: Mapping[str, object], mac: Mac) -> str:

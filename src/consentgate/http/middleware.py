@@ -30,11 +30,6 @@ logger = logging.getLogger("consentgate.http")
 
 IpMode = Literal["none", "truncate", "hmac"]
 
-# Request headers read on every request; one set probe per header keeps the common path cheap.
-_READ = frozenset(
-    {b"cookie", b"sec-gpc", b"dnt", b"accept", b"accept-encoding", b"if-none-match", b"if-modified-since",
-     b"range", b"if-range"}
-)  # fmt: skip
 _PREFIX = re.compile(r"/[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*")
 VariantKey = tuple[Consent, bool, str, str, bool, int]
 
@@ -134,9 +129,8 @@ class ConsentGate:
             policy, own_names={self.cookie.name(True), self.cookie.name(False)}, inventory=self.cookies
         )
         self.met_services = MetServices(policy)
-        self.read_headers = _READ | {name.encode() for name in self.regions.header_names}
         self.vary = ("Cookie", "Sec-GPC", "DNT", "Accept-Language", *self.regions.header_names)
-        self._visitors: dict[tuple[bytes, bool, str, Signals], Visitor] = {}
+        self._visitors: dict[tuple[bytes, bool, str, bool, bool], Visitor] = {}
         self._variant_tags: dict[VariantKey, str] = {}
         self.audit = AuditSetup(audit, audit_key=audit_key, secret_key=keys[0])
         self.cookies.on_observe = self.audit.observe_cookie
@@ -183,9 +177,9 @@ class ConsentGate:
         await self.app(scope, observe_receive, observe_send)
 
     # -- per-visitor caches -----------------------------------------------------------------
-    def visitor(self, cookie_header: bytes, secure: bool, region: str, signals: Signals) -> Visitor:
+    def visitor(self, cookie_header: bytes, secure: bool, region: str, gpc: bool, dnt: bool) -> Visitor:
         """What a ``Cookie`` header means in a region, from a bounded cache of recent ones."""
-        key = (cookie_header, secure, region, signals)
+        key = (cookie_header, secure, region, gpc, dnt)
         visitor = self._visitors.get(key)
         if visitor is not None and (not visitor.stored.exists or visitor.stored.expires_at > time.time()):
             return visitor
@@ -194,7 +188,7 @@ class ConsentGate:
         value = cookies.get(name(secure)) or cookies.get(name(not secure))
         stored, status = self.cookie.loads(value)
         # Bots are told apart later, and only where it matters (banner, stored opt-outs).
-        decision = self.jurisdiction.decide(stored, region=region, signals=signals)
+        decision = self.jurisdiction.decide(stored, region=region, signals=self.signals[(gpc, dnt)])
         consent = decision.consent
         blocked = tuple(name for name in cookies if self.firewall.decide(name, consent)[1] == "blocked")
         visitor = Visitor(cookies, stored, status, decision, blocked)

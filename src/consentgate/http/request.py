@@ -28,6 +28,8 @@ _DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "*"})
 _PAGE_SUFFIXES = (".html", ".htm", ".xhtml", "/")
 _CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
 _NO_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
+# Request headers read on every request; one set probe per header keeps the common path cheap.
+_READ = frozenset({b"cookie", b"accept", b"if-none-match", b"sec-gpc", b"dnt"})
 
 
 class Visitor(NamedTuple):
@@ -55,14 +57,13 @@ class Request:
     also the responder's ``Page`` (ETag variant, rewriter factory)."""
 
     __slots__ = (
+        "_accept",
         "_bot",
-        "_found",
+        "_etags",
         "_locale",
         "_suffix",
         "child",
         "consent",
-        "cookie_status",
-        "cookies",
         "decision",
         "dnt",
         "etag_translated",
@@ -85,32 +86,31 @@ class Request:
         root: str = scope.get("root_path", "")
         self.route = path[len(root) :] if root and path.startswith(root) else path
         self.secure = secure = scope.get("scheme") == "https"
-        found: dict[bytes, bytes] = {}
-        cookie_header = b""
+        cookie_header = accept = etags = b""
         gpc = dnt = False
-        wanted = gate.read_headers
+        wanted = _READ
         for name, value in scope["headers"]:
             if name in wanted:
                 if name == b"cookie":
                     cookie_header = value if not cookie_header else cookie_header + b"; " + value
+                elif name == b"accept":
+                    accept = value
+                elif name == b"if-none-match":
+                    etags = value
                 elif name == b"sec-gpc":
                     gpc = gpc or value.strip(b" \t") == b"1"  # exactly "1", in any of several fields
-                elif name == b"dnt":
+                else:
                     dnt = dnt or is_dnt_value(value)
-                elif name not in found:
-                    found[name] = value
-        self._found = found
+        self._accept = accept
+        self._etags = etags
         self._locale: str | None = None
         self._suffix: str | None = None
         self._bot: bool | None = None
         self.etag_translated = False
-        self.gpc, self.dnt = gpc, dnt
+        self.gpc = gpc
+        self.dnt = dnt
         self.region: Region = gate.regions.resolve(scope) if gate.region_configured else UNKNOWN
-        self.visitor = visitor = gate.visitor(
-            cookie_header, secure, self.region.code, gate.signals[(gpc, dnt)]
-        )
-        self.cookies = visitor.cookies
-        self.cookie_status = visitor.status
+        self.visitor = visitor = gate.visitor(cookie_header, secure, self.region.code, gpc, dnt)
         self.decision = decision = visitor.decision
         if decision.persist is not None and self.is_bot:
             # Crawlers get the same blocking, but nothing is stored or recorded for them.
@@ -120,15 +120,23 @@ class Request:
             self.decision = decision
         self.consent = decision.consent
 
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        return self.visitor.cookies
+
+    @property
+    def cookie_status(self) -> CookieStatus:
+        return self.visitor.status
+
     # -- headers ----------------------------------------------------------------------------
     def header(self, name: bytes) -> str:
-        value = self._found.get(name)
-        if value is None:
-            for key, raw in self.scope["headers"]:
-                if key == name:
-                    value = raw
-                    break
-        return value.decode("latin-1") if value is not None else ""
+        """The first value of a request header, "" when absent (read on demand: HTML pages and
+        the endpoints need a few more headers than every request does)."""
+        headers: Iterable[tuple[bytes, bytes]] = self.scope["headers"]
+        for key, value in headers:
+            if key == name:
+                return value.decode("latin-1")
+        return ""
 
     @property
     def host(self) -> str:
@@ -185,9 +193,8 @@ class Request:
         self.child = child = {**scope, "consentgate": self.consent}
         if self.method != "GET" and self.method != "HEAD":
             return child
-        found = self._found
-        navigation = b"html" in found.get(b"accept", b"") or self.route.endswith(_PAGE_SUFFIXES)
-        if not navigation and b"-cg" not in found.get(b"if-none-match", b""):
+        navigation = b"html" in self._accept or self.route.endswith(_PAGE_SUFFIXES)
+        if not navigation and b"-cg" not in self._etags:
             return child
         headers = self._headers_for_app(navigation)
         if headers is not None:

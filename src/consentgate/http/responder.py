@@ -118,7 +118,10 @@ class Responder:
     async def __call__(self, message: Message) -> None:
         message_type = message["type"]
         if message_type == "http.response.start":
-            await self._start(message)
+            if self._plain(message):
+                await self.send(message)  # the common non-HTML case: byte-identical, no copy
+            else:
+                await self._start(message)
         elif not self._rewriting:
             await self.send(message)  # not rewritten: every message goes on untouched, in order
         elif message_type == "http.response.body":
@@ -133,6 +136,20 @@ class Responder:
             await self.send(message)
 
     # -- start ------------------------------------------------------------------------------
+    def _plain(self, message: Message) -> bool:
+        """True when the start needs nothing from us: no cookie to filter or add, and neither a
+        page to rewrite nor a 304 for one. Decided without copying anything."""
+        if self.sweep:
+            return False
+        page = self.page
+        for key, value in message.get("headers") or ():
+            key = key.lower()
+            if key == b"set-cookie":
+                return False
+            if key == b"content-type" and page is not None and b"htm" in value.lower():
+                return False
+        return page is None or message["status"] != 304 or not page.etag_translated
+
     async def _start(self, message: Message) -> None:
         raw: Iterable[tuple[bytes, bytes]] = message.get("headers") or ()
         content_type = encoding = b""
@@ -146,15 +163,15 @@ class Responder:
             elif key == b"content-encoding":
                 encoding = value
         page = self.page
-        status: int = message["status"]
-        rewrite = (
-            page is not None
-            and status in REWRITE_STATUSES
-            and content_type.partition(b";")[0].strip().lower() in HTML_TYPES
-        )
-        translated_304 = page is not None and status == 304 and page.etag_translated
+        rewrite = translated_304 = False
+        if page is not None:
+            status: int = message["status"]
+            if status == 304:
+                translated_304 = page.etag_translated
+            elif status in REWRITE_STATUSES:
+                rewrite = content_type.partition(b";")[0].strip().lower() in HTML_TYPES
         if not (rewrite or translated_304 or has_cookie or self.sweep):
-            await self.send(message)  # the common non-HTML case: byte-identical, no copy
+            await self.send(message)
             return
         headers = list(raw)
         if has_cookie:

@@ -4,16 +4,21 @@ A store holds four things: consent events (append-only, one hash chain per write
 the notice archive (every distinct notice once, under its hash), the cookie inventory and the
 purge checkpoints that keep chains verifiable after old records are deleted.
 
-Rows go in as tuples in ``EVENT_FIELDS`` order (maps already as canonical JSON text, exactly the
-text the chain hashed); records come out as plain dicts. Writes are idempotent on the record's
-identity ``(chain_id, seq)``, which the writer assigns once together with ``event_id``, so a
-replayed spool never duplicates an event.
+Rows go in as tuples in ``EVENT_FIELDS`` order (maps already as canonical JSON text), followed by
+the record text: the exact canonical JSON the chain hashed. The SQL stores keep that text in one
+``record`` column beside the few columns they index or filter on (``STORED_COLUMNS``), so a batch
+binds nine values per event instead of 25, and verification re-hashes what is stored. On reading,
+the columns override the values decoded from the text: editing a column alone breaks the hash
+just as editing the text does. Records come out as plain dicts. Writes are idempotent on the
+record's identity ``(chain_id, seq)``, which the writer assigns once together with ``event_id``,
+so a replayed spool never duplicates an event.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from operator import itemgetter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -22,8 +27,14 @@ from consentgate.audit.events import EVENT_FIELDS
 
 # One stored event: EVENT_FIELDS -> JSON value (maps as dicts, or as text from read_chain).
 Record = dict[str, object]
-# One sealed event ready to store: EVENT_FIELDS order, maps as canonical JSON text.
+# One sealed event ready to store: EVENT_FIELDS order, maps as canonical JSON text, then the
+# record text (RECORD_INDEX): the canonical JSON array of the HASHED_FIELDS values.
 Row = tuple[object, ...]
+RECORD_INDEX = len(EVENT_FIELDS)
+HASHED_FIELDS: tuple[str, ...] = EVENT_FIELDS[: EVENT_FIELDS.index("hash")]
+# What the SQL stores keep as columns: the indexed and filtered fields, then the record text.
+STORED_COLUMNS: tuple[str, ...] = ("chain_id", "seq", "event_id", "ts", "consent_id", "action", "region", "hash")
+stored_values = itemgetter(*(EVENT_FIELDS.index(name) for name in STORED_COLUMNS), RECORD_INDEX)
 
 MAP_FIELDS: frozenset[str] = frozenset({"categories", "services", "detail"})
 BOOL_FIELDS: frozenset[str] = frozenset({"sec_gpc", "dnt"})
@@ -236,57 +247,50 @@ def parse_map(value: object) -> object:
     return value
 
 
-def row_to_record(row: Sequence[object], *, raw_maps: bool = False) -> Record:
-    """A stored row (EVENT_FIELDS order) -> Record. With ``raw_maps`` map text stays text."""
-    record: Record = dict(zip(EVENT_FIELDS, row, strict=True))
+def stored_to_record(row: Sequence[object], *, raw_maps: bool = False) -> Record:
+    """Stored columns (``STORED_COLUMNS`` + record text) -> Record. With ``raw_maps`` map text
+    stays text (what the hash covers). Text that does not decode leaves its fields out, which
+    verification reports as an edited record."""
+    try:
+        decoded = json.loads(str(row[-1]))
+    except ValueError:
+        decoded = None
+    record: Record = (
+        dict(zip(HASHED_FIELDS, decoded, strict=True))
+        if isinstance(decoded, list) and len(decoded) == len(HASHED_FIELDS)
+        else {}
+    )
+    record.update(zip(STORED_COLUMNS, row))  # the columns the queries trusted win
     for name in BOOL_FIELDS:
-        record[name] = _as_bool(record[name])
+        record[name] = _as_bool(record.get(name))
     if not raw_maps:
         for name in MAP_FIELDS:
-            record[name] = parse_map(record[name])
+            record[name] = parse_map(record.get(name))
     return record
-
-
-def record_to_row(record: Mapping[str, object], encode_map: MapEncoder) -> Row:
-    """A Record (maps as dicts or text) -> Row with map text."""
-    values: list[object] = []
-    for name in EVENT_FIELDS:
-        value = record.get(name)
-        if name in MAP_FIELDS and not isinstance(value, str):
-            value = encode_map(value)
-        values.append(value)
-    return tuple(values)
-
-
-class MapEncoder(Protocol):
-    def __call__(self, value: object, /) -> str: ...
 
 
 # --- SQL shared by the SQLite and PostgreSQL stores ------------------------------------------
 
-EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
+STORED_COLUMN_LIST = ", ".join((*STORED_COLUMNS, "record"))
 
 
 def column_type(name: str, *, postgres: bool) -> str:
-    """The one mapping from event field to column type."""
+    """The one mapping from stored column to column type."""
     if name in INT_FIELDS:
         return "BIGINT" if postgres else "INTEGER"
-    if name in BOOL_FIELDS:
-        return "BOOLEAN" if postgres else "INTEGER"
-    if name in MAP_FIELDS and postgres:
-        return "JSON"  # json keeps the text as written (jsonb would reformat what was hashed)
+    # record: text, never json/jsonb, so the stored bytes stay the ones that were hashed.
     return "TEXT"
 
 
 def events_table_ddl(*, postgres: bool) -> str:
     columns = ",\n    ".join(
-        f"{name} {column_type(name, postgres=postgres)} NOT NULL" for name in EVENT_FIELDS
+        f"{name} {column_type(name, postgres=postgres)} NOT NULL" for name in (*STORED_COLUMNS, "record")
     )
     key = ",\n    PRIMARY KEY (chain_id, seq)" if postgres else ""
     return f"CREATE TABLE IF NOT EXISTS audit_events (\n    {columns}{key}\n)"
 
 
-def select_events(query: Query, param: str, columns: str = EVENT_COLUMNS) -> tuple[str, list[object]]:
+def select_events(query: Query, param: str, columns: str = STORED_COLUMN_LIST) -> tuple[str, list[object]]:
     """SELECT for a Query; ``param`` is the driver's placeholder ("?" or "%s")."""
     where: list[str] = []
     params: list[object] = []

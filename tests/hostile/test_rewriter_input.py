@@ -1,0 +1,228 @@
+"""Hostile HTML through the rewriter: arbitrary bytes, tag soup built to confuse a tokenizer,
+deep nesting, unclosed constructs, huge attributes and a 1 MB tag. The rewriter must not crash,
+must buffer a bounded amount, must give the same bytes however the input is split, and — with
+no consent — nothing a browser would load from a tracker may stay live (html5lib oracle)."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consentgate.html.rewriter import HtmlRewriter
+from tests.html.kit import RULES, deny_all, live, live_scripts, run
+
+HEAD = b'<script src="/_consentgate/static/runtime.js"></script>'
+BODY = b'<div id="cg-banner">banner</div>'
+GA = b"https://www.google-analytics.com/analytics.js"
+PIXEL = b"https://www.facebook.com/tr?id=1"
+VIDEO = b"https://www.youtube.com/embed/abc"
+TRACKER_HOSTS = (
+    "google-analytics.com",
+    "googletagmanager.com",
+    "facebook.com",
+    "facebook.net",
+    "youtube.com",
+)
+SIGNATURES = ("gtag(", "fbq(", "GoogleAnalyticsObject", "_hjSettings")
+HYPOTHESIS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+PIECES = [
+    b'<script src="' + GA + b'"></script>',
+    b'<script async src="' + GA + b'">',
+    b"<script>gtag('config','G-1')</script>",
+    b"<script>fbq('track','PageView')</script>",
+    b'<img src="' + PIXEL + b'">',
+    b'<iframe src="' + VIDEO + b'"></iframe>',
+    b'<link rel="preload" href="' + GA + b'" as="script">',
+    b'<a href="/x" ping="' + PIXEL + b'">x</a>',
+    b"<noscript>", b"</noscript>", b"<script>", b"</script>", b"<script type=module>",
+    b"<!--", b"-->", b"<!-->", b"--!>", b"<![CDATA[", b"]]>", b"<!doctype html>", b"<?xml x?>",
+    b"<div>", b"</div>", b"<p>", b"<svg>", b"</svg>", b"<math>", b"</math>", b"<foreignObject>",
+    b"<textarea>", b"</textarea>", b"<title>", b"</title>", b"<style>", b"</style>", b"<xmp>",
+    b"</xmp>", b"<template>", b"</template>", b"<noembed>", b"<iframe>", b"</iframe>", b"<head>",
+    b"<body>", b"</body>", b"</html>", b"<table>", b"<select>", b"<option>",
+    b"<", b">", b"/", b"=", b'"', b"'", b" ", b"\n", b"\x00", b"&lt;", b"</", b"<\\/script>",
+    b"<scr", b"ipt>", b"src=", b"</scr", b"ipt >",
+]  # fmt: skip
+
+
+# Foreign content and <select> change how later tags parse (tree-construction state the
+# tokenizer does not have); they get their own soup below, with the bypasses found so far.
+FOREIGN = (b"<svg>", b"</svg>", b"<math>", b"</math>", b"<foreignObject>", b"<select>", b"<option>")
+PLAIN_PIECES = [piece for piece in PIECES if piece not in FOREIGN]
+
+
+def soup(pieces: list[bytes] = PLAIN_PIECES) -> st.SearchStrategy[bytes]:
+    return st.lists(st.sampled_from(pieces) | st.binary(max_size=6), min_size=1, max_size=40).map(b"".join)
+
+
+def chunked(data: bytes, sizes: list[int]) -> bytes:
+    return run(data, deny_all, chunks=sizes, head=HEAD, body=BODY)
+
+
+def trackers_live(page: bytes) -> list[str]:
+    """What a JavaScript browser would load from a tracker host, and inline scripts carrying a
+    tracker's signature (html5lib builds the tree a browser builds)."""
+    found = []
+    for url in live(page):
+        try:
+            parts = urlsplit(url.strip())
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            continue
+        if parts.scheme.lower() not in ("", "http", "https"):
+            continue
+        if any(host == tracker or host.endswith("." + tracker) for tracker in TRACKER_HOSTS):
+            found.append(url)
+    found += [text for text in live_scripts(page) if any(signature in text for signature in SIGNATURES)]
+    return found
+
+
+@HYPOTHESIS
+@given(data=st.binary(max_size=3000), sizes=st.lists(st.integers(1, 700), min_size=1, max_size=6))
+def test_arbitrary_bytes_never_crash_and_chunking_does_not_change_the_output(
+    data: bytes, sizes: list[int]
+) -> None:
+    whole = run(data, deny_all, head=HEAD, body=BODY)
+    assert chunked(data, sizes) == whole
+
+
+def check_soup(page: bytes, sizes: list[int]) -> None:
+    before = trackers_live(page)
+    out = chunked(page, sizes)
+    assert out == run(page, deny_all, head=HEAD, body=BODY)
+    if before:  # else nothing the browser would have loaded in the first place
+        assert trackers_live(out) == [], (page, out)
+
+
+@HYPOTHESIS
+@given(page=soup(), sizes=st.lists(st.integers(1, 64), min_size=1, max_size=4))
+def test_tag_soup_never_leaves_a_tracker_live_without_consent(page: bytes, sizes: list[int]) -> None:
+    check_soup(page, sizes)
+
+
+# Derandomized: random search finds the known foreign-content bypasses (xfail tests below) within
+# a few thousand examples; this fixed sample passes today and guards against new ones.
+@settings(HYPOTHESIS, derandomize=True, database=None)
+@given(page=soup(PIECES), sizes=st.lists(st.integers(1, 64), min_size=1, max_size=4))
+def test_tag_soup_with_foreign_content_never_leaves_a_tracker_live(page: bytes, sizes: list[int]) -> None:
+    if b"<select" in page:
+        # html5lib still parses <select> by the pre-2025 rules (a <style> inside is dropped);
+        # Chromium 156 parses it as an element, as the rewriter does. Not a bypass in Chromium.
+        return
+    check_soup(page, sizes)
+
+
+def test_the_oracle_sees_a_live_tracker() -> None:
+    assert trackers_live(b'<div><script src="' + GA + b'"></script>') != []
+    assert trackers_live(b'<img src="' + PIXEL + b'">') != []
+
+
+# --- big and deep ----------------------------------------------------------------------------
+
+_LIVE_SCRIPT = re.compile(rb"<script(?![^>]*text/plain)[^>]*\ssrc=\"" + re.escape(GA), re.I)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(
+            b'<script data-pad="' + b"A" * 1_000_000 + b'" src="' + GA + b'"></script>', id="1MB-before-src"
+        ),
+        pytest.param(
+            b'<script src="' + GA + b'" data-pad="' + b"A" * 1_000_000 + b'"></script>', id="1MB-after-src"
+        ),
+        pytest.param(b"<script " + b" " * 1_000_000 + b'src="' + GA + b'"></script>', id="1MB-whitespace"),
+        pytest.param(b"<script " + b"a " * 200_000 + b'src="' + GA + b'"></script>', id="200k-attributes"),
+        pytest.param(
+            b"<div>" * 100_000 + b'<script src="' + GA + b'"></script>' + b"</div>" * 100_000, id="deep-divs"
+        ),
+        pytest.param(
+            b"<div><span><p><table><tr><td>" * 20_000 + b'<script src="' + GA + b'"></script>', id="unclosed"
+        ),
+        pytest.param(b"<!--" * 100_000 + b'--><script src="' + GA + b'"></script>', id="comment-openers"),
+        pytest.param(
+            b"<svg>" * 50_000 + b"</svg>" * 50_000 + b'<script src="' + GA + b'"></script>', id="deep-svg"
+        ),
+    ],
+)
+def test_huge_and_deep_pages_are_rewritten_in_bounded_time(page: bytes) -> None:
+    for sizes in (None, [4096]):
+        started = time.perf_counter()
+        out = run(page, deny_all, chunks=sizes, head=HEAD, body=BODY)
+        assert time.perf_counter() - started < 10.0
+        assert not _LIVE_SCRIPT.search(out), out[-400:]
+
+
+def test_a_1mb_tag_is_streamed_not_buffered() -> None:
+    rewriter = HtmlRewriter(RULES, deny_all, max_buffer=65536)
+    emitted = len(rewriter.feed(b'<script src="' + GA + b'" data-pad="'))
+    chunk = b"B" * 1024
+    for _ in range(1024):
+        emitted += len(rewriter.feed(chunk))
+    # Everything but the last max_buffer (plus one chunk) is already out.
+    assert emitted >= 1024 * 1024 - 65536 - 2048
+    out = rewriter.feed(b'"></script>') + rewriter.close()
+    assert out.endswith(b"</script>")
+
+
+def test_an_unclosed_attribute_at_the_end_is_left_for_the_browser_to_drop() -> None:
+    page = b'<p>x</p><script src="' + GA + b'" data-x="'
+    assert trackers_live(run(page, deny_all)) == []
+
+
+@pytest.mark.parametrize("depth", [10, 200])
+def test_nested_noscript_is_rewritten(depth: int) -> None:
+    page = b"<noscript>" * depth + b'<img src="' + PIXEL + b'">'
+    out = run(page, deny_all)
+    assert b'src="' + PIXEL not in out.replace(b"data-consentgate-src", b"")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="BUG(html): rewriter.py _end_noscript -> _rewrite_noscript recurses once per nested "
+    "<noscript>; ~330 unclosed <noscript> (3 KB of input) raise RecursionError from close(), "
+    "which the middleware turns into a 500 / aborted response",
+)
+def test_deeply_nested_noscript_does_not_exhaust_the_stack() -> None:
+    page = b"<noscript>" * 1000 + b'<img src="' + PIXEL + b'">'
+    out = run(page, deny_all)
+    assert b'src="' + PIXEL not in out.replace(b"data-consentgate-src", b"")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG(html): an SVG <script xlink:href=…> is not neutralised (Chromium 156 loads it "
+    "after rewriting); the rewriter handles href on SVG scripts but not the xlink:href spelling",
+)
+def test_an_svg_script_with_xlink_href_is_neutralised() -> None:
+    out = run(b'<svg><script xlink:href="' + GA + b'"></script></svg>', deny_all)
+    assert b'xlink:href="' + GA not in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG(html): the tokenizer leaves foreign content at the first </svg>, not the outer one; "
+    "in '<svg><svg></svg><style>' the browser is still in SVG (no raw text), so the <img> after "
+    "it breaks out and loads (Chromium 156 requests the pixel after rewriting)",
+)
+def test_nested_svg_does_not_hide_a_pixel() -> None:
+    page = b'<svg><svg></svg><style><img src="' + PIXEL + b'">'
+    assert trackers_live(run(page, deny_all)) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG(html): an end tag of an HTML ancestor ('<div><svg></div>') closes the <svg> in "
+    "the browser, but the rewriter still thinks it is in SVG and skips '<a ping>' (Chromium 156 "
+    "sends the ping after rewriting)",
+)
+def test_leaving_svg_by_an_ancestors_end_tag_does_not_hide_a_ping() -> None:
+    page = b'<div><svg></div><a href="/" ping="' + PIXEL + b'">x</a>'
+    assert trackers_live(run(page, deny_all)) == []
