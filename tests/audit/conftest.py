@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
+from consentgate.audit.events import ConsentEvent
 from consentgate.audit.stores import Store, open_store
-from consentgate.audit.stores.base import MAP_FIELDS
+from consentgate.audit.stores.base import HASHED_FIELDS, MAP_FIELDS, STORED_COLUMNS
 from consentgate.audit.stores.jsonl import JsonlStore
 from consentgate.audit.stores.postgres import PostgresStore
 from consentgate.audit.stores.sqlite import SQLiteStore
@@ -60,6 +60,10 @@ def fast_store(url: str) -> Store:
     if isinstance(store, PostgresStore):
         return PostgresStore(url, lock_timeout=0.3, timeout=2.0)
     return store
+
+
+def _record_text(values: list[object]) -> str:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
@@ -110,9 +114,22 @@ class StoreCase:
                     record[field] = value
             self._jsonl_write(records)
             return
-        if field in MAP_FIELDS:
-            value = json.dumps(value)
-        self.execute(f"UPDATE audit_events SET {field} = ? WHERE seq = ?", (value, seq))
+        if field in STORED_COLUMNS:
+            self.execute(f"UPDATE audit_events SET {field} = ? WHERE seq = ?", (value, seq))
+            return
+        # Every other field lives in the record text: rewrite it, as an insider would.
+        [text] = self.fetch("SELECT record FROM audit_events WHERE seq = ?", (seq,))
+        values = json.loads(str(text))
+        values[HASHED_FIELDS.index(field)] = json.dumps(value) if field in MAP_FIELDS else value
+        self.execute("UPDATE audit_events SET record = ? WHERE seq = ?", (_record_text(values), seq))
+
+    def fetch(self, sql: str, params: tuple[object, ...] = ()) -> list[object]:
+        """First column of every row, as the insider sees it."""
+        if self.kind == "sqlite":
+            with contextlib.closing(self._sqlite()) as conn:
+                return [row[0] for row in conn.execute(sql, params)]
+        with self._pg() as conn:
+            return [row[0] for row in conn.execute(sql.replace("?", "%s").encode(), params)]
 
     def delete(self, seq: int) -> None:
         if self.kind == "jsonl":
@@ -137,11 +154,14 @@ class StoreCase:
         if self.kind == "jsonl":
             self._jsonl_write([*self._jsonl_records(), record])
             return
-        values = tuple(
-            json.dumps(record[name]) if name in MAP_FIELDS else record[name] for name in EVENT_FIELDS
+        text = _record_text(
+            [json.dumps(record[name]) if name in MAP_FIELDS else record[name] for name in HASHED_FIELDS]
         )
-        marks = ", ".join("?" * len(EVENT_FIELDS))
-        self.execute(f"INSERT INTO audit_events ({', '.join(EVENT_FIELDS)}) VALUES ({marks})", values)
+        values = (*(record[name] for name in STORED_COLUMNS), text)
+        marks = ", ".join("?" * len(values))
+        self.execute(
+            f"INSERT INTO audit_events ({', '.join(STORED_COLUMNS)}, record) VALUES ({marks})", values
+        )
 
     # --- outages ---------------------------------------------------------------------------
 

@@ -30,7 +30,10 @@ async def _write_chain(
     rows = sealer.seal(make_event(i) for i in range(count))
     await store.write(rows)
     return {
-        int(str(row[EVENT_FIELDS.index("seq")])): dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows
+        int(str(row[EVENT_FIELDS.index("seq")])): dict(
+            zip(EVENT_FIELDS, row[: len(EVENT_FIELDS)], strict=True)
+        )
+        for row in rows
     }
 
 

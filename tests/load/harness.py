@@ -53,6 +53,7 @@ Kind = Literal["page", "api", "consent"]
 # One cycle of the mix; every connection walks it from its own offset.
 MIX_BROWSE: tuple[Kind, ...] = ("page",) * 7 + ("api",) * 3
 MIX_CONSENT: tuple[Kind, ...] = ("page",) * 12 + ("api",) * 5 + ("consent",) * 3
+MIX_CHOICES: tuple[Kind, ...] = ("page",) + ("consent",) * 3  # a flood of choices
 REQUESTS_PER_VISITOR = 8
 
 
@@ -302,6 +303,7 @@ class Tally:
         default_factory=lambda: {k: ClassStats() for k in ("page", "api", "consent")}
     )
     acknowledged: list[str] = field(default_factory=list)
+    acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each answer
     refused_503: int = 0
     mismatches: list[str] = field(default_factory=list)
     measured_seconds: float = 0.0
@@ -310,6 +312,7 @@ class Tally:
         for key, stats in other.classes.items():
             self.classes[key].merge(stats)
         self.acknowledged += other.acknowledged
+        self.acknowledged_at += other.acknowledged_at
         self.refused_503 += other.refused_503
         self.mismatches += other.mismatches
 
@@ -367,9 +370,9 @@ class Worker:
         self.visitors += 1
         return Visitor(number=self.index * 1_000_000 + self.visitors)
 
-    async def run(self, until: float, measure_from: float) -> None:
+    async def run(self, until: float, measure_from: float, stop: asyncio.Event | None = None) -> None:
         try:
-            while time.monotonic() < until:
+            while time.monotonic() < until and not (stop is not None and stop.is_set()):
                 kind = self.mix[self.step % len(self.mix)]
                 self.step += 1
                 if kind == "consent" and not self.visitor.csrf:
@@ -442,13 +445,17 @@ class Worker:
             if state["consentId"] != expected_id:
                 self.tally.mismatches.append(f"consent id {state['consentId']} != token id {expected_id}")
                 return False
-            self.tally.acknowledged.append(expected_id)
+            self._acknowledge(expected_id)
             return True
         if status == 303:
-            self.tally.acknowledged.append(expected_id)
+            self._acknowledge(expected_id)
             return True
         self.tally.mismatches.append(f"consent post answered {status}: {response.body[:200]!r}")
         return False
+
+    def _acknowledge(self, consent_id: str) -> None:
+        self.tally.acknowledged.append(consent_id)
+        self.tally.acknowledged_at.append(time.monotonic())
 
     async def _choose(self, visitor: Visitor) -> Response:
         action, extra = CHOICES[(visitor.number + visitor.requests) % len(CHOICES)]
@@ -484,6 +491,7 @@ async def drive(
     concurrency: int = 16,
     warmup: float = 1.0,
     gated: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> Tally:
     """Run ``concurrency`` connections through ``mix`` for ``warmup + seconds``; only the last
     ``seconds`` are measured, but every acknowledged choice is kept (the audit check needs all)."""
@@ -492,7 +500,7 @@ async def drive(
     until = measure_from + seconds
     tallies = [Tally() for _ in range(concurrency)]
     workers = [Worker(i, port, mix, tallies[i], gated) for i in range(concurrency)]
-    await asyncio.gather(*(worker.run(until, measure_from) for worker in workers))
+    await asyncio.gather(*(worker.run(until, measure_from, stop) for worker in workers))
     total = Tally()
     for tally in tallies:
         total.merge(tally)

@@ -31,7 +31,15 @@ from operator import attrgetter, itemgetter
 from typing import Literal
 
 from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
-from consentgate.audit.stores.base import HASHED_FIELDS, MAP_FIELDS, Checkpoint, Record, Row, Store
+from consentgate.audit.stores.base import (
+    BOOL_FIELDS,
+    HASHED_FIELDS,
+    MAP_FIELDS,
+    Checkpoint,
+    Record,
+    Row,
+    Store,
+)
 
 __all__ = ["HASHED_FIELDS", "Sealer", "canonical_json", "make_mac", "record_hash", "verify", "with_record"]
 _EVENT_VALUE_FIELDS = HASHED_FIELDS[: HASHED_FIELDS.index("chain_id")]
@@ -228,6 +236,15 @@ class Sealer:
             append(tuple(values))
         self.seq, self.prev_hash = seq, prev_hash
         return rows
+
+
+def upgrade_v1_row(values: Sequence[object]) -> Row:
+    """A row of the schema-1 table (a column per field, booleans as 0/1) as a Row."""
+    fixed = [
+        bool(value) if name in BOOL_FIELDS else value
+        for name, value in zip(EVENT_FIELDS, values, strict=True)
+    ]
+    return with_record(fixed)
 
 
 def with_record(values: Sequence[object]) -> Row:

@@ -1,10 +1,11 @@
 """Where sealed batches wait while the store is unavailable.
 
 One directory, one append-only file per writer instance (``spool-<chain_id>.jsonl``, one sealed
-row per line as a JSON array, fsync'd per batch), held under an ``flock`` while its writer lives.
-A file nobody holds belongs to a writer that died (SIGKILL, OOM): the next writer to start claims
-it and replays it before anything newer. Replays are idempotent in the stores, so a batch that
-was half-acknowledged before a crash is never stored twice.
+row per line as a JSON array of its ``EVENT_FIELDS`` values, fsync'd per batch), held under an
+``flock`` while its writer lives. A file nobody holds belongs to a writer that died (SIGKILL,
+OOM): the next writer to start claims it and replays it before anything newer. Replays are
+idempotent in the stores, so a batch that was half-acknowledged before a crash is never stored
+twice.
 
 Order is kept end to end: claimed files, then this writer's file, then batches held in memory
 when even the spool could not be written (disk full). New batches always join at the end.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from consentgate.audit.chain import canonical_json
+from consentgate.audit.chain import canonical_json, with_record
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.stores.base import Row
 
@@ -73,7 +74,7 @@ class _SpoolFile:
             if not isinstance(values, list) or len(values) != len(EVENT_FIELDS):
                 logger.error("audit spool %s: skipped an unreadable line at offset %d", self.path, offset)
                 continue
-            rows.append(tuple(values))
+            rows.append(with_record(values))
         return rows, offset
 
     def at_end(self) -> bool:
@@ -145,7 +146,9 @@ class Spool:
 
     def _append(self, rows: Sequence[Row]) -> None:
         own = self._own_file()
-        payload = "".join(canonical_json(list(row)) + "\n" for row in rows).encode()
+        # The EVENT_FIELDS values only: the record text is derived from them again on reading.
+        width = len(EVENT_FIELDS)
+        payload = "".join(canonical_json(list(row[:width])) + "\n" for row in rows).encode()
         own.handle.seek(0, os.SEEK_END)
         own.handle.write(payload)
         own.handle.flush()

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from operator import itemgetter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Literal, Protocol
 
 from consentgate.audit.events import EVENT_FIELDS
@@ -33,7 +33,16 @@ Row = tuple[object, ...]
 RECORD_INDEX = len(EVENT_FIELDS)
 HASHED_FIELDS: tuple[str, ...] = EVENT_FIELDS[: EVENT_FIELDS.index("hash")]
 # What the SQL stores keep as columns: the indexed and filtered fields, then the record text.
-STORED_COLUMNS: tuple[str, ...] = ("chain_id", "seq", "event_id", "ts", "consent_id", "action", "region", "hash")
+STORED_COLUMNS: tuple[str, ...] = (
+    "chain_id",
+    "seq",
+    "event_id",
+    "ts",
+    "consent_id",
+    "action",
+    "region",
+    "hash",
+)
 stored_values = itemgetter(*(EVENT_FIELDS.index(name) for name in STORED_COLUMNS), RECORD_INDEX)
 
 MAP_FIELDS: frozenset[str] = frozenset({"categories", "services", "detail"})
@@ -260,7 +269,9 @@ def stored_to_record(row: Sequence[object], *, raw_maps: bool = False) -> Record
         if isinstance(decoded, list) and len(decoded) == len(HASHED_FIELDS)
         else {}
     )
-    record.update(zip(STORED_COLUMNS, row))  # the columns the queries trusted win
+    record.update(
+        zip(STORED_COLUMNS, row[: len(STORED_COLUMNS)], strict=True)
+    )  # the columns the queries trusted win
     for name in BOOL_FIELDS:
         record[name] = _as_bool(record.get(name))
     if not raw_maps:

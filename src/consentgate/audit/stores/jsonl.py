@@ -48,7 +48,7 @@ _SEQ = EVENT_FIELDS.index("seq")
 
 def _line(row: Row) -> str:
     record: dict[str, object] = {}
-    for name, value in zip(EVENT_FIELDS, row, strict=True):
+    for name, value in zip(EVENT_FIELDS, row[: len(EVENT_FIELDS)], strict=True):
         record[name] = parse_map(value) if name in MAP_FIELDS else value
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 

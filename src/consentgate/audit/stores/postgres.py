@@ -1,11 +1,12 @@
 """PostgreSQL audit store: many application instances, one log.
 
 Each writer instance keeps its own chain, so instances never contend for a shared head: a batch
-is one COPY into ``audit_events`` (primary key ``(chain_id, seq)``). A spool replay goes through
-a temporary staging table and ``INSERT … ON CONFLICT DO NOTHING``, because COPY itself cannot
-skip rows that a half-acknowledged earlier attempt already stored. The schema is created by
-``consentgate audit migrate --store URL`` (run by a role that may create tables; the
-application's role needs only INSERT and SELECT — see docs/audit.md).
+is one COPY into ``audit_events`` (primary key ``(chain_id, seq)``) of nine columns per event —
+the indexed ones and the record text, kept as ``text`` so the stored bytes are the hashed ones.
+A spool replay goes through a temporary staging table and ``INSERT … ON CONFLICT DO NOTHING``,
+because COPY itself cannot skip rows that a half-acknowledged earlier attempt already stored.
+The schema is created by ``consentgate audit migrate --store URL`` (run by a role that may
+create tables; the application's role needs only INSERT and SELECT — see docs/audit.md).
 
 References:
 - https://www.psycopg.org/psycopg3/docs/basic/copy.html
@@ -25,10 +26,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from consentgate.audit.chain import upgrade_v1_row
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.stores.base import (
-    EVENT_COLUMNS,
     MAP_FIELDS,
+    STORED_COLUMN_LIST,
     ChainHead,
     Checkpoint,
     CookieRow,
@@ -43,14 +45,13 @@ from consentgate.audit.stores.base import (
     events_table_ddl,
     plan_purge_sql,
     redact,
-    row_to_record,
     select_events,
+    stored_to_record,
+    stored_values,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the record text in one column (1: a column per field)
 _FETCH = 2000
-# Map columns come back as the stored text (psycopg would parse json into dicts).
-_SELECT_COLUMNS = ", ".join(f"{name}::text" if name in MAP_FIELDS else name for name in EVENT_FIELDS)
 
 _SCHEMA: tuple[str, ...] = (
     events_table_ddl(postgres=True),
@@ -75,13 +76,13 @@ _SCHEMA: tuple[str, ...] = (
     "hash TEXT NOT NULL, created BIGINT NOT NULL, cutoff BIGINT NOT NULL, signature TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-_COPY = f"COPY audit_events ({EVENT_COLUMNS}) FROM STDIN"
+_COPY = f"COPY audit_events ({STORED_COLUMN_LIST}) FROM STDIN"
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS audit_stage (LIKE audit_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_COPY_STAGE = f"COPY audit_stage ({EVENT_COLUMNS}) FROM STDIN"
+_COPY_STAGE = f"COPY audit_stage ({STORED_COLUMN_LIST}) FROM STDIN"
 _MERGE_STAGE = (
-    f"INSERT INTO audit_events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM audit_stage "
+    f"INSERT INTO audit_events ({STORED_COLUMN_LIST}) SELECT {STORED_COLUMN_LIST} FROM audit_stage "
     "ON CONFLICT (chain_id, seq) DO NOTHING"
 )
 # Distinct chains by walking the primary key (a loose index scan): thousands of chains among
@@ -113,6 +114,12 @@ _UPSERT_CHECKPOINT = (
     "seq = excluded.seq, hash = excluded.hash, created = excluded.created, cutoff = excluded.cutoff, "
     "signature = excluded.signature WHERE excluded.seq > audit_checkpoints.seq"
 )
+
+
+async def _copy_rows(copy: psycopg.AsyncCopy, rows: Sequence[Row]) -> None:
+    for row in rows:
+        await copy.write_row(stored_values(row))
+
 
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
@@ -224,15 +231,36 @@ class PostgresStore:
                 version = None if found is None else found[0]
             if version == SCHEMA_VERSION:
                 return done
+            if version == "1":
+                await conn.execute("ALTER TABLE audit_events RENAME TO audit_events_v1")
+                await conn.execute(
+                    "ALTER TABLE audit_events_v1 RENAME CONSTRAINT audit_events_pkey TO audit_events_v1_pkey"
+                )
+                for index in ("audit_events_ts", "audit_events_consent"):
+                    await conn.execute(f"ALTER INDEX IF EXISTS {index} RENAME TO {index}_v1".encode())
             for statement in _SCHEMA:
                 await conn.execute(statement.encode())
+            if version == "1":
+                done.append(await self._copy_v1(conn))
             await conn.execute(
                 "INSERT INTO audit_meta VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (SCHEMA_VERSION,),
             )
-            done.append(f"created audit schema version {SCHEMA_VERSION} in {self.url}")
+            done = done or [f"created audit schema version {SCHEMA_VERSION} in {self.url}"]
         return done
+
+    async def _copy_v1(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> str:
+        columns = ", ".join(f"{name}::text" if name in MAP_FIELDS else name for name in EVENT_FIELDS)
+        copied = 0
+        async with conn.cursor(name=f"consentgate_{secrets.token_hex(6)}") as source, conn.cursor() as target:
+            await source.execute(f"SELECT {columns} FROM audit_events_v1 ORDER BY chain_id, seq".encode())
+            while rows := await source.fetchmany(_FETCH):
+                async with target.copy(_COPY) as copy:
+                    await _copy_rows(copy, [upgrade_v1_row(row) for row in rows])
+                copied += len(rows)
+        await conn.execute("DROP TABLE audit_events_v1 CASCADE")
+        return f"upgraded audit schema 1 to {SCHEMA_VERSION} in {self.url} ({copied} events)"
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -246,13 +274,11 @@ class PostgresStore:
         async with pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             if not replay:
                 async with cursor.copy(_COPY) as copy:
-                    for row in rows:
-                        await copy.write_row(row)
+                    await _copy_rows(copy, rows)
                 return len(rows)
             await cursor.execute(_STAGE)
             async with cursor.copy(_COPY_STAGE) as copy:
-                for row in rows:
-                    await copy.write_row(row)
+                await _copy_rows(copy, rows)
             await cursor.execute(_MERGE_STAGE)
             return max(cursor.rowcount, 0)
 
@@ -269,14 +295,14 @@ class PostgresStore:
             await cursor.execute(query.encode(), params)
             while rows := await cursor.fetchmany(_FETCH):
                 for row in rows:
-                    yield row_to_record(row, raw_maps=raw_maps)
+                    yield stored_to_record(row, raw_maps=raw_maps)
 
     def read(self, query: Query) -> AsyncGenerator[Record, None]:
-        text, params = select_events(query, "%s", _SELECT_COLUMNS)
+        text, params = select_events(query, "%s")
         return self._stream(text, params, raw_maps=False)
 
     def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
-        text = f"SELECT {_SELECT_COLUMNS} FROM audit_events WHERE chain_id = %s AND seq > %s ORDER BY seq"
+        text = f"SELECT {STORED_COLUMN_LIST} FROM audit_events WHERE chain_id = %s AND seq > %s ORDER BY seq"
         return self._stream(text, (chain_id, after_seq), raw_maps=True)
 
     async def _fetchall(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

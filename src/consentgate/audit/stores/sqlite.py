@@ -1,8 +1,12 @@
 """SQLite audit store, the default: WAL, one writer connection on one dedicated thread.
 
-Each batch is one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction with
-``synchronous=FULL``: a batch the writer reports as written survives a power cut. Readers use
-their own connections (WAL lets them run beside the writer).
+Each batch is one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction; an event costs one
+table row of nine columns (the indexed ones and the hashed record text) and three index entries.
+``synchronous`` is FULL by default: the WAL is synced at each commit, so a batch the writer
+reports as written survives a power cut. NORMAL (``SQLiteStore(..., synchronous="NORMAL")``)
+skips that sync: never a corrupt database, but a power cut or OS crash can lose the last
+batches (a process crash loses nothing). Readers use their own connections (WAL lets them run
+beside the writer).
 
 References:
 - https://www.sqlite.org/wal.html (readers do not block the writer)
@@ -17,11 +21,13 @@ import sqlite3
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from consentgate.audit.chain import upgrade_v1_row
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.stores.base import (
-    EVENT_COLUMNS,
+    STORED_COLUMN_LIST,
+    STORED_COLUMNS,
     ChainHead,
     Checkpoint,
     CookieRow,
@@ -35,11 +41,13 @@ from consentgate.audit.stores.base import (
     StoreKind,
     events_table_ddl,
     plan_purge_sql,
-    row_to_record,
     select_events,
+    stored_to_record,
+    stored_values,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the record text in one column (1: a column per field)
+Synchronous = Literal["FULL", "NORMAL"]
 _FETCH = 1000
 _T = TypeVar("_T")
 
@@ -61,9 +69,13 @@ _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 _INSERT = (
-    f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))}) "
+    f"INSERT INTO audit_events ({STORED_COLUMN_LIST}) VALUES ({', '.join('?' * (len(STORED_COLUMNS) + 1))}) "
     "ON CONFLICT (chain_id, seq) DO NOTHING"
 )
+# Pages the WAL may grow to before a checkpoint copies them back (SQLite's default: 1000). Each
+# batch dirties pages all over the consent_id index; a larger WAL lets later batches rewrite them
+# there, so the database file takes each page once per checkpoint instead of once per few batches.
+_WAL_AUTOCHECKPOINT = 10_000
 _HEADS = (
     "SELECT h.chain_id, h.first_seq, h.last_seq, e.hash, h.first_ts, h.last_ts FROM "
     "(SELECT chain_id, MIN(seq) AS first_seq, MAX(seq) AS last_seq, MIN(ts) AS first_ts, "
@@ -91,7 +103,12 @@ class SQLiteStore:
     parallel_writes = 1
     kind: StoreKind = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 2.0, synchronous: Synchronous = "FULL"
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self.synchronous = synchronous
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.busy_timeout = busy_timeout
@@ -132,60 +149,93 @@ class SQLiteStore:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
+        await self._start(check=True)
+
+    async def _start(self, *, check: bool) -> None:
         if self._conn is not None:
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consentgate-sqlite")
         loop = asyncio.get_running_loop()
         try:
-            self._conn = await loop.run_in_executor(self._executor, self._open_sync)
+            self._conn = await loop.run_in_executor(self._executor, self._open_sync, check)
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
 
-    def _open_sync(self) -> sqlite3.Connection:
+    def _open_sync(self, check: bool = True) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
             conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: the WAL is synced at each commit, so a written batch survives a power cut.
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT}")
             # The consent_id index takes random inserts: keep more of it cached (default 2 MiB).
             conn.execute("PRAGMA cache_size = -32768")
-            self._create(conn)
+            if check:  # migrate() upgrades an old schema instead of refusing it
+                self._create(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _create(self, conn: sqlite3.Connection) -> list[str]:
+    def _version(self, conn: sqlite3.Connection) -> str | None:
         row = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'"
         ).fetchone()
-        if row is not None:
-            version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
-            if version is not None and version[0] != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.url}: audit schema version {version[0]} is not {SCHEMA_VERSION}; "
-                    "upgrade consentgate or run `consentgate audit migrate`"
-                )
-            if version is not None:
-                return []
+        if row is None:
+            return None
+        version = conn.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
+        return None if version is None else str(version[0])
+
+    def _create(self, conn: sqlite3.Connection, *, upgrade: bool = False) -> list[str]:
+        version = self._version(conn)
+        if version == SCHEMA_VERSION:
+            return []
+        if version is not None and not (upgrade and version == "1"):
+            raise StoreError(
+                f"{self.url}: audit schema version {version} is not {SCHEMA_VERSION}; "
+                "upgrade consentgate or run `consentgate audit migrate`"
+            )
         conn.execute("BEGIN IMMEDIATE")
         try:
+            done = self._upgrade_v1(conn) if version == "1" else []
             for statement in _SCHEMA:
                 conn.execute(statement)
+            if version == "1":
+                done.append(self._copy_v1(conn))
             conn.execute("INSERT OR REPLACE INTO audit_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return [f"created audit schema version {SCHEMA_VERSION} in {self.path}"]
+        return done or [f"created audit schema version {SCHEMA_VERSION} in {self.path}"]
+
+    def _upgrade_v1(self, conn: sqlite3.Connection) -> list[str]:
+        conn.execute("ALTER TABLE audit_events RENAME TO audit_events_v1")
+        for name in (
+            "audit_events_chain",
+            "audit_events_ts",
+            "audit_events_consent",
+            "audit_events_append_only",
+        ):
+            kind = "TRIGGER" if name.endswith("append_only") else "INDEX"
+            conn.execute(f"DROP {kind} IF EXISTS {name}")
+        return []
+
+    def _copy_v1(self, conn: sqlite3.Connection) -> str:
+        cursor = conn.execute(f"SELECT {', '.join(EVENT_FIELDS)} FROM audit_events_v1 ORDER BY chain_id, seq")
+        copied = 0
+        while rows := cursor.fetchmany(_FETCH):
+            conn.executemany(_INSERT, [stored_values(upgrade_v1_row(row)) for row in rows])
+            copied += len(rows)
+        conn.execute("DROP TABLE audit_events_v1")
+        return f"upgraded audit schema 1 to {SCHEMA_VERSION} in {self.path} ({copied} events)"
 
     async def migrate(self) -> list[str]:
-        await self.open()
-        return await self._run(self._create, self._writer())
+        await self._start(check=False)
+        return await self._run(lambda: self._create(self._writer(), upgrade=True))
 
     async def close(self) -> None:
         conn, executor = self._conn, self._executor
@@ -204,7 +254,7 @@ class SQLiteStore:
     def _write_sync(self, rows: Sequence[Row]) -> int:
         conn = self._writer()
         before = conn.total_changes
-        self._transaction(lambda c: c.executemany(_INSERT, rows))
+        self._transaction(lambda c: c.executemany(_INSERT, map(stored_values, rows)))
         return conn.total_changes - before
 
     async def _stream(
@@ -218,7 +268,7 @@ class SQLiteStore:
             cursor = await asyncio.to_thread(conn.execute, sql, params)
             while rows := await asyncio.to_thread(cursor.fetchmany, _FETCH):
                 for row in rows:
-                    yield row_to_record(row, raw_maps=raw_maps)
+                    yield stored_to_record(row, raw_maps=raw_maps)
         finally:
             conn.close()
 
@@ -227,7 +277,7 @@ class SQLiteStore:
         return self._stream(sql, params, raw_maps=False)
 
     def read_chain(self, chain_id: str, after_seq: int = 0) -> AsyncGenerator[Record, None]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain_id = ? AND seq > ? ORDER BY seq"
+        sql = f"SELECT {STORED_COLUMN_LIST} FROM audit_events WHERE chain_id = ? AND seq > ? ORDER BY seq"
         return self._stream(sql, (chain_id, after_seq), raw_maps=True)
 
     async def chain_heads(self) -> list[ChainHead]:
