@@ -18,7 +18,8 @@ from consentgate.audit.stores.jsonl import JsonlStore
 from consentgate.audit.stores.postgres import PostgresStore
 from consentgate.audit.stores.sqlite import SQLiteStore
 
-from .conftest import KEY, make_event
+from .conftest import KEY, StoreCase, make_event
+from .conftest import _case as store_case_of
 
 DAY = 86_400_000
 
@@ -262,3 +263,88 @@ async def test_jsonl_survives_a_torn_last_line(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1])["seq"] == 2
     await store.close()
+
+
+# --- schema 1 (a column per field) is upgraded by migrate ---------------------------------------
+
+_V1_TYPES = {"ts": "INTEGER", "seq": "INTEGER", "sec_gpc": "INTEGER", "dnt": "INTEGER"}
+
+
+def _v1_rows(count: int) -> list[tuple[object, ...]]:
+    rows = Sealer(KEY).seal([make_event(i, detail={"b": "é"}) for i in range(count)])
+    return [row[: len(EVENT_FIELDS)] for row in rows]
+
+
+async def test_migrate_upgrades_a_schema_1_sqlite_log_that_still_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    columns = ", ".join(f"{name} {_V1_TYPES.get(name, 'TEXT')} NOT NULL" for name in EVENT_FIELDS)
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE audit_events ({columns})")
+        conn.execute("CREATE UNIQUE INDEX audit_events_chain ON audit_events (chain_id, seq)")
+        conn.execute("CREATE INDEX audit_events_consent ON audit_events (consent_id)")
+        conn.execute("CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO audit_meta VALUES ('schema_version', '1')")
+        marks = ", ".join("?" * len(EVENT_FIELDS))
+        conn.executemany(f"INSERT INTO audit_events VALUES ({marks})", _v1_rows(12))
+    store = open_store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match="audit migrate"):
+        await store.open()
+    [message] = await store.migrate()
+    assert "upgraded" in message and "12 events" in message
+    assert await store.migrate() == []  # idempotent
+    try:
+        report = await verify(store, KEY)
+        assert report.ok and report.records == 12, report.problems
+        assert [r["detail"] for r in await _all(store, Query(limit=1))] == [{"b": "é"}]
+    finally:
+        await store.close()
+
+
+async def test_migrate_upgrades_a_schema_1_postgres_log_that_still_verifies(pg_schema: str) -> None:
+    kinds = {"ts": "BIGINT", "seq": "BIGINT", "sec_gpc": "BOOLEAN", "dnt": "BOOLEAN"}
+    kinds.update(dict.fromkeys(("categories", "services", "detail"), "JSON"))
+    columns = ", ".join(f"{name} {kinds.get(name, 'TEXT')} NOT NULL" for name in EVENT_FIELDS)
+    with psycopg.connect(pg_schema, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE audit_events ({columns}, PRIMARY KEY (chain_id, seq))".encode())
+        conn.execute("CREATE INDEX audit_events_ts ON audit_events (ts)")
+        conn.execute("CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO audit_meta VALUES ('schema_version', '1')")
+        marks = ", ".join("%s" for _ in EVENT_FIELDS)
+        with conn.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO audit_events VALUES ({marks})".encode(), _v1_rows(7))
+    store = open_store(pg_schema)
+    with pytest.raises(StoreError, match="audit migrate"):
+        await store.open()
+    [message] = await store.migrate()
+    assert "upgraded" in message and "7 events" in message
+    assert await store.migrate() == []
+    try:
+        await store.open()
+        report = await verify(store, KEY)
+        assert report.ok and report.records == 7, report.problems
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_case(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
+    return await store_case_of(request.param, request, tmp_path)
+
+
+async def test_a_column_that_disagrees_with_the_record_text_is_reported(sql_case: StoreCase) -> None:
+    """The SQL stores filter on columns: a column edited alone must not pass verification."""
+    store_case = sql_case
+    store = open_store(store_case.url)
+    await store.open()
+    try:
+        await store.write(Sealer(KEY).seal([make_event(i) for i in range(5)]))
+        store_case.execute("UPDATE audit_events SET region = 'US-CA' WHERE seq = 2")
+        [problem] = (await verify(store, KEY)).problems
+        assert (problem.kind, problem.seq) == ("edited", 2)
+    finally:
+        await store.close()
+
+
+def test_sqlite_synchronous_is_full_or_normal(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SQLiteStore(tmp_path / "a.db", synchronous="OFF")  # type: ignore[arg-type]

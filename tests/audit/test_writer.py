@@ -230,6 +230,42 @@ def test_configuration_errors_name_the_option(tmp_path: Path) -> None:
         AuditWriter(f"sqlite:///{tmp_path}/a.db", batch_size=100, max_queue=10)
     with pytest.raises(ValueError, match="audit_key"):
         AuditWriter(f"sqlite:///{tmp_path}/a.db", key=b"short")
+    with pytest.raises(ValueError, match="max_batch"):
+        AuditWriter(f"sqlite:///{tmp_path}/a.db", batch_size=100, max_batch=50)
+
+
+class _SlowStore:
+    """Delegates to a real store; each write takes a while and its size is recorded."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def write(self, rows: list[object], *, replay: bool = False) -> int:
+        self.batches.append(len(rows))
+        await asyncio.sleep(0.05)
+        return await self.inner.write(rows, replay=replay)  # type: ignore[arg-type]
+
+
+async def test_a_store_that_falls_behind_gets_larger_transactions(tmp_path: Path) -> None:
+    inner = fast_store(f"sqlite:///{tmp_path}/a.db")
+    store = _SlowStore(inner)
+    writer = _writer(store, tmp_path, batch_size=10, max_batch=40)  # type: ignore[arg-type]
+    await writer.start()
+    events = [make_event(i) for i in range(300)]
+    for event in events:
+        assert writer.enqueue(event)
+    await writer.stop()
+    await inner.open()
+    try:
+        await _check_exactly(inner, [event.event_id for event in events])
+    finally:
+        await inner.close()
+    assert max(store.batches) == 40, store.batches  # grown while the store was busy
+    assert sum(store.batches) == 300
 
 
 def test_enqueue_is_a_cheap_append(tmp_path: Path) -> None:

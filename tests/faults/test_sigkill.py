@@ -97,7 +97,8 @@ async def test_sigkill_mid_load_loses_at_most_the_last_flush_interval(tmp_path: 
     assert server.stop() == 0, server.log_text()
     audit = await read_audit(url)
     missing, extra = compare(tally.acknowledged, audit)
-    assert not extra, "the log holds choices nobody was told were saved"
+    # A choice in flight at the kill may have been logged without its answer arriving.
+    assert set(extra) <= set(tally.uncertain), "the log holds choices nobody was told were saved"
     assert audit.duplicate_event_ids == 0 and audit.duplicate_positions == 0
     # Lost: only choices answered within the last flush interval (0.1 s) plus one batch write.
     recent = {
@@ -109,3 +110,6 @@ async def test_sigkill_mid_load_loses_at_most_the_last_flush_interval(tmp_path: 
     status, output = await asyncio.to_thread(verify_cli, url)
     assert status == 0, output
     assert len(tally.acknowledged) - sum(missing.values()) > 20
+    print(
+        f"SIGKILL mid-load: {len(tally.acknowledged)} acknowledged, {sum(missing.values())} lost (in memory)"
+    )

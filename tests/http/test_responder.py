@@ -79,6 +79,9 @@ class FakePage:
         self.made.append(headers)
         return self._transform
 
+    def finish_headers(self, headers: RawHeaders) -> RawHeaders:
+        return headers
+
 
 def rewritten(body: bytes) -> bytes:
     return b"<!--cg-->" + body + b"<!--/cg-->"

@@ -305,6 +305,7 @@ class Tally:
     acknowledged: list[str] = field(default_factory=list)
     acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each answer
     refused_503: int = 0
+    uncertain: list[str] = field(default_factory=list)  # consent posts that got no answer at all
     mismatches: list[str] = field(default_factory=list)
     measured_seconds: float = 0.0
 
@@ -314,6 +315,7 @@ class Tally:
         self.acknowledged += other.acknowledged
         self.acknowledged_at += other.acknowledged_at
         self.refused_503 += other.refused_503
+        self.uncertain += other.uncertain
         self.mismatches += other.mismatches
 
 
@@ -411,6 +413,7 @@ class Worker:
                 stats.statuses[0] += 1
             if kind == "consent":
                 # Unknown outcome: the server may have recorded it. Listed apart, never counted.
+                self.tally.uncertain.append(expected_id)
                 self.tally.mismatches.append(f"transport failure on a consent post: {exc!r}")
             await self.connection.close()
             return

@@ -8,8 +8,9 @@ A record's ``hash`` covers every field before it, as the UTF-8 bytes of one cano
 (RFC 8785 / JCS rules for the types used: no whitespace, keys sorted, strings minimally escaped,
 non-ASCII as UTF-8) of the 24 values in ``EVENT_FIELDS`` order, where ``categories``,
 ``services`` and ``detail`` appear as strings holding their own canonical JSON text — the exact
-text the stores keep. With a key the hash is HMAC-SHA256(key, bytes), without one SHA-256(bytes):
-a plain chain detects accidents, not an insider who recomputes every later hash.
+text the stores keep (the SQL stores keep the whole array text too, in one column). With a key
+the hash is HMAC-SHA256(key, bytes), without one SHA-256(bytes): a plain chain detects
+accidents, not an insider who recomputes every later hash.
 
 References:
 - RFC 2104 (HMAC), RFC 8785 (JSON Canonicalization Scheme)

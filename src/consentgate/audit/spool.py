@@ -80,6 +80,16 @@ class _SpoolFile:
     def at_end(self) -> bool:
         return self.offset >= os.fstat(self.handle.fileno()).st_size
 
+    def torn_tail(self) -> bool:
+        """Only a line without its newline is left: cut short when its writer died. Nobody
+        will finish it, and it was never acknowledged (the batch was not yet fsync'd)."""
+        self.handle.seek(self.offset)
+        rest = self.handle.read()
+        if rest and b"\n" not in rest:
+            logger.error("audit spool %s: dropped a torn last line (%d bytes)", self.path, len(rest))
+            return True
+        return False
+
     def close(self) -> None:
         self.handle.close()
 
@@ -149,10 +159,20 @@ class Spool:
         # The EVENT_FIELDS values only: the record text is derived from them again on reading.
         width = len(EVENT_FIELDS)
         payload = "".join(canonical_json(list(row[:width])) + "\n" for row in rows).encode()
-        own.handle.seek(0, os.SEEK_END)
-        own.handle.write(payload)
-        own.handle.flush()
-        os.fsync(own.handle.fileno())
+        # Unbuffered: a buffered writer keeps what a full disk refused and writes it later,
+        # after the batch was already held for a retry (a duplicate, or a torn line).
+        fd = own.handle.fileno()
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            # Cut the partial batch off: the caller holds it and appends it whole later.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
 
     def add(self, rows: list[Row]) -> None:
         """Append a batch behind everything already waiting. Raises OSError when the file
@@ -175,7 +195,7 @@ class Spool:
             rows, offset = spool.read(max_rows)
             if rows or offset != spool.offset:
                 return rows, lambda spool=spool, offset=offset: self._advance(spool, offset)
-            if spool.orphan and spool.at_end():
+            if spool.orphan and (spool.at_end() or spool.torn_tail()):
                 self._finish_orphan(spool)
                 return self.next_chunk(max_rows)
         if self._held:

@@ -30,6 +30,7 @@ from consentgate.audit.stores.base import CookieRow, Row, Store, StoreError
 logger = logging.getLogger("consentgate.audit")
 
 _MAX_COOKIE_KEYS = 10_000  # distinct (name, domain) pairs buffered between flushes
+_MAX_BATCH = 5000  # rows per transaction when the store falls behind (default max_batch)
 _REPLAY_BUDGET = 0.5  # seconds of replay per loop turn, so new batches keep reaching the spool
 # Start and stop replay for at most this long; the rest stays in order in the spool (on disk)
 # for the background task or the next start, so a large backlog never stalls start-up or shutdown.
@@ -98,6 +99,7 @@ class AuditWriter:
         key: bytes | str | None = None,
         spool_path: str | Path | None = None,
         batch_size: int = 500,
+        max_batch: int | None = None,
         flush_interval: float = 0.2,
         max_queue: int = 100_000,
         retry_initial: float = 0.5,
@@ -105,6 +107,9 @@ class AuditWriter:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        max_batch = max(batch_size, _MAX_BATCH) if max_batch is None else max_batch
+        if max_batch < batch_size:
+            raise ValueError(f"max_batch ({max_batch}) must be at least batch_size ({batch_size})")
         if max_queue < batch_size:
             raise ValueError(f"max_queue ({max_queue}) must be at least batch_size ({batch_size})")
         if flush_interval <= 0:
@@ -118,6 +123,7 @@ class AuditWriter:
             _default_spool_dir(self.store) if spool_path is None else spool_path, self.chain_id
         )
         self.batch_size = batch_size
+        self.max_batch = max_batch
         self.flush_interval = flush_interval
         self.max_queue = max_queue
         self._retry_initial, self._retry_max = retry_initial, retry_max
@@ -321,8 +327,16 @@ class AuditWriter:
         in_flight: deque[asyncio.Future[None]] = deque()
         try:
             while queue:
-                count = min(size, len(queue))
-                rows = self._sealer.seal([queue.popleft() for _ in range(count)])
+                rows = self._sealer.seal([queue.popleft() for _ in range(min(size, len(queue)))])
+                # While the store is still busy with earlier batches, grow this one (up to
+                # max_batch): a store that falls behind gets fewer, larger transactions, and
+                # one that keeps up still gets batch_size rows at a time (short latency).
+                while queue and len(rows) < self.max_batch and len(in_flight) >= parallel:
+                    if in_flight[0].done():
+                        break
+                    await asyncio.sleep(0)  # requests run between sealed chunks
+                    more = min(size, len(queue), self.max_batch - len(rows))
+                    rows.extend(self._sealer.seal([queue.popleft() for _ in range(more)]))
                 while len(in_flight) >= parallel:
                     await in_flight.popleft()
                 in_flight.append(asyncio.ensure_future(self._deliver(rows)))
@@ -365,7 +379,9 @@ class AuditWriter:
                 self._spool_failed(exc)
             else:
                 self._spooled += len(rows)
-        self._capacity = max(self.batch_size, self.max_queue - self.spool.held_rows)
+        # Queue plus held rows never exceed max_queue: with the store and the spool both down,
+        # new choices are refused (503) instead of growing memory without bound.
+        self._capacity = max(0, self.max_queue - self.spool.held_rows)
 
     def _spool_failed(self, exc: OSError) -> None:
         self._spool_errors += 1
@@ -399,7 +415,7 @@ class AuditWriter:
                 logger.warning("audit store %s still unavailable (%s); next retry later", self.store.url, exc)
                 return
             done()
-            self._capacity = max(self.batch_size, self.max_queue - self.spool.held_rows)
+            self._capacity = max(0, self.max_queue - self.spool.held_rows)
             if time.monotonic() >= deadline:
                 return
         self._schedule_retry(failed=False)

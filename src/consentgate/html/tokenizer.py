@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal, NamedTuple
 
+from consentgate.html.fastscan import FastScanner, fast_scanner, settle
+
 __all__ = [
     "END",
     "RAWTEXT_ELEMENTS",
@@ -330,6 +332,7 @@ class Tokenizer:
         initial_state: InitialState = "data",
         last_start_tag: str | None = None,
         switch_states: bool = True,
+        fast: bool = True,
     ) -> None:
         self.max_buffer = max(max_buffer, 64)
         self.switch_states = switch_states
@@ -362,7 +365,12 @@ class Tokenizer:
         if initial_state == "cdata":
             self._frames.append(("foreign", ["svg"]))
         self._keep = 0  # the caller needs bytes from here on (absolute)
-        self._wants_a = False
+        self._wants_a_cache: bool | None = None
+        self._feed_pos = 0
+        self._fast_wanted = fast
+        self._fast: FastScanner | None = None
+        self._exact_step = False  # the fast path handed the next token to the exact one
+        self._set_fast()
         self._finders: dict[tuple[bool, bool, int], tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
         self._comment_start = 0
 
@@ -388,6 +396,20 @@ class Tokenizer:
         self._end_names = end_names
         self.report_all = start_names is None
         self._finders.clear()
+        self._set_fast()
+
+    def _set_fast(self) -> None:
+        start, end = self._start_names, self._end_names
+        usable = self._fast_wanted and self.switch_states and start is not None and end is not None
+        self._fast = fast_scanner(start, end) if usable and start is not None and end is not None else None
+
+    @property
+    def _wants_a(self) -> bool:
+        # `<a ping>` is the only reason to look at <a>, the most common tag of all: the exact
+        # scanner looks at it only when this buffer mentions "ping" anywhere.
+        if self._wants_a_cache is None:
+            self._wants_a_cache = b"ping" in self._buf[self._feed_pos - self._base :].lower()
+        return self._wants_a_cache
 
     # -- driving -----------------------------------------------------------------------------
     def feed(self, data: bytes, final: bool = False) -> list[Event]:
@@ -397,9 +419,9 @@ class Tokenizer:
             self._base += drop
         else:
             self._buf += data
-        # `<a ping>` is the only reason to look at <a>, the most common tag of all: look at
-        # it only when this buffer mentions "ping" anywhere.
-        self._wants_a = b"ping" in self._buf[self._pos - self._base :].lower()
+        self._wants_a_cache = None
+        self._feed_pos = self._pos
+        self._exact_step = False
         events: list[Event] = []
         self.stepped = False
         self._run(events, final)
@@ -413,7 +435,10 @@ class Tokenizer:
         while True:
             mode = self._mode
             if mode == _DATA:
-                i = self._scan_markup(buf, i, n, events, final)
+                if self._fast is not None and not (self._exact_step or self.step or len(self._frames) > 1):
+                    i = self._scan_fast(self._fast, buf, i, n, events, final)
+                else:
+                    i = self._scan_markup(buf, i, n, events, final)
             elif mode == _SCRIPT:
                 i = self._scan_script(buf, i, n, events, final)
             elif mode in (_RAWTEXT, _RCDATA):
@@ -525,6 +550,93 @@ class Tokenizer:
             self.safe = base + i
             if self._mode != _DATA or (self.step and events and events[-1].kind in (START, END)):
                 return i
+            if self._fast is not None and len(self._frames) == 1:
+                self._exact_step = False  # back to the fast path
+                return i
+
+    def _scan_fast(
+        self, scanner: FastScanner, buf: bytes, i: int, n: int, events: list[Event], final: bool
+    ) -> int:
+        """The fast path through markup (see consentgate.html.fastscan); returns where the
+        exact scanner or another mode takes over, or where the unfinished tail starts."""
+        base = self._base
+        limit = self.max_buffer
+        leaves = scanner.leaves
+        self._stalled = False
+        lo = i  # in the data state: every token before it is read
+        for m in scanner.pattern.finditer(buf, i):
+            p = m.start()
+            if p > lo and settle(buf, lo, p) != p:
+                return self._hand_over(lo)
+            index = m.lastindex or 0
+            leaf = leaves[index]
+            if leaf is None:  # pragma: no cover - every alternative ends in a leaf group
+                return self._hand_over(lo)
+            kind = leaf.kind
+            if kind == "comment":
+                if m.start(index + 1) < 0 or (p + 6 > n and not final):
+                    return self._hand_over(lo)  # unfinished, or too short to tell yet
+                lo = m.end()
+                continue
+            attrs_end = m.end(index + 1)
+            if attrs_end < 0 or attrs_end + 1 - p > limit:
+                return self._hand_over(lo)  # unfinished, or longer than the buffer bound
+            end = attrs_end + 1
+            name = leaf.name
+            if kind == "end":
+                events.append(Event(END, name, base + p, base + end, base + p + 2 + len(name)))
+                lo = end
+                continue
+            name_end = p + 1 + len(name)
+            if kind == "tag" or kind == "a":
+                events.append(Event(START, name, base + p, base + end, base + name_end))
+                lo = end
+                continue
+            if kind == "foreign":
+                closing = attrs_end > name_end and parse_attrs(buf, name_end, attrs_end)[1]
+                if leaf.reported:
+                    events.append(Event(START, name, base + p, base + end, base + name_end, closing))
+                lo = end
+                if not closing:
+                    self._frames.append(("foreign", [name]))
+                    return self._leave_fast(end)
+                continue
+            if leaf.reported:
+                events.append(Event(START, name, base + p, base + end, base + name_end))
+            if kind == "plaintext":
+                self._mode = _PLAINTEXT
+                return self._leave_fast(end)
+            tag_start = m.start(index + 2)
+            if tag_start < 0 or m.end(index + 2) - tag_start > limit:
+                # content or end tag not all here (or escaped script data): raw-text modes
+                if kind == "script":
+                    self._mode = _SCRIPT
+                    self._script_state = _NORMAL
+                else:
+                    self._mode = _RCDATA if name in RCDATA_ELEMENTS else _RAWTEXT
+                self._raw_name = name
+                return self._leave_fast(end)
+            lo = m.end()
+            if leaf.end_reported:
+                events.append(Event(END, name, base + tag_start, base + lo, base + tag_start + 2 + len(name)))
+        if final:
+            return self._hand_over(lo)
+        hold = settle(buf, lo, n)
+        if hold < 0 or n - hold > limit:
+            return self._hand_over(lo)
+        self.safe = base + hold
+        self._stalled = True
+        return hold
+
+    def _hand_over(self, i: int) -> int:
+        """The exact scanner reads the next token from ``i`` (in the data state)."""
+        self._exact_step = True
+        return self._leave_fast(i)
+
+    def _leave_fast(self, i: int) -> int:
+        self.safe = self._base + i
+        self._stalled = False
+        return i
 
     def _in_data_state(self, buf: bytes, lo: int, p: int, n: int) -> bool:
         """Is ``p`` (a candidate, or ``n``) outside every tag, given ``lo`` is in the data state?
@@ -672,7 +784,7 @@ class Tokenizer:
         if (
             self.report_all
             or (self._start_names is not None and name in self._start_names)
-            or (name == "a" and self._wants_a and b"ping" in buf[name_end:end].lower())
+            or (name == "a" and self._wants_a and _has_ping(buf, name_end, end))
         ):
             events.append(Event(START, name, base + p, base + end, base + name_end, self_closing))
         if not self.switch_states:
@@ -931,6 +1043,10 @@ _HTML_ENCODING = re.compile(
     rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?"
     rb"(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
 )
+
+
+def _has_ping(buf: bytes, start: int, end: int) -> bool:
+    return b"ping" in buf[start:end].lower() and b"ping" in attr_map(buf, start, end)
 
 
 def _is_html_annotation(buf: bytes, name: str, start: int, end: int) -> bool:

@@ -94,6 +94,8 @@ class Endpoints:
                 await self._save(request, receive, send)
             else:
                 await _not_allowed(send, "POST")
+        elif name == "/csp-report" and self.gate.csp_reports is not None:
+            await self.gate.csp_reports(request, receive, send)  # docs/csp.md
         elif name in ("/state", "/preferences", "/receipt") or name.startswith("/static/"):
             if method not in ("GET", "HEAD"):
                 await _not_allowed(send, "GET, HEAD")

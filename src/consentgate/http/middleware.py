@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 from consentgate.consent.cookie import ConsentCookie
 from consentgate.consent.state import Consent
 from consentgate.http.cookies import CookieFirewall, CookieInventory, CookieRecord, parse_cookie_headers
+from consentgate.http.csp import CspBuilder
+from consentgate.http.csp_endpoint import CspReportEndpoint
 from consentgate.http.csrf import CsrfTokens
 from consentgate.http.request import MetServices, PageContext, Request, Visitor
 from consentgate.http.responder import Responder
@@ -135,6 +137,12 @@ class ConsentGate:
         self.audit = AuditSetup(audit, audit_key=audit_key, secret_key=keys[0])
         self.cookies.on_observe = self.audit.observe_cookie
         self.endpoints = Endpoints(self)
+        # The consent-derived CSP (docs/csp.md): one builder, one report endpoint; None when off.
+        self.csp: CspBuilder | None = None
+        self.csp_reports: CspReportEndpoint | None = None
+        if policy.csp != "off":
+            self.csp = CspBuilder(policy, mode=policy.csp, prefix=prefix, secret_keys=keys)
+            self.csp_reports = CspReportEndpoint(policy, self.csp, self.audit, counters=self.counters)
 
     # -- ASGI -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

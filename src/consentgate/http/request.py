@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,10 +20,13 @@ if TYPE_CHECKING:
     from consentgate.consent.jurisdiction import Decision
     from consentgate.consent.signals import Region
     from consentgate.html.rules import Finding
+    from consentgate.http.csp import CspPage
     from consentgate.http.middleware import ConsentGate
     from consentgate.ui.render import RenderContext
 
 __all__ = ["MetServices", "PageContext", "Request", "Visitor", "render_context"]
+
+logger = logging.getLogger("consentgate.http")
 
 _DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "*"})
 _PAGE_SUFFIXES = (".html", ".htm", ".xhtml", "/")
@@ -59,6 +63,7 @@ class Request:
     __slots__ = (
         "_accept",
         "_bot",
+        "_csp",
         "_etags",
         "_locale",
         "_suffix",
@@ -106,6 +111,7 @@ class Request:
         self._locale: str | None = None
         self._suffix: str | None = None
         self._bot: bool | None = None
+        self._csp: CspPage | None = None
         self.etag_translated = False
         self.gpc = gpc
         self.dnt = dnt
@@ -266,14 +272,15 @@ class Request:
         consent, objection = self.consent, self.decision.objection
         consent_mode = gate.consent_mode
         ui = gate.ui
+        allows = self.allows()
+        on_finding = gate.met_services.record
+        csp = self._csp = self._csp_page(allows)
+        if csp is not None:
+            record = on_finding
 
-        def allows(service_id: str | None, category: str) -> bool:
-            if service_id is None:
-                return consent.allows(category)
-            if consent.allows_service(service_id, category):
-                return True
-            # Consent Mode "advanced": Google's tags load, denied, and ping without cookies.
-            return consent_mode.advanced and consent_mode.tag_loads(service_id, consent, objection=objection)
+            def on_finding(finding: Finding) -> None:
+                record(finding)
+                csp.observe(finding)
 
         def placeholder(finding: Finding) -> bytes:
             return ui.placeholder(finding, ctx)
@@ -287,11 +294,46 @@ class Request:
             head_snippet=first + ui.head(ctx),
             body_snippet=ui.body(ctx),
             placeholder=placeholder,
-            on_finding=gate.met_services.record,
+            on_finding=on_finding,
             page_host=self.host or None,
             charset=_charset(headers),
         )
         return rewriter
+
+    def allows(self) -> Callable[[str | None, str], bool]:
+        """What may load on this page, ``allows(service_id, category)``: one predicate for the
+        rewriter and the CSP."""
+        consent, objection = self.consent, self.decision.objection
+        consent_mode = self.gate.consent_mode
+
+        def allows(service_id: str | None, category: str) -> bool:
+            if service_id is None:
+                return consent.allows(category)
+            if consent.allows_service(service_id, category):
+                return True
+            # Consent Mode "advanced": Google's tags load, denied, and ping without cookies.
+            return consent_mode.advanced and consent_mode.tag_loads(service_id, consent, objection=objection)
+
+        return allows
+
+    def finish_headers(self, headers: RawHeaders) -> RawHeaders:
+        """The response headers plus the consent-derived CSP (``policy.csp``), if any."""
+        csp = self._csp or self._csp_page(self.allows())
+        if csp is None:
+            return headers
+        try:
+            return csp.apply(headers)
+        except Exception:
+            # The page is rewritten already: a missing backup header must not cost the visitor it.
+            logger.exception("consentgate: could not build the Content-Security-Policy header")
+            return headers
+
+    def _csp_page(self, allows: Callable[[str | None, str], bool]) -> CspPage | None:
+        builder = self.gate.csp
+        if builder is None:
+            return None
+        origin = f"{self.scope.get('scheme', 'http')}://{self.header(b'host')}"
+        return builder.page(self.consent, allows, origin=origin, root_path=self.scope.get("root_path", ""))
 
 
 def render_context(

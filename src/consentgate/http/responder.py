@@ -71,6 +71,8 @@ class Page(Protocol):
 
     def transform(self, headers: RawHeaders) -> BodyTransform: ...
 
+    def finish_headers(self, headers: RawHeaders) -> RawHeaders: ...  # just before they are sent
+
 
 class Responder:
     """Wraps ``send`` for one request. ``page`` is None when the request cannot be rewritten."""
@@ -205,7 +207,8 @@ class Responder:
         start = {**message, "headers": headers}
         self._rewriting = True
         if self._head_only:
-            await self.send(start)  # HEAD: the same headers as GET, and never a body from us
+            # HEAD: the same headers as GET, and never a body from us
+            await self.send({**start, "headers": page.finish_headers(headers)})
             return
         try:
             transform: BodyTransform = page.transform(headers)
@@ -227,6 +230,9 @@ class Responder:
         if held is None:
             return
         self._held = None
+        if self.page is not None:
+            # As late as possible: the first chunk is rewritten, so the page's CSP names its hosts.
+            held["headers"] = self.page.finish_headers(held["headers"])
         if body_length is not None and not self._held_trailers:
             held["headers"] = [*held["headers"], (b"content-length", str(body_length).encode())]
         await self.send(held)

@@ -14,18 +14,20 @@ References:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
-from typing import Literal, Protocol, TypedDict, cast
+from typing import Literal, NamedTuple, Protocol, TypedDict, cast
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import escape
 
 from consentgate.consent.state import Consent
 from consentgate.policy.model import (
@@ -38,6 +40,7 @@ from consentgate.policy.model import (
     Service,
 )
 from consentgate.ui.locales import Locales
+from consentgate.ui.stencil import Marks, ShapeCache, Stencil, ascii_bytes
 from consentgate.ui.theme import compile_theme
 
 __all__ = [
@@ -62,7 +65,17 @@ _LAYOUT_WHITESPACE = re.compile(r"\n\s*")
 _LEADING_BLOCK_COMMENT = re.compile(r"\A/\*.*?\*/\s*", re.DOTALL)
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/\s*", re.DOTALL)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Fast paths for the per-page strings, which are mostly plain tokens and paths: strings that
+# JSON, HTML escaping or URL quoting (with "/" safe) leave as they are.
+_JSON_PLAIN = re.compile(r"[A-Za-z0-9 _.:/=+~-]*")
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
+_URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 _SERVICE_VIEW_CACHE_LIMIT = 4096
+# The per-visitor strings of the snippets (see stencil.py): body and placeholder holes are
+# HTML-escaped like Jinja does; ``next_q`` is the URL-quoted next URL inside the centre's link;
+# the ``json_`` holes are whole JSON values of the STATE block.
+_BODY_HOLES = ("csrf", "next", "next_q", "consent_id", "choice_date", "choice_iso")
+_HEAD_HOLES = ("nonce_attr", "extra", "json_id", "json_csrf", "json_issued", "json_expires", "json_nonce")
 
 
 class UIConfigError(ValueError):
@@ -212,8 +225,40 @@ def script_json(data: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _ascii(text: str) -> bytes:
-    return text.encode("ascii", "xmlcharrefreplace")
+_ascii = ascii_bytes
+
+
+def _html(value: str) -> bytes:
+    """``value`` as Jinja's autoescape writes it, in ASCII."""
+    if _HTML_SPECIAL.search(value) is None:
+        return ascii_bytes(value)
+    return ascii_bytes(str(escape(value)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _quote_path(url: str) -> str:
+    # Cached: the same few page URLs come back with every visitor.
+    return quote(url, safe="/")
+
+
+def _json_value(value: str | int | None) -> bytes:
+    """``script_json(value)`` as bytes, without json.dumps for the common plain tokens."""
+    if type(value) is int:
+        return str(value).encode()
+    if type(value) is str and _JSON_PLAIN.fullmatch(value):
+        return f'"{value}"'.encode()
+    return script_json(value).encode()
+
+
+class _VisitorStrings(NamedTuple):
+    """The strings of one page that no other page shares (unescaped)."""
+
+    csrf: str
+    next_url: str
+    next_quoted: str  # quote(next_url), for the preference centre's link
+    consent_id: str  # "" before a choice
+    choice_date: str  # "" before a choice
+    choice_iso: str
 
 
 def _safe_url(url: str) -> str | None:
@@ -265,9 +310,11 @@ class UI:
     True
     """
 
-    def __init__(self, policy: Policy, *, prefix: str = "/_consentgate") -> None:
+    def __init__(self, policy: Policy, *, prefix: str = "/_consentgate", cache_size: int = 256) -> None:
         if not _PREFIX.match(prefix):
             raise UIConfigError("prefix", f"{prefix!r} must be a path like '/_consentgate'")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise UIConfigError("cache_size", f"must be a whole number of shapes >= 0, got {cache_size!r}")
         privacy_url = _safe_url(policy.controller.privacy_url)
         if privacy_url is None:
             raise UIConfigError(
@@ -302,6 +349,13 @@ class UI:
         self._service_views: dict[tuple[str, Service], _ServiceView] = {}
         self._notices: dict[str, str] = {}
         self._notice_hashes: dict[str, str] = {}
+        # Rendered once per shape, filled per page (cache_size 0: render every time).
+        self._cached = cache_size > 0
+        self._marks = Marks((*_BODY_HOLES, *_HEAD_HOLES))
+        self._heads: ShapeCache[Stencil] = ShapeCache(cache_size)
+        # With the services met that the key names by identity: kept alive, an id stays theirs.
+        self._bodies: ShapeCache[tuple[tuple[Service, ...], Stencil]] = ShapeCache(cache_size)
+        self._placeholders: ShapeCache[Stencil] = ShapeCache(cache_size)
         catalog_hash = self._catalog_hash()
         for language in self._locales.available:
             canonical = json.dumps(
@@ -405,28 +459,175 @@ class UI:
     # -- snippets ---------------------------------------------------------------------------
     def head(self, ctx: RenderContext) -> bytes:
         """Stylesheet, STATE block, ``ctx.extra_head`` and the deferred runtime (ASCII)."""
-        nonce = f' nonce="{html.escape(ctx.nonce)}"' if ctx.nonce else ""
-        state = script_json(self.state_json(ctx))
-        return _ascii(
-            f'<link rel="stylesheet" href="{self._asset_urls["css"]}"{nonce}>'
-            f'<script type="application/json" id="consentgate-state"{nonce}>{state}</script>'
-            f"{ctx.extra_head}"
-            f'<script src="{self._asset_urls["js"]}" defer{nonce}></script>'
+        if not self._cached:
+            return self._render_head(ctx)
+        consent = ctx.consent
+        default = ctx.consent_mode_default
+        key = (
+            self._language(ctx),
+            consent.categories,
+            consent.services,
+            consent.denied_services,
+            consent.exists,
+            consent.source,
+            consent.gpc_applied,
+            consent.region,
+            ctx.gpc_honoured,
+            ctx.region_mode,
+            bool(ctx.nonce),
+            None if default is None else tuple(default.items()),
+        )
+        stencil = self._heads.get(key)
+        if stencil is None:
+            stencil = self._head_shape(ctx)
+            self._heads.put(key, stencil)
+        nonce = ctx.nonce
+        return stencil.fill(
+            {
+                "nonce_attr": _ascii(html.escape(nonce)) if nonce else b"",
+                "extra": _ascii(ctx.extra_head),
+                "json_id": _json_value(consent.consent_id if consent.exists else ""),
+                "json_csrf": _json_value(ctx.csrf_token),
+                "json_issued": _json_value(consent.issued_at),
+                "json_expires": _json_value(consent.expires_at),
+                "json_nonce": _json_value(nonce),
+            }
         )
 
     def body(self, ctx: RenderContext) -> bytes:
         """The first layer (while ``show_banner``), the reopen control and the centre (ASCII)."""
-        return _ascii(self._templates["body.html"].render(self._page_vars(ctx)))
+        strings = self._visitor_strings(ctx)
+        if not self._cached:
+            return _ascii(self._templates["body.html"].render(self._page_vars(ctx, strings)))
+        consent = ctx.consent
+        met = tuple(ctx.met_services)
+        key = (
+            self._language(ctx),
+            ctx.show_banner,
+            ctx.region_mode,
+            ctx.gpc_honoured,
+            ctx.banner_position,
+            ctx.choices_link_text,
+            consent.categories,
+            consent.services,
+            consent.denied_services,
+            consent.exists,
+            bool(strings.consent_id),
+            bool(strings.choice_date),
+            # Identities, not values: hashing Service objects costs more than the whole page.
+            tuple(map(id, met)),
+        )
+        entry = self._bodies.get(key)
+        if entry is None:
+            entry = (met, self._body_shape(ctx, strings))
+            self._bodies.put(key, entry)
+        return entry[1].fill(self._holes(strings))
 
     def preferences_page(self, ctx: RenderContext) -> bytes:
         """The full preference-centre page for ``GET {prefix}/preferences`` (UTF-8)."""
-        values = self._page_vars(ctx)
+        values = self._page_vars(ctx, self._visitor_strings(ctx))
         values["css_url"] = self._asset_urls["css"]
         values["nonce"] = ctx.nonce
         return self._templates["page.html"].render(values).encode("utf-8")
 
     def placeholder(self, finding: FindingLike, ctx: RenderContext) -> bytes:
         """Stands in for a blocked iframe/embed/object: who, why, and "Load content" (ASCII)."""
+        if not self._cached:
+            return _ascii(self._render_placeholder(finding, ctx, ctx.csrf_token, ctx.next_url))
+        consent = ctx.consent
+        key = (
+            self._language(ctx),
+            finding.category,
+            finding.service_id,
+            finding.service_name,
+            finding.host,
+            consent.categories,
+            consent.services,
+            consent.denied_services,
+        )
+        stencil = self._placeholders.get(key)
+        if stencil is None:
+            marks = self._marks
+            stencil = marks.cut(self._render_placeholder(finding, ctx, marks["csrf"], marks["next"]))
+            self._placeholders.put(key, stencil)
+        return stencil.fill({"csrf": _html(ctx.csrf_token), "next": _html(ctx.next_url)})
+
+    # -- shapes -----------------------------------------------------------------------------
+    def _render_head(self, ctx: RenderContext) -> bytes:
+        nonce = f' nonce="{html.escape(ctx.nonce)}"' if ctx.nonce else ""
+        return _ascii(self._head_text(nonce, script_json(self.state_json(ctx)), ctx.extra_head))
+
+    def _head_text(self, nonce: str, state: str, extra_head: str) -> str:
+        return (
+            f'<link rel="stylesheet" href="{self._asset_urls["css"]}"{nonce}>'
+            f'<script type="application/json" id="consentgate-state"{nonce}>{state}</script>'
+            f"{extra_head}"
+            f'<script src="{self._asset_urls["js"]}" defer{nonce}></script>'
+        )
+
+    def _head_shape(self, ctx: RenderContext) -> Stencil:
+        marks = self._marks
+        state: dict[str, object] = dict(self.state_json(ctx))
+        holes = {
+            "consentId": "json_id",
+            "csrf": "json_csrf",
+            "issuedAt": "json_issued",
+            "expiresAt": "json_expires",
+            "nonce": "json_nonce",
+        }
+        for field, hole in holes.items():
+            state[field] = marks[hole]
+        text = script_json(state)
+        for hole in holes.values():
+            # The hole stands for the whole JSON value, quotes included (it may be a number).
+            text = text.replace(f'"{marks[hole]}"', marks[hole])
+        nonce = f' nonce="{marks["nonce_attr"]}"' if ctx.nonce else ""
+        return marks.cut(self._head_text(nonce, text, marks["extra"]))
+
+    def _body_shape(self, ctx: RenderContext, strings: _VisitorStrings) -> Stencil:
+        marks = self._marks
+        shaped = _VisitorStrings(
+            csrf=marks["csrf"],
+            next_url=marks["next"],
+            next_quoted=marks["next_q"],
+            consent_id=marks["consent_id"] if strings.consent_id else "",
+            choice_date=marks["choice_date"] if strings.choice_date else "",
+            choice_iso=marks["choice_iso"] if strings.choice_iso else "",
+        )
+        values = self._page_vars(ctx, shaped)
+        return marks.cut(self._templates["body.html"].render(values))
+
+    @staticmethod
+    def _holes(strings: _VisitorStrings) -> dict[str, bytes]:
+        return {
+            "csrf": _html(strings.csrf),
+            "next": _html(strings.next_url),
+            "next_q": _html(strings.next_quoted),
+            "consent_id": _html(strings.consent_id),
+            "choice_date": _html(strings.choice_date),
+            "choice_iso": _html(strings.choice_iso),
+        }
+
+    @staticmethod
+    def _visitor_strings(ctx: RenderContext) -> _VisitorStrings:
+        consent = ctx.consent
+        choice_iso = choice_date = ""
+        if consent.exists and consent.issued_at:
+            # time.gmtime, not datetime.fromtimestamp: the same fields at a third of the cost.
+            choice_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(consent.issued_at))
+            day, _, clock = choice_iso.partition("T")
+            choice_date = f"{day} {clock[:5]} UTC"
+        next_url = ctx.next_url
+        return _VisitorStrings(
+            csrf=ctx.csrf_token,
+            next_url=next_url,
+            next_quoted=next_url if _URL_PLAIN.fullmatch(next_url) else _quote_path(next_url),
+            consent_id=consent.consent_id if consent.exists else "",
+            choice_date=choice_date,
+            choice_iso=choice_iso,
+        )
+
+    def _render_placeholder(self, finding: FindingLike, ctx: RenderContext, csrf: str, next_url: str) -> str:
         language = self._language(ctx)
         texts = self._locales.texts(language)
         service = None
@@ -447,8 +648,8 @@ class UI:
             "t": texts,
             "lang": language,
             "consent_url": self._consent_url,
-            "csrf": ctx.csrf_token,
-            "next_url": ctx.next_url,
+            "csrf": csrf,
+            "next_url": next_url,
             "category": finding.category,
             "service_id": finding.service_id or "",
             "name": name,
@@ -457,7 +658,7 @@ class UI:
             "granted_categories": granted_categories,
             "granted_services": sorted(ctx.consent.services - {finding.service_id or ""}),
         }
-        return _ascii(self._templates["placeholder.html"].render(values))
+        return self._templates["placeholder.html"].render(values)
 
     # -- notice archive ---------------------------------------------------------------------
     def notice(self, locale: str) -> Notice:
@@ -475,14 +676,11 @@ class UI:
     def _language(self, ctx: RenderContext) -> str:
         return ctx.locale if ctx.locale in self._notices else self._locales.default
 
-    def _page_vars(self, ctx: RenderContext) -> dict[str, object]:
+    def _page_vars(self, ctx: RenderContext, strings: _VisitorStrings) -> dict[str, object]:
         language = self._language(ctx)
         texts = self._locales.texts(language)
         consent = ctx.consent
         opt_out = ctx.region_mode == "opt_out"
-        issued = (
-            datetime.fromtimestamp(consent.issued_at, UTC) if consent.exists and consent.issued_at else None
-        )
         controller = self.policy.controller
         contact_url = ""
         if _EMAIL.match(controller.contact):
@@ -498,10 +696,10 @@ class UI:
             "categories": self._category_views(ctx, language),
             "granted_services": consent.services,
             "consent_url": self._consent_url,
-            "prefs_url": self._preferences_url(language, ctx.next_url),
+            "prefs_url": f"{self.prefix}/preferences?lang={quote(language)}&next={strings.next_quoted}",
             "privacy_url": self._privacy_url,
-            "csrf": ctx.csrf_token,
-            "next_url": ctx.next_url,
+            "csrf": strings.csrf,
+            "next_url": strings.next_url,
             "gpc_notice": ctx.gpc_honoured and not opt_out,
             "gpc_status": ctx.gpc_honoured and opt_out,
             "reopen_text": ctx.choices_link_text or (texts["reopen_optout"] if opt_out else texts["reopen"]),
@@ -514,13 +712,10 @@ class UI:
                 "contact": controller.contact,
                 "contact_url": contact_url,
             },
-            "consent_id": consent.consent_id if consent.exists else "",
-            "choice_date": issued.strftime("%Y-%m-%d %H:%M UTC") if issued else "",
-            "choice_iso": issued.strftime("%Y-%m-%dT%H:%M:%SZ") if issued else "",
+            "consent_id": strings.consent_id,
+            "choice_date": strings.choice_date,
+            "choice_iso": strings.choice_iso,
         }
-
-    def _preferences_url(self, language: str, next_url: str) -> str:
-        return f"{self.prefix}/preferences?lang={quote(language)}&next={quote(next_url, safe='/')}"
 
     def _category_views(self, ctx: RenderContext, language: str) -> list[_CategoryView]:
         # The centre lists what the site declared, what this page actually uses, and anything

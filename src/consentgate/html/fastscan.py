@@ -1,0 +1,201 @@
+"""The tokenizer's fast path: one compiled regex that finds only the tags that matter.
+
+Most of a page is tags nobody asked about (``div``, ``span``, ``a`` without ``ping``...). The
+exact scanner (:class:`consentgate.html.tokenizer.Tokenizer`) proves each candidate is in the
+data state by tokenising the bytes before it; here that proof is local and cheap
+(:func:`settled`), and the regex itself reads a whole candidate: its start tag with the exact
+attribute grammar, and for raw text (``<script>``, ``<style>``, ``<title>``...) the content and
+the end tag too, so the Python loop only sees the few tags a caller wants.
+
+Anything unusual (an unfinished tag, ``<!--`` inside a script, ``svg``/``math``, a tag longer
+than the buffer bound, a candidate the local proof cannot settle) is handed back to the exact
+scanner for one token; the two produce the same events (tests/html/test_fastscan.py).
+
+Cost model (CPython's ``re``): a pattern that starts with one literal byte skips to each
+occurrence in C; a character class costs a few nanoseconds per byte it is tried on; each
+alternative tried costs a few more. Hence the three-byte prefilter at each ``<`` (one class
+per position, which rejects ``div``, ``span``, ``li``, ``p``, end tags... at once) before the
+name trie, and ``[^<]*+`` (a single excluded byte, the fastest loop ``re`` has) for content.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Final, Literal
+
+__all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle"]
+
+Kind = Literal["script", "raw", "tag", "end", "plaintext", "foreign", "a", "comment"]
+
+# One attribute, or a run of separators, exactly as the tokenizer reads them (see tokenizer._ATTRS).
+_ATTRS = (
+    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
+    rb"|(?![\t\n\f\r ]*+=)))*+"
+)
+_DELIM = rb"(?=[\t\n\f\r />])"
+RAWTEXT: Final = frozenset({"style", "xmp", "iframe", "noembed", "noframes", "noscript"})
+RCDATA: Final = frozenset({"title", "textarea"})
+# Elements whose start tag changes the tokenizer's state: always candidates.
+STATE_CHANGERS: Final = frozenset({"script", "plaintext", "svg", "math"}) | RAWTEXT | RCDATA
+# Raw-text elements whose end tag the tokenizer always reports.
+ALWAYS_ENDED: Final = frozenset({"script", "iframe", "noscript"})
+_LEAF_GROUP = re.compile(r"[^a-z0-9]")
+
+
+def _ci(name: bytes) -> bytes:
+    return b"".join(
+        b"[%s%s]" % (bytes([c]), bytes([c]).upper()) if chr(c).isalpha() else re.escape(bytes([c]))
+        for c in name
+    )
+
+
+@dataclass(frozen=True)
+class Leaf:
+    kind: Kind
+    name: str  # lower-case element name
+    reported: bool  # a START (or, for kind "end", END) event is wanted
+    end_reported: bool = False  # raw text: an END event is wanted for its end tag
+
+
+@dataclass(frozen=True)
+class FastScanner:
+    pattern: re.Pattern[bytes]
+    # group number -> what the group found (its start tag's attributes are the next group,
+    # raw text's end tag the one after: see _leaf_pattern)
+    leaves: tuple[Leaf | None, ...]
+
+
+def _content(name: bytes, *, script: bool) -> bytes:
+    """Raw text up to its end tag (script data also stops at ``<!--``: escaped states are the
+    exact scanner's job)."""
+    stop = rb"/" + _ci(name) + rb"[\t\n\f\r />]" + (rb"|!--" if script else b"")
+    return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+"
+
+
+def _leaf_pattern(group: str, leaf: Leaf) -> bytes:
+    g = group.encode()
+    if leaf.kind == "comment":
+        # `<!-->` and `<!--->` end at once; otherwise the first `-->` or `--!>` ends it.
+        return rb"(?P<" + g + rb">(?P<" + g + rb"_e>-?>|(?s:.*?)--!?>)?)"
+    tag = rb"(?P<" + g + rb"_a>" + _ATTRS + rb")>"
+    if leaf.kind in ("script", "raw"):
+        name = leaf.name.encode()
+        body = _content(name, script=leaf.kind == "script") + rb"(?P<" + g + rb"_e></" + _ci(name) + _ATTRS + rb">)"
+        return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb"(?:" + body + rb")?)?)"
+    return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb")?)"
+
+
+def _trie(entries: dict[bytes, bytes]) -> bytes:
+    """Alternation of ``key + tail`` shaped as a trie on the keys (case-insensitive letters)."""
+    root: dict[int, dict] = {}  # type: ignore[type-arg]
+    for key in entries:
+        node = root
+        for byte in key:
+            node = node.setdefault(byte, {})
+        node[-1] = {}
+
+    def emit(node: dict, prefix: bytes) -> bytes:  # type: ignore[type-arg]
+        branches = [_ci(bytes([b])) + emit(child, prefix + bytes([b])) for b, child in sorted(node.items()) if b >= 0]
+        if -1 in node:
+            branches.append(entries[prefix])  # after the longer names that share this prefix
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+    return emit(root, b"")
+
+
+def _prefilter(keys: list[bytes]) -> bytes:
+    """One character class per leading position: most `<` fail here at once."""
+    width = min(3, *(len(k) for k in keys))
+    classes = []
+    for position in range(width):
+        chars = {k[position : position + 1] for k in keys}
+        chars |= {c.upper() for c in chars}
+        classes.append(b"[" + re.escape(b"".join(sorted(chars))) + b"]")
+    return b"(?=" + b"".join(classes) + b")"
+
+
+@cache
+def fast_scanner(start_names: frozenset[str], end_names: frozenset[str]) -> FastScanner:
+    """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``."""
+    leaves: dict[str, Leaf] = {}
+    entries: dict[bytes, bytes] = {}
+
+    def add(key: str, group: str, leaf: Leaf) -> None:
+        leaves[group] = leaf
+        entries[key.encode()] = _leaf_pattern(group, leaf)
+
+    add("!--", "comment", Leaf("comment", "", False))
+    for name in sorted((start_names | STATE_CHANGERS) - {"a"}):
+        group = "s_" + _LEAF_GROUP.sub("_", name)
+        reported = name in start_names
+        if name == "script":
+            leaf = Leaf("script", name, reported, True)
+        elif name in RAWTEXT or name in RCDATA:
+            leaf = Leaf("raw", name, reported, name in end_names or name in ALWAYS_ENDED)
+        elif name == "plaintext":
+            leaf = Leaf("plaintext", name, reported)
+        elif name in ("svg", "math"):
+            leaf = Leaf("foreign", name, reported)
+        else:
+            leaf = Leaf("tag", name, True)
+        add(name, group, leaf)
+    for name in sorted(end_names):
+        add("/" + name, "e_" + _LEAF_GROUP.sub("_", name), Leaf("end", name, True))
+    pattern = rb"<(?:" + _prefilter(list(entries)) + _trie(entries)
+    if "a" in start_names:
+        leaves["s_a"] = Leaf("tag", "a", True)
+        pattern += b"|" + _ci(b"a") + _leaf_pattern("s_a", leaves["s_a"])
+    else:
+        # <a> matters only with a `ping` attribute: the lookahead walks the attributes with
+        # the exact grammar and wants one named `ping`.
+        leaves["a_ping"] = Leaf("a", "a", True)
+        other = (
+            rb"(?:[\t\n\f\r /]++|(?!" + _ci(b"ping") + rb"[\t\n\f\r /=>])[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+            rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
+            rb"|(?![\t\n\f\r ]*+=)))*+"
+        )
+        pattern += (
+            b"|"
+            + _ci(b"a")
+            + rb"(?=[\t\n\f\r /])(?="
+            + other
+            + _ci(b"ping")
+            + rb"[\t\n\f\r /=>])"
+            + _leaf_pattern("a_ping", leaves["a_ping"])
+        )
+    compiled = re.compile(pattern + b")")
+    by_index: list[Leaf | None] = [None] * (compiled.groups + 1)
+    for group, leaf in leaves.items():
+        by_index[compiled.groupindex[group]] = leaf
+    return FastScanner(compiled, tuple(by_index))
+
+
+_OPENER = re.compile(rb"<(?:[a-zA-Z!/?]|\Z)")
+
+
+def settle(buf: bytes, lo: int, p: int) -> int:
+    """Where the data state ends in ``buf[lo:p]``, given ``lo`` is in it and no candidate
+    starts in between: ``p`` when all of it is settled data or whole tokens; the start of an
+    unfinished tag or bogus comment; or -1 when a cheap look cannot tell.
+
+    Between candidates there are only tags, bogus comments and text. ``p`` is inside one of
+    them only if (a) a tag or bogus comment opened after the last ``>`` before ``p`` (call it
+    ``g``), or (b) ``g`` itself sits in a quoted attribute value, whose opening quote is then
+    the last quote of its kind before ``g``, right after ``=``. (A tag that ends after a
+    quoted value holding ``>`` has that ``>`` as ``g``, so (b) covers it.) A quote after
+    ``=`` that closes a value (``integrity="...="``) only makes the answer "don't know".
+    """
+    g = buf.rfind(b">", lo, p)
+    if g >= 0:
+        for quote in (b'"', b"'"):
+            q = buf.rfind(quote, lo, g)
+            if q > lo and buf[q - 1] in _AFTER_EQ:
+                return -1
+    opener = _OPENER.search(buf, g + 1 if g >= 0 else lo, p)
+    return p if opener is None else opener.start()
+
+
+_AFTER_EQ: Final = frozenset(b"=\t\n\f\r ")

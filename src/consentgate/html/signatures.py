@@ -1,0 +1,150 @@
+"""Every occurrence of many literal signatures in an inline script, at C speed in CPython.
+
+CPython's ``re`` is fast only where a pattern starts with one literal byte: it then skips
+from one occurrence of that byte to the next in C. An alternation of 180 signatures starts
+with almost any letter, so it is tried at every byte (25 MB/s). Instead:
+
+1. each signature gets an *anchor*: one of its bytes, chosen so that the set of anchor bytes
+   is rare in JavaScript (a weighted set cover over byte frequencies measured on real inline
+   scripts);
+2. the script is translated (``bytes.translate``, one C pass) with every anchor byte turned
+   into ``\\x00``, so one regex starting with the literal ``\\x00`` finds every anchor, and a
+   trie of the translated text *after* each anchor rejects almost all of them in C;
+3. the few hits are checked on the original bytes, for every signature that could sit at
+   that anchor (the trie picks the longest; shorter ones on its path are checked too).
+
+The result is exact: every occurrence, overlapping ones included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+__all__ = ["SignatureScanner"]
+
+# Bytes of inline JavaScript by frequency (per 10,000 bytes, measured on the inline scripts
+# of 120 real pages); bytes not listed are rarer than 1 in 10,000.
+_COMMON: Final = (
+    b"etnro,ai\" u)(scd;l=p.'m&0:f[]hqg}{1xvyw2b3\\/A45_|-C96D87Sz+kETL!OIBMjNPF\n?HRG$<>UW\tJKVYZX\r%Q`\x7f~*#@^"
+)
+_PER_10K: Final = (
+    689, 550, 374, 374, 369, 367, 338, 320, 318, 306, 293, 258, 257, 255, 206, 200, 193, 191, 178,
+    159, 150, 149, 144, 141, 132, 127, 127, 113, 113, 113, 102, 99, 99, 97, 94, 94, 90, 86, 84, 81,
+    81, 70, 59, 58, 57, 54, 48, 48, 47, 45, 44, 43, 38, 38, 37, 33, 33, 33, 32, 32, 31, 31, 30, 29,
+    28, 27, 26, 24, 24, 23, 22, 21, 19, 19, 19, 19, 18, 15, 15, 15, 15, 12, 10, 10, 10, 10, 10, 8, 7,
+    6, 6, 6, 6, 6, 5, 4, 3, 2, 2,
+)  # fmt: skip
+_FREQUENCY: Final = {byte: count for byte, count in zip(_COMMON, _PER_10K, strict=True)}
+_MARK: Final = 0
+
+
+def _frequency(byte: int) -> float:
+    return _FREQUENCY.get(byte, 0.5)
+
+
+def _anchor_bytes(signatures: list[bytes]) -> set[int]:
+    """Rare bytes such that every signature holds one (greedy weighted set cover, pruned)."""
+    left = set(signatures)
+    chosen: set[int] = set()
+    while left:
+        best = max(
+            {b for s in left for b in s} - chosen,
+            key=lambda b: (sum(1 for s in left if b in s) / _frequency(b), -b),
+        )
+        chosen.add(best)
+        left = {s for s in left if best not in s}
+    for byte in sorted(chosen, key=_frequency, reverse=True):
+        rest = chosen - {byte}
+        if all(any(b in rest for b in s) for s in signatures):
+            chosen = rest
+    return chosen
+
+
+class SignatureScanner:
+    """Find where ``signatures`` occur in a script.
+
+    >>> scanner = SignatureScanner([b"gtag(", b"fbq(", b"_fbq"])
+    >>> sorted(scanner.occurrences(b"window._fbq('init'); gtag('js')"))
+    [(7, b'_fbq'), (8, b'fbq('), (21, b'gtag(')]
+    """
+
+    def __init__(self, signatures: list[bytes]) -> None:
+        signatures = sorted({s for s in signatures if s})
+        anchors = _anchor_bytes(signatures)
+        table = bytearray(range(256))
+        spare = next(b for b in range(1, 256) if b not in anchors)
+        table[_MARK] = spare  # a NUL in the script must not look like an anchor
+        for byte in anchors:
+            table[byte] = _MARK
+        self._table = bytes(table)
+        # translated text after the anchor -> (signature, offset of its anchor) pairs
+        leaves: dict[bytes, list[tuple[bytes, int]]] = {}
+        for signature in signatures:
+            offset = min(
+                (i for i, b in enumerate(signature) if b in anchors),
+                key=lambda i: (_frequency(signature[i]), i),
+            )
+            leaves.setdefault(signature[offset + 1 :].translate(self._table), []).append((signature, offset))
+        self._groups: list[list[tuple[bytes, int]]] = []  # by group number
+        self._max_offset = max((o for pairs in leaves.values() for _, o in pairs), default=0)
+        self._pattern = re.compile(b"\\x00(?=" + self._trie(leaves) + b")", re.DOTALL)
+
+    def _trie(self, leaves: dict[bytes, list[tuple[bytes, int]]]) -> bytes:
+        root: dict[int, dict] = {}  # type: ignore[type-arg]
+        for suffix in leaves:
+            node = root
+            for byte in suffix:
+                node = node.setdefault(byte, {})
+            node[-1] = {}
+        self._groups = [[]]  # group 0 is the whole match
+
+        def emit(node: dict, suffix: bytes, above: list[tuple[bytes, int]]) -> bytes:  # type: ignore[type-arg]
+            here = above + leaves.get(suffix, []) if -1 in node else above
+            branches = [
+                re.escape(bytes([b])) + emit(child, suffix + bytes([b]), here)
+                for b, child in sorted(node.items())
+                if b >= 0
+            ]
+            if -1 in node:  # longer signatures first: the regex keeps the first that matches
+                self._groups.append(here)
+                branches.append(b"()")
+            return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+        return emit(root, b"", [])
+
+    @property
+    def max_offset(self) -> int:
+        """How far before its anchor a signature may start."""
+        return self._max_offset
+
+    def occurrences(self, data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(position, signature)`` for every occurrence inside ``data[start:end]``, in the
+        order of their anchors."""
+        for _, at, signature in self._hits(data, start, len(data) if end is None else end):
+            yield at, signature
+
+    def _hits(self, data: bytes, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
+        translated = data[start:end].translate(self._table)
+        groups = self._groups
+        for m in self._pattern.finditer(translated):
+            anchor = start + m.start()
+            for signature, offset in groups[m.lastindex or 0]:
+                at = anchor - offset
+                if at >= start and data.startswith(signature, at, end):
+                    yield anchor, at, signature
+
+    def first(self, data: bytes, rank: Mapping[bytes, int], top: int) -> bytes | None:
+        """The occurrence of the highest ``rank``: the earliest among equals, then the longest.
+        Stops once one of rank ``top`` is found and no later anchor can start before it."""
+        best: tuple[int, int, int] | None = None  # (-rank, position, -length)
+        found: bytes | None = None
+        reach = self._max_offset
+        for anchor, at, signature in self._hits(data, 0, len(data)):
+            if best is not None and best[0] == -top and anchor - reach > best[1]:
+                break
+            key = (-rank[signature], at, -len(signature))
+            if best is None or key < best:
+                best, found = key, signature
+        return found
