@@ -48,7 +48,7 @@ GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000
 # Violations the page itself sees, under any policy (the app's or consentgate's).
 WATCH = """window.violations = [];
 document.addEventListener("securitypolicyviolation", e => window.violations.push(
-    {blocked: e.blockedURI, directive: e.effectiveDirective, policy: e.originalPolicy, disposition: e.disposition}));"""
+    {blocked: e.blockedURI, directive: e.effectiveDirective, policy: e.originalPolicy}));"""
 
 
 @dataclass
@@ -159,7 +159,9 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 def tab(browser: Browser, w: World, *granted: str) -> Iterator[Page]:
     context = browser.new_context()
     if granted:
-        consent = Consent.none().with_choice(set(granted), source="banner", fingerprint=w.gate.policy.fingerprint())
+        consent = Consent.none().with_choice(
+            set(granted), source="banner", fingerprint=w.gate.policy.fingerprint()
+        )
         value = w.gate.cookie.dumps(consent)
         context.add_cookies([{"name": w.gate.cookie.name(False), "value": value, "url": w.base}])
     context.add_init_script(WATCH)
@@ -219,7 +221,11 @@ def test_enforce_blocks_what_a_granted_script_injects_and_logs_the_leak(
         detail = record["detail"]
         assert detail["blocked_host"] == MARKETING and detail["verdict"] == "leak"
         assert detail["disposition"] == "enforce" and detail["consent"] == "signed"
-        assert (detail["service"], detail["service_name"], detail["category"]) == ("pixel", "Ad Pixel", "marketing")
+        assert (detail["service"], detail["service_name"], detail["category"]) == (
+            "pixel",
+            "Ad Pixel",
+            "marketing",
+        )
         assert record["path"] == "/shop"
         assert record["categories"]["analytics"] is True and record["categories"]["marketing"] is False
         assert "visitor-42" not in str(record) and "session" not in str(record)
@@ -259,7 +265,9 @@ def test_a_site_with_its_own_strict_nonce_csp_keeps_working(browser: Browser, fr
     with world(free_port, csp="enforce", audit=sink, app_csp=app_csp) as w, tab(browser, w) as page:
         response = page.goto(w.base + "/shop")
         assert response is not None
-        policies = [h["value"] for h in response.headers_array() if h["name"].lower() == "content-security-policy"]
+        policies = [
+            h["value"] for h in response.headers_array() if h["name"].lower() == "content-security-policy"
+        ]
         assert policies[0] == app_csp and len(policies) == 2
         # consentgate's runtime runs under the app's nonce: the banner works.
         page.locator("[data-consentgate-banner] [data-cg-action='accept_all']").click()
@@ -277,7 +285,10 @@ def test_a_site_with_its_own_strict_nonce_csp_keeps_working(browser: Browser, fr
 def test_a_strict_nonce_site_still_has_the_injected_pixel_blocked(browser: Browser, free_port: int) -> None:
     app_csp = f"script-src 'nonce-{NONCE}' 'strict-dynamic'; object-src 'none'; base-uri 'none'"
     sink = MemorySink()
-    with world(free_port, csp="enforce", audit=sink, app_csp=app_csp) as w, tab(browser, w, "analytics") as page:
+    with (
+        world(free_port, csp="enforce", audit=sink, app_csp=app_csp) as w,
+        tab(browser, w, "analytics") as page,
+    ):
         page.goto(w.base + "/shop")
         page.wait_for_function("window.pixel !== undefined")
         page.wait_for_function("window.ad !== undefined")

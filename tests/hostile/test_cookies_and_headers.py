@@ -304,3 +304,21 @@ def test_accept_language_with_thousands_of_entries_is_cheap() -> None:
 def test_a_thousand_headers_are_fine() -> None:
     reply = page([(f"x-h{i}", "v" * 50) for i in range(1000)])
     assert reply.state()["exists"] is False
+
+
+async def _public_page(scope: Any, receive: Any, send: Any) -> None:
+    from starlette.responses import HTMLResponse
+
+    response = HTMLResponse("<html><head></head><body>cached</body></html>")
+    response.headers["cache-control"] = "public, max-age=3600, s-maxage=3600"
+    await response(scope, receive, send)
+
+
+def test_a_page_carrying_one_visitors_token_is_never_stored_by_a_shared_cache() -> None:
+    app, _ = gate(POLICY, app=_public_page)
+    first, second = page(app=app), page(app=app)
+    assert first.state()["csrf"] != second.state()["csrf"]  # per-visitor content
+    cache_control = {part.strip().split("=")[0] for part in (first.header("cache-control") or "").split(",")}
+    assert "private" in cache_control or "no-store" in cache_control
+    assert "public" not in cache_control and "s-maxage" not in cache_control
+    assert "cookie" in (first.header("vary") or "").lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import re
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from starlette.responses import JSONResponse
 
 from consentgate.audit.events import ConsentEvent, MemorySink
+from consentgate.audit.minimise import ip_value
 from consentgate.http.endpoints import safe_next
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
@@ -124,6 +127,28 @@ async def test_a_full_audit_queue_answers_503_and_sets_no_cookie() -> None:
     assert middleware.counters["consent_unrecorded"] == 1
 
 
+async def test_a_sink_that_returns_nothing_has_accepted_the_event() -> None:
+    class Logger:  # the EventSink protocol: None counts as accepted, only False refuses
+        def __init__(self) -> None:
+            self.seen: list[ConsentEvent] = []
+
+        def enqueue(self, event: ConsentEvent) -> None:
+            self.seen.append(event)
+
+    sink = Logger()
+    middleware = ConsentGate(app, secret_keys=[KEY], policy=POLICY, audit=sink)
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", json={"action": "accept_all"})
+    assert response.status_code == 200 and response.cookies.get("consentgate")
+    assert [event.action for event in sink.seen] == ["accept_all"]
+
+
+def test_memory_sink_reports_every_event_accepted() -> None:
+    sink = MemorySink()
+    event = ConsentEvent(consent_id="c1", action="accept_all", categories={"necessary": True})
+    assert sink.enqueue(event) is True and sink.events == [event]
+
+
 async def test_a_bot_choice_sets_the_cookie_but_leaves_no_audit_record() -> None:
     middleware, sink = make()
     async with client(middleware) as http:
@@ -163,6 +188,52 @@ async def test_ip_is_truncated_or_hashed_only_when_asked() -> None:
         )
         await middleware(request, receiver(b'{"action":"reject_all"}'), send)
         assert re.fullmatch(pattern, sink.events[0].ip), (mode, sink.events[0].ip)
+
+
+async def post_from(middleware: ConsentGate, peer: str) -> None:
+    transport = httpx.ASGITransport(app=middleware, client=(peer, 50000))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"user-agent": BROWSER}
+    ) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "reject_all"}, headers=SAME_ORIGIN
+        )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("peer", "mode", "expected"),
+    [
+        ("203.0.113.77", "truncate", "203.0.113.0/24"),
+        ("2001:db8:1:2::5", "truncate", "2001:db8:1::/48"),
+        ("::ffff:203.0.113.7", "truncate", "203.0.113.0/24"),
+        ("not-an-address", "truncate", ""),
+        ("203.0.113.77", "none", ""),
+    ],
+)
+async def test_a_saved_choice_keeps_the_ip_in_the_documented_shape(
+    peer: str, mode: str, expected: str
+) -> None:
+    middleware, sink = make(ip_mode=mode)
+    await post_from(middleware, peer)
+    [event] = sink.events
+    assert event.ip == expected
+
+
+async def test_hmac_ip_is_the_audit_packages_keyed_value() -> None:
+    middleware, sink = make(ip_mode="hmac")
+    for peer in ("203.0.113.77", "203.0.113.77", "203.0.113.78", "::ffff:203.0.113.77"):
+        await post_from(middleware, peer)
+    same, again, neighbour, mapped = (event.ip for event in sink.events)
+    assert re.fullmatch(r"[0-9a-f]{64}", same)
+    assert same == again == mapped != neighbour
+    assert same == ip_value("203.0.113.77", "hmac", middleware.audit.ip_key)
+    # Keyed: not the plain hash anyone could reverse by trying all 2^32 addresses.
+    assert same != hashlib.sha256(ipaddress.ip_address("203.0.113.77").packed).hexdigest()
+    other_events = MemorySink()
+    other = ConsentGate(app, secret_keys=["z" * 32], policy=POLICY, audit=other_events, ip_mode="hmac")
+    await post_from(other, "203.0.113.77")
+    assert other_events.events[0].ip != same
 
 
 # --- forms -----------------------------------------------------------------------------------

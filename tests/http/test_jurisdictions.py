@@ -8,6 +8,7 @@ independently of ``consentgate.consent.jurisdiction``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from consentgate.audit.events import ConsentEvent, MemorySink
 from consentgate.consent.cookie import ConsentCookie
@@ -218,6 +219,83 @@ async def test_the_us_opt_out_is_stored_and_survives_requests_without_the_signal
     assert not script_blocked(second.text, "stats.example")
     assert "data-cg-gpc-status" in second.text
     assert len(events(sink, "gpc_optout")) == 1
+
+
+async def mixed_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["path"] == "/api":
+        response: Response = JSONResponse({"ok": True})
+    elif scope["path"] == "/pixel.png":
+        response = Response(b"\x89PNG\r\n\x1a\n", media_type="image/png")
+    else:
+        response = HTMLResponse(PAGE)
+    await response(scope, receive, send)
+
+
+def consent_cookies(response: httpx.Response) -> list[str]:
+    return [v for v in response.headers.get_list("set-cookie") if v.startswith("consentgate=")]
+
+
+OPT_OUT_GPC = {"x-region": "US-CA", "sec-gpc": "1"}
+NOT_A_PAGE_NAVIGATION = {
+    "fetch() of JSON": ("/api", {"accept": "application/json", "sec-fetch-dest": "empty"}),
+    "image": ("/pixel.png", {"accept": "image/avif,image/webp,*/*", "sec-fetch-dest": "image"}),
+    "fetch() of a page": ("/", {"accept": "*/*", "sec-fetch-dest": "empty"}),
+    "iframe": ("/", {"accept": "text/html", "sec-fetch-dest": "iframe"}),
+    "navigation answered with JSON": ("/api", {"accept": "text/html", "sec-fetch-dest": "document"}),
+    "old browser, JSON": ("/api", {"accept": "application/json"}),
+}
+
+
+@pytest.mark.parametrize(("path", "headers"), NOT_A_PAGE_NAVIGATION.values(), ids=NOT_A_PAGE_NAVIGATION)
+async def test_gpc_on_anything_but_a_page_navigation_stores_and_records_nothing(
+    path: str, headers: dict[str, str]
+) -> None:
+    sink = MemorySink()
+    app = ConsentGate(
+        mixed_app,
+        secret_keys=[KEY],
+        policy=POLICY,
+        audit=sink,
+        region_header="X-Region",
+        trusted_proxies=["10.0.0.0/8"],
+    )
+    async with client(app) as http:
+        responses = await asyncio.gather(
+            *(http.get(path, headers={**OPT_OUT_GPC, **headers}) for _ in range(3))
+        )
+    assert all(r.status_code == 200 and not consent_cookies(r) for r in responses)
+    assert sink.events == []
+    if path == "/":  # the opt-out still applies to what is served
+        assert all(script_blocked(r.text, "ads.example") for r in responses)
+
+
+@pytest.mark.parametrize(
+    "headers", [{"sec-fetch-dest": "document"}, {}], ids=["fetch-metadata", "accept-only"]
+)
+async def test_the_first_page_navigation_stores_the_gpc_opt_out_once(headers: dict[str, str]) -> None:
+    sink = MemorySink()
+    app = ConsentGate(
+        mixed_app,
+        secret_keys=[KEY],
+        policy=POLICY,
+        audit=sink,
+        region_header="X-Region",
+        trusted_proxies=["10.0.0.0/8"],
+    )
+    async with client(app) as http:
+        await asyncio.gather(
+            *(http.get("/api", headers={**OPT_OUT_GPC, "accept": "application/json"}) for _ in range(3))
+        )
+        assert sink.events == []
+        page = await http.get("/shop", headers={**OPT_OUT_GPC, "accept": "text/html", **headers})
+        assert len(consent_cookies(page)) == 1
+        later = await http.get("/pixel.png", headers={**OPT_OUT_GPC, "sec-fetch-dest": "image"})
+        again = await http.get("/", headers={**OPT_OUT_GPC, **headers})
+    assert not consent_cookies(later) and not consent_cookies(again)
+    assert script_blocked(page.text, "ads.example")
+    (event,) = sink.events
+    assert (event.action, event.path, event.sec_gpc) == ("gpc_optout", "/shop", True)
+    assert page.cookies.get("consentgate") and "private" in page.headers["cache-control"]
 
 
 async def test_explicit_opt_back_in_under_gpc_is_logged_as_override() -> None:

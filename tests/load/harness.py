@@ -343,13 +343,14 @@ class Visitor:
                 self.cookies[name] = value.strip()
 
 
-CHOICES: tuple[tuple[str, dict[str, object]], ...] = (
-    ("accept_all", {}),
-    ("reject_all", {}),
-    ("save", {"categories": ["analytics"]}),
-    ("save", {"categories": ["preferences", "marketing"]}),
-    ("accept_all", {}),
-    ("withdraw", {}),
+# (action, categories granted by a "save"), in turn.
+CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("accept_all", ()),
+    ("reject_all", ()),
+    ("save", ("analytics",)),
+    ("save", ("preferences", "marketing")),
+    ("accept_all", ()),
+    ("withdraw", ()),
 )
 
 
@@ -461,7 +462,7 @@ class Worker:
         self.tally.acknowledged_at.append(time.monotonic())
 
     async def _choose(self, visitor: Visitor) -> Response:
-        action, extra = CHOICES[(visitor.number + visitor.requests) % len(CHOICES)]
+        action, categories = CHOICES[(visitor.number + visitor.requests) % len(CHOICES)]
         headers = [
             ("User-Agent", BROWSER_UA),
             ("Origin", self.origin),
@@ -474,13 +475,14 @@ class Worker:
                 ("csrf", visitor.csrf),
                 ("ui", "banner.save"),
             ]
-            for category in extra.get("categories", []):  # type: ignore[attr-defined]
-                fields.append(("category", str(category)))
+            fields += [("category", category) for category in categories]
             fields.append(("next", "/shop?from=banner"))
             body = urlencode(fields).encode()
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         else:
-            payload = {"action": action, "csrf": visitor.csrf, "ui": "banner.accept", **extra}
+            payload: dict[str, object] = {"action": action, "csrf": visitor.csrf, "ui": "banner.accept"}
+            if categories:
+                payload["categories"] = list(categories)
             body = json.dumps(payload).encode()
             headers += [("Content-Type", "application/json"), ("Accept", "application/json")]
         return await self.connection.request("POST", CONSENT_PATH, headers, body)

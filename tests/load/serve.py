@@ -20,21 +20,17 @@ import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
-import uvicorn  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.middleware import Middleware  # noqa: E402
-from starlette.middleware.sessions import SessionMiddleware  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import JSONResponse, Response  # noqa: E402
-from starlette.routing import BaseRoute, Route  # noqa: E402
-from starlette.types import ASGIApp  # noqa: E402
-
-from consentgate.audit.stores import open_store  # noqa: E402
-from consentgate.audit.stores.base import (  # noqa: E402
+from consentgate.audit.stores import open_store
+from consentgate.audit.stores.base import (
     ChainHead,
     Checkpoint,
     CookieRow,
@@ -47,8 +43,10 @@ from consentgate.audit.stores.base import (  # noqa: E402
     StoredNotice,
     StoreKind,
 )
-from consentgate.audit.writer import AuditWriter  # noqa: E402
-from consentgate.demo import find_demo_dir, load_demo_package  # noqa: E402
+from consentgate.audit.writer import AuditWriter
+from consentgate.demo import find_demo_dir, load_demo_package
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class SlowStore:

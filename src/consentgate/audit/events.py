@@ -107,9 +107,14 @@ class ConsentEvent:
 
 
 class EventSink(Protocol):
-    """Where the middleware hands each consent event. Must not block."""
+    """Where the middleware hands each consent event. Must not block.
 
-    def enqueue(self, event: ConsentEvent) -> None: ...
+    ``enqueue`` returns False when it refused the event (``AuditWriter``: queue full): the
+    middleware then refuses the consent change (503) rather than set a cookie it cannot prove.
+    True or None means accepted.
+    """
+
+    def enqueue(self, event: ConsentEvent) -> bool | None: ...
 
 
 class MemorySink:
@@ -118,5 +123,6 @@ class MemorySink:
     def __init__(self) -> None:
         self.events: list[ConsentEvent] = []
 
-    def enqueue(self, event: ConsentEvent) -> None:
+    def enqueue(self, event: ConsentEvent) -> bool:
         self.events.append(event)
+        return True

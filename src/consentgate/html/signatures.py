@@ -62,6 +62,26 @@ def _anchor_bytes(signatures: list[bytes]) -> set[int]:
     return chosen
 
 
+def _trie(words: list[bytes]) -> bytes:
+    """Alternation of ``words`` shaped as a trie; at a given position the longest wins."""
+    root: dict[int, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = root
+        for byte in word:
+            node = node.setdefault(byte, {})
+        node[-1] = {}
+
+    def emit(node: dict) -> bytes:  # type: ignore[type-arg]
+        branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
+        if -1 in node and branches:
+            branches.append(b"")  # an empty last branch, not `?`: `re` repeats are slow
+        if len(branches) < 2:
+            return b"".join(branches)
+        return b"(?:" + b"|".join(branches) + b")"
+
+    return emit(root)
+
+
 class SignatureScanner:
     """Find where ``signatures`` occur in a script.
 
@@ -74,50 +94,28 @@ class SignatureScanner:
         signatures = sorted({s for s in signatures if s})
         anchors = _anchor_bytes(signatures)
         table = bytearray(range(256))
-        spare = next(b for b in range(1, 256) if b not in anchors)
-        table[_MARK] = spare  # a NUL in the script must not look like an anchor
+        table[_MARK] = next(b for b in range(1, 256) if b not in anchors)  # a NUL is no anchor
         for byte in anchors:
             table[byte] = _MARK
         self._table = bytes(table)
-        # translated text after the anchor -> (signature, offset of its anchor) pairs
-        leaves: dict[bytes, list[tuple[bytes, int]]] = {}
+        # translated text after an anchor -> the signatures anchored there, with the offset
+        # of their anchor
+        after: dict[bytes, list[tuple[bytes, int]]] = {}
         for signature in signatures:
             offset = min(
                 (i for i, b in enumerate(signature) if b in anchors),
                 key=lambda i: (_frequency(signature[i]), i),
             )
-            leaves.setdefault(signature[offset + 1 :].translate(self._table), []).append((signature, offset))
-        self._groups: list[list[tuple[bytes, int]]] = []  # by group number
-        self._max_offset = max((o for pairs in leaves.values() for _, o in pairs), default=0)
-        self._pattern = re.compile(b"\\x00(?=" + self._trie(leaves) + b")", re.DOTALL)
-
-    def _trie(self, leaves: dict[bytes, list[tuple[bytes, int]]]) -> bytes:
-        root: dict[int, dict] = {}  # type: ignore[type-arg]
-        for suffix in leaves:
-            node = root
-            for byte in suffix:
-                node = node.setdefault(byte, {})
-            node[-1] = {}
-        self._groups = [[]]  # group 0 is the whole match
-
-        def emit(node: dict, suffix: bytes, above: list[tuple[bytes, int]]) -> bytes:  # type: ignore[type-arg]
-            here = above + leaves.get(suffix, []) if -1 in node else above
-            branches = [
-                re.escape(bytes([b])) + emit(child, suffix + bytes([b]), here)
-                for b, child in sorted(node.items())
-                if b >= 0
-            ]
-            if -1 in node:  # longer signatures first: the regex keeps the first that matches
-                self._groups.append(here)
-                branches.append(b"()")
-            return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-
-        return emit(root, b"", [])
-
-    @property
-    def max_offset(self) -> int:
-        """How far before its anchor a signature may start."""
-        return self._max_offset
+            after.setdefault(signature[offset + 1 :].translate(self._table), []).append((signature, offset))
+        # The regex reports the longest suffix that matched; every signature whose suffix is
+        # a prefix of it may be there too.
+        self._candidates = {
+            suffix: [pair for cut in range(len(suffix) + 1) for pair in after.get(suffix[:cut], [])]
+            for suffix in after
+        }
+        self._reach = max((offset for pairs in after.values() for _, offset in pairs), default=0)
+        # One capturing group only: each group costs a save and a restore at every try.
+        self._pattern = re.compile(b"\\x00(?=(" + _trie(list(after)) + b"))") if after else None
 
     def occurrences(self, data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(position, signature)`` for every occurrence inside ``data[start:end]``, in the
@@ -126,11 +124,12 @@ class SignatureScanner:
             yield at, signature
 
     def _hits(self, data: bytes, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
-        translated = data[start:end].translate(self._table)
-        groups = self._groups
-        for m in self._pattern.finditer(translated):
+        if self._pattern is None:
+            return
+        candidates = self._candidates
+        for m in self._pattern.finditer(data[start:end].translate(self._table)):
             anchor = start + m.start()
-            for signature, offset in groups[m.lastindex or 0]:
+            for signature, offset in candidates[m.group(1)]:
                 at = anchor - offset
                 if at >= start and data.startswith(signature, at, end):
                     yield anchor, at, signature
@@ -140,9 +139,8 @@ class SignatureScanner:
         Stops once one of rank ``top`` is found and no later anchor can start before it."""
         best: tuple[int, int, int] | None = None  # (-rank, position, -length)
         found: bytes | None = None
-        reach = self._max_offset
         for anchor, at, signature in self._hits(data, 0, len(data)):
-            if best is not None and best[0] == -top and anchor - reach > best[1]:
+            if best is not None and best[0] == -top and anchor - self._reach > best[1]:
                 break
             key = (-rank[signature], at, -len(signature))
             if best is None or key < best:

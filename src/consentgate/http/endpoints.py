@@ -162,21 +162,36 @@ class Endpoints:
 
     # -- saving -----------------------------------------------------------------------------
     async def persist_decision(self, request: Request) -> list[str]:
-        """Store what the region rules decided on their own (a US opt-out from GPC): record it,
-        then return its Set-Cookie line; nothing when the audit queue refuses the record."""
+        """Prepare to store what the region rules decided on their own (a US opt-out from GPC).
+
+        Only a page navigation stores it, and only when its response is a page we rewrite
+        (``store_decision``, called from ``Request.finish_headers``): otherwise every image,
+        fetch() call or cookieless client carrying ``Sec-GPC`` would mint a consent id and an
+        audit record of its own. The decision applies to every response regardless. Returns the
+        Set-Cookie lines to add now: none, the line comes with the page.
+        """
+        decision = request.decision
+        if decision.persist is None or decision.event is None or not request.page_navigation:
+            return []
+        await self.gate.audit.start()  # so that store_decision, which cannot await, can enqueue
+        request.persist_pending = True
+        return []
+
+    def store_decision(self, request: Request) -> str | None:
+        """Record the region's decision and return its Set-Cookie line; None for a crawler or
+        when the audit queue refuses the record."""
         decision = request.decision
         consent = decision.persist
         if consent is None or decision.event is None:
-            return []
-        await self.gate.audit.start()
+            return None
         event = consent_event(self.gate, request, consent, decision.event, page=request.route)
         if event is None:  # a crawler, told apart only now: nothing stored for it
-            return []
+            return None
         if not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
             # The opt-out still applies to this response; it is stored once it can be proven.
             self.gate.counters["consent_unrecorded"] += 1
-            return []
-        return [self.gate.cookie.set_cookie(consent, secure=request.secure)]
+            return None
+        return self.gate.cookie.set_cookie(consent, secure=request.secure)
 
     async def _save(self, request: Request, receive: Receive, send: Send) -> None:
         try:

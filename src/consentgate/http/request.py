@@ -75,6 +75,7 @@ class Request:
         "gate",
         "gpc",
         "method",
+        "persist_pending",
         "region",
         "route",
         "scope",
@@ -113,6 +114,7 @@ class Request:
         self._bot: bool | None = None
         self._csp: CspPage | None = None
         self.etag_translated = False
+        self.persist_pending = False  # set by Endpoints.persist_decision, done by finish_headers
         self.gpc = gpc
         self.dnt = dnt
         self.region: Region = gate.regions.resolve(scope) if gate.region_configured else UNKNOWN
@@ -165,6 +167,18 @@ class Request:
 
             self._bot = is_bot(self.user_agent)
         return self._bot
+
+    @property
+    def page_navigation(self) -> bool:
+        """A GET/HEAD for a page a person opens: Fetch Metadata's ``Sec-Fetch-Dest: document``,
+        or, from a browser without it, ``Accept: text/html``. Images, scripts, fetch() calls and
+        frames are not; only a navigation may store a decision the visitor did not make by hand."""
+        if self.method != "GET" and self.method != "HEAD":
+            return False
+        destination = self.header(b"sec-fetch-dest")
+        if destination:
+            return destination.strip().lower() == "document"
+        return b"text/html" in self._accept.lower()
 
     @property
     def show_banner(self) -> bool:
@@ -318,6 +332,12 @@ class Request:
 
     def finish_headers(self, headers: RawHeaders) -> RawHeaders:
         """The response headers plus the consent-derived CSP (``policy.csp``), if any."""
+        if self.persist_pending:
+            # The response is a page we rewrite: now the region's decision is stored (once).
+            self.persist_pending = False
+            line = self.gate.endpoints.store_decision(self)
+            if line is not None:
+                headers = [*headers, (b"set-cookie", line.encode("latin-1"))]
         csp = self._csp or self._csp_page(self.allows())
         if csp is None:
             return headers

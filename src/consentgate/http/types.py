@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from consentgate.audit.events import ConsentEvent
+from consentgate.audit.events import EventSink
 
 __all__ = [
     "ASGIApp",
@@ -36,8 +35,5 @@ CookieDecision = Literal[
 ]
 
 
-class Sink(Protocol):
-    """Where consent events go. ``audit.events.EventSink`` and ``AuditWriter`` both fit: a
-    return of ``False`` means the event was refused (queue full), anything else accepted."""
-
-    def enqueue(self, event: ConsentEvent) -> object: ...
+# Where consent events go: the audit package's one protocol (``AuditWriter`` fits it).
+Sink = EventSink

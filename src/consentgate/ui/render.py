@@ -552,6 +552,10 @@ class UI:
             self._placeholders.put(key, stencil)
         return stencil.fill({"csrf": _html(ctx.csrf_token), "next": _html(ctx.next_url)})
 
+    def cached_shapes(self) -> dict[str, int]:
+        """How many distinct shapes of each snippet are cached (for metrics and tests)."""
+        return {"head": len(self._heads), "body": len(self._bodies), "placeholder": len(self._placeholders)}
+
     # -- shapes -----------------------------------------------------------------------------
     def _render_head(self, ctx: RenderContext) -> bytes:
         nonce = f' nonce="{html.escape(ctx.nonce)}"' if ctx.nonce else ""
