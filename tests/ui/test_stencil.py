@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -195,6 +196,15 @@ def test_a_cache_hit_with_another_visitors_strings_equals_a_fresh_render(
     assert cached.body(ctx) == fresh.body(ctx)
     assert cached.placeholder(finding, ctx) == fresh.placeholder(finding, ctx)
     assert cached.body(ctx).isascii() and cached.head(ctx).isascii()
+
+
+@settings(max_examples=60, deadline=None)
+@given(now=st.integers(1, 253_402_300_799))
+def test_the_choice_date_is_the_utc_time_of_the_choice(cached: UI, now: int) -> None:
+    consent = no_choice(POLICY).with_choice(set(), source="banner", now=now)
+    when = datetime.fromtimestamp(now, UTC)
+    shown = f'<time datetime="{when:%Y-%m-%dT%H:%M:%SZ}">{when:%Y-%m-%d %H:%M} UTC</time>'
+    assert shown.encode() in cached.body(context(POLICY, consent))
 
 
 def test_pages_that_differ_only_in_visitor_strings_share_one_shape(policy: Policy) -> None:

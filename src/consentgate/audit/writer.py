@@ -6,6 +6,11 @@ queue is full so the caller can refuse the consent change (503) rather than acce
 cannot prove. An event ``enqueue`` accepted is written by ``stop()`` at the latest: to the store,
 or else to the spool (replayed on the next start), or — only if the spool disk is also failing —
 reported loudly as lost.
+
+``enqueue_durable`` is the same append plus a future for callers that must not answer before
+the event is on disk (the consent endpoint: "2xx means recorded"). While anyone waits, the
+background task drains at once instead of sleeping the flush interval; requests that arrive
+while a batch is being written share the next one (group commit).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentgate.audit.chain import Sealer, load_key
-from consentgate.audit.events import ConsentEvent
+from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
 from consentgate.audit.spool import Spool
 from consentgate.audit.stores import open_store
 from consentgate.audit.stores.base import CookieRow, Row, Store, StoreError
@@ -35,6 +40,7 @@ _REPLAY_BUDGET = 0.5  # seconds of replay per loop turn, so new batches keep rea
 # Start and stop replay for at most this long; the rest stays in order in the spool (on disk)
 # for the background task or the next start, so a large backlog never stalls start-up or shutdown.
 _EDGE_REPLAY_BUDGET = 3.0
+_EVENT_ID = EVENT_FIELDS.index("event_id")  # position in a sealed Row
 
 
 @dataclass(slots=True)
@@ -130,6 +136,7 @@ class AuditWriter:
         self._retry_delay = retry_initial
         self._retry_at = 0.0
         self._queue: deque[ConsentEvent] = deque()
+        self._waiters: dict[str, asyncio.Future[bool]] = {}  # event_id -> enqueue_durable's future
         self._capacity = max_queue  # max_queue minus rows held in memory behind a failed spool
         self._closed = False
         self._store_open = False
@@ -164,6 +171,26 @@ class AuditWriter:
         if len(queue) == self.batch_size:
             self._wake_soon()
         return True
+
+    def enqueue_durable(self, event: ConsentEvent) -> asyncio.Future[bool]:
+        """Queue one event like ``enqueue``; the future says when it is safe to confirm it.
+
+        True once the event's batch is committed to the store or fsync'd to the spool (or at
+        once for a crawler, whose events are never logged); False when the queue refused it or
+        when neither the store nor the spool could take it. Bound the wait yourself:
+
+        >>> if not await asyncio.wait_for(writer.enqueue_durable(event), 5.0):  # doctest: +SKIP
+        ...     refuse()
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        accepted = self.enqueue(event)
+        if not accepted or event.ua_device == "bot":
+            future.set_result(accepted)
+            return future
+        # (An event enqueued twice shares the first waiter: its first delivery settles both.)
+        future = self._waiters.setdefault(event.event_id, future)
+        self._wake_soon()
+        return future
 
     def skip_bot(self) -> None:
         """Count an event not built because the visitor is a crawler."""
@@ -232,6 +259,8 @@ class AuditWriter:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
             self._wake = asyncio.Event()
+            if self._waiters:  # waits began before start: don't make them sit out an interval
+                self._wake.set()
             self._spool_lock = asyncio.Lock()
             if self._key is None:
                 logger.warning(
@@ -274,6 +303,9 @@ class AuditWriter:
                 "spool and are lost at shutdown",
                 self.spool.held_rows,
             )
+        # Every accepted event went through _deliver above; anything left was lost to an
+        # unexpected error, and its waiter must hear so rather than hang.
+        self._settle(list(self._waiters), durable=False)
         self.spool.close()
         if self._owns_store and self._store_open:
             self._store_open = False
@@ -356,6 +388,7 @@ class AuditWriter:
                 await self._ensure_open()
                 stored = await self.store.write(rows)  # (not `+= await`: lost updates in parallel)
                 self._written += stored
+                self._settle_rows(rows, durable=True)
                 return
             except Exception as exc:
                 self._store_errors += 1
@@ -367,9 +400,19 @@ class AuditWriter:
                     exc,
                     self.spool.directory,
                 )
-        await self._to_spool(rows)
+        self._settle_rows(rows, durable=await self._to_spool(rows))
 
-    async def _to_spool(self, rows: list[Row]) -> None:
+    def _settle_rows(self, rows: list[Row], *, durable: bool) -> None:
+        if self._waiters:  # (costs nothing while nobody waits)
+            self._settle([str(row[_EVENT_ID]) for row in rows], durable=durable)
+
+    def _settle(self, event_ids: list[str], *, durable: bool) -> None:
+        for event_id in event_ids:
+            waiter = self._waiters.pop(event_id, None)
+            if waiter is not None and not waiter.done():  # done: the caller gave up waiting
+                waiter.set_result(durable)
+
+    async def _to_spool(self, rows: list[Row]) -> bool:
         # In a thread (an fsync must not stall requests), one batch at a time (two deliveries
         # may fail together) so lines never interleave.
         async with self._spool_lock:
@@ -377,11 +420,14 @@ class AuditWriter:
                 await asyncio.to_thread(self.spool.add, rows)
             except OSError as exc:
                 self._spool_failed(exc)
+                durable = False  # held in memory only: a SIGKILL now would lose it
             else:
                 self._spooled += len(rows)
+                durable = True
         # Queue plus held rows never exceed max_queue: with the store and the spool both down,
         # new choices are refused (503) instead of growing memory without bound.
         self._capacity = max(0, self.max_queue - self.spool.held_rows)
+        return durable
 
     def _spool_failed(self, exc: OSError) -> None:
         self._spool_errors += 1

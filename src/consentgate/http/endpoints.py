@@ -12,6 +12,7 @@ Redirects and Forwards"; W3C GPC (``/.well-known/gpc.json``); GDPR art. 7(1) and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import importlib
@@ -19,7 +20,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -211,10 +212,12 @@ class Endpoints:
         if request.is_bot:
             self.gate.counters["bot_choices"] += 1  # crawlers leave no audit record
             self.gate.audit.skip_bot()
-        elif not self._record(request, consent, action, choice):
-            # The audit queue is full: refuse rather than set a cookie nobody can prove later.
+        elif (unrecorded := await self._record(request, consent, action, choice)) is not None:
+            # Refuse rather than set a cookie nobody can prove later: the visitor's state is unchanged.
             self.gate.counters["consent_unrecorded"] += 1
-            await _error(send, request, 503, "the choice could not be recorded; please try again")
+            await _error(
+                send, request, 503, f"the choice could not be recorded ({unrecorded}); please try again"
+            )
             return
         headers: list[tuple[bytes, bytes]] = [_NO_STORE]
         headers.append(
@@ -231,15 +234,16 @@ class Endpoints:
         body_out = json.dumps({"state": self.gate.ui.state_json(ctx)}, separators=(",", ":")).encode()
         await _send(send, 200, body_out, "application/json", headers)
 
-    def _record(self, request: Request, consent: Consent, action: Action, choice: Choice) -> bool:
+    async def _record(self, request: Request, consent: Consent, action: Action, choice: Choice) -> str | None:
+        """None once the event is recorded (durably, when the sink can tell); else why not."""
         page = choice.next_url if choice.next_url is not None else _referer_path(request)
         detail = {"nav_gpc": "true"} if choice.gpc else {}
         event = consent_event(
             self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
         )
         if event is None:
-            return True  # a crawler: nothing to record (the caller checked is_bot already)
-        return self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale))
+            return None  # a crawler: nothing to record (the caller checked is_bot already)
+        return await self.gate.audit.record(event, lambda: self.gate.ui.notice(event.locale))
 
     def _parse(self, body: bytes, kind: Literal["json", "form"], request: Request) -> Choice:
         if kind == "json":
@@ -536,8 +540,16 @@ class AuditSetup:
     """The configured event sink, started on lifespan startup or, without lifespan, lazily."""
 
     def __init__(
-        self, audit: str | Sink | None, *, audit_key: bytes | str | None, secret_key: str | bytes
+        self,
+        audit: str | Sink | None,
+        *,
+        audit_key: bytes | str | None,
+        secret_key: str | bytes,
+        durable_timeout: float = 5.0,
     ) -> None:
+        if not durable_timeout > 0:
+            raise ValueError(f"durable_timeout must be a positive number of seconds, got {durable_timeout!r}")
+        self.durable_timeout = durable_timeout
         key = audit_key.encode() if isinstance(audit_key, str) else audit_key
         self.store: object | None = None
         sink: Sink
@@ -560,6 +572,12 @@ class AuditSetup:
         self.sink = sink
         self.lifecycle = isinstance(sink, _Managed)
         self.observe_cookie = sink.observe_cookie if isinstance(sink, _CookieObserver) else None
+        # Duck-typed like the other side channels: AuditWriter confirms durability, a MemorySink
+        # or an app's own sink is taken at its word (enqueue).
+        durable = getattr(sink, "enqueue_durable", None)
+        self._durable: Callable[[ConsentEvent], Awaitable[object]] | None = (
+            durable if callable(durable) else None
+        )
         self._started = False
         secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         # IP hashes use their own key, derived so that rotating the secret keys rotates it too.
@@ -582,6 +600,28 @@ class AuditSetup:
             self.sink.put_notice(event.notice_hash, notice())
         result: object = self.sink.enqueue(event)
         return result is not False
+
+    async def record(self, event: ConsentEvent, notice: Callable[[], Mapping[str, object]]) -> str | None:
+        """Hand over a consent change and, when the sink can confirm it (``enqueue_durable``),
+        wait up to ``durable_timeout`` seconds until it is on disk, so that a 2xx answer means
+        "recorded" even if the process is killed right after. None: recorded; else why not."""
+        durable = self._durable
+        if durable is None:
+            return None if self.enqueue(event, notice) else "the audit log is full"
+        if isinstance(self.sink, _NoticeArchive):
+            self.sink.put_notice(event.notice_hash, notice())
+        try:
+            stored = await asyncio.wait_for(durable(event), self.durable_timeout)
+        except TimeoutError:
+            # The writer may still store it later: the log then holds a choice answered with 503
+            # (no cookie set), which the event id in this line lets an auditor reconcile.
+            logger.warning(
+                "consent event %s not confirmed durable within %g s; answered 503",
+                event.event_id,
+                self.durable_timeout,
+            )
+            return f"the audit log did not confirm it within {self.durable_timeout:g} s"
+        return None if stored is not False else "the audit log is full or unavailable"
 
     def skip_bot(self) -> None:
         if isinstance(self.sink, _BotCounter):

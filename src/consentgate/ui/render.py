@@ -2,6 +2,8 @@
 
 Everything that does not depend on the request (templates, language tables, the themed
 stylesheet, asset hashes, the notice archive) is built once in ``UI.__init__``. The snippets
+for a page are rendered once per *shape* and then only filled in with the visitor's own strings
+(``stencil.py``): a page costs microseconds, not a template render. The snippets
 injected into the site's pages are ASCII bytes (other characters as numeric character
 references, ``\\uXXXX`` inside JSON), so they are safe in any ASCII-compatible page charset, and
 they carry the page's CSP nonce on every script and style element.
@@ -301,6 +303,9 @@ class _CompactLoader(jinja2.BaseLoader):
 
 class UI:
     """Renders consentgate's banner, preference centre and placeholders for one policy.
+
+    ``cache_size`` bounds the shapes kept per snippet (least recently used go first); 0 renders
+    every snippet afresh, which is byte for byte the same output.
 
     >>> from consentgate.consent.state import Consent
     >>> policy = Policy(categories=(), services=())
