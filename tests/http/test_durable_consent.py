@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
-from consentgate.audit.events import ConsentEvent
+from consentgate.audit.events import ConsentEvent, MemorySink
 from consentgate.audit.stores.sqlite import SQLiteStore
 from consentgate.audit.writer import AuditWriter
 from consentgate.http.endpoints import AuditSetup
@@ -137,3 +137,12 @@ async def test_an_unconfirmed_write_answers_503_and_no_cookie(
 def test_the_durable_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="durable_timeout"):
         AuditSetup(None, audit_key=None, secret_key=KEY, durable_timeout=0)
+
+
+def test_the_middleware_passes_its_durable_timeout_to_the_audit_setup() -> None:
+    from consentgate.http.middleware import ConsentGate
+
+    gate = ConsentGate(PlainTextResponse("ok"), secret_keys=[KEY], audit=MemorySink(), durable_timeout=1.5)
+    assert gate.audit.durable_timeout == 1.5
+    with pytest.raises(ValueError, match="durable_timeout"):
+        ConsentGate(PlainTextResponse("ok"), secret_keys=[KEY], durable_timeout=-1)

@@ -75,6 +75,7 @@ class ConsentGate:
         on_cookie: Callable[[CookieRecord], None] | None = None,
         gpc_last_update: str | None = None,
         extra_head: Callable[[PageContext], str] | None = None,
+        durable_timeout: float = 5.0,
     ) -> None:
         from consentgate.consent.consent_mode import ConsentMode
         from consentgate.consent.jurisdiction import Jurisdiction
@@ -134,7 +135,9 @@ class ConsentGate:
         self.vary = ("Cookie", "Sec-GPC", "DNT", "Accept-Language", *self.regions.header_names)
         self._visitors: dict[tuple[bytes, bool, str, bool, bool], Visitor] = {}
         self._variant_tags: dict[VariantKey, str] = {}
-        self.audit = AuditSetup(audit, audit_key=audit_key, secret_key=keys[0])
+        self.audit = AuditSetup(
+            audit, audit_key=audit_key, secret_key=keys[0], durable_timeout=durable_timeout
+        )
         self.cookies.on_observe = self.audit.observe_cookie
         self.endpoints = Endpoints(self)
         # The consent-derived CSP (docs/csp.md): one builder, one report endpoint; None when off.
