@@ -12,7 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.kit import assert_logged_exactly, assert_served, load_with_fault, migrate, wait_for_stats
+from tests.faults.kit import (
+    assert_logged_exactly,
+    assert_served,
+    load_with_fault,
+    migrate,
+    unconfirmed,
+    wait_for_stats,
+)
 from tests.load.harness import Server, ServerOptions
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -54,12 +61,17 @@ async def test_killed_connections_during_load_lose_no_acknowledged_choice(
         assert server.stop() == 0, server.log_text()
     assert sum(killed) > 0, "the fault was never injected"
     assert int(str(stats["store_errors"])) > 0 or int(str(stats["spooled"])) > 0, stats
-    assert_served(tally)
-    assert len(tally.acknowledged) > 50
-    await assert_logged_exactly(url, tally.acknowledged, spool)
+    # A write caught by the kill waits for the pool (5 s) before it spools, longer than the
+    # endpoint waits for durability (5 s): those few choices are answered 503, and may still
+    # be logged. Counted, not hidden (see SECURITY.md).
+    print(f"killed connections: {len(tally.acknowledged)} acknowledged, {tally.refused_503} answered 503")
+    assert_served(tally, allow_503=True)
+    assert tally.refused_503 <= len(tally.acknowledged) // 4
+    assert len(tally.acknowledged) > 10
+    await assert_logged_exactly(url, tally.acknowledged, spool, unconfirmed=unconfirmed(tally))
 
 
-async def test_a_locked_events_table_during_load_delays_nothing_and_loses_nothing(
+async def test_a_locked_events_table_during_load_delays_no_page_and_loses_nothing(
     pg_schema: str, tmp_path: Path
 ) -> None:
     url, _ = _dsn_with_name(pg_schema)
@@ -85,7 +97,10 @@ async def test_a_locked_events_table_during_load_delays_nothing_and_loses_nothin
     assert held and held[0] >= 4.0
     assert int(str(stats["spooled"])) > 0 and int(str(stats["replayed"])) > 0, stats
     assert_served(tally)
-    consent = tally.classes["consent"].latencies
-    # A choice is answered once queued: a locked store must not hold visitors for its timeout.
-    assert sorted(consent)[int(len(consent) * 0.99)] < 1.5
+    # Pages never wait for the audit log; a choice waits until it is on disk: the store's
+    # lock_timeout (2 s), then the spool's fsync — well inside the endpoint's 5 s.
+    pages = sorted(tally.classes["page"].latencies)
+    consent = sorted(tally.classes["consent"].latencies)
+    assert pages[int(len(pages) * 0.99)] < 2.0
+    assert consent[-1] < 4.5
     await assert_logged_exactly(url, tally.acknowledged, spool)

@@ -1,7 +1,7 @@
 """The server process is killed (SIGKILL) mid-load and restarted on the same spool: the spool
 left behind is replayed, nothing is stored twice, nothing unacknowledged appears, and the chain
-verifies. What SIGKILL can cost is bounded: choices answered in the last moments before the
-kill, still in the writer's memory queue (at most one flush interval)."""
+verifies. A choice is answered only once it is on disk, so the kill loses none that was
+acknowledged."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.kit import assert_logged_exactly, assert_served, wait_for_stats
+from tests.faults.kit import assert_logged_exactly, assert_served, unconfirmed, wait_for_stats
 from tests.load.harness import (
     MIX_CONSENT,
     Server,
@@ -55,9 +55,9 @@ async def test_a_spool_left_by_a_killed_server_is_replayed_after_restart(tmp_pat
     with sqlite_locked(database):
         try:
             first = await drive(server.port, mix=MIX_CONSENT, seconds=3.0, concurrency=8, warmup=0.0)
-            # Everything answered has reached the spool (fsync'd) before the kill.
+            # Everything accepted has reached the spool (fsync'd) before the kill.
             await wait_for_stats(
-                server, lambda s: s["queued"] == 0 and s["spooled"] == len(first.acknowledged), timeout=30
+                server, lambda s: s["queued"] == 0 and s["spooled"] == s["accepted"], timeout=30
             )
         finally:
             server.kill()
@@ -65,18 +65,23 @@ async def test_a_spool_left_by_a_killed_server_is_replayed_after_restart(tmp_pat
     server.start()  # same port, same spool: the orphan is claimed and replayed at start-up
     try:
         stats = await wait_for_stats(server, lambda s: not s["backlog"])
-        assert stats["replayed"] == len(first.acknowledged)
+        assert int(str(stats["replayed"])) >= len(first.acknowledged)
         second = await drive(server.port, mix=MIX_CONSENT, seconds=2.0, concurrency=8, warmup=0.0)
     finally:
         assert server.stop() == 0, server.log_text()
-    assert_served(first)
+    assert_served(first, allow_503=True)  # a write waits for the lock (2 s), then spools
     assert_served(second)
-    assert len(first.acknowledged) > 20
-    await assert_logged_exactly(url, first.acknowledged + second.acknowledged, spool)
+    assert int(str(before_kill["spooled"])) > 0 and first.acknowledged
+    await assert_logged_exactly(
+        url,
+        first.acknowledged + second.acknowledged,
+        spool,
+        unconfirmed=unconfirmed(first) + unconfirmed(second),
+    )
     assert (await read_audit(url)).chains == 2  # one chain per writer instance
 
 
-async def test_sigkill_mid_load_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+async def test_sigkill_mid_load_loses_no_acknowledged_choice(tmp_path: Path) -> None:
     url, spool = sqlite_url(tmp_path / "audit.db"), tmp_path / "spool"
     server = _server(tmp_path, url, spool)
     server.start()
@@ -97,19 +102,11 @@ async def test_sigkill_mid_load_loses_at_most_the_last_flush_interval(tmp_path: 
     assert server.stop() == 0, server.log_text()
     audit = await read_audit(url)
     missing, extra = compare(tally.acknowledged, audit)
-    # A choice in flight at the kill may have been logged without its answer arriving.
+    # A 2xx is sent once the choice is on disk (the endpoint waits for the writer), so a kill
+    # loses nothing acknowledged; a choice in flight at the kill may be logged unanswered.
+    assert not missing, f"lost {sum(missing.values())} acknowledged choices"
     assert set(extra) <= set(tally.uncertain), "the log holds choices nobody was told were saved"
     assert audit.duplicate_event_ids == 0 and audit.duplicate_positions == 0
-    # Lost: only choices answered within the last flush interval (0.1 s) plus one batch write.
-    recent = {
-        consent_id
-        for consent_id, at in zip(tally.acknowledged, tally.acknowledged_at, strict=True)
-        if at > killed_at[0] - 1.0
-    }
-    assert set(missing) <= recent, f"lost {sum(missing.values())} choices older than a second"
     status, output = await asyncio.to_thread(verify_cli, url)
     assert status == 0, output
-    assert len(tally.acknowledged) - sum(missing.values()) > 20
-    print(
-        f"SIGKILL mid-load: {len(tally.acknowledged)} acknowledged, {sum(missing.values())} lost (in memory)"
-    )
+    assert len(tally.acknowledged) > 20 and killed_at

@@ -14,6 +14,7 @@ from consentgate.selftest.records import (
     Choice,
     ConsentCall,
     CookieRecord,
+    CookieWrite,
     Phase,
     PhaseObservation,
     RequestRecord,
@@ -152,6 +153,52 @@ def test_necessary_and_consent_cookies_are_fine_and_unknown_ones_are_warnings(po
         "mystery": "unclassified",
     }
     assert rules(result) == [("warning", "before", "unclassified-cookie")]
+
+
+@pytest.mark.parametrize("name", ["consentgate", "__Host-consentgate"])
+def test_consentgates_own_cookie_is_necessary_without_a_policy(name: str) -> None:
+    result = judge(phase("before", cookies=(cookie(name, source="header"),)), policy=load_dict({}))
+    assert [(row.category, row.verdict) for row in result.phases[0].cookies] == [("necessary", "ok")]
+    assert result.findings == ()
+
+
+def test_consentgates_default_cookie_name_is_necessary_under_a_policy_that_renames_it() -> None:
+    renamed = load_dict({**POLICY_DATA, "cookie": {"name": "site_consent"}})
+    cookies = (cookie("consentgate"), cookie("__Host-site_consent"), cookie("__Host-consentgate"))
+    result = judge(phase("before", cookies=cookies), policy=renamed)
+    assert {row.cookie.name: row.verdict for row in result.phases[0].cookies} == {
+        "consentgate": "ok",
+        "__Host-site_consent": "ok",
+        "__Host-consentgate": "ok",
+    }
+
+
+def write(
+    name: str, origin: str = PAGE, stage: Stage = "pre_choice", *, deletion: bool = False
+) -> CookieWrite:
+    return CookieWrite(name, "header", origin, PAGE, stage, deletion)
+
+
+def test_tracking_cookie_set_and_deleted_before_the_jar_was_read_is_still_a_violation(policy: Policy) -> None:
+    writes = (write("_ga"), write("_ga", SITE + "/app.js", deletion=True), write("_ga", SITE + "/shop"))
+    (finding,) = judge(phase("before", cookie_writes=writes), policy=policy).violations
+    assert (finding.rule, finding.requirement, finding.subject) == ("cookie", "CG-03", "_ga (127.0.0.1)")
+    assert finding.count == 2 and finding.evidence == (PAGE, SITE + "/shop")
+    assert "deleted again" in finding.message
+
+
+def test_brief_cookies_that_are_allowed_unknown_in_the_jar_or_before_the_choice_are_not_reported(
+    policy: Policy,
+) -> None:
+    writes = (write("session"), write("mystery"), write("_tracker_id"), write("_ga", stage="pre_choice"))
+    jar = (cookie("_tracker_id", present_after_choice=True, written_after_choice=True),)
+    before = judge(phase("before", cookie_writes=writes[:2]), policy=policy)
+    rejected = phase("reject", cookies=jar, cookie_writes=writes[2:], choice=made("reject"), banner=BANNER)
+    assert before.findings == ()
+    # _tracker_id is judged from the jar (once); _ga was written before the click only.
+    assert [(f.rule, f.subject) for f in judge(rejected, policy=policy).violations] == [
+        ("cookie", "_tracker_id (127.0.0.1)")
+    ]
 
 
 def test_first_party_cookie_left_after_withdrawal_is_a_violation(policy: Policy) -> None:

@@ -21,13 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from consentgate.policy.model import NECESSARY, Policy, RegionMode, Service
-from consentgate.selftest.hosts import is_google_tag, same_site
+from consentgate.policy.model import NECESSARY, CookieSettings, Policy, RegionMode, Service
+from consentgate.selftest.hosts import domain_matches, host_of, is_google_tag, same_site
 from consentgate.selftest.records import (
     BannerCheck,
     Choice,
     ConsentCall,
     CookieRecord,
+    CookieWrite,
     Finding,
     Phase,
     PhaseObservation,
@@ -39,6 +40,9 @@ from consentgate.selftest.records import (
 ConsentState = Literal["none", "rejected", "accepted"]
 Verdict = Literal["ok", "violation", "warning", "unclassified", "not judged"]
 
+# consentgate's consent cookie under its default name: a site behind consentgate that keeps the
+# default sets it whatever policy file the test is given (or none).
+_DEFAULT_CONSENT_COOKIE = CookieSettings().name
 _ALL_STAGES: frozenset[Stage] = frozenset({"pre_choice", "setup", "post_choice"})
 _AFTER_CHOICE: frozenset[Stage] = frozenset({"post_choice"})
 _WHEN: dict[Phase, str] = {
@@ -143,7 +147,8 @@ class _Judge:
         self.region = region
         self.gpc = gpc
         self.mode = region_mode(policy, region)
-        self.consent_cookies = {policy.cookie.name, f"__Host-{policy.cookie.name}"}
+        names = {policy.cookie.name, _DEFAULT_CONSENT_COOKIE}
+        self.consent_cookies = frozenset({*names, *(f"__Host-{name}" for name in names)})
         self.findings: list[Finding] = []
         self.once: dict[tuple[str, ...], _Once] = {}
 
@@ -367,6 +372,49 @@ class _Judge:
                     "the catalog: declare it under its service in the policy",
                     page=cookie.first_page,
                 ),
+            )
+
+    def brief_cookies(
+        self, obs: PhaseObservation, judged: bool, consent: ConsentState, stages: frozenset[Stage]
+    ) -> None:
+        """Cookies written in the window but gone before the jar was read (consentgate's firewall
+        deletes a cookie it did not allow on the next response): stored all the same (CG-01/03)."""
+        if not judged:
+            return
+        stored = [c for c in obs.cookies if obs.phase == "before" or c.present_after_choice]
+        brief: dict[tuple[str, str], list[CookieWrite]] = defaultdict(list)
+        for write in obs.cookie_writes:
+            host = host_of(write.origin if write.source == "header" else write.page)
+            if write.deletion or write.stage not in stages or not host:
+                continue
+            if not any(c.name == write.name and domain_matches(c.domain, host) for c in stored):
+                brief[(write.name, host)].append(write)
+        for (name, host), writes in brief.items():
+            first = writes[0]
+            record = CookieRecord(
+                name, host, "/", None, False, False, "", self.third_party(host), first.source,
+                first.origin, first.page, first.stage, False, True,
+            )  # fmt: skip
+            service, category, service_name = self.cookie_service(record)
+            if category is None or self.allows(service, category, consent):
+                continue
+            setter = _setter(record)
+            self.add(
+                Finding(
+                    "violation",
+                    obs.phase,
+                    "cookie",
+                    self.requirement(obs.phase, header=first.source == "header"),
+                    f"{name} ({host})",
+                    f"cookie {name} ({service_name}, {category}) {setter} {_WHEN[obs.phase]}, "
+                    f"{len(writes)} time(s), and deleted again before the test read the cookie jar: "
+                    "it was stored all the same",
+                    service_id=service.id if service else None,
+                    category=category,
+                    page=first.page,
+                    count=len(writes),
+                    evidence=tuple(dict.fromkeys(w.origin for w in writes))[:3],
+                )
             )
 
     def storage(self, obs: PhaseObservation, judged: bool, consent: ConsentState) -> list[StorageRow]:
@@ -681,6 +729,7 @@ class _Judge:
         judged, consent, stages = self.window(obs)
         hosts = self.hosts(obs, judged, consent, stages)
         cookies = self.cookies(obs, judged, consent)
+        self.brief_cookies(obs, judged, consent, stages)
         storage = self.storage(obs, judged, consent)
         self.consent_mode(obs, judged, consent, stages)
         return PhaseAssessment(

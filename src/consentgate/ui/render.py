@@ -245,6 +245,8 @@ def _quote_path(url: str) -> str:
 
 def _json_value(value: str | int | None) -> bytes:
     """``script_json(value)`` as bytes, without json.dumps for the common plain tokens."""
+    if value is None:
+        return b"null"
     if type(value) is int:
         return str(value).encode()
     if type(value) is str and _JSON_PLAIN.fullmatch(value):

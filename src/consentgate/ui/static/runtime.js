@@ -9,15 +9,23 @@
   } catch (e) {
     // No state block: nothing is granted, and choices still post to the default prefix.
   }
-  // Category names of other consent tools' markup (Cookiebot, OneTrust, CookieConsent).
-  var ALIAS = {
-    statistics: "analytics", performance: "analytics", functionality: "preferences",
-    functional: "preferences", targeting: "marketing", advertising: "marketing",
-    C0001: "necessary", C0002: "analytics", C0003: "preferences", C0004: "marketing", C0005: "marketing"
+  // Category names of other consent tools' markup, read as the server reads them
+  // (consentgate.html.rules; a test keeps the two tables equal). Parsed as JSON by that test.
+  var SYNONYMS = {
+    "necessary": "essential strictly-necessary strictly_necessary required",
+    "preferences": "preference functional functionality",
+    "analytics": "statistics statistic performance measurement",
+    "marketing": "advertising ads targeting social social-media"
   };
+  // OneTrust's default groups C0001..C0005.
+  var ONETRUST = ["necessary", "analytics", "preferences", "marketing", "marketing"];
+  var ALIAS = {}, RANK = { necessary: 0, preferences: 1, marketing: 3 };
+  Object.keys(SYNONYMS).forEach(function (k) {
+    (k + " " + SYNONYMS[k]).split(" ").forEach(function (a) { ALIAS[a] = k; });
+  });
   var INERT = 'script[type="text/plain"]';
-  var SCRIPTS = "script[" + P + "blocked]," + INERT + "[data-category]," + INERT + "[data-cookieconsent]," +
-    INERT + "[data-name]," + INERT + '[class*="optanon-category-"]';
+  var MARKUP = "[data-category],[data-cookieconsent],[data-name],[data-service],[class*=optanon-category-]";
+  var SCRIPTS = "script[" + P + "blocked]," + MARKUP.replace(/\[/g, INERT + "[");
 
   function all(selector, root) {
     return Array.prototype.slice.call((root || d).querySelectorAll(selector));
@@ -25,25 +33,50 @@
   function get(el, name) {
     return el.getAttribute(name);
   }
+  function own(o, k) {
+    return Object.prototype.hasOwnProperty.call(o || {}, k);
+  }
   function prefix() {
     return state.prefix || "/_consentgate";
   }
 
-  // Same rule as Consent.allows_service on the server: an explicit service choice wins,
-  // otherwise every category named must be granted.
-  function allows(service, categories) {
-    var s = state.services || {}, c = state.categories || {};
-    if (service && Object.prototype.hasOwnProperty.call(s, service)) return s[service] === true;
-    return categories.length > 0 && categories.every(function (k) {
-      k = ALIAS[k] || k;
-      return k === "necessary" || c[k] === true;
-    });
+  // The site's own consent markup, as Rules.classify_markup reads it: [service, category].
+  function name(raw) {
+    var k = raw.trim().toLowerCase();
+    return own(state.categories, k) ? k : own(ALIAS, k) ? ALIAS[k] : null;
   }
+  function worst(names) {
+    // Several categories named: the most sensitive decides, as on the server.
+    return names.filter(Boolean).sort(function (a, b) {
+      return (own(RANK, b) ? RANK[b] : 2) - (own(RANK, a) ? RANK[a] : 2);
+    })[0] || null;
+  }
+  function markup(el) {
+    var service = get(el, "data-service"), v = get(el, "data-category"), category = v === null ? null : name(v);
+    var onetrust = /optanon-category((?:-[A-Za-z0-9]+)+)/.exec(get(el, "class") || "");
+    v = get(el, "data-cookieconsent");
+    if (!category && v !== null) category = worst(v.split(",").map(name));
+    if (!category && onetrust) {
+      category = worst(onetrust[1].split("-").map(function (g) {
+        return /^c000[1-5]$/i.test(g) ? ONETRUST[g.slice(4) - 1] : null;
+      }));
+    }
+    // Klaro names a service; its category is the one the preference centre lists it under.
+    return [service || (category ? null : get(el, "data-name")), category];
+  }
+  function categoryOf(service) {
+    var entry = all(".cg-svc").filter(function (el) { return get(el, P + "service") === service; })[0];
+    var section = entry && entry.closest(".cg-cat"), box = section && section.querySelector('input[name="category"]');
+    return box ? box.value : null;
+  }
+
+  // Same rule as Consent.allows_service on the server: an explicit service choice wins,
+  // otherwise the category must be granted.
   function allowed(el) {
-    var cat = get(el, P + "category") || get(el, "data-category") || get(el, "data-cookieconsent") || "";
-    var onetrust = /optanon-category-(C\d+)/.exec(get(el, "class") || "");
-    if (!cat && onetrust) cat = onetrust[1];
-    return allows(get(el, P + "service") || get(el, "data-name"), cat.split(/[\s,]+/).filter(Boolean));
+    var site = markup(el), s = state.services || {}, service = get(el, P + "service") || site[0];
+    var category = get(el, P + "category") || site[1] || (service && categoryOf(service));
+    if (service && own(s, service)) return s[service] === true;
+    return !!category && (category === "necessary" || (state.categories || {})[category] === true);
   }
 
   // A script only runs when the element is created by script, so each one is rebuilt with its
@@ -76,8 +109,10 @@
     old.parentNode.replaceChild(s, old);
     if (!wait) run(queue);
   }
+  // Every attribute the rewriter can move aside (data-src/-srcset: a lazy loader's, kept apart
+  // from the src the site already had) goes back under its own name.
   function restore(el) {
-    ["src", "srcset", "href", "data", "ping"].forEach(function (name) {
+    ["src", "srcset", "href", "data", "ping", "poster", "data-src", "data-srcset"].forEach(function (name) {
       var value = get(el, P + name);
       if (value !== null) {
         el.setAttribute(name, value);
@@ -97,6 +132,16 @@
     });
     all("[" + P + "placeholder]").forEach(function (el) {
       if (allowed(el)) el.parentNode.removeChild(el);
+    });
+    // A frame or image the site parked in data-src behind its consent markup: the consent tool
+    // it was written for would load it once granted, so this one does (once).
+    all("[data-src]:not(script),[data-srcset]:not(script)").forEach(function (el) {
+      if (el.cgLoaded || !el.matches(MARKUP) || !allowed(el)) return;
+      el.cgLoaded = true;
+      ["src", "srcset"].forEach(function (name) {
+        var value = get(el, "data-" + name);
+        if (value !== null && value !== get(el, name)) el.setAttribute(name, value);
+      });
     });
     run(queue);
   }
@@ -255,10 +300,12 @@
   });
 
   function init() {
-    var c = centre(), b = banner(), heading = b && b.querySelector('[tabindex="-1"]');
+    var c = centre(), b = banner(), heading = b && b.querySelector('[tabindex="-1"]'), text = b && b.querySelector(".cg-text");
     if (c) c.addEventListener("close", refocus);
     all("[" + P + "open]").forEach(function (el) { el.setAttribute("aria-haspopup", "dialog"); });
     activate();
+    // On a small screen the notice scrolls inside the banner: keyboard users must reach it too.
+    if (text && text.scrollHeight > text.clientHeight) text.tabIndex = 0;
     // Keyboard and screen-reader users meet the choice first; nothing is trapped.
     if (heading && (!d.activeElement || d.activeElement === d.body)) heading.focus({ preventScroll: true });
   }
