@@ -29,6 +29,8 @@ from tests.faults.kit import assert_logged_exactly
 from tests.hostile.kit import CONSENT, SAME_ORIGIN, call, gate
 from tests.load.harness import AUDIT_KEY
 
+JSON_POST = [*SAME_ORIGIN, ("content-type", "application/json")]
+
 
 @contextlib.contextmanager
 def full_disk(directory: Path, *, mount: bool) -> Iterator[Callable[[], None]]:

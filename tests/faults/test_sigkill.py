@@ -54,9 +54,9 @@ async def test_a_spool_left_by_a_killed_server_is_replayed_after_restart(tmp_pat
     server.start()  # creates the database
     with sqlite_locked(database):
         try:
-            first = await drive(server.port, mix=MIX_CONSENT, seconds=3.0, concurrency=8, warmup=0.0)
+            first = await drive(server.port, mix=MIX_CONSENT, seconds=4.0, concurrency=8, warmup=0.0)
             # Everything accepted has reached the spool (fsync'd) before the kill.
-            await wait_for_stats(
+            before_kill = await wait_for_stats(
                 server, lambda s: s["queued"] == 0 and s["spooled"] == s["accepted"], timeout=30
             )
         finally:

@@ -1,0 +1,362 @@
+"""The banner's browser acceptance, in a real Chromium, through the real ``ConsentGate``.
+
+The site (tests/browser/banner_site.py) runs on 127.0.0.1 with an analytics tracker on 127.0.0.2
+and a marketing tracker on 127.0.0.3. Every request the page makes is recorded in the browser
+(``page.on("request")``) and every request a tracker origin receives is recorded on the server,
+so "no tracker request" is checked on both ends. Each flow is run with JavaScript on (choices
+apply in place, no reload) and off (the forms post, 303 back, the server serves the new page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
+
+from tests.browser.banner_site import CHROMIUM_ARGS, FLAGS, HOSTS, World, strict_csp, tracker_scripts, world
+
+pytestmark = pytest.mark.browser
+
+BANNER = "[data-consentgate-banner]"
+CENTRE = "dialog[data-consentgate-centre]"
+# Violations the page itself sees, under any policy (the app's or consentgate's own).
+WATCH_CSP = """window.__violations = [];
+document.addEventListener("securitypolicyviolation", e => window.__violations.push(
+    {blocked: e.blockedURI, directive: e.effectiveDirective, policy: e.originalPolicy,
+     disposition: e.disposition}));"""
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(free_port: int) -> Iterator[World]:
+    with world(free_port) as w:
+        yield w
+
+
+@dataclass
+class Tab:
+    page: Page
+    context: BrowserContext
+    w: World
+    requests: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def tracker_requests(self) -> list[str]:
+        hosts = set(HOSTS.values())
+        return [u for u in self.requests if (urlsplit(u).hostname or "") in hosts]
+
+    def ran(self, kind: str) -> bool:
+        return bool(self.page.evaluate(f"window.{FLAGS[kind]} === true"))
+
+    def settle(self) -> None:
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_timeout(250)  # anything that should not run has had time to run
+
+    def state(self) -> dict[str, Any]:
+        # page.request shares the context's cookie jar: the server's view of this visitor.
+        response = self.page.request.get(self.w.base + "/_consentgate/state")
+        assert response.ok
+        data: dict[str, Any] = response.json()
+        return data
+
+    def consent_cookie(self) -> str | None:
+        for cookie in self.context.cookies(self.w.base):
+            if cookie["name"] == self.w.cookie_name:
+                assert cookie["httpOnly"], "the consent cookie must be HttpOnly"
+                return cookie["value"]
+        return None
+
+    def html(self) -> dict[str, str]:
+        return tracker_scripts(self.page.content(), self.w.trackers.port)
+
+
+@contextmanager
+def tab(browser: Browser, w: World, *, js: bool = True) -> Iterator[Tab]:
+    context = browser.new_context(java_script_enabled=js)
+    if js:
+        context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    t = Tab(page, context, w)
+
+    def on_request(request: Request) -> None:
+        t.requests.append(request.url)
+
+    def on_console(message: ConsoleMessage) -> None:
+        t.console.append(f"{message.type}: {message.text}")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("framenavigated", lambda frame: t.navigations.append(frame.url) if frame == page.main_frame else None)
+    try:
+        yield t
+    finally:
+        context.close()
+
+
+def rejected(state: dict[str, Any]) -> bool:
+    return bool(state["exists"]) and not any(v for k, v in state["categories"].items() if k != "necessary")
+
+
+def first_view(t: Tab) -> None:
+    t.page.goto(t.w.base + "/")
+    t.settle()
+    assert t.page.locator(BANNER).is_visible()
+    assert t.tracker_requests() == [] and t.w.trackers.hits == []
+    assert not t.ran("analytics") and not t.ran("marketing")
+    assert t.page.evaluate("window.__siteRan === true")  # the site's own script is untouched
+
+
+# -- JavaScript on ---------------------------------------------------------------------------
+
+
+def test_first_view_shows_the_banner_and_requests_no_tracker(browser: Browser, site: World) -> None:
+    with tab(browser, site) as t:
+        first_view(t)
+        assert t.consent_cookie() is None
+        assert t.state()["exists"] is False
+        assert t.html() == {"analytics": "blocked", "marketing": "blocked"}
+        # The choice is reachable by keyboard: the banner's heading has focus, all three buttons.
+        banner = t.page.locator(BANNER)
+        for action in ("accept_all", "reject_all", "customise"):
+            assert banner.locator(f"[data-cg-action='{action}']").is_visible()
+
+
+def test_reject_all_in_one_click_is_stored_and_survives_a_reload(browser: Browser, site: World) -> None:
+    with tab(browser, site) as t:
+        first_view(t)
+        t.page.locator(f"{BANNER} [data-cg-action='reject_all']").click()
+        t.page.wait_for_selector(BANNER, state="detached")
+        t.settle()
+        assert t.consent_cookie() is not None
+        assert rejected(t.state())
+        assert t.page.locator("[data-cg-reopen]").is_visible()
+        t.page.reload()
+        t.settle()
+        assert t.page.locator(BANNER).count() == 0
+        assert t.tracker_requests() == [] and t.w.trackers.hits == []
+        assert not t.ran("analytics") and not t.ran("marketing")
+    assert [e.action for e in site.sink.events] == ["reject_all"]
+
+
+def test_accept_all_runs_the_trackers_without_a_reload(browser: Browser, site: World) -> None:
+    with tab(browser, site) as t:
+        first_view(t)
+        t.page.evaluate("window.__sameDocument = 'before the click'")
+        navigations = len(t.navigations)
+        t.page.locator(f"{BANNER} [data-cg-action='accept_all']").click()
+        t.page.wait_for_function("window.__analyticsRan === true && window.__marketingRan === true")
+        assert t.page.evaluate("window.__sameDocument") == "before the click"
+        assert len(t.navigations) == navigations
+        assert t.page.locator(BANNER).count() == 0
+        assert sorted(t.w.trackers.hits) == ["analytics", "marketing"]
+        state = t.state()
+        assert state["exists"] and state["categories"]["analytics"] and state["categories"]["marketing"]
+        assert t.consent_cookie() is not None
+    assert [e.action for e in site.sink.events] == ["accept_all"]
+
+
+def test_customise_analytics_only_runs_only_analytics(browser: Browser, site: World) -> None:
+    with tab(browser, site) as t:
+        first_view(t)
+        t.page.evaluate("window.__sameDocument = 'before the click'")
+        t.page.locator(f"{BANNER} [data-cg-action='customise']").click()
+        centre = t.page.locator(CENTRE)
+        centre.wait_for(state="visible")
+        # Nothing is pre-ticked.
+        for kind in ("analytics", "marketing"):
+            assert not centre.locator(f"input[name='category'][value='{kind}']").is_checked()
+        centre.locator("input[name='category'][value='analytics']").check()
+        centre.locator("[data-cg-action='save']").click()
+        t.page.wait_for_function("window.__analyticsRan === true")
+        t.settle()
+        assert not t.ran("marketing")
+        assert t.w.trackers.hits == ["analytics"]
+        assert [u for u in t.tracker_requests() if HOSTS["marketing"] in u] == []
+        assert t.page.evaluate("window.__sameDocument") == "before the click"
+        categories = t.state()["categories"]
+        assert categories["analytics"] is True and categories["marketing"] is False
+        assert t.page.locator(BANNER).count() == 0 and not centre.is_visible()
+    assert [e.action for e in site.sink.events] == ["save"]
+
+
+def test_reopen_and_reject_after_accepting_reloads_with_nothing_running(
+    browser: Browser, site: World
+) -> None:
+    with tab(browser, site) as t:
+        first_view(t)
+        t.page.locator(f"{BANNER} [data-cg-action='accept_all']").click()
+        t.page.wait_for_function("window.__analyticsRan === true && window.__marketingRan === true")
+        t.settle()
+        t.page.evaluate("window.__sameDocument = 'accepted page'")
+        t.page.locator("[data-consentgate-open][data-cg-reopen]").click()
+        centre = t.page.locator(CENTRE)
+        centre.wait_for(state="visible")
+        # The centre mirrors the stored choice.
+        assert centre.locator("input[name='category'][value='marketing']").is_checked()
+        hits, seen = len(t.w.trackers.hits), len(t.requests)
+        with t.page.expect_navigation():
+            centre.locator("[data-cg-action='reject_all']").click()
+        t.settle()
+        # A fresh document: what already ran is gone, and nothing runs again.
+        assert t.page.evaluate("window.__sameDocument === undefined")
+        assert not t.ran("analytics") and not t.ran("marketing")
+        assert len(t.w.trackers.hits) == hits
+        assert [u for u in t.requests[seen:] if (urlsplit(u).hostname or "") in HOSTS.values()] == []
+        assert t.page.locator(BANNER).count() == 0
+        assert rejected(t.state())
+        assert t.html() == {"analytics": "blocked", "marketing": "blocked"}
+    assert [e.action for e in site.sink.events][0] == "accept_all"
+    assert len(site.sink.events) == 2
+
+
+def test_strict_nonce_csp_site_accepts_without_any_violation(browser: Browser, site: World) -> None:
+    with tab(browser, site) as t:
+        response = t.page.goto(site.base + "/strict")
+        assert response is not None
+        app_policies = [
+            h["value"]
+            for h in response.headers_array()
+            if h["name"].lower() == "content-security-policy" and h["value"].startswith("script-src 'nonce-")
+        ]
+        assert len(app_policies) == 1
+        nonce = app_policies[0].split("'nonce-", 1)[1].split("'", 1)[0]
+        assert app_policies[0] == strict_csp(nonce)
+        t.settle()
+        assert t.page.evaluate("window.__siteRan === true")
+        assert t.tracker_requests() == []
+        t.page.evaluate("window.__sameDocument = 'before the click'")
+        t.page.locator(f"{BANNER} [data-cg-action='accept_all']").click()
+        t.page.wait_for_function("window.__analyticsRan === true && window.__marketingRan === true")
+        t.settle()
+        assert t.page.evaluate("window.__sameDocument") == "before the click"
+        assert t.page.locator(BANNER).count() == 0
+        violations = t.page.evaluate("window.__violations")
+        assert violations == [], violations
+        csp_console = [m for m in t.console if "content security policy" in m.lower()]
+        assert csp_console == [], csp_console
+
+
+def test_axe_finds_no_serious_issue_in_banner_or_preference_centre(browser: Browser, site: World) -> None:
+    axe = Axe()
+
+    def serious(page: Page, context: str | None) -> list[str]:
+        results = axe.run(page, context=context)
+        return [
+            f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    with tab(browser, site) as t:
+        first_view(t)
+        assert serious(t.page, BANNER) == []
+        t.page.locator(f"{BANNER} [data-cg-action='customise']").click()
+        t.page.locator(CENTRE).wait_for(state="visible")
+        assert serious(t.page, CENTRE) == []
+        # The preference centre as a page of its own (the no-JavaScript path), whole page.
+        t.page.goto(site.base + "/_consentgate/preferences?next=/")
+        assert serious(t.page, None) == []
+
+
+# -- JavaScript off --------------------------------------------------------------------------
+
+
+def choose(t: Tab, selector: str) -> None:
+    """Submit a consent form the way a browser without JavaScript does: POST, 303, GET back."""
+    with t.page.expect_response(lambda r: r.url.endswith("/_consentgate/consent")) as posted:
+        t.page.locator(selector).click()
+    response = posted.value
+    assert response.request.method == "POST"
+    assert response.status == 303
+    t.page.wait_for_load_state("load")
+
+
+def no_js_first_view(t: Tab) -> None:
+    t.page.goto(t.w.base + "/")
+    assert t.page.locator(BANNER).count() == 1
+    assert t.html() == {"analytics": "blocked", "marketing": "blocked"}
+    assert t.tracker_requests() == [] and t.w.trackers.hits == []
+
+
+def test_without_javascript_reject_all_posts_and_returns_to_the_page(browser: Browser, site: World) -> None:
+    with tab(browser, site, js=False) as t:
+        no_js_first_view(t)
+        choose(t, f"{BANNER} [data-cg-action='reject_all']")
+        assert t.page.url == site.base + "/"
+        assert t.consent_cookie() is not None
+        assert rejected(t.state())
+        assert t.page.locator(BANNER).count() == 0
+        assert t.html() == {"analytics": "blocked", "marketing": "blocked"}
+        assert t.tracker_requests() == [] and t.w.trackers.hits == []
+    assert [e.action for e in site.sink.events] == ["reject_all"]
+
+
+def test_without_javascript_accept_all_serves_the_scripts_restored(browser: Browser, site: World) -> None:
+    with tab(browser, site, js=False) as t:
+        no_js_first_view(t)
+        choose(t, f"{BANNER} [data-cg-action='accept_all']")
+        assert t.page.url == site.base + "/"
+        assert t.consent_cookie() is not None
+        state = t.state()
+        assert state["categories"]["analytics"] and state["categories"]["marketing"]
+        assert t.page.locator(BANNER).count() == 0
+        assert t.html() == {"analytics": "live", "marketing": "live"}
+    assert [e.action for e in site.sink.events] == ["accept_all"]
+
+
+def test_without_javascript_customise_on_the_preferences_page(browser: Browser, site: World) -> None:
+    with tab(browser, site, js=False) as t:
+        no_js_first_view(t)
+        # Without JavaScript the banner's "Customise" link is the preferences page.
+        t.page.locator(f"{BANNER} [data-cg-action='customise']").click()
+        t.page.wait_for_load_state("load")
+        assert urlsplit(t.page.url).path == "/_consentgate/preferences"
+        form = t.page.locator("form[data-consentgate-form]")
+        for kind in ("analytics", "marketing"):
+            assert not form.locator(f"input[name='category'][value='{kind}']").is_checked()
+        form.locator("input[name='category'][value='analytics']").check()
+        choose(t, "form[data-consentgate-form] [data-cg-action='save']")
+        assert t.page.url == site.base + "/"
+        categories = t.state()["categories"]
+        assert categories["analytics"] is True and categories["marketing"] is False
+        assert t.page.locator(BANNER).count() == 0
+        assert t.html() == {"analytics": "live", "marketing": "blocked"}
+    assert [e.action for e in site.sink.events] == ["save"]
+
+
+def test_without_javascript_withdrawing_blocks_the_scripts_again(browser: Browser, site: World) -> None:
+    with tab(browser, site, js=False) as t:
+        no_js_first_view(t)
+        choose(t, f"{BANNER} [data-cg-action='accept_all']")
+        assert t.html() == {"analytics": "live", "marketing": "live"}
+        first_cookie = t.consent_cookie()
+        # The persistent "privacy choices" link is the way back, on every page.
+        t.page.locator("[data-cg-reopen]").click()
+        t.page.wait_for_load_state("load")
+        assert urlsplit(t.page.url).path == "/_consentgate/preferences"
+        form = t.page.locator("form[data-consentgate-form]")
+        assert form.locator("input[name='category'][value='marketing']").is_checked()
+        choose(t, "form[data-consentgate-form] [data-cg-action='reject_all']")
+        assert t.page.url == site.base + "/"
+        assert t.consent_cookie() not in (None, first_cookie)
+        assert rejected(t.state())
+        assert t.page.locator(BANNER).count() == 0
+        assert t.html() == {"analytics": "blocked", "marketing": "blocked"}
+    events = site.sink.events
+    assert [e.action for e in events][0] == "accept_all" and len(events) == 2
+    assert events[0].consent_id == events[1].consent_id  # one visitor, one record to show
