@@ -154,13 +154,7 @@ async def test_store_down_and_spool_disk_full_serves_pages_refuses_beyond_the_bo
             for _ in range(8):  # rounds of 50 visitors choosing at once, and one page view
                 replies = await asyncio.gather(
                     *(
-                        call(
-                            app,
-                            CONSENT,
-                            method="POST",
-                            body=b'{"action": "accept_all"}',
-                            headers=[*SAME_ORIGIN, ("content-type", "application/json")],
-                        )  # fmt: skip
+                        call(app, CONSENT, method="POST", body=b'{"action": "accept_all"}', headers=JSON_POST)
                         for _ in range(50)
                     )
                 )

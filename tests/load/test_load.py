@@ -37,8 +37,8 @@ async def test_every_acknowledged_choice_is_logged_once_and_the_chain_verifies(t
     assert code == 0, server.log_text()
     row = figures("ci", tally, rss_start, rss_end)
     assert tally.mismatches == [] and row.errors == 0, (tally.mismatches[:5], row.to_dict())
-    assert row.per_class["page"][0] > 100 and row.per_class["api"][0] > 50
-    assert len(tally.acknowledged) > 50 and tally.refused_503 == 0
+    assert row.per_class["page"][0] > 50 and row.per_class["api"][0] > 20
+    assert len(tally.acknowledged) > 10 and tally.refused_503 == 0
     audit = await read_audit(url)
     missing, extra = compare(tally.acknowledged, audit)
     assert not missing, f"{sum(missing.values())} acknowledged choices are not in the log"

@@ -440,6 +440,7 @@ class UI:
             "csrf": ctx.csrf_token,
             "locale": self._language(ctx),
             "nonce": ctx.nonce,
+            "csp": self.policy.csp,
             # The server's values (region, GPC) when the middleware computed them.
             "consentMode": (
                 dict(ctx.consent_mode_default)

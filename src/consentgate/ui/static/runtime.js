@@ -234,7 +234,8 @@
         setTimeout(function () { throw e; });
       }
     });
-    if (withdrawn(before, next)) location.reload();
+    // An enforcing consent CSP was built for the old choice: only a new page gets the new one.
+    if (withdrawn(before, next) || next.csp === "enforce") location.reload();
     else activate();
   }
 
