@@ -174,12 +174,6 @@ def test_duplicate_json_keys_take_one_value_and_record_that_one() -> None:
         pytest.param(b'{"action":' + b"[" * 3000 + b"]" * 3000 + b"}", id="nested-in-a-field"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG(http): endpoints.py _parse_json catches ValueError only; json.loads raises "
-    "RecursionError on ~1000+ levels of nesting (10 KB, under max_body) -> unhandled -> 500",
-)
 def test_deeply_nested_json_is_refused_with_400(body: bytes) -> None:
     before = len(SINK.events)
     reply = post(body, "application/json")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from consentgate.consent.state import Consent
 from consentgate.http.cookies import parse_cookie_date, parse_cookie_headers, parse_set_cookie
 from consentgate.policy.load import load_dict
-from tests.hostile.kit import GA, KEY, OLD_KEY, PIXEL, SAME_ORIGIN, Reply, call, cookie_header, gate
+from tests.hostile.kit import GA, KEY, OLD_KEY, PIXEL, Reply, call, gate
 
 HYPOTHESIS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 POLICY = load_dict({})
@@ -209,14 +209,10 @@ def test_over_https_only_the_host_prefixed_cookie_counts() -> None:
     assert reply.state()["exists"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG(http): cookies.py CookieFirewall.sweep/deletion_headers echo request cookie names "
-    "into Set-Cookie without checking they are RFC 6265 tokens; a name with CR/LF (passed by a "
-    "lenient server, or obs-fold) splits the response",
-)
 def test_request_cookie_names_with_control_bytes_never_reach_set_cookie() -> None:
-    page([(b"cookie", b"_ga=1; _ga_X\r\nSet-Cookie: injected=1=1")])
+    # (A lenient server, or an obs-folded header, can pass CR/LF; the kit fails on any in a header.)
+    reply = page([(b"cookie", b"_ga=1; _ga_X\r\nSet-Cookie: injected=1=1; _fbp x=1")])
+    assert {line.split("=")[0] for line in reply.header_list("set-cookie")} == {"_ga"}
 
 
 @pytest.mark.parametrize(
@@ -227,17 +223,13 @@ def test_request_cookie_names_with_control_bytes_never_reach_set_cookie() -> Non
         pytest.param("www.shop.example\r\nSet-Cookie: a=1", id="crlf"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG(http): cookies.py cookie_domains() takes the Host header as given; its labels go "
-    "into 'Domain=' of the expiring Set-Cookie lines, so a Host header injects cookie attributes "
-    "(and CR/LF under a lenient server)",
-)
 def test_the_host_header_cannot_inject_cookie_attributes(host: str) -> None:
-    reply = page([("host", host), ("cookie", "_ga=GA1.1")])
-    for line in reply.header_list("set-cookie"):
-        assert "secure" not in line.lower() or line.startswith("__Host-")
-        assert line.lower().count("domain=") <= 1
+    reply = page([("host", host), ("cookie", "_ga=GA1.1")], scheme="http")
+    lines = reply.header_list("set-cookie")
+    assert lines  # the blocked cookie is still expired, host-only
+    for line in lines:
+        assert "secure" not in line.lower()
+        assert line.lower().count("domain=") == 0
 
 
 def test_a_valid_host_with_a_blocked_cookie_gets_well_formed_deletions() -> None:
@@ -287,7 +279,7 @@ def test_region_gpc_and_language_headers_of_any_shape_give_a_page(
         [(b"cf-ipcountry", country), (b"sec-gpc", gpc), (b"accept-language", language)], app=REGIONAL
     )
     state = reply.state()
-    assert len(state["region"]) <= 6 and state["region"].replace("-", "").isalnum() or state["region"] == ""
+    assert (len(state["region"]) <= 6 and state["region"].replace("-", "").isalnum()) or state["region"] == ""
     assert state["locale"].replace("-", "").isalpha()
     for name, value in reply.headers:
         assert value.isascii(), (name, value)

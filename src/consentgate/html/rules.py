@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from consentgate.html.signatures import SignatureScanner
 from consentgate.policy.model import NECESSARY, Policy, Service, UnknownMode
 
 __all__ = ["UNKNOWN_CATEGORY", "Action", "Finding", "Rule", "Rules", "Verdict", "host_of"]
@@ -135,16 +136,21 @@ class Rules:
     'analytics'
     """
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, inline_cache: int = 1024) -> None:
         self.policy = policy
         self.lookup = policy.lookup
         self.unknown_third_party: UnknownMode = policy.unknown_third_party
         self._categories = frozenset(c.id for c in policy.categories)
         self._services_by_name = {s.name.lower(): s for s in policy.services}
         self._host_verdicts: dict[str, Verdict | None] = {}
-        self._signatures = _trie_pattern(
-            {sig.encode("utf-8") for s in policy.services for sig in s.signatures if sig}
-        )
+        signatures = {sig.encode("utf-8") for s in policy.services for sig in s.signatures if sig}
+        self._signatures = SignatureScanner(sorted(signatures)) if signatures else None
+        self._signature_rank = {
+            sig: _SEVERITY.get(self.lookup.service_for_signature(sig).category, 2) for sig in signatures
+        }
+        # Sites serve the same inline scripts on every page: their verdicts, by content.
+        self._inline_cache_size = inline_cache
+        self._inline_verdicts: dict[tuple[int, int], Verdict | None] = {}
 
     @classmethod
     def compile(cls, policy: Policy) -> Rules:
@@ -237,28 +243,29 @@ class Rules:
 
     # -- rule 3: inline signatures -----------------------------------------------------------
     def classify_inline(self, script: bytes) -> Verdict | None:
-        """The most sensitive service whose signature the script contains.
+        """The most sensitive service whose signature the script contains (the earliest, then
+        the longest signature among equally sensitive ones).
 
-        Same answer as ``Lookup.service_for_inline`` (whose table maps each signature to its
-        service, the site's own first), found with a trie-shaped regex: the flat alternation
-        tries every signature at every byte, which made inline scripts the slowest part of
-        the page.
+        Every occurrence counts, overlapping ones too (see consentgate.html.signatures).
         """
-        pattern = self._signatures
-        if pattern is None:
+        scanner = self._signatures
+        if scanner is None:
             return None
-        best: Service | None = None
-        best_severity = -1
-        for match in pattern.finditer(script):
-            service = self.lookup.service_for_signature(match.group())
-            severity = _SEVERITY.get(service.category, 2)
-            if severity > best_severity:
-                best, best_severity = service, severity
-                if severity == _SEVERITY["marketing"]:
-                    break
-        if best is None:
-            return None
-        return Verdict(best.category, best, "", "signature")
+        key = (len(script), hash(script))
+        verdict = self._inline_verdicts.get(key, _MISSING)
+        if verdict is not _MISSING:
+            return verdict
+        found = scanner.first(script, self._signature_rank, _SEVERITY["marketing"])
+        if found is None:
+            verdict = None
+        else:
+            service = self.lookup.service_for_signature(found)
+            verdict = Verdict(service.category, service, "", "signature")
+        if self._inline_cache_size:
+            if len(self._inline_verdicts) >= self._inline_cache_size:
+                self._inline_verdicts.clear()  # bounded; a site has few distinct scripts
+            self._inline_verdicts[key] = verdict
+        return verdict
 
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
@@ -270,28 +277,6 @@ def _most_sensitive(categories: Iterable[str | None]) -> str | None:
     if not found:
         return None
     return max(found, key=lambda c: _SEVERITY.get(c, 2))
-
-
-def _trie_pattern(words: set[bytes]) -> re.Pattern[bytes] | None:
-    """One regex for many literals, shaped as a trie so each byte costs one branch, not one
-    per signature; at a given position the longest signature wins, as in the flat one."""
-    if not words:
-        return None
-    trie: dict[int, dict] = {}  # type: ignore[type-arg]
-    for word in words:
-        node = trie
-        for byte in word:
-            node = node.setdefault(byte, {})
-        node[-1] = {}
-
-    def emit(node: dict) -> bytes:  # type: ignore[type-arg]
-        branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
-        if not branches:
-            return b""
-        body = b"(?:" + b"|".join(branches) + b")" if len(branches) > 1 else branches[0]
-        return b"(?:" + body + b")?" if -1 in node else body
-
-    return re.compile(emit(trie))
 
 
 def _text(value: bytes) -> str:

@@ -44,26 +44,35 @@ def _frequency(byte: int) -> float:
     return _FREQUENCY.get(byte, 0.5)
 
 
+def _eligible(signature: bytes) -> range:
+    """Where a signature's anchor may sit: not on its last byte, so that the bytes after the
+    anchor reject most anchors in the text at once (measured: the best of the choices)."""
+    return range(max(1, len(signature) - 1))
+
+
 def _anchor_bytes(signatures: list[bytes]) -> set[int]:
-    """Rare bytes such that every signature holds one (greedy weighted set cover, pruned)."""
+    """Rare bytes such that every signature holds one where an anchor may sit (a greedy
+    weighted set cover, then pruned)."""
+    holds = {s: {s[i] for i in _eligible(s)} for s in signatures}
     left = set(signatures)
     chosen: set[int] = set()
     while left:
         best = max(
-            {b for s in left for b in s} - chosen,
-            key=lambda b: (sum(1 for s in left if b in s) / _frequency(b), -b),
+            {b for s in left for b in holds[s]} - chosen,
+            key=lambda b: (sum(1 for s in left if b in holds[s]) / _frequency(b), -b),
         )
         chosen.add(best)
-        left = {s for s in left if best not in s}
+        left = {s for s in left if best not in holds[s]}
     for byte in sorted(chosen, key=_frequency, reverse=True):
         rest = chosen - {byte}
-        if all(any(b in rest for b in s) for s in signatures):
+        if all(holds[s] & rest for s in signatures):
             chosen = rest
     return chosen
 
 
-def _trie(words: list[bytes]) -> bytes:
-    """Alternation of ``words`` shaped as a trie; at a given position the longest wins."""
+def _trie(words: dict[bytes, list[bytes]]) -> bytes:
+    """Alternation of the keys of ``words`` shaped as a trie (longest first); where a key
+    ends, a lookbehind wants one of its values to end there too."""
     root: dict[int, dict] = {}  # type: ignore[type-arg]
     for word in words:
         node = root
@@ -71,15 +80,17 @@ def _trie(words: list[bytes]) -> bytes:
             node = node.setdefault(byte, {})
         node[-1] = {}
 
-    def emit(node: dict) -> bytes:  # type: ignore[type-arg]
-        branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
-        if -1 in node and branches:
-            branches.append(b"")  # an empty last branch, not `?`: `re` repeats are slow
-        if len(branches) < 2:
-            return b"".join(branches)
-        return b"(?:" + b"|".join(branches) + b")"
+    def emit(node: dict, word: bytes) -> bytes:  # type: ignore[type-arg]
+        branches = [re.escape(bytes([b])) + emit(child, word + bytes([b])) for b, child in sorted(node.items()) if b >= 0]
+        if -1 in node:  # alternatives, not `?`: `re` repeats are slow
+            branches += [b"(?<=" + re.escape(whole) + b")" for whole in sorted(set(words[word]))]
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
 
-    return emit(root)
+    return emit(root, b"")
+
+
+def _class(chars: set[bytes]) -> bytes:
+    return b"[" + re.escape(b"".join(sorted(chars))) + b"]" if b"" not in chars else b""
 
 
 class SignatureScanner:
@@ -103,8 +114,8 @@ class SignatureScanner:
         after: dict[bytes, list[tuple[bytes, int]]] = {}
         for signature in signatures:
             offset = min(
-                (i for i, b in enumerate(signature) if b in anchors),
-                key=lambda i: (_frequency(signature[i]), i),
+                (i for i in _eligible(signature) if signature[i] in anchors),
+                key=lambda i: (_frequency(signature[i]), -i),
             )
             after.setdefault(signature[offset + 1 :].translate(self._table), []).append((signature, offset))
         # The regex reports the longest suffix that matched; every signature whose suffix is
@@ -114,8 +125,16 @@ class SignatureScanner:
             for suffix in after
         }
         self._reach = max((offset for pairs in after.values() for _, offset in pairs), default=0)
-        # One capturing group only: each group costs a save and a restore at every try.
-        self._pattern = re.compile(b"\\x00(?=(" + _trie(list(after)) + b"))") if after else None
+        # The text after the anchor is checked by a trie, the text before it by lookbehinds at
+        # the trie's leaves; classes of the next two bytes reject most anchors first. One
+        # capturing group only: each group costs a save and a restore at every try.
+        wholes = {
+            suffix: [signature.translate(self._table) for signature, _ in pairs] for suffix, pairs in after.items()
+        }
+        first = b"".join(_class({s[k : k + 1] for s in after}) for k in range(2))
+        self._pattern = (
+            re.compile(b"\\x00(?=" + first + b")(?=(" + _trie(wholes) + b"))") if after else None
+        )
 
     def occurrences(self, data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(position, signature)`` for every occurrence inside ``data[start:end]``, in the

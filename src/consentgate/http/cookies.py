@@ -245,8 +245,8 @@ def cookie_domains(host: str) -> list[str]:
     ['www.shop.example.co.uk', 'shop.example.co.uk', 'example.co.uk']
     """
     host = host.lower().rstrip(".")
-    if not host or "." not in host or host.startswith("["):
-        return []
+    if not host or "." not in host or not _HOSTNAME.fullmatch(host):
+        return []  # (also an IPv6 literal, or a Host header carrying anything but a name)
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -261,6 +261,10 @@ def cookie_domains(host: str) -> list[str]:
 
 
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+# What may be echoed into an expiring Set-Cookie: an RFC 6265 cookie-name (an RFC 9110
+# token) and a host name made of DNS labels; anything else could inject attributes or lines.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HOSTNAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 
 
 def deletion_headers(
@@ -453,6 +457,8 @@ class CookieFirewall:
         """
         lines: list[str] = []
         for name in request_cookies:
+            if not _TOKEN.fullmatch(name):
+                continue  # echoed into Set-Cookie: never a name that could add attributes or lines
             service, decision = self.decide(name, consent)
             if decision != "blocked" or service is None:
                 continue

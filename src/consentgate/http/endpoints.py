@@ -272,6 +272,8 @@ class Endpoints:
             data = json.loads(body)
         except ValueError as error:  # also UnicodeDecodeError
             raise _Refused(400, f"malformed JSON: {error}") from None
+        except RecursionError:  # ~1000 nested arrays fit in a small body
+            raise _Refused(400, "malformed JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise _Refused(400, "the JSON body must be an object")
         categories = data.get("categories", [])

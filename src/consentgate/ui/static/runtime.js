@@ -209,6 +209,8 @@
   function apply(next) {
     var before = state, b = banner(), c = centre(), reopen = d.querySelector("[data-cg-reopen]");
     var live = d.querySelector("[" + P + "status]"), wasInBanner = b && b.contains(d.activeElement);
+    // The consent endpoint cannot know the nonce of the page it did not serve: keep the page's.
+    if (!next.nonce) next.nonce = before.nonce;
     state = next;
     all("[" + P + "error]").forEach(function (el) { el.hidden = true; });
     remove(b);
