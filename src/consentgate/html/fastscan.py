@@ -75,7 +75,8 @@ def _content(name: bytes, *, script: bool) -> bytes:
     return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+"
 
 
-def _leaf_pattern(group: str, leaf: Leaf) -> bytes:
+def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
+    """The group for one leaf; ``wanted``: a lookahead the start tag must pass to count."""
     g = group.encode()
     if leaf.kind == "comment":
         # `<!-->` and `<!--->` end at once; otherwise the first `-->` or `--!>` ends it.
@@ -85,7 +86,7 @@ def _leaf_pattern(group: str, leaf: Leaf) -> bytes:
         name = leaf.name.encode()
         body = _content(name, script=leaf.kind == "script") + rb"(?P<" + g + rb"_e></" + _ci(name) + _ATTRS + rb">)"
         return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb"(?:" + body + rb")?)?)"
-    return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb")?)"
+    return rb"(?P<" + g + rb">" + _DELIM + wanted + rb"(?:" + tag + rb")?)"
 
 
 def _trie(entries: dict[bytes, bytes]) -> bytes:
@@ -118,14 +119,20 @@ def _prefilter(keys: list[bytes]) -> bytes:
 
 
 @cache
-def fast_scanner(start_names: frozenset[str], end_names: frozenset[str]) -> FastScanner:
-    """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``."""
+def fast_scanner(
+    start_names: frozenset[str],
+    end_names: frozenset[str],
+    quiet_names: frozenset[str] = frozenset(),
+    wanted: bytes = b"",
+) -> FastScanner:
+    """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``; start
+    tags named in ``quiet_names`` only count when they pass the lookahead ``wanted``."""
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
 
     def add(key: str, group: str, leaf: Leaf) -> None:
         leaves[group] = leaf
-        entries[key.encode()] = _leaf_pattern(group, leaf)
+        entries[key.encode()] = _leaf_pattern(group, leaf, wanted if key in quiet_names else b"")
 
     add("!--", "comment", Leaf("comment", "", False))
     for name in sorted((start_names | STATE_CHANGERS) - {"a"}):
@@ -191,11 +198,16 @@ def settle(buf: bytes, lo: int, p: int) -> int:
     g = buf.rfind(b">", lo, p)
     if g >= 0:
         for quote in (b'"', b"'"):
-            q = buf.rfind(quote, lo, g)
-            if q > lo and buf[q - 1] in _AFTER_EQ:
+            q = buf.rfind(quote, lo, g) - 1
+            while q > lo and buf[q] in _SPACE:
+                q -= 1
+            if q >= lo and buf[q] == 0x3D:  # `=`
                 return -1
-    opener = _OPENER.search(buf, g + 1 if g >= 0 else lo, p)
+    start = g + 1 if g >= 0 else lo
+    if buf.find(b"<", start, p) < 0:
+        return p
+    opener = _OPENER.search(buf, start, p)
     return p if opener is None else opener.start()
 
 
-_AFTER_EQ: Final = frozenset(b"=\t\n\f\r ")
+_SPACE: Final = frozenset(b"\t\n\f\r ")

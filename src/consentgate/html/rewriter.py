@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Final
 
@@ -39,6 +39,7 @@ from consentgate.html.tokenizer import (
     Event,
     Tokenizer,
     attr_map,
+    attr_names,
     parse_attrs,
 )
 
@@ -93,7 +94,9 @@ _JS_TYPES: Final = frozenset(
         "text/x-javascript",
     }
 )
-_SCRIPT_MOVED: Final = frozenset({b"type", b"src", b"integrity", b"nonce", b"async", b"defer"})
+_SCRIPT_MOVED: Final = {
+    name: b"data-consentgate-" + name for name in (b"type", b"src", b"integrity", b"nonce", b"async", b"defer")
+}
 # element -> attributes that load something (moved to data-consentgate-<name> when blocked)
 _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
     "iframe": (b"src",),
@@ -137,6 +140,9 @@ _MOVED_NAME: Final = {
     b"data-srcset": b"data-consentgate-srcset",
 }
 _UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a"})
+# Attributes that make Rules.classify_markup look (besides a OneTrust class).
+_MARKUP_ATTRS: Final = frozenset({b"data-service", b"data-category", b"data-cookieconsent", b"data-name"})
+_NO_ATTRS: Final[dict[bytes, bytes]] = {}
 _LINK_RELS: Final = frozenset(
     {b"preload", b"prefetch", b"preconnect", b"dns-prefetch", b"stylesheet", b"modulepreload"}
 )
@@ -146,10 +152,10 @@ _PRESCAN: Final = 1024
 _META_CHARSET = re.compile(
     rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
 )
-_NEEDS_FULL_LOOK = re.compile(
-    rb"&(?!amp;)|\\|https?:(?!//)|data-(?:category|cookieconsent|service|name)|optanon-category",
-    re.IGNORECASE,
-)
+# Each starts with a literal, so `re` skips to its first byte in C.
+_CHAR_REFERENCE = re.compile(rb"&(?!amp;)")
+_NO_SLASHES = re.compile(rb"https?:(?!//)")
+_MARKUP_DATA = re.compile(rb"data-(?:category|cookieconsent|service|name)")
 _TAG_HOSTS = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@]*+)([\t\n\r@]?)")
 _BREAKER: Final = b"\n}"  # a syntax error at the top level of any complete script
 _SIG_OVERLAP: Final = 512
@@ -196,6 +202,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         line_offset: int = 0,
         base_host: str | None = None,
         fragment: bool = False,
+        fast: bool = True,
     ) -> None:
         self._rules = rules
         self._allows = allows
@@ -218,10 +225,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
         if inject_head:
-            self._tok = Tokenizer(None, None, max_buffer=self._max_buffer)
+            self._tok = Tokenizer(None, None, max_buffer=self._max_buffer, fast=fast)
             self._tok.step = True
         else:
-            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer)
+            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=fast)
+            self._quiet_resources()
         self._out: list[bytes] = []
         self._emitted = 0
         self._pre: bytes | None = b""  # the first bytes, until _PRESCAN of them are here
@@ -356,10 +364,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _line(self, offset: int) -> int:
         if offset >= self._nl_pos:
-            self._nl_count += self._tok.slice(self._nl_pos, offset).count(b"\n")
+            self._nl_count += self._tok.count(b"\n", self._nl_pos, offset)
             self._nl_pos = offset
             return self._nl_count + 1 + self._line_offset
-        return self._nl_count - self._tok.slice(offset, self._nl_pos).count(b"\n") + 1 + self._line_offset
+        return self._nl_count - self._tok.count(b"\n", offset, self._nl_pos) + 1 + self._line_offset
 
     # -- events ------------------------------------------------------------------------------
     def _handle(self, events: list[Event]) -> None:
@@ -414,6 +422,16 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._head = _HEAD_DONE
         self._tok.set_names(_START_NAMES, _END_NAMES)
         self._tok.step = False
+        self._quiet_resources()
+
+    def _quiet_resources(self) -> None:
+        """Let the tokenizer's fast path skip images, media and links that :meth:`_harmless`
+        would pass anyway (it needs no tag longer than its lookahead's bound, and no base
+        URL, which makes relative URLs third party)."""
+        if self._base_host is None and self._max_buffer > 2 * _QUIET_LONG:
+            self._tok.set_quiet(_QUIET_NAMES, _quiet_lookahead(self._rules.known_host_pattern))
+        else:
+            self._tok.set_quiet(frozenset(), b"")
 
     def _meta_ahead(self, offset: int) -> bool:
         """Is the prescan's <meta charset> markup further on, still inside the head?
@@ -445,12 +463,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return False
 
     def _amap(self, event: Event) -> dict[bytes, bytes]:
-        tag = self._tok.slice(event.start, event.end)
-        found = attr_map(tag, event.name_end - event.start, len(tag) if event.truncated else len(tag) - 1)
         if event.truncated:
             parsed = self._attrs(event)[0]  # only whole attributes count
             return {a.name: a.value for a in parsed}
-        return found
+        if event.end - event.name_end <= 1:
+            return _NO_ATTRS  # `<script>`
+        return self._tok.attrs(event.name_end, event.end - 1)
 
     def _attrs(self, event: Event) -> tuple[list[Attr], bool]:
         tag = self._tok.slice(event.start, event.end)
@@ -479,6 +497,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     host = host_of(attrs[b"href"], None)
                     if host is not None:
                         self._base_host = host
+                        self._quiet_resources()
         elif name in _URL_ATTRS:
             self._resource(event)
 
@@ -506,11 +525,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _script_start(self, event: Event) -> None:
         attrs = self._amap(event)
         rules = self._rules
-        gated = attrs.get(b"type", b"").strip(b" \t\n\f\r").lower() == b"text/plain"
-        verdict = rules.classify_markup(attrs, gated_script=gated)
-        if verdict is not None:
-            self._decide_script(event, attrs, verdict)
-            return
+        if not (_MARKUP_ATTRS.isdisjoint(attrs) and b"optanon-category" not in attrs.get(b"class", b"")):
+            gated = attrs.get(b"type", b"").strip(b" \t\n\f\r").lower() == b"text/plain"
+            verdict = rules.classify_markup(attrs, gated_script=gated)
+            if verdict is not None:
+                self._decide_script(event, attrs, verdict)
+                return
         if not _is_js(attrs):
             return  # a data block (JSON-LD, importmap, templates): never runs
         src = attrs.get(b"href" if event.foreign else b"src")
@@ -572,15 +592,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._report("script", verdict, self._line(event.start), action)
         if action != "blocked":
             return
-        parsed = self._attrs(event)[0]
         if verdict.rule == "markup" and not _is_js(attrs):
             insert = _markers(verdict)  # already gated by the site: keep its shape
-            self._rewrite(event, parsed, {}, insert)
+            self._rewrite(event, _NO_ATTRS, insert)
             return
-        moved = {a.name: b"data-consentgate-" + a.name for a in parsed if a.name in _SCRIPT_MOVED}
+        moved = _SCRIPT_MOVED
         if event.foreign and b"href" in attrs:
-            moved[b"href"] = b"data-consentgate-href"
-        self._rewrite(event, parsed, moved, b' type="text/plain"' + _markers(verdict))
+            moved = {**moved, b"href": b"data-consentgate-href"}
+        self._rewrite(event, moved, b' type="text/plain"' + _markers(verdict))
 
     # -- frames, images, media, links, pings -------------------------------------------------
     def _resource(self, event: Event) -> None:
@@ -622,11 +641,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if source is _LAZY_ATTRS and any(a in attrs for a in primary):
             # never two attributes of one name: the site's placeholder src stays where it is
             moved = {a: b"data-consentgate-" + a for a in moved}
-        parsed = self._attrs(event)[0]
         insert = _markers(verdict)
         if event.truncated:
             insert = _BLANKS[name] + insert
-        self._rewrite(event, parsed, moved, insert)
+        self._rewrite(event, moved, insert)
         placeholder = self._placeholder(finding) if self._placeholder is not None else None
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
@@ -642,14 +660,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         quick look cannot read plainly (character references, backslashes, a host broken by
         a newline) goes the full way."""
         tag = self._tok.slice(event.start, event.end)
-        if _NEEDS_FULL_LOOK.search(tag) is not None:
+        if _needs_full_look(tag):
             return False
         rules = self._rules
         for host, odd in _TAG_HOSTS.findall(tag):
             if odd:
                 return False
-            verdict = rules.classify_url(b"//" + host, None, self._page_host, unknown_counts=False)
-            if verdict is not None:
+            known = rules.tracker_host(host)
+            if known is not None and known != self._page_host:
                 return False
         return True
 
@@ -726,17 +744,19 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._on_finding(finding)
         return finding
 
-    def _rewrite(self, event: Event, parsed: list[Attr], moved: dict[bytes, bytes], insert: bytes) -> None:
+    def _rewrite(self, event: Event, moved: Mapping[bytes, bytes], insert: bytes) -> None:
+        """Insert ``insert`` after the tag name and rename the ``moved`` attributes (the first
+        of each name, as browsers read them; never the unfinished last one of a cut tag)."""
         tag = self._tok.slice(event.start, event.end)
-        base = event.start
-        pieces = [tag[: event.name_end - base], insert]
-        last = event.name_end - base
-        for attr in parsed:
-            new_name = moved.get(attr.name)
-            if new_name is not None:
-                pieces.append(tag[last : attr.start - base])
-                pieces.append(new_name)
-                last = attr.name_end - base
+        last = event.name_end - event.start
+        pieces = [tag[:last], insert]
+        if moved:
+            end = len(tag) if event.truncated else len(tag) - 1
+            for start, name_end, attr_end, name in attr_names(tag, last, end):
+                new_name = moved.get(name)
+                if new_name is not None and (attr_end < end or not event.truncated):
+                    pieces += (tag[last:start], new_name)
+                    last = name_end
         pieces.append(tag[last:])
         self._replace(event.start, event.end, b"".join(pieces))
 
@@ -775,6 +795,44 @@ def _is_js(attrs: dict[bytes, bytes]) -> bool:
         return "text/" + _text(language).strip(" \t\n\f\r").lower() in _JS_TYPES
     # Lenient like browsers in practice: "text/javascript; charset=utf-8" runs.
     return _text(kind).lower().split(";")[0].strip(" \t\n\f\r") in _JS_TYPES
+
+
+_QUIET_NAMES: Final = frozenset(_URL_ATTRS) - _UNKNOWN_COUNTS
+_QUIET_LONG: Final = 256
+
+
+@lru_cache(maxsize=8)
+def _quiet_lookahead(known_host: bytes) -> bytes:
+    """:meth:`HtmlRewriter._harmless` as a regex lookahead: a start tag passes when the quick
+    look might say no (a superset: the exact check still runs on what passes). It reads up
+    to the first ``>``, so a quoted value holding ``>`` (the tag goes on) passes too, as do
+    long tags (cut ones follow other rules)."""
+    alternatives = [
+        rb"[^>]{%d}" % _QUIET_LONG,
+        rb"[^>]*\\",
+        rb"[^>]*&(?![aA][mM][pP];)",
+        rb"[^>]*:(?:(?<=[hH][tT][tT][pP]:)|(?<=[hH][tT][tT][pP][sS]:))(?!//)",
+        rb"[^>]*-(?:(?<=[dD][aA][tT][aA]-)(?i:category|cookieconsent|service|name)"
+        rb"|(?<=[oO][pP][tT][aA][nN][oO][nN]-)(?i:category))",
+        rb"[^>]*//[^/\\?#\"'\t\n\f\r >:@]*[\t\n\r@]",
+        rb"[^>]*" + known_host,
+        rb"[^>]*=[\t\n\f\r ]*+(?:\"[^\"]*>|'[^']*>)",
+    ]
+    return b"(?=" + b"|".join(alternatives) + b")"
+
+
+def _needs_full_look(tag: bytes) -> bool:
+    """Does the tag hold anything the quick look cannot read plainly: a character reference,
+    a backslash, a scheme without its slashes, consent markup?"""
+    if b"\\" in tag:
+        return True
+    tag = tag.lower()
+    return (
+        (b"&" in tag and _CHAR_REFERENCE.search(tag) is not None)
+        or _NO_SLASHES.search(tag) is not None
+        or _MARKUP_DATA.search(tag) is not None
+        or b"optanon-category" in tag
+    )
 
 
 def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:

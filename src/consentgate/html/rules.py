@@ -21,9 +21,11 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from consentgate.html.signatures import SignatureScanner
+from consentgate.policy.lookup import normalise_host
 from consentgate.policy.model import NECESSARY, Policy, Service, UnknownMode
 
 __all__ = ["UNKNOWN_CATEGORY", "Action", "Finding", "Rule", "Rules", "Verdict", "host_of"]
@@ -143,6 +145,8 @@ class Rules:
         self._categories = frozenset(c.id for c in policy.categories)
         self._services_by_name = {s.name.lower(): s for s in policy.services}
         self._host_verdicts: dict[str, Verdict | None] = {}
+        self._url_hosts: dict[tuple[bytes, str | None], str | None] = {}
+        self._tracker_hosts: dict[bytes, str | None] = {}
         signatures = {sig.encode("utf-8") for s in policy.services for sig in s.signatures if sig}
         self._signatures = SignatureScanner(sorted(signatures)) if signatures else None
         self._signature_rank = {
@@ -220,7 +224,13 @@ class Rules:
         self, url: bytes, base_host: str | None, page_host: str | None, *, unknown_counts: bool = True
     ) -> Verdict | None:
         """Verdict for a URL, or None when it is first party (or not a network URL)."""
-        host = host_of(url, base_host)
+        key = (url, base_host)
+        host = self._url_hosts.get(key, _NO_HOST)
+        if host is _NO_HOST:
+            host = host_of(url, base_host)
+            if len(self._url_hosts) >= _HOST_CACHE_SIZE:
+                self._url_hosts.clear()
+            self._url_hosts[key] = host
         if host is None or host == page_host:
             return None
         verdict = self._host_verdicts.get(host, _MISSING)
@@ -232,6 +242,44 @@ class Rules:
         if verdict is None or (verdict.rule == "unknown" and not unknown_counts):
             return None
         return verdict
+
+    def tracker_host(self, raw: bytes) -> str | None:
+        """The host of ``//raw`` when it belongs to a service the policy or the catalog knows
+        (and is not first party): what makes an image, a stylesheet or a media element a
+        tracker. Same answer as ``classify_url(b"//" + raw, None, None, unknown_counts=False)``."""
+        found = self._tracker_hosts.get(raw, _NO_HOST)
+        if found is _NO_HOST:
+            verdict = self.classify_url(b"//" + raw, None, None, unknown_counts=False)
+            found = verdict.host if verdict is not None else None
+            if len(self._tracker_hosts) >= _HOST_CACHE_SIZE:
+                self._tracker_hosts.clear()
+            self._tracker_hosts[raw] = found
+        return found
+
+    @cached_property
+    def known_host_pattern(self) -> bytes:
+        """Regex source that matches ``//host`` (up to the byte after the host) wherever
+        :meth:`tracker_host` may know the host: its name, or a parent domain of it, is
+        declared by a service (case-insensitive, trailing dots allowed). A superset: first
+        party and over-long hosts are the exact check's business."""
+        domains = sorted({normalise_host(h) for s in self.policy.services for h in s.hosts} - {""})
+        if not domains:
+            return rb"(?!)"
+        trie: dict[int, dict] = {}  # type: ignore[type-arg]
+        for domain in domains:
+            node = trie
+            for byte in domain.encode("utf-8"):
+                node = node.setdefault(byte, {})
+            node[-1] = {}
+
+        def emit(node: dict) -> bytes:  # type: ignore[type-arg]
+            branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
+            if -1 in node:
+                branches.append(b"")  # an empty alternative, not `?`: `re` repeats are slow
+            return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+        host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
+        return rb"//(?:" + host_byte + rb"*\.)?(?i:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):
@@ -269,6 +317,7 @@ class Rules:
 
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
+_NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 
 

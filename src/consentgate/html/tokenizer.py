@@ -42,6 +42,7 @@ __all__ = [
     "InitialState",
     "Tokenizer",
     "attr_map",
+    "attr_names",
     "parse_attrs",
 ]
 
@@ -184,6 +185,21 @@ def attr_map(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
             key = name.lower()
             if key not in found:
                 found[key] = double or single or bare
+    return found
+
+
+def attr_names(data: bytes, start: int, end: int) -> list[tuple[int, int, int, bytes]]:
+    """``(start, name_end, end, lower-case name)`` of each attribute of ``data[start:end]``
+    that counts (the first of each name), in order."""
+    found = []
+    seen: set[bytes] = set()
+    for m in _ATTR.finditer(data, start, end):
+        if m.lastindex == 5:
+            continue
+        name = m.group(1).lower()
+        if name not in seen:
+            seen.add(name)
+            found.append((m.start(), m.end(1), m.end(), name))
     return found
 
 
@@ -368,6 +384,7 @@ class Tokenizer:
         self._wants_a_cache: bool | None = None
         self._feed_pos = 0
         self._fast_wanted = fast
+        self._quiet: tuple[frozenset[str], bytes] = (frozenset(), b"")
         self._fast: FastScanner | None = None
         self._exact_step = False  # the fast path handed the next token to the exact one
         self._set_fast()
@@ -377,6 +394,13 @@ class Tokenizer:
     # -- buffer ------------------------------------------------------------------------------
     def slice(self, start: int, end: int) -> bytes:
         return self._buf[start - self._base : end - self._base]
+
+    def attrs(self, start: int, end: int) -> dict[bytes, bytes]:
+        """:func:`attr_map` of the stream bytes ``[start, end)``, without copying them."""
+        return attr_map(self._buf, start - self._base, end - self._base)
+
+    def count(self, sub: bytes, start: int, end: int) -> int:
+        return self._buf.count(sub, start - self._base, end - self._base)
 
     def release(self, offset: int) -> None:
         """The caller will not ask for bytes before ``offset`` again."""
@@ -398,10 +422,18 @@ class Tokenizer:
         self._finders.clear()
         self._set_fast()
 
+    def set_quiet(self, names: frozenset[str], wanted: bytes) -> None:
+        """From now on, start tags in ``names`` are reported only when they pass the regex
+        lookahead ``wanted`` (the fast path applies it; the exact one reports them all)."""
+        self._quiet = (names, wanted)
+        self._set_fast()
+
     def _set_fast(self) -> None:
         start, end = self._start_names, self._end_names
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
-        self._fast = fast_scanner(start, end) if usable and start is not None and end is not None else None
+        self._fast = (
+            fast_scanner(start, end, *self._quiet) if usable and start is not None and end is not None else None
+        )
 
     @property
     def _wants_a(self) -> bool:
@@ -619,11 +651,9 @@ class Tokenizer:
             lo = m.end()
             if leaf.end_reported:
                 events.append(Event(END, name, base + tag_start, base + lo, base + tag_start + 2 + len(name)))
-        if final:
-            return self._hand_over(lo)
         hold = settle(buf, lo, n)
-        if hold < 0 or n - hold > limit:
-            return self._hand_over(lo)
+        if hold < 0 or n - hold > limit or (final and hold < n):
+            return self._hand_over(lo)  # the exact scanner knows what EOF makes of a cut token
         self.safe = base + hold
         self._stalled = True
         return hold
