@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentgate.html.rules import Rules
+from consentgate.html.signatures import SignatureScanner
+from consentgate.policy.load import load_dict
+
+from .kit import make_policy, service
+
+CATALOG = sorted({sig.encode() for s in load_dict({}).services for sig in s.signatures})
+SCANNER = SignatureScanner(CATALOG)
+
+
+def every_occurrence(data: bytes, signatures: list[bytes]) -> list[tuple[int, bytes]]:
+    """The reference: ``find`` for each signature, overlaps included."""
+    found = []
+    for signature in set(signatures):
+        at = data.find(signature)
+        while at >= 0:
+            found.append((at, signature))
+            at = data.find(signature, at + 1)
+    return sorted(found)
+
+
+# JavaScript-ish text with signatures (and their fragments) mixed in.
+js_text = st.lists(
+    st.one_of(
+        st.sampled_from(CATALOG),
+        st.sampled_from(CATALOG).map(lambda s: s[: len(s) // 2]),
+        st.sampled_from([b"(", b".", b"_", b"\x00", b"'", b'"', b"function(){", b" ", b"\n", b"\xe2\x80\x99"]),
+        st.binary(max_size=12),
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(js_text)
+def test_scanner_finds_every_occurrence_of_the_catalog_signatures(data: bytes) -> None:
+    assert sorted(SCANNER.occurrences(data)) == every_occurrence(data, CATALOG)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=12),
+    st.lists(st.integers(0, 40), max_size=20),
+    st.binary(max_size=60),
+)
+def test_scanner_finds_every_occurrence_of_any_signatures(
+    signatures: list[bytes], picks: list[int], noise: bytes
+) -> None:
+    data = noise + b"".join(signatures[i % len(signatures)] + noise[:i] for i in picks)
+    assert sorted(SignatureScanner(signatures).occurrences(data)) == every_occurrence(data, signatures)
+
+
+def test_occurrences_within_a_window_stay_inside_it() -> None:
+    data = b"gtag('js');fbq('init');"
+    assert list(SCANNER.occurrences(data, 1, 20)) == [(11, b"fbq(")]
+
+
+def rules_with(*services: tuple[str, str, list[str]]) -> Rules:
+    policy = make_policy()
+    extra = tuple(service(sid, category, signatures=sigs) for sid, category, sigs in services)
+    return Rules.compile(type(policy)(categories=policy.categories, services=extra))
+
+
+def test_the_most_sensitive_service_wins_wherever_it_is() -> None:
+    rules = rules_with(("stats", "analytics", ["track("]), ("ads", "marketing", ["adsq.push("]))
+    verdict = rules.classify_inline(b"track('a'); track('b'); window.adsq.push({})")
+    assert verdict is not None and verdict.service is not None and verdict.service.id == "ads"
+
+
+def test_among_equally_sensitive_signatures_the_first_in_the_script_wins() -> None:
+    rules = rules_with(("one", "analytics", ["beta("]), ("two", "analytics", ["alpha("]))
+    verdict = rules.classify_inline(b"beta(1); alpha(2)")
+    assert verdict is not None and verdict.service is not None and verdict.service.id == "one"
+
+
+def test_a_signature_hidden_inside_another_still_counts() -> None:
+    # `_fbq(` holds both `_fbq` (analytics here) and `fbq(` (marketing): the overlap counts.
+    rules = rules_with(("one", "analytics", ["_fbq"]), ("two", "marketing", ["fbq("]))
+    verdict = rules.classify_inline(b"window._fbq('x')")
+    assert verdict is not None and verdict.category == "marketing"
+
+
+def test_inline_verdicts_are_remembered_by_content_unless_switched_off() -> None:
+    script = b"gtag('js', new Date());"
+    cached = Rules(make_policy())
+    uncached = Rules(make_policy(), inline_cache=0)
+    for rules in (cached, uncached):
+        first = rules.classify_inline(script)
+        assert first is not None and rules.classify_inline(bytes(script)) == first
+    assert len(cached._inline_verdicts) == 1 and not uncached._inline_verdicts
