@@ -140,6 +140,7 @@ class StateJSON(TypedDict):
     csrf: str
     locale: str
     nonce: str | None
+    csp: str
     # Google Consent Mode values for the runtime's `update` after a choice (None when off).
     consentMode: dict[str, str] | None
 
