@@ -350,7 +350,8 @@ SERVICES: dict[str, ServiceOverlay] = {
     "amazon-ads": {
         "entity": "Amazon Ads",
         "provider": "Amazon",
-        "signatures": ["apstag.init(", "apstag.fetchBids(", "amazon-adsystem.com"],
+        # `renderImp`: the call of the snippet that renders a Transparent Ad Marketplace ad
+        "signatures": ["apstag.init(", "apstag.fetchBids(", "apstag.renderImp(", "amazon-adsystem.com"],
     },
     "adobe-launch": {
         "entity": "Adobe Tag Manager",
@@ -368,8 +369,9 @@ SERVICES: dict[str, ServiceOverlay] = {
         "privacy_url": "https://www.adobe.com/privacy/policy.html",
         "platforms": ["Adobe Analytics"],
         # AppMeasurement's report-suite variable and tracking call; `s_account` only after
-        # `var ` so that `users_account` and the like never match.
-        "signatures": ["var s_account", "s_code=s.t(", "s_gi("],
+        # `var ` so that `users_account` and the like never match. `s.eVar`: the page code
+        # that fills Adobe's conversion variables (`s.eVar13=...`) and then calls `s.t()`.
+        "signatures": ["var s_account", "s_code=s.t(", "s_gi(", "s.eVar"],
     },
     "adobe-audience-manager": {
         "name": "Adobe Audience Manager",
@@ -457,12 +459,14 @@ SERVICES: dict[str, ServiceOverlay] = {
         # a data-management platform: audience building for advertising
         "category": "marketing",
         "purposes": ["advertising"],
-        "signatures": ["Krux.q.push(", "cdn.krxd.net"],
+        # `Krux.segments`: ad-targeting code handing the visitor's Krux segments to the ad server
+        "signatures": ["Krux.q.push(", "Krux.segments", "cdn.krxd.net"],
     },
     "parsely": {
         "entity": "Parse.ly",
         "platforms": ["Parse.ly"],
-        "signatures": ['"parsely-cfg"', "'parsely-cfg'", "window.PARSELY"],
+        # d1z2jf7jlzjs58.cloudfront.net: the CDN the standard snippet loads p.js from over https
+        "signatures": ['"parsely-cfg"', "'parsely-cfg'", "window.PARSELY", "d1z2jf7jlzjs58.cloudfront.net"],
     },
     "statcounter": {"entity": "StatCounter", "signatures": ["var sc_project", "statcounter.com/counter"]},
     "webtrekk": {

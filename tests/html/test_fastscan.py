@@ -28,7 +28,12 @@ EventKey = tuple[int, str, int, int, int, bool, bool, bool]
 
 
 def feed_by_feed(
-    data: bytes, sizes: list[int], names: tuple[frozenset[str], frozenset[str]], *, fast: bool, max_buffer: int
+    data: bytes,
+    sizes: list[int],
+    names: tuple[frozenset[str], frozenset[str]],
+    *,
+    fast: bool,
+    max_buffer: int,
 ) -> list[tuple[list[EventKey], int]]:
     tokenizer = Tokenizer(*names, max_buffer=max_buffer, fast=fast)
     steps = []
@@ -89,7 +94,19 @@ VALUES = [
     "//www.facebook.com\n/tr", "https://user@www.facebook.com/tr", "//cdn.example.net@www.facebook.com/",
     "HTTPS:WWW.FACEBOOK.COM/tr", "/x?a=", "sha384-abc==",
 ]  # fmt: skip
-ATTRIBUTES = ["src", "href", "srcset", "ping", "type", "rel", "data-category", "class", "title", "data-src", "alt"]
+ATTRIBUTES = [
+    "src",
+    "href",
+    "srcset",
+    "ping",
+    "type",
+    "rel",
+    "data-category",
+    "class",
+    "title",
+    "data-src",
+    "alt",
+]
 
 
 def _cased(name: str) -> st.SearchStrategy[str]:
@@ -109,7 +126,13 @@ def attribute(draw: st.DrawFn) -> str:
 def start_tag(draw: st.DrawFn) -> str:
     name = draw(st.sampled_from(NAMES).flatmap(_cased))
     attrs = "".join(draw(st.lists(attribute(), max_size=3)))
-    return "<" + name + (" " if attrs and not attrs[0].isspace() else "") + attrs + draw(st.sampled_from([">", "/>", " >"]))
+    return (
+        "<"
+        + name
+        + (" " if attrs and not attrs[0].isspace() else "")
+        + attrs
+        + draw(st.sampled_from([">", "/>", " >"]))
+    )
 
 
 # An image, link or media tag whose tracker URL may come after a quoted value holding `>`.
@@ -120,10 +143,14 @@ HIDDEN_TRACKERS = st.builds(
     st.sampled_from(["a > b", "photo"]),
     st.sampled_from(
         [
-            "https://www.facebook.com/tr", "//x.google-analytics.com/c", "/local.png",
-            "https://user@www.facebook.com/tr", "https:www.facebook.com/tr", "//www.facebook.com&#47;tr",
+            "https://www.facebook.com/tr",
+            "//x.google-analytics.com/c",
+            "/local.png",
+            "https://user@www.facebook.com/tr",
+            "https:www.facebook.com/tr",
+            "//www.facebook.com&#47;tr",
         ]
-    ),  # fmt: skip
+    ),
 )
 
 FRAGMENTS = st.one_of(
@@ -132,10 +159,10 @@ FRAGMENTS = st.one_of(
     st.sampled_from(NAMES).flatmap(_cased).map(lambda n: f"</{n}>"),
     st.sampled_from(
         [
-            "text ", "a < b ", "x > y ", "it's ", '"q" ', "<!-- c -->", "<!-->", "<!--->", "<!-- <script> -->",
-            "<!--", "<!doctype html>", "<?xml x?>", "</ x>", "<![CDATA[ <img> ]]>", "gtag('js', 1);",
-            "fbq('init');", "<!--<script>", "</script >", "</SCRIPT", "<", "</", "<img", '<a ping="',
-            "-->", "&lt;", "\n",
+            "text ", "a < b ", "x > y ", "it's ", '"q" ', "<!-- c -->", "<!-->", "<!--->",
+            "<!-- <script> -->", "<!--", "<!doctype html>", "<?xml x?>", "</ x>", "<![CDATA[ <img> ]]>",
+            "gtag('js', 1);", "fbq('init');", "<!--<script>", "</script >", "</SCRIPT", "<", "</", "<img",
+            '<a ping="', "-->", "&lt;", "\n",
         ]
     ),
 )  # fmt: skip
@@ -145,7 +172,19 @@ FRAGMENTS = st.one_of(
 # that are not, an end tag cut short.
 RAW_BODIES = st.lists(
     st.sampled_from(
-        ["a", "<!--", "-->", "<script>", "</script>", "</script", "</scripty>", "</style>", "<b>", "gtag(", "<!--<script>"]
+        [
+            "a",
+            "<!--",
+            "-->",
+            "<script>",
+            "</script>",
+            "</script",
+            "</scripty>",
+            "</style>",
+            "<b>",
+            "gtag(",
+            "<!--<script>",
+        ]
     ),
     max_size=6,
 ).map("".join)
@@ -155,7 +194,9 @@ RAW_ELEMENTS = st.builds(
     RAW_BODIES,
     st.sampled_from(["</script>", "</style>", "</title>", "</noscript>", "</iframe>", "</SCRIPT x=1>", ""]),
 )
-html_pages = st.lists(st.one_of(FRAGMENTS, RAW_ELEMENTS), max_size=40).map(lambda parts: "".join(parts).encode())
+html_pages = st.lists(st.one_of(FRAGMENTS, RAW_ELEMENTS), max_size=40).map(
+    lambda parts: "".join(parts).encode()
+)
 # Whole pages too: the fast path reads a raw-text element in one go only when all of it is in.
 chunkings = st.one_of(st.just([1 << 20]), st.lists(st.integers(1, 97), min_size=1, max_size=5))
 

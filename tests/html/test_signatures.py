@@ -29,7 +29,9 @@ js_text = st.lists(
     st.one_of(
         st.sampled_from(CATALOG),
         st.sampled_from(CATALOG).map(lambda s: s[: len(s) // 2]),
-        st.sampled_from([b"(", b".", b"_", b"\x00", b"'", b'"', b"function(){", b" ", b"\n", b"\xe2\x80\x99"]),
+        st.sampled_from(
+            [b"(", b".", b"_", b"\x00", b"'", b'"', b"function(){", b" ", b"\n", b"\xe2\x80\x99"]
+        ),
         st.binary(max_size=12),
     ),
     max_size=30,
@@ -93,3 +95,28 @@ def test_inline_verdicts_are_remembered_by_content_unless_switched_off() -> None
         first = rules.classify_inline(script)
         assert first is not None and rules.classify_inline(bytes(script)) == first
     assert len(cached._inline_verdicts) == 1 and not uncached._inline_verdicts
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=10, unique=True),
+    st.lists(st.integers(0, 3), min_size=10, max_size=10),
+    st.lists(st.integers(0, 40), max_size=20),
+    st.binary(max_size=30),
+)
+def test_first_is_the_highest_ranked_then_earliest_then_longest(
+    signatures: list[bytes], ranks: list[int], picks: list[int], noise: bytes
+) -> None:
+    rank = {s: ranks[i] for i, s in enumerate(signatures)}
+    data = noise + b"".join(signatures[i % len(signatures)] + noise[:i] for i in picks)
+    found = every_occurrence(data, signatures)
+    expected = min(found, key=lambda hit: (-rank[hit[1]], hit[0], -len(hit[1])))[1] if found else None
+    assert SignatureScanner(signatures).first(data, rank, 3) == expected
+
+
+def test_first_waits_for_a_signature_anchored_late_that_starts_early() -> None:
+    # `ppq(ppQz` is anchored at its rare `Q`; `q(pp`, inside it, at its first byte: the scanner
+    # meets `q(pp` first, but `ppq(ppQz` starts earlier, so it is the answer.
+    long, inner = b"ppq(ppQz", b"q(pp"
+    scanner = SignatureScanner([long, inner])
+    assert scanner.first(b"--" + long, {long: 3, inner: 3}, 3) == long

@@ -84,7 +84,15 @@ def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
     tag = rb"(?P<" + g + rb"_a>" + _ATTRS + rb")>"
     if leaf.kind in ("script", "raw"):
         name = leaf.name.encode()
-        body = _content(name, script=leaf.kind == "script") + rb"(?P<" + g + rb"_e></" + _ci(name) + _ATTRS + rb">)"
+        body = (
+            _content(name, script=leaf.kind == "script")
+            + rb"(?P<"
+            + g
+            + rb"_e></"
+            + _ci(name)
+            + _ATTRS
+            + rb">)"
+        )
         return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb"(?:" + body + rb")?)?)"
     return rb"(?P<" + g + rb">" + _DELIM + wanted + rb"(?:" + tag + rb")?)"
 
@@ -99,7 +107,9 @@ def _trie(entries: dict[bytes, bytes]) -> bytes:
         node[-1] = {}
 
     def emit(node: dict, prefix: bytes) -> bytes:  # type: ignore[type-arg]
-        branches = [_ci(bytes([b])) + emit(child, prefix + bytes([b])) for b, child in sorted(node.items()) if b >= 0]
+        branches = [
+            _ci(bytes([b])) + emit(child, prefix + bytes([b])) for b, child in sorted(node.items()) if b >= 0
+        ]
         if -1 in node:
             branches.append(entries[prefix])  # after the longer names that share this prefix
         return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"

@@ -95,7 +95,8 @@ _JS_TYPES: Final = frozenset(
     }
 )
 _SCRIPT_MOVED: Final = {
-    name: b"data-consentgate-" + name for name in (b"type", b"src", b"integrity", b"nonce", b"async", b"defer")
+    name: b"data-consentgate-" + name
+    for name in (b"type", b"src", b"integrity", b"nonce", b"async", b"defer")
 }
 # element -> attributes that load something (moved to data-consentgate-<name> when blocked)
 _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {

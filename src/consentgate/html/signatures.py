@@ -27,7 +27,8 @@ __all__ = ["SignatureScanner"]
 # Bytes of inline JavaScript by frequency (per 10,000 bytes, measured on the inline scripts
 # of 120 real pages); bytes not listed are rarer than 1 in 10,000.
 _COMMON: Final = (
-    b"etnro,ai\" u)(scd;l=p.'m&0:f[]hqg}{1xvyw2b3\\/A45_|-C96D87Sz+kETL!OIBMjNPF\n?HRG$<>UW\tJKVYZX\r%Q`\x7f~*#@^"
+    b"etnro,ai\" u)(scd;l=p.'m&0:f[]hqg}{1xvyw2b3\\/A45_|-C96D87Sz+kETL!OIBMjNPF"
+    b"\n?HRG$<>UW\tJKVYZX\r%Q`\x7f~*#@^"
 )
 _PER_10K: Final = (
     689, 550, 374, 374, 369, 367, 338, 320, 318, 306, 293, 258, 257, 255, 206, 200, 193, 191, 178,
@@ -81,7 +82,11 @@ def _trie(words: dict[bytes, list[bytes]]) -> bytes:
         node[-1] = {}
 
     def emit(node: dict, word: bytes) -> bytes:  # type: ignore[type-arg]
-        branches = [re.escape(bytes([b])) + emit(child, word + bytes([b])) for b, child in sorted(node.items()) if b >= 0]
+        branches = [
+            re.escape(bytes([b])) + emit(child, word + bytes([b]))
+            for b, child in sorted(node.items())
+            if b >= 0
+        ]
         if -1 in node:  # alternatives, not `?`: `re` repeats are slow
             branches += [b"(?<=" + re.escape(whole) + b")" for whole in sorted(set(words[word]))]
         return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
@@ -129,12 +134,11 @@ class SignatureScanner:
         # the trie's leaves; classes of the next two bytes reject most anchors first. One
         # capturing group only: each group costs a save and a restore at every try.
         wholes = {
-            suffix: [signature.translate(self._table) for signature, _ in pairs] for suffix, pairs in after.items()
+            suffix: [signature.translate(self._table) for signature, _ in pairs]
+            for suffix, pairs in after.items()
         }
         first = b"".join(_class({s[k : k + 1] for s in after}) for k in range(2))
-        self._pattern = (
-            re.compile(b"\\x00(?=" + first + b")(?=(" + _trie(wholes) + b"))") if after else None
-        )
+        self._pattern = re.compile(b"\\x00(?=" + first + b")(?=(" + _trie(wholes) + b"))") if after else None
 
     def occurrences(self, data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(position, signature)`` for every occurrence inside ``data[start:end]``, in the

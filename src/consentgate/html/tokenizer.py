@@ -432,7 +432,9 @@ class Tokenizer:
         start, end = self._start_names, self._end_names
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
         self._fast = (
-            fast_scanner(start, end, *self._quiet) if usable and start is not None and end is not None else None
+            fast_scanner(start, end, *self._quiet)
+            if usable and start is not None and end is not None
+            else None
         )
 
     @property
