@@ -1,4 +1,3 @@
-
 """The tracking snippets vendors tell sites to paste, as pasted: none may load or run without
 consent (checked on a browser-faithful parse of the output), and each comes back byte for byte
 when its category is granted. Uses the built-in policy and catalog."""

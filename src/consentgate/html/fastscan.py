@@ -3,7 +3,7 @@
 Most of a page is tags nobody asked about (``div``, ``span``, ``a`` without ``ping``...). The
 exact scanner (:class:`consentgate.html.tokenizer.Tokenizer`) proves each candidate is in the
 data state by tokenising the bytes before it; here that proof is local and cheap
-(:func:`settled`), and the regex itself reads a whole candidate: its start tag with the exact
+(:func:`settle`), and the regex itself reads a whole candidate: its start tag with the exact
 attribute grammar, and for raw text (``<script>``, ``<style>``, ``<title>``...) the content and
 the end tag too, so the Python loop only sees the few tags a caller wants.
 
@@ -25,31 +25,22 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal
 
+from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
+
 __all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle"]
 
 Kind = Literal["script", "raw", "tag", "end", "plaintext", "foreign", "a", "comment"]
 
-# One attribute, or a run of separators, exactly as the tokenizer reads them (see tokenizer._ATTRS).
-_ATTRS = (
-    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
-    rb"|(?![\t\n\f\r ]*+=)))*+"
-)
+_ATTRS = ATTRS
 _DELIM = rb"(?=[\t\n\f\r />])"
-RAWTEXT: Final = frozenset({"style", "xmp", "iframe", "noembed", "noframes", "noscript"})
-RCDATA: Final = frozenset({"title", "textarea"})
 # Elements whose start tag changes the tokenizer's state: always candidates.
-STATE_CHANGERS: Final = frozenset({"script", "plaintext", "svg", "math"}) | RAWTEXT | RCDATA
+STATE_CHANGERS: Final = frozenset({"script", "plaintext", "svg", "math"}) | RAWTEXT_ELEMENTS | RCDATA_ELEMENTS
 # Raw-text elements whose end tag the tokenizer always reports.
 ALWAYS_ENDED: Final = frozenset({"script", "iframe", "noscript"})
 _LEAF_GROUP = re.compile(r"[^a-z0-9]")
 
 
-def _ci(name: bytes) -> bytes:
-    return b"".join(
-        b"[%s%s]" % (bytes([c]), bytes([c]).upper()) if chr(c).isalpha() else re.escape(bytes([c]))
-        for c in name
-    )
+_ci = ci
 
 
 @dataclass(frozen=True)
@@ -80,7 +71,8 @@ def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
     g = group.encode()
     if leaf.kind == "comment":
         # `<!-->` and `<!--->` end at once; otherwise the first `-->` or `--!>` ends it.
-        return rb"(?P<" + g + rb">(?P<" + g + rb"_e>-?>|(?s:.*?)--!?>)?)"
+        # (Dashes one by one rather than a lazy `.*?`, which `re` retries at every byte.)
+        return rb"(?P<" + g + rb">(?P<" + g + rb"_e>-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)?)"
     tag = rb"(?P<" + g + rb"_a>" + _ATTRS + rb")>"
     if leaf.kind in ("script", "raw"):
         name = leaf.name.encode()
@@ -150,7 +142,7 @@ def fast_scanner(
         reported = name in start_names
         if name == "script":
             leaf = Leaf("script", name, reported, True)
-        elif name in RAWTEXT or name in RCDATA:
+        elif name in RAWTEXT_ELEMENTS or name in RCDATA_ELEMENTS:
             leaf = Leaf("raw", name, reported, name in end_names or name in ALWAYS_ENDED)
         elif name == "plaintext":
             leaf = Leaf("plaintext", name, reported)

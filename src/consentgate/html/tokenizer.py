@@ -32,6 +32,7 @@ from functools import cache
 from typing import Final, Literal, NamedTuple
 
 from consentgate.html.fastscan import FastScanner, fast_scanner, settle
+from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
 __all__ = [
     "END",
@@ -53,15 +54,7 @@ TEXT: Final = 4  # reported in report-all mode only
 CDATA: Final = 5  # reported in report-all mode only
 
 _WS = rb"\t\n\f\r "
-# One attribute, or a run of separators, exactly as the tokenizer's attribute states read them:
-# a quote opens a value only right after `=`; an `=` that starts a name is part of the name;
-# `/` not followed by `>` behaves like whitespace. Possessive quantifiers keep a failed match
-# (an unfinished tag at the end of a chunk) linear.
-_ATTRS = (
-    rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
-    rb"|(?![\t\n\f\r ]*+=)))*+"
-)
+_ATTRS = ATTRS
 _TAG = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
 _ATTR = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
@@ -76,8 +69,6 @@ _COMMENT_END = re.compile(rb"--!?>")
 _CDATA_END = re.compile(rb"]]>")
 _NOT_WS = re.compile(rb"[^\t\n\f\r ]")
 
-RAWTEXT_ELEMENTS: Final = frozenset({"style", "xmp", "iframe", "noembed", "noframes", "noscript"})
-RCDATA_ELEMENTS: Final = frozenset({"title", "textarea"})
 # Start tags that end foreign content (WHATWG 13.2.6.5), plus `font` with color/face/size.
 _BREAKOUT = frozenset(
     [
@@ -240,10 +231,7 @@ def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[
     return attrs, self_closing
 
 
-def _ci(name: str) -> bytes:
-    return b"".join(
-        b"[%s%s]" % (c.encode(), c.upper().encode()) if c.isalpha() else re.escape(c.encode()) for c in name
-    )
+_ci = ci
 
 
 def _alternation(names: Iterable[str]) -> bytes:
