@@ -136,6 +136,8 @@ class Rules:
     >>> rules = Rules.compile(Policy(categories=(analytics,), services=(ga,)))
     >>> rules.classify_url(b"https://www.google-analytics.com/analytics.js", None, None).category
     'analytics'
+
+    ``inline_cache``: how many inline-script verdicts to remember by content (0: none).
     """
 
     def __init__(self, policy: Policy, *, inline_cache: int = 1024) -> None:

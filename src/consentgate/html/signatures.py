@@ -8,12 +8,15 @@ with almost any letter, so it is tried at every byte (25 MB/s). Instead:
    is rare in JavaScript (a weighted set cover over byte frequencies measured on real inline
    scripts);
 2. the script is translated (``bytes.translate``, one C pass) with every anchor byte turned
-   into ``\\x00``, so one regex starting with the literal ``\\x00`` finds every anchor, and a
-   trie of the translated text *after* each anchor rejects almost all of them in C;
+   into ``\\x00``, so one regex starting with the literal ``\\x00`` finds every anchor; a
+   trie of the translated text *after* the anchor, with a lookbehind for the text before it
+   at each leaf, rejects almost all of them in C;
 3. the few hits are checked on the original bytes, for every signature that could sit at
    that anchor (the trie picks the longest; shorter ones on its path are checked too).
 
-The result is exact: every occurrence, overlapping ones included.
+The result is exact: every occurrence, overlapping ones included. About 4x the speed of the
+flat alternation on real inline scripts; what is left is the regex's entry at each anchor (one
+byte in ten or so: the catalog has signatures made of common letters only, ``rdt("init"``).
 """
 
 from __future__ import annotations

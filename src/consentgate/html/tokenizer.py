@@ -7,11 +7,17 @@ attribute names are only read right after one of them.
 Speed comes from not looking at most of the page. In markup, one precompiled regex jumps to
 the next *candidate*: a start or end tag whose name the caller cares about, or a comment. A
 candidate only counts if it is really in the data state, not inside the attribute value or the
-name of an uninteresting tag (``<div title="<script>">``). Two cheap checks prove that for
-almost every candidate (see :meth:`Tokenizer._in_data_state`); where they can't, the bytes since
-the last known position are tokenised exactly by a second regex that reads whole tokens with
-the standard's attribute grammar (:func:`_skipper`). Raw text (``<script>``, ``<style>``,
-``<title>``, ...) is searched for its end tag only.
+name of an uninteresting tag (``<div title="<script>">``). Two scanners do that:
+
+- the fast path (:mod:`consentgate.html.fastscan`, on unless ``fast=False``) reads a whole
+  candidate with one regex, raw-text content and end tag included, and proves its place with a
+  local look (:func:`consentgate.html.fastscan.settle`); whatever it cannot settle it hands to
+- the exact scanner, the reference: two cheap checks (:meth:`Tokenizer._in_data_state`), else
+  the bytes since the last known position tokenised exactly by a regex that reads whole tokens
+  with the standard's attribute grammar (:func:`_skipper`). Raw text (``<script>``,
+  ``<style>``, ``<title>``, ...) is searched for its end tag only.
+
+Both report the same events, feed by feed (tests/html/test_fastscan.py).
 
 A token longer than ``max_buffer`` is cut at exactly ``max_buffer`` bytes from its start,
 however the input was split: its first part is reported (``Event.truncated``), the rest is
@@ -29,9 +35,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
-from consentgate.html.fastscan import FastScanner, fast_scanner, settle
+from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, fast_scanner, settle
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
 __all__ = [
@@ -275,7 +281,7 @@ def _candidates(start_names: frozenset[str] | None, end_names: frozenset[str] | 
 
 
 # Elements whose start changes the tokenizer state: always looked for, reported or not.
-_STATE_CHANGERS = frozenset({"script", "plaintext", "svg", "math"}) | RAWTEXT_ELEMENTS | RCDATA_ELEMENTS
+_STATE_CHANGERS = STATE_CHANGERS
 
 
 @cache
@@ -591,9 +597,7 @@ class Tokenizer:
             if p > lo and settle(buf, lo, p) != p:
                 return self._hand_over(lo)
             index = m.lastindex or 0
-            leaf = leaves[index]
-            if leaf is None:  # pragma: no cover - every alternative ends in a leaf group
-                return self._hand_over(lo)
+            leaf = cast(Leaf, leaves[index])  # every alternative of the pattern ends in a leaf group
             kind = leaf.kind
             if kind == "comment":
                 if m.start(index + 1) < 0 or (p + 6 > n and not final):
