@@ -137,7 +137,7 @@ class PostgresStore:
         dsn: str,
         *,
         max_connections: int = 4,
-        timeout: float = 5.0,
+        timeout: float = 2.0,  # below the consent endpoint's durable wait (5 s): spool, do not 503
         lock_timeout: float = 2.0,
         statement_timeout: float = 30.0,
     ) -> None:
