@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -17,7 +18,6 @@ from tests.faults.kit import (
     assert_served,
     load_with_fault,
     migrate,
-    unconfirmed,
     wait_for_stats,
 )
 from tests.load.harness import Server, ServerOptions
@@ -30,45 +30,74 @@ def _dsn_with_name(dsn: str) -> tuple[str, str]:
     return f"{dsn}{'&' if '?' in dsn else '?'}application_name={name}", name
 
 
-async def _terminate(dsn: str, application_name: str) -> int:
+def _as_user(dsn: str, user: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+async def _admin(dsn: str, *statements: str) -> list[int]:
+    counts: list[int] = []
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        cursor = await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (application_name,),
-        )
-        return len(await cursor.fetchall())
+        for statement in statements:
+            cursor = await conn.execute(statement.encode())
+            counts.append(len(await cursor.fetchall()) if cursor.description else 0)
+    return counts
 
 
 async def test_killed_connections_during_load_lose_no_acknowledged_choice(
     pg_schema: str, tmp_path: Path
 ) -> None:
-    url, name = _dsn_with_name(pg_schema)
-    await migrate(url)
-    spool = tmp_path / "spool"
-    server = Server(ServerOptions(audit=url, spool=spool, log=tmp_path / "server.log", batch_size=50))
-    server.start()
+    """The store's role may not log in and its connections are killed, twice, for 1.5 s each:
+    the pool cannot reconnect, so writes fail for real (not silently replaced), spool, and
+    replay when the database lets the application back in."""
+    role = f"cg_fault_{uuid.uuid4().hex[:10]}"
+    await _admin(
+        pg_schema, f'CREATE ROLE "{role}" LOGIN', f'GRANT ALL ON SCHEMA {_schema(pg_schema)} TO "{role}"'
+    )
+    url, name = _dsn_with_name(_as_user(pg_schema, role))
     killed: list[int] = []
-
-    async def kill_repeatedly() -> None:
-        for _ in range(8):
-            killed.append(await _terminate(pg_schema, name))
-            await asyncio.sleep(0.4)
-
     try:
-        tally = await load_with_fault(server, kill_repeatedly, seconds=6.0)
-        stats = await wait_for_stats(server, lambda s: not s["backlog"] and s["queued"] == 0)
+        await migrate(url)
+        spool = tmp_path / "spool"
+        server = Server(ServerOptions(audit=url, spool=spool, log=tmp_path / "server.log", batch_size=50))
+        server.start()
+
+        async def outages() -> None:
+            for _ in range(2):
+                counts = await _admin(
+                    pg_schema,
+                    f'ALTER ROLE "{role}" NOLOGIN',
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE application_name = '{name}'",
+                )
+                killed.append(counts[1])
+                await asyncio.sleep(1.5)
+                await _admin(pg_schema, f'ALTER ROLE "{role}" LOGIN')
+                await asyncio.sleep(1.0)
+
+        try:
+            tally = await load_with_fault(server, outages, seconds=7.0)
+            stats = await wait_for_stats(server, lambda s: not s["backlog"] and s["queued"] == 0)
+        finally:
+            assert server.stop() == 0, server.log_text()
+        assert sum(killed) > 0, "the fault was never injected"
+        assert int(str(stats["store_errors"])) > 0 and int(str(stats["spooled"])) > 0, stats
+        assert int(str(stats["replayed"])) > 0, stats
+        # A write caught by the outage waits for the pool (2 s) and then spools, inside the
+        # endpoint's 5 s durable wait: visitors get their answer. (With a 5 s pool wait they got 503s.)
+        print(f"outages: {len(tally.acknowledged)} acknowledged, {tally.refused_503} answered 503")
+        assert_served(tally)
+        assert len(tally.acknowledged) > 10
+        await assert_logged_exactly(url, tally.acknowledged, spool, unconfirmed=len(tally.uncertain))
     finally:
-        assert server.stop() == 0, server.log_text()
-    assert sum(killed) > 0, "the fault was never injected"
-    assert int(str(stats["store_errors"])) > 0 or int(str(stats["spooled"])) > 0, stats
-    # A write caught by the kill waits for the pool (5 s) before it spools, longer than the
-    # endpoint waits for durability (5 s): those few choices are answered 503, and may still
-    # be logged. Counted, not hidden (see SECURITY.md).
-    print(f"killed connections: {len(tally.acknowledged)} acknowledged, {tally.refused_503} answered 503")
-    assert_served(tally, allow_503=True)
-    assert tally.refused_503 <= len(tally.acknowledged) // 4
-    assert len(tally.acknowledged) > 10
-    await assert_logged_exactly(url, tally.acknowledged, spool, unconfirmed=unconfirmed(tally))
+        await _admin(
+            pg_schema, f'ALTER ROLE "{role}" LOGIN', f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"'
+        )
+
+
+def _schema(dsn: str) -> str:
+    return '"' + dsn.rsplit("search_path%3D", 1)[1].split("&")[0] + '"'
 
 
 async def test_a_locked_events_table_during_load_delays_no_page_and_loses_nothing(

@@ -123,10 +123,19 @@ def soak(
     server = Server(ServerOptions(audit=url, spool=workdir / "spool", log=workdir / "soak.log"))
     server.start()
     samples: list[tuple[float, int]] = []
+    database: list[tuple[float, int]] = []  # the audit store on disk (SQLite file + WAL), bytes
     finished: list[bool] = []
+
+    async def watch_database() -> None:
+        started = time.monotonic()
+        while not finished:
+            size = sum(path.stat().st_size for path in workdir.glob("soak.db*"))
+            database.append((time.monotonic() - started, size))
+            await asyncio.sleep(interval)
 
     async def main() -> Tally:
         sampler = sample_rss(server.pid, interval, samples, lambda: bool(finished))
+        watcher = asyncio.create_task(watch_database())
         try:
             return await drive(
                 server.port, mix=MIX_CONSENT, seconds=seconds, concurrency=concurrency, warmup=0.0
@@ -134,6 +143,7 @@ def soak(
         finally:
             finished.append(True)
             await sampler
+            await watcher
 
     try:
         tally = asyncio.run(main())
@@ -145,8 +155,9 @@ def soak(
     if code != 0:
         problems.append(f"server exited with {code}")
     summary = _rss_summary(samples)
+    summary["audit_db_mb"] = round(database[-1][1] / 2**20, 1) if database else 0
     summary.update(row.to_dict())
-    _plot(samples, plot, row, summary)
+    _plot(samples, database, plot, row, summary)
     return summary, problems
 
 
@@ -172,7 +183,11 @@ def _rss_summary(samples: list[tuple[float, int]]) -> dict[str, object]:
 
 
 def _plot(
-    samples: list[tuple[float, int]], path: Path, row: PhaseFigures, summary: dict[str, object]
+    samples: list[tuple[float, int]],
+    database: list[tuple[float, int]],
+    path: Path,
+    row: PhaseFigures,
+    summary: dict[str, object],
 ) -> None:
     import matplotlib
 
@@ -180,9 +195,19 @@ def _plot(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
-    ax.plot([t / 60 for t, _ in samples], [kb / 1024 for _, kb in samples], color="#1f3b2d", linewidth=1.5)
+    ax.plot(
+        [t / 60 for t, _ in samples], [kb / 1024 for _, kb in samples], color="#1f3b2d", linewidth=1.5,
+        label="server RSS",
+    )  # fmt: skip
+    if database:
+        # The SQLite store keeps up to 32 MB of pages in memory: RSS follows the file until then.
+        ax.plot(
+            [t / 60 for t, _ in database], [size / 2**20 for _, size in database], color="#b8621b",
+            linewidth=1.0, linestyle="--", label="audit database on disk",
+        )  # fmt: skip
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("minutes")
-    ax.set_ylabel("server RSS (MB)")
+    ax.set_ylabel("MB")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.set_title(

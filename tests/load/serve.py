@@ -7,7 +7,8 @@ generator and the server never share a CPU-bound event loop and a port is never 
 
 The demo's third-party origins are not served: the load generator never follows their URLs.
 Both modes get the same extra JSON route (``/api/products``), the "API call" of the load mix,
-and ``/__load/stats`` (the audit writer's counters as JSON, for the fault tests).
+and ``/__load/stats`` (the audit writer's counters as JSON, for the fault tests; ``?objects=1``
+adds live objects by type, to find what grows in a soak).
 """
 
 from __future__ import annotations
@@ -120,7 +121,15 @@ def _products_route(products: Sequence[object]) -> Route:
 
 def _stats_route(writer: AuditWriter | None) -> Route:
     async def stats(request: Request) -> Response:
-        return JSONResponse(writer.stats.to_dict() if writer is not None else {})
+        data: dict[str, object] = writer.stats.to_dict() if writer is not None else {}
+        if request.query_params.get("objects"):
+            # Live objects by type, to find what grows in a soak.
+            import collections
+            import gc
+
+            gc.collect()
+            data["objects"] = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        return JSONResponse(data)
 
     return Route("/__load/stats", stats)
 
