@@ -195,14 +195,6 @@ def test_another_visitors_cookie_gives_their_consent_and_nothing_more() -> None:
     assert refused.status == 403 and len(SINK.events) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING(http): middleware.py ConsentGate.visitor() falls back to the un-prefixed cookie "
-    "name over HTTPS (cookies.get(name(secure)) or cookies.get(name(not secure))), so a sibling "
-    "subdomain can toss 'consentgate=<its own signed accept-all>' (Domain=.shop.example) into a "
-    "first-time visitor's browser and the site treats it as that visitor's consent; the __Host- "
-    "prefix exists to prevent exactly this",
-)
 def test_over_https_only_the_host_prefixed_cookie_counts() -> None:
     tossed = signed({"analytics", "marketing"})
     reply = page([("cookie", f"{PLAIN_NAME}={tossed}")], scheme="https")

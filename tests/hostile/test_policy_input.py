@@ -108,13 +108,6 @@ def test_random_documents_load_or_name_the_key_and_start_the_middleware_or_name_
 @pytest.mark.parametrize(
     "value", ["/x; Domain=evil.example", "/x\r\nSet-Cookie: a=1", "/x, y=1", "example.com; Secure"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG(policy): load.py cookie_spec() accepts any string as services.<id>.cookies[].path "
-    "and .domain; the path goes verbatim into 'Path=' of the expiring Set-Cookie lines "
-    "(cookies.py CookieFirewall._deletion_lines), so a policy value injects cookie attributes or "
-    "splits the response; it should be refused at start-up naming the key",
-)
 def test_cookie_paths_and_domains_that_would_inject_into_set_cookie_are_refused(key: str, value: str) -> None:
     data = {
         "services": {

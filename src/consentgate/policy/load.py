@@ -89,6 +89,12 @@ TRACKING_CATEGORIES = frozenset({"analytics", "marketing"})
 _CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# What may follow Path= and Domain= in a Set-Cookie line we write: no ';' (a new attribute), no
+# ',' (a folded second cookie), no whitespace or control bytes (a split header).
+_COOKIE_PATH = re.compile(r"^/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*$")
+_COOKIE_DOMAIN = re.compile(
+    r"^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+)
 _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_-]{1,63})*$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _CSS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
@@ -567,12 +573,22 @@ class _Loader:
         if raw_lifetime != "session":
             lifetime_seconds = self.duration(item, lifetime_path, 0)
             lifetime = raw_lifetime if isinstance(raw_lifetime, str) else f"{lifetime_seconds} seconds"
-        domain = self.string(item, (*path, "domain"), "")
+        domain = self.string(item, (*path, "domain"), "").strip().lower()
+        if domain and not _COOKIE_DOMAIN.match(domain):
+            self.error((*path, "domain"), f"{domain!r} is not a host name (e.g. example.com or .example.com)")
+            return None
+        cookie_path = self.string(item, (*path, "path"), "/")
+        if not _COOKIE_PATH.match(cookie_path):
+            self.error(
+                (*path, "path"),
+                f"{cookie_path!r} is not a cookie path: it starts with '/' and has no ';', ',', space or control character",
+            )
+            return None
         return CookieSpec(
             name=name or pattern,
             is_regex=bool(pattern),
             domain=domain or None,
-            path=self.string(item, (*path, "path"), "/"),
+            path=cookie_path,
             lifetime=lifetime,
             lifetime_seconds=lifetime_seconds,
             description=self.string(item, (*path, "description"), ""),
