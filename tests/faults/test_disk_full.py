@@ -122,8 +122,8 @@ def test_a_torn_last_line_left_by_a_dead_writer_does_not_keep_the_spool_busy(tmp
 
 
 class _Counting(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.CRITICAL)
+    def __init__(self, level: int = logging.CRITICAL) -> None:
+        super().__init__(level)
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -145,6 +145,8 @@ async def test_store_down_and_spool_disk_full_serves_pages_refuses_beyond_the_bo
     await writer.start()  # the database exists before the disk fills up
     critical = _Counting()
     logging.getLogger("consentgate.audit").addHandler(critical)
+    warnings = _Counting(logging.WARNING)
+    logging.getLogger("consentgate").addHandler(warnings)
     acknowledged: list[str] = []
     refused = pages = 0
     blocker = sqlite3.connect(database, isolation_level=None)
@@ -170,6 +172,9 @@ async def test_store_down_and_spool_disk_full_serves_pages_refuses_beyond_the_bo
             assert stats.spool_errors > 0 and refused > 0
             assert critical.messages and "cannot be written" in critical.messages[0]
             assert app.counters["consent_unrecorded"] == refused
+            # Every 503 names its event id in the log, for an auditor to reconcile.
+            unconfirmed = [m for m in warnings.messages if "not confirmed" in m]
+            assert len(unconfirmed) == refused and len(set(unconfirmed)) == refused
             assert pages == 8  # pages never depended on the audit log
             # Nothing on disk, nothing confirmed: a choice is acknowledged only once it is durable.
             assert len(acknowledged) == stats.spooled
@@ -186,6 +191,7 @@ async def test_store_down_and_spool_disk_full_serves_pages_refuses_beyond_the_bo
     finally:
         blocker.close()
         logging.getLogger("consentgate.audit").removeHandler(critical)
+        logging.getLogger("consentgate").removeHandler(warnings)
         await writer.stop()
     # Choices answered 503 while held in memory are written when the store is back: "not
     # confirmed" is not "not recorded" (the endpoint's 503 says so; see SECURITY.md).

@@ -45,9 +45,12 @@ from itsdangerous import BadSignature, Signer
 from consentgate.consent.state import Consent, Source
 from consentgate.policy.model import NECESSARY, Policy
 
-__all__ = ["MAX_COOKIE_BYTES", "SOURCE_CODES", "ConsentCookie", "CookieStatus"]
+__all__ = ["MAX_COOKIE_BYTES", "SOURCE_CODES", "UNREADABLE", "ConsentCookie", "CookieStatus"]
 
 CookieStatus = Literal["ok", "missing", "malformed", "bad_signature", "expired", "stale_policy", "oversized"]
+# A consent cookie was sent but cannot be used: recorded once in the audit log, then expired.
+# (stale_policy is not among them: a choice under an earlier policy is re-asked, not voided.)
+UNREADABLE: frozenset[CookieStatus] = frozenset({"malformed", "bad_signature", "expired", "oversized"})
 
 # Append only: the index is what the cookie stores.
 SOURCE_CODES: tuple[Source, ...] = ("none", "banner", "preferences", "gpc", "api", "region_default")
@@ -267,6 +270,17 @@ class ConsentCookie:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return consent, "ok"
+
+    def signed_id(self, value: str) -> str | None:
+        """The consent id of a cookie whose signature verifies, whatever its age or policy; None
+        otherwise. For the audit record of an expired choice: never trusted for anything else."""
+        if not value or len(value) > MAX_COOKIE_BYTES or not _SHAPE.match(value):
+            return None
+        try:
+            signed = self._signer.unsign(value.encode("ascii")).decode("ascii")
+            return self._decode(signed.partition(".")[2]).consent_id
+        except (BadSignature, _Malformed, ValueError, IndexError, struct.error, binascii.Error):
+            return None
 
     def _none(self) -> Consent:
         return Consent.none(self._service_categories)

@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -193,6 +194,33 @@ class Endpoints:
             self.gate.counters["consent_unrecorded"] += 1
             return None
         return self.gate.cookie.set_cookie(consent, secure=request.secure)
+
+    def record_unreadable(self, request: Request) -> str | None:
+        """Record that the consent cookie a visitor sent was expired (``expired``, under its own
+        consent id) or did not verify (``invalid_cookie``, under a fresh id: an unverified id is
+        never written to the log); the visitor was treated as having made no choice. Returns
+        the Set-Cookie line that expires it, so it is recorded once; None for a crawler or when
+        the audit queue refuses (the cookie stays, and is recorded on a later page)."""
+        status = request.cookie_status
+        stored = request.visitor.stored
+        if status == "expired":
+            name = self.gate.cookie.name
+            raw = request.cookies.get(name(request.secure)) or request.cookies.get(name(not request.secure))
+            consent_id = self.gate.cookie.signed_id(raw or "") or new_consent_id()
+            action: Action = "expired"
+        else:
+            consent_id, action = new_consent_id(), "invalid_cookie"
+        consent = dataclass_replace(stored, consent_id=consent_id)
+        event = consent_event(
+            self.gate, request, consent, action, page=request.route, detail={"cookie": status}
+        )
+        if event is None:
+            return None
+        self.gate.counters[f"consent_cookie_{status}"] += 1
+        if not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
+            self.gate.counters["consent_unrecorded"] += 1
+            return None
+        return self.gate.cookie.delete_cookie(secure=request.secure)
 
     async def _save(self, request: Request, receive: Receive, send: Send) -> None:
         try:
@@ -623,7 +651,14 @@ class AuditSetup:
                 self.durable_timeout,
             )
             return f"the audit log did not confirm it within {self.durable_timeout:g} s"
-        return None if stored is not False else "the audit log is full or unavailable"
+        if stored is False:
+            # Refused (queue full) or held in memory while store and spool both fail: it may
+            # still be stored later, so this line names it for reconciliation, as above.
+            logger.warning(
+                "consent event %s not confirmed (audit log full or unavailable); answered 503", event.event_id
+            )
+            return "the audit log is full or unavailable"
+        return None
 
     def skip_bot(self) -> None:
         if isinstance(self.sink, _BotCounter):

@@ -12,7 +12,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from consentgate.consent.cookie import ConsentCookie
+from consentgate.consent.cookie import UNREADABLE, ConsentCookie
 from consentgate.consent.state import Consent
 from consentgate.http.cookies import CookieFirewall, CookieInventory, CookieRecord, parse_cookie_headers
 from consentgate.http.csp import CspBuilder
@@ -163,6 +163,9 @@ class ConsentGate:
         set_cookies = request.sweep() if request.visitor.blocked else []
         if request.decision.persist is not None:
             set_cookies += await self.endpoints.persist_decision(request)
+        if request.visitor.status in UNREADABLE and request.page_navigation and not request.is_bot:
+            await self.audit.start()  # so that finish_headers, which cannot await, can enqueue
+            request.unreadable_pending = True
         child = request.app_scope()
         method = request.method
         page = request if method == "GET" or method == "HEAD" else None

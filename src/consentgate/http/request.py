@@ -80,6 +80,7 @@ class Request:
         "route",
         "scope",
         "secure",
+        "unreadable_pending",
         "visitor",
     )
 
@@ -115,6 +116,7 @@ class Request:
         self._csp: CspPage | None = None
         self.etag_translated = False
         self.persist_pending = False  # set by Endpoints.persist_decision, done by finish_headers
+        self.unreadable_pending = False  # set by the middleware, done by finish_headers
         self.gpc = gpc
         self.dnt = dnt
         self.region: Region = gate.regions.resolve(scope) if gate.region_configured else UNKNOWN
@@ -337,6 +339,16 @@ class Request:
             self.persist_pending = False
             line = self.gate.endpoints.store_decision(self)
             if line is not None:
+                headers = [*headers, (b"set-cookie", line.encode("latin-1"))]
+        if self.unreadable_pending:
+            # The consent cookie was expired or did not verify: recorded once, then expired
+            # (unless a stored decision above already replaces it).
+            self.unreadable_pending = False
+            line = self.gate.endpoints.record_unreadable(self)
+            if line is not None and not any(
+                key == b"set-cookie" and value.startswith(self.gate.cookie.name(self.secure).encode() + b"=")
+                for key, value in headers
+            ):
                 headers = [*headers, (b"set-cookie", line.encode("latin-1"))]
         csp = self._csp or self._csp_page(self.allows())
         if csp is None:
