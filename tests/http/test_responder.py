@@ -82,6 +82,9 @@ class FakePage:
     def finish_headers(self, headers: RawHeaders) -> RawHeaders:
         return headers
 
+    def filter_links(self, headers: RawHeaders) -> RawHeaders:
+        return headers
+
 
 def rewritten(body: bytes) -> bytes:
     return b"<!--cg-->" + body + b"<!--/cg-->"

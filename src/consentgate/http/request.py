@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from consentgate.consent.cookie import CookieStatus
 from consentgate.consent.signals import UNKNOWN, is_dnt_value
 from consentgate.consent.state import Consent, new_consent_id
+from consentgate.http.links import filter_link_headers
 from consentgate.http.responder import BodyTransform, restore_if_none_match
 from consentgate.http.types import RawHeaders, Scope
 from consentgate.policy.model import Policy, Service
@@ -315,6 +316,25 @@ class Request:
             charset=_charset(headers),
         )
         return rewriter
+
+    def filter_links(self, headers: RawHeaders) -> RawHeaders:
+        """The page's headers without ``Link`` preloads/preconnects of services not granted
+        (what the rewriter does to ``<link rel=preload>``; unknown hosts stay, as there)."""
+        rules = self.gate.rules
+        allows = self.allows()
+        page_host = self.host or None
+
+        def keep(url: bytes) -> bool:
+            verdict = rules.classify_url(url, None, page_host, unknown_counts=False)
+            if verdict is None:
+                return True
+            service = verdict.service
+            return allows(service.id if service else None, verdict.category)
+
+        filtered, dropped = filter_link_headers(headers, keep)
+        if dropped:
+            self.gate.counters["link_headers_dropped"] += dropped
+        return filtered
 
     def allows(self) -> Callable[[str | None, str], bool]:
         """What may load on this page, ``allows(service_id, category)``: one predicate for the

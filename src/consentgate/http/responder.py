@@ -72,6 +72,7 @@ class Page(Protocol):
     def transform(self, headers: RawHeaders) -> BodyTransform: ...
 
     def finish_headers(self, headers: RawHeaders) -> RawHeaders: ...  # just before they are sent
+    def filter_links(self, headers: RawHeaders) -> RawHeaders: ...  # Link preloads of blocked services
 
 
 class Responder:
@@ -190,6 +191,7 @@ class Responder:
             await self.send({**message, "headers": headers})
             return
         headers = merge_cache_control(merge_vary(headers, page.vary))
+        headers = page.filter_links(headers)
         suffix = page.etag_suffix()
         if translated_304:
             await self.send({**message, "headers": variant_etag(headers, suffix)})
