@@ -23,22 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from consentgate.selftest.crawler import CHROMIUM_ARGS, chromium_executable
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -205,7 +198,7 @@ async def shoot(chromium: str, site: str, out: Path) -> None:
             await route.abort()
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
 
         async def first_visit(name: str, **context: Any) -> Any:
             ctx = await browser.new_context(**context)
@@ -284,10 +277,10 @@ def crop_selftest_report(report: Path, out: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screenshots of the consentgate banner and centre")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    parser.add_argument("--chromium", default=os.environ.get("CONSENTGATE_CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--chromium", help="default: $CONSENTGATE_CHROMIUM, else chromium on PATH")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run(args.chromium, args.out))
+    asyncio.run(run(chromium_executable(args.chromium), args.out))
     crop_selftest_report(REPO / "docs" / "selftest-report.png", args.out)
     print(f"screenshots written to {args.out}")
     return 0

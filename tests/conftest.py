@@ -9,8 +9,12 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +42,15 @@ def chromium_path() -> str:
     if not Path(path).exists():
         missing("Chromium is not installed (apt-get install -y chromium, or set CONSENTGATE_CHROMIUM)")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """One Chromium per test module (see tests/browser_kit.py)."""
+    from tests.browser_kit import chromium
+
+    with chromium(chromium_path) as launched:
+        yield launched
 
 
 def _pg_reachable() -> bool:

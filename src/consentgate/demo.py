@@ -60,24 +60,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar="PORT",
             help=f"port of the {name} origin on {host} (default: ${env}, else {default})",
         )
-    parser.add_argument(
-        "--secret-key",
-        default=os.environ.get(SECRET_ENV),
-        help=f"key that signs consent cookies, at least 32 characters (default: ${SECRET_ENV}, "
-        "else one is generated and kept in DATA_DIR/secret.key)",
-    )
-    parser.add_argument(
-        "--audit-key",
-        default=os.environ.get(AUDIT_KEY_ENV),
-        help=f"key of the audit log's HMAC chain, at least 32 characters (default: ${AUDIT_KEY_ENV}, "
-        "else one is generated and kept in DATA_DIR/audit.key)",
-    )
-    parser.add_argument(
-        "--admin-password",
-        default=os.environ.get(ADMIN_PASSWORD_ENV),
-        help=f"password of user 'admin' for /admin/consent (default: ${ADMIN_PASSWORD_ENV}, "
-        "else a new one is printed at every start)",
-    )
+    for option, env, what, otherwise in (
+        (
+            "--secret-key",
+            SECRET_ENV,
+            "key that signs consent cookies, at least 32 characters",
+            "one is generated and kept in DATA_DIR/secret.key",
+        ),
+        (
+            "--audit-key",
+            AUDIT_KEY_ENV,
+            "key of the audit log's HMAC chain, at least 32 characters",
+            "one is generated and kept in DATA_DIR/audit.key",
+        ),
+        (
+            "--admin-password",
+            ADMIN_PASSWORD_ENV,
+            "password of user 'admin' for /admin/consent",
+            "a new one is printed at every start",
+        ),
+    ):
+        parser.add_argument(
+            option, default=os.environ.get(env), help=f"{what} (default: ${env}, else {otherwise})"
+        )
     parser.add_argument(
         "--data-dir",
         type=Path,

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -26,44 +22,22 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from tests.browser_kit import TrackerScripts, serve_site
 
 KEY = "b" * 32
 HOSTS = {"analytics": "127.0.0.2", "marketing": "127.0.0.3"}
 SERVICES = {"analytics": "stats", "marketing": "adnet"}
 FLAGS = {"analytics": "__analyticsRan", "marketing": "__marketingRan"}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 _SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
 
 
-@dataclass
-class Trackers:
-    """Both tracker origins (one app per address): what each was asked for, in order."""
-
-    port: int
-    hits: list[str] = field(default_factory=list)
-
-    async def script(self, request: Request) -> Response:
-        kind = request.path_params["kind"]
-        if kind not in FLAGS:
-            return Response(status_code=404)
-        self.hits.append(kind)
-        return Response(f"window.{FLAGS[kind]} = true;", media_type="text/javascript")
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/{kind}.js", self.script)])
-
-    def url(self, kind: str) -> str:
-        return f"http://{HOSTS[kind]}:{self.port}/{kind}.js"
+def tracker_origins(port: int) -> TrackerScripts:
+    """Both tracker origins: each script sets its window flag when it runs."""
+    scripts = {kind: f"window.{flag} = true;".encode() for kind, flag in FLAGS.items()}
+    return TrackerScripts(port, HOSTS, scripts)
 
 
-def _page(trackers: Trackers, nonce: str | None) -> str:
+def _page(trackers: TrackerScripts, nonce: str | None) -> str:
     attr = f' nonce="{nonce}"' if nonce else ""
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -79,7 +53,7 @@ def strict_csp(nonce: str) -> str:
     return f"script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'"
 
 
-def make_gate(trackers: Trackers, sink: MemorySink, *, csp: str = "report-only") -> ConsentGate:
+def make_gate(trackers: TrackerScripts, sink: MemorySink, *, csp: str = "report-only") -> ConsentGate:
     async def home(request: Request) -> Response:
         return HTMLResponse(_page(trackers, None))
 
@@ -111,29 +85,11 @@ def make_gate(trackers: Trackers, sink: MemorySink, *, csp: str = "report-only")
     return ConsentGate(app, secret_keys=[KEY], policy=policy, audit=sink)
 
 
-@contextmanager
-def serve(app: Any, host: str, port: int) -> Iterator[None]:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the test server on {host}:{port} did not start")
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @dataclass
 class World:
     base: str
     gate: ConsentGate
-    trackers: Trackers
+    trackers: TrackerScripts
     sink: MemorySink
 
     @property
@@ -143,14 +99,11 @@ class World:
 
 @contextmanager
 def world(port: int, *, csp: str = "report-only") -> Iterator[World]:
-    trackers = Trackers(port)
+    scripts = tracker_origins(port)
     sink = MemorySink()
-    gate = make_gate(trackers, sink, csp=csp)
-    with ExitStack() as stack:
-        for host in HOSTS.values():
-            stack.enter_context(serve(trackers.app(), host, port))
-        stack.enter_context(serve(gate, "127.0.0.1", port))
-        yield World(f"http://127.0.0.1:{port}", gate, trackers, sink)
+    gate = make_gate(scripts, sink, csp=csp)
+    with serve_site(port, gate, scripts.apps()) as base:
+        yield World(base, gate, scripts, sink)
 
 
 def tracker_scripts(html: str, port: int) -> dict[str, str]:

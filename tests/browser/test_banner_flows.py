@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.banner_site import CHROMIUM_ARGS, FLAGS, HOSTS, World, strict_csp, tracker_scripts, world
+from tests.browser.banner_site import FLAGS, HOSTS, World, strict_csp, tracker_scripts, world
+from tests.browser_kit import WATCH_CSP, open_tab, page_violations, serious_violations, settle
 
 pytestmark = pytest.mark.browser
 
@@ -28,19 +28,6 @@ BANNER = "[data-consentgate-banner]"
 # A function, not an expression string: a string is eval'd in the page, which a strict CSP refuses.
 BOTH_RAN = "() => window.__analyticsRan === true && window.__marketingRan === true"
 CENTRE = "dialog[data-consentgate-centre]"
-# Violations the page itself sees, under any policy (the app's or consentgate's own).
-WATCH_CSP = """window.__violations = [];
-document.addEventListener("securitypolicyviolation", e => window.__violations.push(
-    {blocked: e.blockedURI, directive: e.effectiveDirective, policy: e.originalPolicy,
-     disposition: e.disposition}));"""
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -66,8 +53,7 @@ class Tab:
         return bool(self.page.evaluate(f"() => window.{FLAGS[kind]} === true"))
 
     def settle(self) -> None:
-        self.page.wait_for_load_state("networkidle")
-        self.page.wait_for_timeout(250)  # anything that should not run has had time to run
+        settle(self.page)
 
     def state(self) -> dict[str, Any]:
         # page.request shares the context's cookie jar: the server's view of this visitor.
@@ -89,28 +75,22 @@ class Tab:
 
 @contextmanager
 def tab(browser: Browser, w: World, *, js: bool = True) -> Iterator[Tab]:
-    context = browser.new_context(java_script_enabled=js)
-    if js:
-        context.add_init_script(WATCH_CSP)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    t = Tab(page, context, w)
+    with open_tab(browser, *([WATCH_CSP] if js else []), java_script_enabled=js) as page:
+        t = Tab(page, page.context, w)
 
-    def on_request(request: Request) -> None:
-        t.requests.append(request.url)
+        def on_request(request: Request) -> None:
+            t.requests.append(request.url)
 
-    def on_console(message: ConsoleMessage) -> None:
-        t.console.append(f"{message.type}: {message.text}")
+        def on_console(message: ConsoleMessage) -> None:
+            t.console.append(f"{message.type}: {message.text}")
 
-    page.on("request", on_request)
-    page.on("console", on_console)
-    page.on(
-        "framenavigated", lambda frame: t.navigations.append(frame.url) if frame == page.main_frame else None
-    )
-    try:
+        page.on("request", on_request)
+        page.on("console", on_console)
+        page.on(
+            "framenavigated",
+            lambda frame: t.navigations.append(frame.url) if frame == page.main_frame else None,
+        )
         yield t
-    finally:
-        context.close()
 
 
 def rejected(state: dict[str, Any]) -> bool:
@@ -251,7 +231,7 @@ def test_strict_nonce_csp_site_accepts_without_any_violation(browser: Browser, s
         except PlaywrightTimeout:
             pass  # reported below, with what the browser said
         t.settle()
-        violations: list[dict[str, str]] = t.page.evaluate("() => window.__violations")
+        violations = page_violations(t.page)
         # consentgate's own header is report-only by default and predates the choice: the browser
         # reports the loads granted on the page, and the server files them as granted_on_page
         # (docs/csp.md), never as a leak. Every other violation is a failure.
@@ -273,25 +253,15 @@ def test_strict_nonce_csp_site_accepts_without_any_violation(browser: Browser, s
 
 
 def test_axe_finds_no_serious_issue_in_banner_or_preference_centre(browser: Browser, site: World) -> None:
-    axe = Axe()
-
-    def serious(page: Page, context: str | None) -> list[str]:
-        results = axe.run(page, context=context)
-        return [
-            f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-            for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-
     with tab(browser, site) as t:
         first_view(t)
-        assert serious(t.page, BANNER) == []
+        assert serious_violations(t.page, BANNER) == []
         t.page.locator(f"{BANNER} [data-cg-action='customise']").click()
         t.page.locator(CENTRE).wait_for(state="visible")
-        assert serious(t.page, CENTRE) == []
+        assert serious_violations(t.page, CENTRE) == []
         # The preference centre as a page of its own (the no-JavaScript path), whole page.
         t.page.goto(site.base + "/_consentgate/preferences?next=/")
-        assert serious(t.page, None) == []
+        assert serious_violations(t.page) == []
 
 
 # -- JavaScript off --------------------------------------------------------------------------

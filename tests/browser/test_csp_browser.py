@@ -12,14 +12,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -30,25 +29,14 @@ from consentgate.audit.stores import Query, open_store
 from consentgate.consent.state import Consent
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from tests.browser_kit import WATCH_CSP, open_tab, page_violations, serve_site
 
 pytestmark = pytest.mark.browser
 
 KEY = "k" * 32
 NONCE = "c2l0ZS1ub25jZS0xMjM0"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ANALYTICS, MARKETING = "127.0.0.2", "127.0.0.3"
 GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
-# Violations the page itself sees, under any policy (the app's or consentgate's).
-WATCH = """window.violations = [];
-document.addEventListener("securitypolicyviolation", e => window.violations.push(
-    {blocked: e.blockedURI, directive: e.effectiveDirective, policy: e.originalPolicy}));"""
 
 
 @dataclass
@@ -111,24 +99,6 @@ def make_site(port: int, *, csp: str, audit: Any, app_csp: str | None = None) ->
     return ConsentGate(app, secret_keys=[KEY], policy=policy, audit=audit, audit_key="a" * 32)
 
 
-@contextmanager
-def serve(app: Any, host: str, port: int) -> Iterator[None]:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the test server on {host}:{port} did not start")
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @dataclass
 class World:
     base: str
@@ -140,37 +110,20 @@ class World:
 def world(port: int, *, csp: str, audit: Any, app_csp: str | None = None) -> Iterator[World]:
     trackers = Trackers(port)
     gate = make_site(port, csp=csp, audit=audit, app_csp=app_csp)
-    with ExitStack() as stack:
-        for host in (ANALYTICS, MARKETING):
-            stack.enter_context(serve(trackers.app(), host, port))
-        stack.enter_context(serve(gate, "127.0.0.1", port))
-        yield World(f"http://127.0.0.1:{port}", gate, trackers)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with serve_site(port, gate, {host: trackers.app() for host in (ANALYTICS, MARKETING)}) as base:
+        yield World(base, gate, trackers)
 
 
 @contextmanager
 def tab(browser: Browser, w: World, *granted: str) -> Iterator[Page]:
-    context = browser.new_context()
-    if granted:
-        consent = Consent.none().with_choice(
-            set(granted), source="banner", fingerprint=w.gate.policy.fingerprint()
-        )
-        value = w.gate.cookie.dumps(consent)
-        context.add_cookies([{"name": w.gate.cookie.name(False), "value": value, "url": w.base}])
-    context.add_init_script(WATCH)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with open_tab(browser, WATCH_CSP) as page:
+        if granted:
+            consent = Consent.none().with_choice(
+                set(granted), source="banner", fingerprint=w.gate.policy.fingerprint()
+            )
+            value = w.gate.cookie.dumps(consent)
+            page.context.add_cookies([{"name": w.gate.cookie.name(False), "value": value, "url": w.base}])
         yield page
-    finally:
-        context.close()
 
 
 def wait_for(found: Callable[[], list[ConsentEvent] | list[dict[str, Any]]], timeout: float = 10.0) -> Any:
@@ -255,7 +208,7 @@ def test_with_marketing_granted_nothing_is_reported(browser: Browser, free_port:
         page.wait_for_function("window.pixel !== undefined && window.ad !== undefined")
         assert page.evaluate("[window.pixel, window.ad]") == ["loaded", "ran"]
         page.wait_for_timeout(1000)  # a report would have arrived by now (report-uri is sent at once)
-        assert page.evaluate("window.violations") == []
+        assert page_violations(page) == []
     assert violations(sink) == []
 
 
@@ -273,12 +226,12 @@ def test_a_site_with_its_own_strict_nonce_csp_keeps_working(browser: Browser, fr
         page.locator("[data-consentgate-banner] [data-cg-action='accept_all']").click()
         page.wait_for_function("document.querySelector('[data-consentgate-banner]') === null")
         assert page.evaluate("window.siteRan === true")
-        assert not [v for v in page.evaluate("window.violations") if v["policy"] == app_csp]
+        assert not [v for v in page_violations(page) if v["policy"] == app_csp]
         page.reload()
         page.wait_for_function("window.pixel !== undefined && window.ad !== undefined")
         assert page.evaluate("window.statsRan === true && window.siteRan === true")
         assert page.evaluate("[window.pixel, window.ad]") == ["loaded", "ran"]  # accept_all: marketing too
-        assert not [v for v in page.evaluate("window.violations") if v["policy"] == app_csp]
+        assert not [v for v in page_violations(page) if v["policy"] == app_csp]
     assert [e.action for e in sink.events if e.action == "csp_violation"] == []
 
 

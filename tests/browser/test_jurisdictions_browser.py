@@ -9,16 +9,13 @@ The region comes from a header the browser sends, trusted because the peer is 12
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -27,18 +24,11 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from tests.browser_kit import TrackerScripts, open_tab, serve_site, settle
 
 pytestmark = pytest.mark.browser
 
 KEY = "k" * 32
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTS = {"analytics": "127.0.0.2", "pixel": "127.0.0.3", "gtag": "127.0.0.4"}
 SCRIPTS = {
     "analytics": b"window.analyticsRan = true;",
@@ -48,23 +38,6 @@ SCRIPTS = {
     b"window.dataLayer || []).map(function (e) { return Array.prototype.slice.call(e); })));",
 }
 GPC_DOM = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });"
-
-
-@dataclass
-class Trackers:
-    port: int
-    hits: list[str] = field(default_factory=list)
-
-    async def script(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        self.hits.append(name)
-        return Response(SCRIPTS[name], media_type="text/javascript")
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/{name}.js", self.script)])
-
-    def url(self, name: str) -> str:
-        return f"http://{HOSTS[name]}:{self.port}/{name}.js"
 
 
 def policy(consent_mode: str = "basic") -> Any:
@@ -82,7 +55,7 @@ def policy(consent_mode: str = "basic") -> Any:
     )
 
 
-def site(trackers: Trackers, consent_mode: str, sink: MemorySink) -> ConsentGate:
+def site(trackers: TrackerScripts, consent_mode: str, sink: MemorySink) -> ConsentGate:
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Shop</title>"
         f'<script src="{trackers.url("gtag")}"></script>'
@@ -104,49 +77,20 @@ def site(trackers: Trackers, consent_mode: str, sink: MemorySink) -> ConsentGate
     )
 
 
-@contextmanager
-def serve(app: Any, host: str, port: int) -> Iterator[None]:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the test server on {host}:{port} did not start")
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @dataclass
 class World:
     base: str
-    trackers: Trackers
+    trackers: TrackerScripts
     sink: MemorySink
 
 
 @contextmanager
 def world(port: int, consent_mode: str = "basic") -> Iterator[World]:
     # The same free port on every loopback address: 127.0.0.1 is the site, the others trackers.
-    trackers = Trackers(port)
+    trackers = TrackerScripts(port, HOSTS, SCRIPTS)
     sink = MemorySink()
-    with ExitStack() as stack:
-        for host in HOSTS.values():
-            stack.enter_context(serve(trackers.app(), host, port))
-        stack.enter_context(serve(site(trackers, consent_mode, sink), "127.0.0.1", port))
-        yield World(f"http://127.0.0.1:{port}", trackers, sink)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with serve_site(port, site(trackers, consent_mode, sink), trackers.apps()) as base:
+        yield World(base, trackers, sink)
 
 
 @contextmanager
@@ -154,20 +98,8 @@ def tab(browser: Browser, region: str, *, gpc: bool) -> Iterator[Page]:
     headers = {"x-region": region}
     if gpc:
         headers["sec-gpc"] = "1"
-    context = browser.new_context(extra_http_headers=headers)
-    if gpc:
-        context.add_init_script(GPC_DOM)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with open_tab(browser, *([GPC_DOM] if gpc else []), extra_http_headers=headers) as page:
         yield page
-    finally:
-        context.close()
-
-
-def settle(page: Page) -> None:
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(300)  # anything that should not run has had time to run
 
 
 def consent_calls(page: Page, kind: str) -> list[dict[str, str]]:

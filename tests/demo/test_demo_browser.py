@@ -6,118 +6,34 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.browser_kit import RunningDemo, run_demo
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "browser-test-admin-password"
-HOSTS = {"site": "127.0.0.1", "analytics": "127.0.0.2", "ads": "127.0.0.3", "video": "127.0.0.4"}
 THIRD_PARTY_HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Demo:
-    process: subprocess.Popen[str]
-    urls: dict[str, str]
-    data_dir: Path
-    output: list[str] = field(default_factory=list)
-
-    def hits(self, origin: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = httpx.get(f"{self.urls[origin]}/hits", timeout=5).json()
-        return found
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("consentgate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "consentgate.cli"]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    workdir = tmp_path_factory.mktemp("demo")
-    ports = {name: _free_port(host) for name, host in HOSTS.items()}
-    argv = [*_command(), "demo", "--admin-password", PASSWORD]
-    for name, port in ports.items():
-        argv += [f"--{name}-port", str(port)]
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     # Run from an empty folder: the demo must find examples/demo next to the source checkout and
     # keep its data in ./var there, like `make demo` does in the repository.
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = dict(os.environ)
     for name in ("CONSENTGATE_SECRET_KEY", "CONSENTGATE_AUDIT_KEY", "CONSENTGATE_ADMIN_PASSWORD"):
         env.pop(name, None)
-    process = subprocess.Popen(
-        argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    running = Demo(process, {n: f"http://{HOSTS[n]}:{p}" for n, p in ports.items()}, workdir / "var")
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            running.output.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl-C"):
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if not ready.wait(60) or process.poll() is not None:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        pytest.fail("consentgate demo did not start:\n" + "\n".join(running.output))
-    try:
+    with run_demo(tmp_path_factory.mktemp("demo"), "--admin-password", PASSWORD, env=env) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        reader.join(5)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, "\n".join(running.output)
+    assert running.process.returncode == 0, "\n".join(running.output)
     assert running.output[-1] == "consentgate demo stopped"
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def _third_party(requests: list[str]) -> list[str]:
@@ -136,7 +52,7 @@ def _wait_for_cookie(context: Any, name: str) -> None:
         time.sleep(0.05)
 
 
-def test_the_demo_prints_where_everything_is_and_generates_its_keys(demo: Demo) -> None:
+def test_the_demo_prints_where_everything_is_and_generates_its_keys(demo: RunningDemo) -> None:
     text = "\n".join(demo.output)
     for url in demo.urls.values():
         assert url in text
@@ -146,7 +62,7 @@ def test_the_demo_prints_where_everything_is_and_generates_its_keys(demo: Demo) 
 
 
 def test_nothing_third_party_runs_before_a_choice_and_everything_runs_after_accept(
-    demo: Demo, browser: Any
+    demo: RunningDemo, browser: Any
 ) -> None:
     context = browser.new_context()
     requests: list[str] = []
@@ -184,7 +100,7 @@ def test_nothing_third_party_runs_before_a_choice_and_everything_runs_after_acce
     context.close()
 
 
-def test_after_reject_all_nothing_third_party_runs_on_any_page(demo: Demo, browser: Any) -> None:
+def test_after_reject_all_nothing_third_party_runs_on_any_page(demo: RunningDemo, browser: Any) -> None:
     context = browser.new_context()
     requests: list[str] = []
     context.on("request", lambda request: requests.append(request.url))
@@ -200,7 +116,7 @@ def test_after_reject_all_nothing_third_party_runs_on_any_page(demo: Demo, brows
     context.close()
 
 
-def test_refusing_after_accepting_deletes_the_trackers_cookies(demo: Demo, browser: Any) -> None:
+def test_refusing_after_accepting_deletes_the_trackers_cookies(demo: RunningDemo, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(demo.urls["site"] + "/shop", wait_until="networkidle")
@@ -222,7 +138,7 @@ def test_refusing_after_accepting_deletes_the_trackers_cookies(demo: Demo, brows
     context.close()
 
 
-def test_the_admin_needs_a_password_and_shows_the_visitors_choice(demo: Demo, browser: Any) -> None:
+def test_the_admin_needs_a_password_and_shows_the_visitors_choice(demo: RunningDemo, browser: Any) -> None:
     visitor = browser.new_context()
     page = visitor.new_page()
     page.goto(demo.urls["site"] + "/", wait_until="networkidle")

@@ -6,10 +6,7 @@ acknowledged."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,20 +22,9 @@ from tests.load.harness import (
     sqlite_url,
     verify_cli,
 )
+from tests.sqlite_lock import locked
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.contextmanager
-def sqlite_locked(path: Path) -> Iterator[None]:
-    """Another process holds the database: every write fails after the busy timeout."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN EXCLUSIVE")
-        yield
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
 
 
 def _server(tmp_path: Path, url: str, spool: Path) -> Server:
@@ -52,7 +38,7 @@ async def test_a_spool_left_by_a_killed_server_is_replayed_after_restart(tmp_pat
     url, spool = sqlite_url(database), tmp_path / "spool"
     server = _server(tmp_path, url, spool)
     server.start()  # creates the database
-    with sqlite_locked(database):
+    with locked(database):
         try:
             first = await drive(server.port, mix=MIX_CONSENT, seconds=4.0, concurrency=8, warmup=0.0)
             # Everything accepted has reached the spool (fsync'd) before the kill.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from consentgate.html.rules import Action, Finding, Rule
+
 Message = dict[str, Any]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
@@ -131,3 +133,18 @@ def receiver(*bodies: bytes) -> Callable[[], Awaitable[Message]]:
         raise AssertionError("unreachable")
 
     return receive
+
+
+def finding(
+    tag: str,
+    category: str,
+    service_id: str | None,
+    host: str,
+    *,
+    rule: Rule = "host",
+    action: Action = "allowed",
+    service_name: str = "",
+    line: int = 1,
+) -> Finding:
+    """What the rewriter reports for one element, as the CSP and the host inventory read it."""
+    return Finding(tag, category, service_id, service_name, host, rule, line, action)

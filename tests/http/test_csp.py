@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -14,22 +13,9 @@ from consentgate.http.csp import ConsentSummary, CspBuilder, CspPage, host_sourc
 from consentgate.http.inventory import HostInventory
 from consentgate.policy.load import load_dict
 from consentgate.policy.model import Policy
+from tests.http.http_harness import finding
 
 KEY = "k" * 32
-
-
-@dataclass(frozen=True)
-class F:
-    """A rewriter finding (the fields the CSP reads)."""
-
-    tag: str
-    category: str
-    service_id: str | None
-    host: str
-    rule: str = "host"
-    action: str = "allowed"
-    service_name: str = ""
-    line: int = 1
 
 
 def make_policy(**extra: object) -> Policy:
@@ -140,7 +126,7 @@ def test_images_and_frames_keep_local_schemes(builder: CspBuilder) -> None:
 
 def test_style_and_font_are_unrestricted_until_a_service_is_met_as_a_link(builder: CspBuilder) -> None:
     assert "style-src" not in directives(page_for(builder, Consent.none()))
-    builder.inventory.observe(F("link", "preferences", "fonts", "fonts.example"))
+    builder.inventory.observe(finding("link", "preferences", "fonts", "fonts.example"))
     refused = directives(page_for(builder, Consent.none()))
     assert "'unsafe-inline'" in refused["style-src"] and "fonts.example:*" not in refused["style-src"]
     assert "fonts.example:*" not in refused["font-src"] and "data:" in refused["font-src"]
@@ -149,8 +135,10 @@ def test_style_and_font_are_unrestricted_until_a_service_is_met_as_a_link(builde
 
 
 def test_unknown_hosts_the_rewriter_let_through_are_allowed_for_their_kind_only(builder: CspBuilder) -> None:
-    builder.inventory.observe(F("img", "unknown", None, "cdn.example.net", rule="unknown", action="reported"))
-    builder.inventory.observe(F("script", "unknown", None, "widgets.example.org", rule="unknown"))
+    builder.inventory.observe(
+        finding("img", "unknown", None, "cdn.example.net", rule="unknown", action="reported")
+    )
+    builder.inventory.observe(finding("script", "unknown", None, "widgets.example.org", rule="unknown"))
     policy = directives(page_for(builder, Consent.none()))
     assert "cdn.example.net:*" in policy["img-src"] and "cdn.example.net:*" not in policy["script-src"]
     assert "widgets.example.org:*" in policy["script-src"]
@@ -159,7 +147,7 @@ def test_unknown_hosts_the_rewriter_let_through_are_allowed_for_their_kind_only(
 
 def test_unknown_hosts_the_rewriter_blocked_are_not_allowed(builder: CspBuilder) -> None:
     builder.inventory.observe(
-        F("script", "unknown", None, "shady.example.org", rule="unknown", action="blocked")
+        finding("script", "unknown", None, "shady.example.org", rule="unknown", action="blocked")
     )
     assert "shady.example.org" not in page_for(builder, Consent.none()).policy_text()
 
@@ -170,7 +158,9 @@ def test_a_catalog_service_met_on_a_page_is_listed_for_visitors_who_grant_it() -
     assert "google-analytics.com" not in page_for(builder, consent_for("analytics")).policy_text()
     ga = policy.lookup.service_for_host("www.google-analytics.com")
     assert ga is not None
-    builder.inventory.observe(F("script", ga.category, ga.id, "www.google-analytics.com", action="blocked"))
+    builder.inventory.observe(
+        finding("script", ga.category, ga.id, "www.google-analytics.com", action="blocked")
+    )
     assert "google-analytics.com" not in page_for(builder, Consent.none()).policy_text()
     script = directives(page_for(builder, consent_for(ga.category)))["script-src"]
     # Only the host it was met on: a catalog entry may list many, and the header must stay small.
@@ -180,7 +170,7 @@ def test_a_catalog_service_met_on_a_page_is_listed_for_visitors_who_grant_it() -
 
 def test_hosts_the_site_marked_with_a_category_follow_that_category(builder: CspBuilder) -> None:
     builder.inventory.observe(
-        F("script", "analytics", None, "tag.example.org", rule="markup", action="blocked")
+        finding("script", "analytics", None, "tag.example.org", rule="markup", action="blocked")
     )
     assert "tag.example.org" not in page_for(builder, Consent.none()).policy_text()
     assert "tag.example.org:*" in directives(page_for(builder, consent_for("analytics")))["script-src"]
@@ -196,7 +186,7 @@ def test_a_page_names_its_own_hosts_when_the_shared_inventory_is_full() -> None:
         inventory=HostInventory(policy, max_hosts=0),
     )
     page = page_for(builder, Consent.none())
-    page.observe(F("img", "unknown", None, "cdn.example.net", rule="unknown", action="reported"))
+    page.observe(finding("img", "unknown", None, "cdn.example.net", rule="unknown", action="reported"))
     assert "cdn.example.net:*" in directives(page)["img-src"]
     assert "cdn.example.net" not in page_for(builder, Consent.none()).policy_text()
 
@@ -335,7 +325,7 @@ def test_any_header_is_well_formed_and_names_no_refused_service(
     builder = CspBuilder(policy, mode="enforce", prefix="/_consentgate", secret_keys=[KEY])
     page = page_for(builder, consent_for(*granted))
     for tag, host in met:
-        page.observe(F(tag, "unknown", None, host, rule="unknown", action="reported"))
+        page.observe(finding(tag, "unknown", None, host, rule="unknown", action="reported"))
     text = page.policy_text()
     assert re.fullmatch(r"[\x21-\x7e ]+", text) and "," not in text
     names = [d.split()[0] for d in text.split("; ")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from consentgate.http.endpoints import AuditSetup
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
 from tests.http.http_harness import BROWSER
+from tests.sqlite_lock import locked
 
 KEY = "k" * 32
 POLICY = load_dict({})
@@ -42,17 +42,6 @@ def stored(path: Path) -> list[tuple[str, str]]:
     """(consent_id, action) of every record, as another process reading the database sees it."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return [(str(c), str(a)) for c, a in conn.execute("SELECT consent_id, action FROM audit_events")]
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
 
 
 def slow_writer(tmp_path: Path, **options: Any) -> AuditWriter:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from consentgate.http.inventory import HostInventory, groups_of, valid_host
 from consentgate.policy.load import load_dict
 from consentgate.policy.model import Policy
-
-
-@dataclass(frozen=True)
-class F:
-    tag: str
-    category: str
-    service_id: str | None
-    host: str
-    rule: str = "host"
-    action: str = "allowed"
+from tests.http.http_harness import finding
 
 
 @pytest.fixture
@@ -33,7 +22,9 @@ def policy() -> Policy:
 
 def test_an_unknown_host_let_through_is_recorded_for_its_element_kind(policy: Policy) -> None:
     inventory = HostInventory(policy)
-    inventory.observe(F("iframe", "unknown", None, "Maps.Example.org", rule="unknown", action="reported"))
+    inventory.observe(
+        finding("iframe", "unknown", None, "Maps.Example.org", rule="unknown", action="reported")
+    )
     assert inventory.hosts("frame") == {"maps.example.org"}
     assert inventory.hosts("script") == frozenset()
 
@@ -46,21 +37,21 @@ def test_a_tracker_host_is_never_recorded_as_a_plain_host(policy: Policy) -> Non
 
 def test_a_met_service_is_used_whether_it_was_blocked_or_not(policy: Policy) -> None:
     inventory = HostInventory(policy)
-    inventory.observe(F("img", "marketing", "pixel", "pixel.example", action="blocked"))
+    inventory.observe(finding("img", "marketing", "pixel", "pixel.example", action="blocked"))
     assert [s.id for s in inventory.services()] == ["pixel"]
     assert inventory.styled_services() == frozenset()
 
 
 def test_a_service_met_as_a_link_may_serve_styles(policy: Policy) -> None:
     inventory = HostInventory(policy)
-    inventory.observe(F("link", "marketing", "pixel", "pixel.example", action="blocked"))
+    inventory.observe(finding("link", "marketing", "pixel", "pixel.example", action="blocked"))
     assert inventory.styled_services() == {"pixel"}
 
 
 def test_unknown_services_are_ignored(policy: Policy) -> None:
     inventory = HostInventory(policy)
     assert not inventory.use_service("nobody")
-    inventory.observe(F("script", "analytics", "nobody", "x.example"))
+    inventory.observe(finding("script", "analytics", "nobody", "x.example"))
     assert inventory.services() == ()
 
 
@@ -116,7 +107,7 @@ def test_element_kinds_map_to_their_directives() -> None:
 
 def test_a_service_remembers_the_hosts_it_was_met_on(policy: Policy) -> None:
     inventory = HostInventory(policy)
-    inventory.observe(F("img", "marketing", "pixel", "www.pixel.example"))
+    inventory.observe(finding("img", "marketing", "pixel", "www.pixel.example"))
     inventory.use_service("pixel", host="cdn.pixel.example", from_report=True)
     inventory.use_service("pixel", host="bad host")
     assert inventory.service_hosts("pixel") == {"www.pixel.example", "cdn.pixel.example"}

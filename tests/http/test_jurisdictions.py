@@ -59,11 +59,11 @@ async def page_app(scope: Any, receive: Any, send: Any) -> None:
     await HTMLResponse(PAGE)(scope, receive, send)
 
 
-def gate(policy: Policy = POLICY, **options: Any) -> tuple[ConsentGate, MemorySink]:
+def gate(policy: Policy = POLICY, app: Any = page_app, **options: Any) -> tuple[ConsentGate, MemorySink]:
     sink = MemorySink()
     options.setdefault("region_header", "X-Region")
     options.setdefault("trusted_proxies", ["10.0.0.0/8"])
-    return ConsentGate(page_app, secret_keys=[KEY], policy=policy, audit=sink, **options), sink
+    return ConsentGate(app, secret_keys=[KEY], policy=policy, audit=sink, **options), sink
 
 
 def client(app: Any, peer: tuple[str, int] = EDGE) -> httpx.AsyncClient:
@@ -231,6 +231,13 @@ async def mixed_app(scope: Any, receive: Any, send: Any) -> None:
     await response(scope, receive, send)
 
 
+async def choose(http: httpx.AsyncClient, choice: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    """A choice posted the way the banner's script posts it: JSON, from the shop's own origin."""
+    return await http.post(
+        "/_consentgate/consent", json=choice, headers={**headers, "origin": "http://shop.test"}
+    )
+
+
 def consent_cookies(response: httpx.Response) -> list[str]:
     return [v for v in response.headers.get_list("set-cookie") if v.startswith("consentgate=")]
 
@@ -250,15 +257,7 @@ NOT_A_PAGE_NAVIGATION = {
 async def test_gpc_on_anything_but_a_page_navigation_stores_and_records_nothing(
     path: str, headers: dict[str, str]
 ) -> None:
-    sink = MemorySink()
-    app = ConsentGate(
-        mixed_app,
-        secret_keys=[KEY],
-        policy=POLICY,
-        audit=sink,
-        region_header="X-Region",
-        trusted_proxies=["10.0.0.0/8"],
-    )
+    app, sink = gate(app=mixed_app)
     async with client(app) as http:
         responses = await asyncio.gather(
             *(http.get(path, headers={**OPT_OUT_GPC, **headers}) for _ in range(3))
@@ -273,15 +272,7 @@ async def test_gpc_on_anything_but_a_page_navigation_stores_and_records_nothing(
     "headers", [{"sec-fetch-dest": "document"}, {}], ids=["fetch-metadata", "accept-only"]
 )
 async def test_the_first_page_navigation_stores_the_gpc_opt_out_once(headers: dict[str, str]) -> None:
-    sink = MemorySink()
-    app = ConsentGate(
-        mixed_app,
-        secret_keys=[KEY],
-        policy=POLICY,
-        audit=sink,
-        region_header="X-Region",
-        trusted_proxies=["10.0.0.0/8"],
-    )
+    app, sink = gate(app=mixed_app)
     async with client(app) as http:
         await asyncio.gather(
             *(http.get("/api", headers={**OPT_OUT_GPC, "accept": "application/json"}) for _ in range(3))
@@ -302,14 +293,14 @@ async def test_explicit_opt_back_in_under_gpc_is_logged_as_override() -> None:
     app, sink = gate()
     async with client(app) as http:
         await http.get("/", headers={"x-region": "US-CA", "sec-gpc": "1"})
-        saved = await http.post(
-            "/_consentgate/consent",
-            json={
+        saved = await choose(
+            http,
+            {
                 "action": "save",
                 "categories": ["analytics", "marketing", "preferences"],
                 "ui": "reopen.save",
             },
-            headers={"x-region": "US-CA", "sec-gpc": "1", "origin": "http://shop.test"},
+            {"x-region": "US-CA", "sec-gpc": "1"},
         )
         assert saved.status_code == 200, saved.text
         page = await http.get("/", headers={"x-region": "US-CA", "sec-gpc": "1"})
@@ -321,10 +312,8 @@ async def test_explicit_opt_back_in_under_gpc_is_logged_as_override() -> None:
 async def test_accept_all_under_gpc_in_the_eu_keeps_marketing_off_and_says_so() -> None:
     app, sink = gate()
     async with client(app) as http:
-        saved = await http.post(
-            "/_consentgate/consent",
-            json={"action": "accept_all", "ui": "banner.accept_all"},
-            headers={"x-region": "DE", "sec-gpc": "1", "origin": "http://shop.test"},
+        saved = await choose(
+            http, {"action": "accept_all", "ui": "banner.accept_all"}, {"x-region": "DE", "sec-gpc": "1"}
         )
         page = await http.get("/", headers={"x-region": "DE", "sec-gpc": "1"})
     state = saved.json()["state"]
@@ -341,10 +330,8 @@ async def test_accept_all_under_gpc_in_the_eu_keeps_marketing_off_and_says_so() 
 async def test_dom_reported_gpc_in_a_choice_is_applied_from_then_on() -> None:
     app, sink = gate()
     async with client(app) as http:
-        saved = await http.post(
-            "/_consentgate/consent",
-            json={"action": "accept_all", "ui": "reopen.accept_all", "gpc": True},
-            headers={"x-region": "US-CA", "origin": "http://shop.test"},
+        saved = await choose(
+            http, {"action": "accept_all", "ui": "reopen.accept_all", "gpc": True}, {"x-region": "US-CA"}
         )
         assert saved.status_code == 200, saved.text
         page = await http.get("/", headers={"x-region": "US-CA"})
@@ -357,10 +344,10 @@ async def test_dnt_is_recorded_and_has_no_effect_in_texas() -> None:
     app, sink = gate()
     async with client(app) as http:
         page = await http.get("/", headers={"x-region": "US-TX", "dnt": "1"})
-        await http.post(
-            "/_consentgate/consent",
-            json={"action": "save", "categories": ["analytics"], "ui": "reopen.save"},
-            headers={"x-region": "US-TX", "dnt": "1", "origin": "http://shop.test"},
+        await choose(
+            http,
+            {"action": "save", "categories": ["analytics"], "ui": "reopen.save"},
+            {"x-region": "US-TX", "dnt": "1"},
         )
     assert not script_blocked(page.text, "ads.example")
     assert sink.events[-1].dnt and not sink.events[-1].sec_gpc
@@ -369,10 +356,8 @@ async def test_dnt_is_recorded_and_has_no_effect_in_texas() -> None:
 async def test_dnt_in_france_keeps_marketing_off_after_accept_all() -> None:
     app, _ = gate()
     async with client(app) as http:
-        saved = await http.post(
-            "/_consentgate/consent",
-            json={"action": "accept_all", "ui": "banner.accept_all"},
-            headers={"x-region": "FR", "dnt": "1", "origin": "http://shop.test"},
+        saved = await choose(
+            http, {"action": "accept_all", "ui": "banner.accept_all"}, {"x-region": "FR", "dnt": "1"}
         )
     assert saved.json()["state"]["categories"]["marketing"] is False
 
@@ -381,11 +366,7 @@ async def test_uk_statistics_run_before_a_choice_and_one_click_objection_stops_t
     app, sink = gate()
     async with client(app) as http:
         before = await http.get("/", headers={"x-region": "GB"})
-        await http.post(
-            "/_consentgate/consent",
-            json={"action": "reject_all", "ui": "banner.reject_all"},
-            headers={"x-region": "GB", "origin": "http://shop.test"},
-        )
+        await choose(http, {"action": "reject_all", "ui": "banner.reject_all"}, {"x-region": "GB"})
         after = await http.get("/", headers={"x-region": "GB"})
     assert not script_blocked(before.text, "stats.example")
     assert script_blocked(before.text, "ads.example")

@@ -12,6 +12,7 @@ import pytest
 from consentgate.policy.load import load_dict
 from consentgate.policy.model import Policy
 from consentgate.selftest import SelftestConfig, SelftestResult, arun_selftest
+from tests.browser_kit import serve
 
 from .selftest_sites import (
     POLICY_DATA,
@@ -20,7 +21,6 @@ from .selftest_sites import (
     clean_site,
     leaky_site,
     platform_site,
-    serve,
     tracker_app,
     widget_app,
 )

@@ -2,24 +2,22 @@
 
 Hosts: the sites run on 127.0.0.1; the tracker is served as ``localhost`` (another site for
 the browser, since cookies and "same site" go by host, not port); an undeclared third party
-runs on 127.0.0.2. Every server binds port 0 and reports the port it got, so there is no race
+runs on 127.0.0.2. Every server (``tests.browser_kit.serve``) binds port 0 and reports the port it got, so there is no race
 for a free port; each starts and stops within a bounded time.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
@@ -70,31 +68,6 @@ category = "analytics"
 hosts = ["google-analytics.com"]
 cookies = [{ pattern = "_ga(_.+)?" }]
 """
-
-
-@contextmanager
-def serve(app: Starlette, host: str = "127.0.0.1") -> Iterator[int]:
-    """Run ``app`` in a thread on ``host``:<a free port>; yields the port."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"selftest-site-{host}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            thread.join(5)
-            raise RuntimeError(f"test server on {host} did not start")
-        time.sleep(0.02)
-    port: int = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(5)
 
 
 # -- the third parties ------------------------------------------------------------------------
@@ -154,6 +127,12 @@ def _consent_default(granted: bool) -> str:
     )
 
 
+def _three_pages(page: Endpoint, consent: Endpoint) -> Starlette:
+    """A site of three linked pages (one handler) and its consent endpoint."""
+    pages = [Route(path, page) for path in ("/", "/about", "/contact")]
+    return Starlette(routes=[*pages, Route("/consent", consent, methods=["POST"])])
+
+
 def clean_site(tracker: str) -> Starlette:
     """consentgate-style markup: first-layer form buttons, a reopen control, cleanup on reject."""
 
@@ -202,14 +181,7 @@ def clean_site(tracker: str) -> Starlette:
             response.delete_cookie("_tracker_id", path="/")
         return response
 
-    return Starlette(
-        routes=[
-            Route("/", page),
-            Route("/about", page),
-            Route("/contact", page),
-            Route("/consent", consent, methods=["POST"]),
-        ]
-    )
+    return _three_pages(page, consent)
 
 
 def leaky_site(tracker: str, widget: str) -> Starlette:
@@ -250,14 +222,7 @@ def leaky_site(tracker: str, widget: str) -> Starlette:
         response.set_cookie("consent", form.get("choice", "rejected"), max_age=86400, samesite="lax")
         return response
 
-    return Starlette(
-        routes=[
-            Route("/", page),
-            Route("/about", page),
-            Route("/contact", page),
-            Route("/consent", consent, methods=["POST"]),
-        ]
-    )
+    return _three_pages(page, consent)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from consentgate.selftest import PhaseObservation, SelftestConfig, SelftestResul
 from consentgate.selftest.classify import PhaseAssessment
 from consentgate.selftest.crawler import ChromiumMissing, SelftestError, check_url, chromium_executable
 from consentgate.selftest.hosts import is_google_tag
+from tests.browser_kit import serve
 
-from .selftest_sites import serve, signals_app
+from .selftest_sites import signals_app
 
 pytestmark = pytest.mark.browser
 

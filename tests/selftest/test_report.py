@@ -9,12 +9,11 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from playwright.sync_api import sync_playwright
 
 from consentgate.policy.model import Policy
 from consentgate.selftest import SelftestResult, assess, render_html, summary_text, to_json
-from consentgate.selftest.crawler import CHROMIUM_ARGS
 from consentgate.selftest.report import write_html
+from tests.browser_kit import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -134,16 +133,12 @@ def test_html_report_renders_in_chromium_without_any_request(
     report = tmp_path / "report.html"
     write_html(leaky_result, report)
     requested: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_ARGS))
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(report.as_uri())
-            assert page.locator("#verdict").inner_text().startswith("FAIL")
-            assert page.locator("table.cookies").count() == 4
-            page.screenshot(path=tmp_path / "report.png", full_page=True)
-        finally:
-            browser.close()
+    with chromium(chromium_path) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(report.as_uri())
+        assert page.locator("#verdict").inner_text().startswith("FAIL")
+        assert page.locator("table.cookies").count() == 4
+        page.screenshot(path=tmp_path / "report.png", full_page=True)
     assert requested == [report.as_uri()]
     assert (tmp_path / "report.png").stat().st_size > 10_000

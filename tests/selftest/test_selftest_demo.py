@@ -7,33 +7,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser_kit import RunningDemo, consentgate_command, run_demo, serve
+
 from .leaky_demo import LEAKED_COOKIE, leaky_site
-from .selftest_sites import serve
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "examples" / "demo" / "consentgate.toml"
-HOSTS = {"site": "127.0.0.1", "analytics": "127.0.0.2", "ads": "127.0.0.3", "video": "127.0.0.4"}
 PHASES = ("before", "reject", "accept", "withdraw")
-
-
-@dataclass
-class Demo:
-    urls: dict[str, str]
-    output: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -50,59 +40,15 @@ class Report:
         return found
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _consentgate() -> list[str]:
-    script = Path(sys.executable).with_name("consentgate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "consentgate.cli"]
-
-
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     workdir = tmp_path_factory.mktemp("demo")
-    ports = {name: _free_port(host) for name, host in HOSTS.items()}
-    argv = [*_consentgate(), "demo", "--data-dir", str(workdir / "var")]
-    argv += [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    running = Demo({name: f"http://{HOSTS[name]}:{port}" for name, port in ports.items()})
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            running.output.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl-C"):
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(30) or process.poll() is not None:
-            pytest.fail("consentgate demo did not start:\n" + "\n".join(running.output))
+    with run_demo(workdir, "--data-dir", str(workdir / "var")) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(5)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _selftest(url: str, json_path: Path, chromium: str) -> subprocess.Popen[str]:
-    argv = [*_consentgate(), "selftest", url, "--pages", "4", "--policy", str(POLICY)]
+    argv = [*consentgate_command(), "selftest", url, "--pages", "4", "--policy", str(POLICY)]
     env = {**os.environ, "CONSENTGATE_CHROMIUM": chromium}
     return subprocess.Popen(
         [*argv, "--json", str(json_path)],
@@ -114,12 +60,14 @@ def _selftest(url: str, json_path: Path, chromium: str) -> subprocess.Popen[str]
 
 
 @pytest.fixture(scope="module")
-def reports(demo: Demo, chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Report]:
+def reports(
+    demo: RunningDemo, chromium_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Report]:
     """Both sites tested at once (two browsers): the runs mostly wait on page loads."""
     out = tmp_path_factory.mktemp("selftest")
     urls = demo.urls
     app = leaky_site(urls["analytics"], urls["ads"], urls["video"], secrets.token_urlsafe(32))
-    with serve(app) as leaky_port:  # type: ignore[arg-type]
+    with serve(app) as leaky_port:
         runs = {
             "demo": _selftest(urls["site"] + "/", out / "demo.json", chromium_path),
             "leaky": _selftest(f"http://127.0.0.1:{leaky_port}/", out / "leaky.json", chromium_path),

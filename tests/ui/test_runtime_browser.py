@@ -12,17 +12,12 @@ import asyncio
 import base64
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -31,20 +26,14 @@ from starlette.routing import Route
 from consentgate.consent.state import Consent
 from consentgate.policy.model import Policy, Service
 from consentgate.ui.render import UI, RenderContext
+from tests.browser_kit import open_tab, serious_violations, serve
 
+from .uikit import context as render_context
 from .uikit import make_policy, no_choice
 
 pytestmark = pytest.mark.browser
 
 NONCE = "r4nd0mN0nce"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 B_SOURCE = b'window.order.push("b");'
 B_INTEGRITY = "sha384-" + base64.b64encode(hashlib.sha384(B_SOURCE).digest()).decode()
 
@@ -87,13 +76,7 @@ class FakeSite:
     page_loads: int = 0
 
     def context(self) -> RenderContext:
-        return RenderContext(
-            consent=self.consent,
-            show_banner=not self.consent.exists,
-            csrf_token="csrf-123",
-            next_url="/",
-            nonce=NONCE,
-        )
+        return render_context(self.policy, self.consent, csrf_token="csrf-123", next_url="/", nonce=NONCE)
 
     async def page(self, request: Request) -> Response:
         self.page_loads += 1
@@ -182,34 +165,6 @@ def browser_policy() -> Policy:
     )
 
 
-@contextmanager
-def serve(site: FakeSite, port: int) -> Iterator[str]:
-    config = uvicorn.Config(
-        site.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def site() -> FakeSite:
     policy = browser_policy()
@@ -217,9 +172,9 @@ def site() -> FakeSite:
 
 
 @pytest.fixture
-def base_url(site: FakeSite, free_port: int) -> Iterator[str]:
-    with serve(site, free_port) as url:
-        yield url
+def base_url(site: FakeSite) -> Iterator[str]:
+    with serve(site.app()) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -230,17 +185,14 @@ class Tab:
 
 @pytest.fixture
 def tab(browser: Browser) -> Iterator[Tab]:
-    context = browser.new_context()
-    page = context.new_page()
-    console: list[str] = []
+    with open_tab(browser) as page:
+        console: list[str] = []
 
-    def record(message: ConsoleMessage) -> None:
-        console.append(message.text)
+        def record(message: ConsoleMessage) -> None:
+            console.append(message.text)
 
-    page.on("console", record)
-    page.set_default_timeout(10_000)
-    yield Tab(page, console)
-    context.close()
+        page.on("console", record)
+        yield Tab(page, console)
 
 
 BANNER = "[data-cg-layer='1']"
@@ -421,23 +373,12 @@ def test_api_show_hide_and_change_listeners(tab: Tab, base_url: str) -> None:
     assert page.evaluate("window.consentgate.state.categories.marketing") is True
 
 
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_banner_centre_and_page_have_no_serious_axe_violations(
     browser: Browser, base_url: str, scheme: str
 ) -> None:
     # axe is injected as a script string, which the page's nonce-only CSP would refuse.
-    context = browser.new_context(bypass_csp=True, color_scheme=scheme)
-    try:
-        page = context.new_page()
+    with open_tab(browser, bypass_csp=True, color_scheme=scheme) as page:
         page.goto(base_url)
         page.wait_for_timeout(300)  # the entry animation must not lower measured contrast
         assert serious_violations(page) == []
@@ -446,5 +387,3 @@ def test_banner_centre_and_page_have_no_serious_axe_violations(
         assert serious_violations(page) == []
         page.goto(base_url + "/_consentgate/preferences")
         assert serious_violations(page) == []
-    finally:
-        context.close()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -28,9 +29,10 @@ from consentgate.html.rewriter import rewrite
 from consentgate.html.rules import Rules
 from consentgate.policy.model import Policy, Service
 from consentgate.ui.render import UI, RenderContext
+from tests.browser_kit import open_tab, serious_violations, serve
 
-from .test_runtime_browser import CHROMIUM_ARGS, serious_violations, serve
 from .uikit import CATEGORIES, make_policy, no_choice
+from .uikit import context as render_context
 
 pytestmark = pytest.mark.browser
 
@@ -88,13 +90,7 @@ class Site:
     loads: list[str] = field(default_factory=list)
 
     def context(self) -> RenderContext:
-        return RenderContext(
-            consent=self.consent,
-            show_banner=not self.consent.exists,
-            csrf_token="csrf",
-            next_url="/",
-            nonce=NONCE,
-        )
+        return render_context(self.ui.policy, self.consent, csrf_token="csrf", next_url="/", nonce=NONCE)
 
     def allows(self, service_id: str | None, category: str) -> bool:
         if service_id is None:
@@ -146,14 +142,6 @@ class Site:
         )
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def site() -> Site:
     chosen = policy()
@@ -161,24 +149,19 @@ def site() -> Site:
 
 
 @pytest.fixture
-def base_url(site: Site, free_port: int) -> Iterator[str]:
-    with serve(site, free_port) as url:
-        yield url
+def base_url(site: Site) -> Iterator[str]:
+    with serve(site.app()) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
-def contexts() -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
+def tabs() -> Iterator[ExitStack]:
+    with ExitStack() as opened:
+        yield opened
 
 
-def open_page(browser: Browser, site: Site, url: str, contexts: list[BrowserContext], **options: Any) -> Page:
-    context = browser.new_context(**options)
-    contexts.append(context)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+def open_page(browser: Browser, site: Site, url: str, tabs: ExitStack, **options: Any) -> Page:
+    page = tabs.enter_context(open_tab(browser, **options))
 
     def third_party(route: Route) -> None:
         # No network in tests: the third party answers from here, and the test sees who asked.
@@ -224,10 +207,10 @@ def test_runtime_reads_consent_markup_with_the_servers_synonyms() -> None:
 
 # -- site markup on the visit after a choice -----------------------------------------------------
 def test_granted_site_markup_runs_on_page_load(
-    browser: Browser, site: Site, base_url: str, contexts: list[BrowserContext]
+    browser: Browser, site: Site, base_url: str, tabs: ExitStack
 ) -> None:
     site.consent = site.consent.with_choice({"analytics", "marketing", "preferences"}, source="banner")
-    page = open_page(browser, site, base_url, contexts)
+    page = open_page(browser, site, base_url, tabs)
     assert ran(page) == EVERYTHING  # "news" names no category: it never runs
     assert attribute(page, "frame", "src") == f"{THIRD_PARTY}/embed"
     assert attribute(page, "lazy", "src") == f"{THIRD_PARTY}/pixel.gif"
@@ -237,10 +220,10 @@ def test_granted_site_markup_runs_on_page_load(
 
 
 def test_only_the_granted_categorys_markup_runs(
-    browser: Browser, site: Site, base_url: str, contexts: list[BrowserContext]
+    browser: Browser, site: Site, base_url: str, tabs: ExitStack
 ) -> None:
     site.consent = site.consent.with_choice({"analytics"}, source="banner")
-    page = open_page(browser, site, base_url, contexts)
+    page = open_page(browser, site, base_url, tabs)
     assert ran(page) == ANALYTICS_ONLY
     assert attribute(page, "frame", "src") is None
     assert attribute(page, "lazy", "src") == f"{THIRD_PARTY}/pixel.gif"
@@ -251,10 +234,10 @@ def test_a_denied_service_stays_off_although_its_category_is_granted(
     browser: Browser,
     site: Site,
     base_url: str,
-    contexts: list[BrowserContext],
+    tabs: ExitStack,
 ) -> None:
     site.consent = site.consent.with_choice({"analytics"}, source="banner", denied_services={"stats"})
-    page = open_page(browser, site, base_url, contexts)
+    page = open_page(browser, site, base_url, tabs)
     assert "klaro" not in ran(page)
     assert "statistics" in ran(page)
 
@@ -263,9 +246,9 @@ def test_a_choice_in_place_runs_site_markup_and_restores_every_moved_attribute(
     browser: Browser,
     site: Site,
     base_url: str,
-    contexts: list[BrowserContext],
+    tabs: ExitStack,
 ) -> None:
-    page = open_page(browser, site, base_url, contexts)
+    page = open_page(browser, site, base_url, tabs)
     assert ran(page) == {"essential"}
     assert attribute(page, "video", "poster") is None
     assert attribute(page, "lazy-keeps-src", "data-src") is None  # moved aside: a lazy loader would copy it
@@ -297,9 +280,9 @@ def test_first_layer_is_compact_on_a_phone_with_equal_choices_side_by_side(
     browser: Browser,
     site: Site,
     base_url: str,
-    contexts: list[BrowserContext],
+    tabs: ExitStack,
 ) -> None:
-    page = open_page(browser, site, base_url, contexts, viewport={"width": 390, "height": 844})
+    page = open_page(browser, site, base_url, tabs, viewport={"width": 390, "height": 844})
     banner = box(page, "[data-cg-layer='1']")
     assert banner["height"] <= 0.6 * 844, banner
     accept = box(page, "[data-cg-layer='1'] [data-cg-action='accept_all']")
@@ -321,9 +304,9 @@ def test_all_three_choices_share_one_row_on_a_wide_screen(
     browser: Browser,
     site: Site,
     base_url: str,
-    contexts: list[BrowserContext],
+    tabs: ExitStack,
 ) -> None:
-    page = open_page(browser, site, base_url, contexts, viewport={"width": 1280, "height": 720})
+    page = open_page(browser, site, base_url, tabs, viewport={"width": 1280, "height": 720})
     for layer in ("[data-cg-layer='1']", "dialog[data-consentgate-centre]"):
         if layer.startswith("dialog"):
             page.click("[data-cg-layer='1'] [data-cg-action='customise']")
@@ -333,11 +316,9 @@ def test_all_three_choices_share_one_row_on_a_wide_screen(
 
 
 def test_phone_layout_has_no_serious_axe_violations(
-    browser: Browser, site: Site, base_url: str, contexts: list[BrowserContext]
+    browser: Browser, site: Site, base_url: str, tabs: ExitStack
 ) -> None:
-    page = open_page(
-        browser, site, base_url, contexts, viewport={"width": 390, "height": 844}, bypass_csp=True
-    )
+    page = open_page(browser, site, base_url, tabs, viewport={"width": 390, "height": 844}, bypass_csp=True)
     assert serious_violations(page) == []
     page.click("[data-cg-layer='1'] [data-cg-action='customise']")
     assert serious_violations(page) == []

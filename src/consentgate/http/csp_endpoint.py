@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
 from consentgate.audit.minimise import ua_fields
+from consentgate.http.body import Refused, read_body
 from consentgate.http.csp import REPORT_ROUTE, CspBuilder
 from consentgate.http.csp_reports import (
     MEDIA_TYPES,
@@ -52,14 +53,6 @@ class AuditLike(Protocol):
     def sink(self) -> Sink: ...
 
     async def start(self) -> None: ...
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.headers = headers
 
 
 class CspReportEndpoint:
@@ -100,9 +93,9 @@ class CspReportEndpoint:
     async def __call__(self, request: Request, receive: Receive, send: Send) -> None:
         try:
             if request.method != "POST":
-                raise _Refused(405, "send violation reports with POST", ((b"allow", b"POST"),))
+                raise Refused(405, "send violation reports with POST", ((b"allow", b"POST"),))
             answered = await self._accept(request, receive)
-        except _Refused as refused:
+        except Refused as refused:
             self.counters[f"csp_reports_{refused.status}"] += 1
             await _send(send, refused.status, refused.reason, refused.headers)
             return
@@ -119,17 +112,17 @@ class CspReportEndpoint:
         address = client[0] if client else ""
         wait = self._clients.take(str(address), now=self._clock())
         if wait:
-            raise _Refused(429, "too many reports", ((b"retry-after", str(math.ceil(wait)).encode()),))
+            raise Refused(429, "too many reports", ((b"retry-after", str(math.ceil(wait)).encode()),))
         content_type = request.header(b"content-type")
         if content_type.partition(";")[0].strip().lower() not in MEDIA_TYPES:
-            raise _Refused(415, "send application/csp-report or application/reports+json")
-        body = await _read_body(request, receive, self.max_body)
+            raise Refused(415, "send application/csp-report or application/reports+json")
+        body = await read_body(request, receive, self.max_body)
         if body is None:
             return False  # the client went away
         try:
             violations = parse_reports(body, content_type)
         except ReportError as error:
-            raise _Refused(error.status, error.reason) from None
+            raise Refused(error.status, error.reason) from None
         state, current = self._states(request)
         source: StateSource = (
             "signed" if state is not None else "cookie" if current is not None else "unknown"
@@ -161,7 +154,7 @@ class CspReportEndpoint:
                 continue
             if self._events.take("", now=self._clock()):
                 self.counters["csp_reports_dropped"] += 1
-                raise _Refused(429, "too many reports", ((b"retry-after", b"10"),))
+                raise Refused(429, "too many reports", ((b"retry-after", b"10"),))
             agent = ua_fields(request.user_agent) or ("", "", "bot")
             event = violation_event(
                 self.policy,
@@ -175,7 +168,7 @@ class CspReportEndpoint:
             await self.audit.start()
             if self.audit.sink.enqueue(event) is False:
                 self.counters["csp_reports_dropped"] += 1
-                raise _Refused(429, "the audit log is busy", ((b"retry-after", b"10"),))
+                raise Refused(429, "the audit log is busy", ((b"retry-after", b"10"),))
             self.counters["csp_violations"] += 1
         return True
 
@@ -186,25 +179,6 @@ class CspReportEndpoint:
         token = next((value for name, value in parse_qsl(query) if name == "s"), "")
         current = request.consent if request.cookie_status == "ok" else None
         return self.builder.summary.verify(token), current
-
-
-async def _read_body(request: Request, receive: Receive, limit: int) -> bytes | None:
-    declared = request.header(b"content-length").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise _Refused(413, f"the body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(413, f"the body is over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _send(send: Send, status: int, reason: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from consentgate.audit.events import ConsentEvent, MemorySink
 from consentgate.audit.minimise import EventBuilder
 from consentgate.consent.state import Consent, Source, new_consent_id
+from consentgate.http.body import Refused, read_body
 from consentgate.http.request import render_context
 from consentgate.http.types import Receive, Send, Sink
 
@@ -45,13 +46,6 @@ ACTIONS = ("accept_all", "reject_all", "save", "withdraw")
 _UI_ACTION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _STATIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _NO_STORE = (b"cache-control", b"no-store")
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -226,12 +220,12 @@ class Endpoints:
         try:
             _check_origin(request, self.gate.allowed_origins)
             kind = _content_kind(request.header(b"content-type"))
-            body = await _read_body(request, receive, self.gate.max_body)
+            body = await read_body(request, receive, self.gate.max_body)
             if body is None:
                 return  # the client went away: nothing to answer, nothing changed
             choice = self._parse(body, kind, request)
             consent_id = self._consent_id(choice, request, form=kind == "form")
-        except _Refused as refused:
+        except Refused as refused:
             self.gate.counters["consent_refused"] += 1
             await _error(send, request, refused.status, refused.reason)
             return
@@ -280,7 +274,7 @@ class Endpoints:
             text = body.decode("utf-8")
             fields = parse_qsl(text, keep_blank_values=True, max_num_fields=256)
         except (UnicodeDecodeError, ValueError) as error:
-            raise _Refused(400, f"malformed form body: {error}") from None
+            raise Refused(400, f"malformed form body: {error}") from None
         values: dict[str, list[str]] = {}
         for key, value in fields:
             values.setdefault(key, []).append(value)
@@ -299,23 +293,23 @@ class Endpoints:
         try:
             data = json.loads(body)
         except ValueError as error:  # also UnicodeDecodeError
-            raise _Refused(400, f"malformed JSON: {error}") from None
+            raise Refused(400, f"malformed JSON: {error}") from None
         except RecursionError:  # ~1000 nested arrays fit in a small body
-            raise _Refused(400, "malformed JSON: nested too deeply") from None
+            raise Refused(400, "malformed JSON: nested too deeply") from None
         if not isinstance(data, dict):
-            raise _Refused(400, "the JSON body must be an object")
+            raise Refused(400, "the JSON body must be an object")
         categories = data.get("categories", [])
         services = data.get("services", {})
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-            raise _Refused(400, "'categories' must be a list of category ids")
+            raise Refused(400, "'categories' must be a list of category ids")
         if not isinstance(services, dict) or not all(isinstance(v, bool) for v in services.values()):
-            raise _Refused(400, "'services' must map service ids to true or false")
+            raise Refused(400, "'services' must map service ids to true or false")
         action, csrf, ui_action = data.get("action"), data.get("csrf", ""), data.get("ui", "")
         if not isinstance(action, str) or not isinstance(csrf, str) or not isinstance(ui_action, str):
-            raise _Refused(400, "'action', 'csrf' and 'ui' must be strings")
+            raise Refused(400, "'action', 'csrf' and 'ui' must be strings")
         gpc = data.get("gpc", False)
         if not isinstance(gpc, bool):
-            raise _Refused(400, "'gpc' must be true or false")
+            raise Refused(400, "'gpc' must be true or false")
         return self._choice(
             action,
             categories=categories,
@@ -340,15 +334,15 @@ class Endpoints:
         gpc: bool = False,
     ) -> Choice:
         if action not in ACTIONS:
-            raise _Refused(400, f"'action' must be one of {', '.join(ACTIONS)}")
+            raise Refused(400, f"'action' must be one of {', '.join(ACTIONS)}")
         unknown = [c for c in categories if c not in self._categories]
         if unknown:
-            raise _Refused(400, f"unknown category {unknown[0]!r}")
+            raise Refused(400, f"unknown category {unknown[0]!r}")
         unknown = [s for s in (*granted, *denied) if not self.policy.has_service(s)]
         if unknown:
-            raise _Refused(400, f"unknown service {unknown[0]!r}")
+            raise Refused(400, f"unknown service {unknown[0]!r}")
         if ui_action and not _UI_ACTION.fullmatch(ui_action):
-            raise _Refused(400, "'ui' must be a short control id such as 'banner.accept'")
+            raise Refused(400, "'ui' must be a short control id such as 'banner.accept'")
         return Choice(
             action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
             categories=frozenset(categories),
@@ -366,9 +360,9 @@ class Endpoints:
         has_cookie = request.cookie_status == "ok"
         if form or choice.csrf:
             if token_id is None:
-                raise _Refused(403, "the form has expired or was not issued by this site; reload the page")
+                raise Refused(403, "the form has expired or was not issued by this site; reload the page")
             if has_cookie and token_id != request.consent.consent_id:
-                raise _Refused(403, "the form was issued for another visitor; reload the page")
+                raise Refused(403, "the form was issued for another visitor; reload the page")
         if has_cookie:
             return request.consent.consent_id
         return token_id or new_consent_id()
@@ -433,7 +427,7 @@ def _check_origin(request: Request, allowed: frozenset[str]) -> None:
     """Refuse cross-site writes: a forged "accept all" would be a false record of consent."""
     fetch_site = request.header(b"sec-fetch-site").strip().lower()
     if fetch_site and fetch_site not in ("same-origin", "none"):
-        raise _Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
+        raise Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
     origin = request.header(b"origin").strip()
     if not origin:
         return  # not a browser write (browsers send Origin on every POST), or Fetch Metadata said same-origin
@@ -447,7 +441,7 @@ def _check_origin(request: Request, allowed: frozenset[str]) -> None:
         or not parts.netloc
         or _strip_port(parts.netloc, parts.scheme) != _strip_port(host, parts.scheme)
     ):
-        raise _Refused(403, f"cross-origin request refused (Origin: {origin[:100]})")
+        raise Refused(403, f"cross-origin request refused (Origin: {origin[:100]})")
 
 
 def _strip_port(netloc: str, scheme: str) -> str:
@@ -461,26 +455,7 @@ def _content_kind(content_type: str) -> Literal["json", "form"]:
         return "json"
     if media == "application/x-www-form-urlencoded":
         return "form"
-    raise _Refused(415, "send application/json or application/x-www-form-urlencoded")
-
-
-async def _read_body(request: Request, receive: Receive, limit: int) -> bytes | None:
-    declared = request.header(b"content-length").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise _Refused(413, f"the body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(413, f"the body is over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    raise Refused(415, "send application/json or application/x-www-form-urlencoded")
 
 
 def safe_next(value: str, host: str) -> str:
