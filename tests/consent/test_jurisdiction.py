@@ -430,3 +430,114 @@ def test_accept_all_under_a_signal_never_allows_the_objection_set(
     assert action == "accept_all"
     assert accepted.allows("adpixel") is not (decision.signal or decision.objection)
     assert accepted.allows("stats")
+
+
+# -- the CNIL audience-measurement exemption (CG-53) ------------------------------------------------
+CNIL_SITE: dict[str, Any] = {
+    **SITE,
+    "categories": {},
+    "first_party_hosts": ["www.example.fr"],
+    "services": {
+        **SITE["services"],
+        "audience": {
+            "category": "analytics",
+            "hosts": ["stats.example.fr"],
+            "cnil_exempt_audience": dict.fromkeys(
+                (
+                    "first_party_only",
+                    "audience_only",
+                    "anonymous",
+                    "no_cross_site",
+                    "no_combination",
+                    "no_third_party_transfer",
+                    "geo_no_finer_than_city",
+                    "retention_max_25_months",
+                ),
+                True,
+            ),
+        },
+    },
+}
+
+
+@cache
+def cnil_site() -> Policy:
+    return load_dict(CNIL_SITE)
+
+
+@pytest.mark.parametrize(
+    "region", ["FR", "FR-13", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "WF", "PF", "NC", "TF"]
+)
+def test_france_and_its_overseas_codes_run_the_exempt_service_before_a_choice_and_still_ask(
+    region: str,
+) -> None:
+    decision = decide(none(cnil_site()), region, policy=cnil_site())
+    assert decision.exempt == {"audience"}
+    assert decision.show_banner and decision.persist is None
+    assert decision.consent.allows("audience")
+    assert not decision.consent.allows("stats") and not decision.consent.allows("analytics")
+
+
+@pytest.mark.parametrize("region", ["DE", "BE", "MC", "GB", "CH", "US-CA", ""])
+def test_the_exemption_does_not_apply_outside_france(region: str) -> None:
+    decision = decide(none(cnil_site()), region, policy=cnil_site())
+    assert decision.exempt == frozenset()
+    assert decision.consent.allows("audience") == (region == "US-CA")  # opt-out: everything runs
+
+
+def test_a_french_region_in_notice_mode_has_nothing_to_exempt() -> None:
+    policy = load_dict({**CNIL_SITE, "regions": {"FR": "notice"}})
+    decision = decide(none(policy), "FR", policy=policy)
+    assert decision.exempt == frozenset() and decision.consent.allows("audience")
+
+
+def test_a_signal_objects_to_the_exempt_service_in_france() -> None:
+    decision = decide(none(cnil_site()), "FR", GPC, policy=cnil_site())
+    assert decision.exempt == {"audience"} and not decision.consent.allows("audience")
+
+
+def cnil_choose(region: str, action: str, signals: Signals = NONE, **kwargs: Any) -> Consent:
+    decision = decide(none(cnil_site()), region, signals, policy=cnil_site())
+    consent, _ = jurisdiction(cnil_site()).apply_choice(decision, action, now=NOW, **kwargs)  # type: ignore[arg-type]
+    return consent
+
+
+def test_in_france_a_save_keeps_the_exempt_service_only_when_it_names_it() -> None:
+    kept = cnil_choose("FR", "save", granted=frozenset({"audience"}))
+    objected = cnil_choose("FR", "save", categories=frozenset({"analytics"}))
+    assert kept.allows("audience") and "audience" in kept.services
+    assert not objected.allows("audience") and objected.allows("stats")
+    assert objected.denied_services == {"audience"}
+
+
+@pytest.mark.parametrize("action", ["reject_all", "withdraw"])
+@pytest.mark.parametrize("region", ["FR", "DE"])
+def test_reject_all_and_withdraw_object_to_the_exempt_service_in_every_region(
+    action: str, region: str
+) -> None:
+    consent = cnil_choose(region, action)
+    assert consent.denied_services == {"audience"}
+    assert not decide(consent, "FR", policy=cnil_site()).consent.allows("audience")
+
+
+def test_outside_france_granting_the_category_lifts_an_earlier_objection() -> None:
+    refused = cnil_choose("DE", "reject_all")
+    decision = decide(refused, "DE", policy=cnil_site())
+    consent, _ = jurisdiction(cnil_site()).apply_choice(
+        decision, "save", categories=frozenset({"analytics"}), denied=frozenset({"audience"}), now=NOW
+    )
+    assert consent.allows("audience") and consent.denied_services == frozenset()
+
+
+def test_a_choice_made_elsewhere_without_objection_runs_the_exempt_service_in_france() -> None:
+    elsewhere = cnil_choose("DE", "save", categories=frozenset({"preferences"}))
+    assert not decide(elsewhere, "DE", policy=cnil_site()).consent.allows("audience")
+    in_france = decide(elsewhere, "FR", policy=cnil_site()).consent
+    assert in_france.allows("audience") and not in_france.allows("stats")
+
+
+def test_a_signal_after_a_french_choice_objects_unless_the_choice_saw_the_signal() -> None:
+    kept = cnil_choose("FR", "save", granted=frozenset({"audience"}))
+    assert not decide(kept, "FR", GPC, policy=cnil_site()).consent.allows("audience")
+    kept_under_signal = cnil_choose("FR", "save", GPC, granted=frozenset({"audience"}))
+    assert decide(kept_under_signal, "FR", GPC, policy=cnil_site()).consent.allows("audience")

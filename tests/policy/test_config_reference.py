@@ -24,6 +24,7 @@ CONTEXT: dict[str, str] = {
     "services.<id>.cookies[]": 'name = "example_cookie"',
     "regions.<code>": 'mode = "opt_in"',
 }
+CNIL = "services.<id>.cnil_exempt_audience"
 
 
 def doc_text() -> str:
@@ -60,6 +61,14 @@ def test_keys_named_in_the_prose_exist() -> None:
 def _document_for(key: schema.Key) -> str:
     """A minimal policy that sets ``key`` to its documented example."""
     parent = key.parent
+    if parent == CNIL:
+        # The exemption holds only with every condition asserted: the others come along.
+        others = "\n".join(f"{k.name} = true" for k in LEAVES if k.parent == CNIL and k.name != key.name)
+        service = _concrete("services.<id>")
+        return (
+            f"[{service}]\n{CONTEXT['services.<id>']}\n"
+            f"[{_concrete(CNIL)}]\n{others}\n{key.name} = {key.example}\n"
+        )
     if parent.endswith("[]"):
         array = parent[:-2]
         table = _concrete(array.rpartition(".")[0])

@@ -705,3 +705,141 @@ def test_rule_for_unknown_regions_uses_default_mode_and_choice_lifetime() -> Non
     policy = load_dict({"default_region_mode": "notice", "choice_lifetime": "90 days"})
     rule = rule_for(policy, "BR")
     assert (rule.mode, rule.choice_lifetime_seconds) == ("notice", 90 * DAY)
+
+
+# -- the CNIL audience-measurement exemption (CG-53) ------------------------------------------------
+CNIL_CONDITIONS = (
+    "first_party_only",
+    "audience_only",
+    "anonymous",
+    "no_cross_site",
+    "no_combination",
+    "no_third_party_transfer",
+    "geo_no_finer_than_city",
+    "retention_max_25_months",
+)
+
+
+def cnil_policy(*, conditions: tuple[str, ...] = CNIL_CONDITIONS, service: str = "", top: str = "") -> str:
+    """A self-hosted Matomo on the site's own domain, flagged; ``service`` adds or replaces keys."""
+    asserted = "\n".join(f"{name} = true" for name in conditions)
+    return f"""include_catalog = false
+first_party_hosts = ["www.example.fr"]
+{top}
+[services.matomo]
+category = "analytics"
+hosts = ["stats.example.fr"]
+signatures = ["_paq.push"]
+{service}
+[[services.matomo.cookies]]
+pattern = "_pk_id\\\\..*"
+lifetime = "13 months"
+
+[services.matomo.cnil_exempt_audience]
+{asserted}
+"""
+
+
+def test_a_self_hosted_audience_tool_with_every_condition_asserted_is_exempt() -> None:
+    policy = load_text(cnil_policy())
+    assert policy.service("matomo").cnil_exempt_audience
+    assert policy.cnil_exempt_services == {"matomo"}
+    # What runs without consent in France is part of the notice: flagging it lapses old choices.
+    unflagged = load_text(cnil_policy().split("[services.matomo.cnil_exempt_audience]")[0])
+    assert not unflagged.cnil_exempt_services
+    assert unflagged.fingerprint() != policy.fingerprint()
+
+
+@pytest.mark.parametrize("missing", CNIL_CONDITIONS)
+def test_the_cnil_exemption_is_refused_when_a_condition_is_missing_naming_it(missing: str) -> None:
+    text = cnil_policy(conditions=tuple(c for c in CNIL_CONDITIONS if c != missing))
+    problem = one_problem(text)
+    assert problem.key == f"services.matomo.cnil_exempt_audience.{missing}"
+    assert problem.line == 13  # the [services.matomo.cnil_exempt_audience] table
+    assert "missing" in problem.message
+
+
+def test_the_cnil_exemption_is_refused_when_a_condition_is_false() -> None:
+    text = cnil_policy().replace("no_cross_site = true", "no_cross_site = false")
+    problem = one_problem(text)
+    assert problem.key == "services.matomo.cnil_exempt_audience.no_cross_site"
+    assert problem.line == text.splitlines().index("no_cross_site = false") + 1
+    assert "needs consent" in problem.message
+
+
+def test_the_cnil_exemption_is_a_table_of_conditions_not_a_bare_true() -> None:
+    text = 'include_catalog = false\n[services.matomo]\ncategory = "analytics"\ncnil_exempt_audience = true\n'
+    problem = one_problem(text)
+    assert (problem.key, problem.line) == ("services.matomo.cnil_exempt_audience", 4)
+    assert "first_party_only" in problem.message
+    assert not load_text(text.replace("= true\n", "= false\n")).service("matomo").cnil_exempt_audience
+
+
+def test_the_cnil_exemption_is_refused_on_marketing_naming_the_key() -> None:
+    text = cnil_policy().replace('category = "analytics"', 'category = "marketing"')
+    problem = one_problem(text)
+    assert (problem.key, problem.line) == ("services.matomo.cnil_exempt_audience", 13)
+    assert "advertising" in problem.message
+
+
+def test_the_cnil_exemption_is_refused_on_a_category_that_grants_ad_storage() -> None:
+    text = cnil_policy(
+        top='[categories.audience]\nlabel = "Audience"\nconsent_mode = ["ad_storage"]'
+    ).replace('category = "analytics"', 'category = "audience"')
+    assert one_problem(text).key == "services.matomo.cnil_exempt_audience"
+
+
+def test_the_cnil_exemption_is_refused_on_a_sale_share_service() -> None:
+    problem = one_problem(cnil_policy(service="sale_share = true"))
+    assert problem.key == "services.matomo.cnil_exempt_audience"
+    assert "third parties" in problem.message
+
+
+def test_the_cnil_exemption_is_refused_on_a_third_party_host_naming_it() -> None:
+    text = cnil_policy().replace('"stats.example.fr"', '"cdn.matomo.cloud"')
+    problem = one_problem(text)
+    assert (problem.key, problem.line) == ("services.matomo.hosts[0]", 6)
+    assert "first-party" in problem.message
+
+
+def test_the_cnil_exemption_is_refused_on_a_host_first_party_hosts_covers() -> None:
+    # The rewriter never blocks a first-party host: outside France it would run without consent.
+    text = cnil_policy().replace('["www.example.fr"]', '["example.fr"]')
+    problem = one_problem(text)
+    assert problem.key == "services.matomo.hosts[0]"
+    assert "outside France" in problem.message
+
+
+def test_the_cnil_exemption_needs_first_party_hosts_to_check_the_hosts() -> None:
+    problem = one_problem(cnil_policy().replace('first_party_hosts = ["www.example.fr"]', ""))
+    assert problem.key == "services.matomo.hosts"
+
+
+def test_the_cnil_exemption_is_refused_on_third_party_or_long_lived_cookies() -> None:
+    found = problems(
+        cnil_policy().replace('lifetime = "13 months"', 'lifetime = "2 years"\nthird_party = true')
+    )
+    assert {(p.key, p.line) for p in found} == {
+        ("services.matomo.cookies[0].third_party", 12),
+        ("services.matomo.cookies[0].lifetime", 11),
+    }
+
+
+def test_the_cnil_exemption_is_refused_on_a_service_the_catalog_knows_as_advertising() -> None:
+    tracker = catalog_tracker("marketing")
+    text = (
+        'first_party_hosts = ["www.example.fr"]\n'
+        f'[services.ads]\ncatalog = "{tracker.id}"\ncategory = "analytics"\nhosts = ["stats.example.fr"]\n'
+        "[services.ads.cnil_exempt_audience]\n" + "\n".join(f"{c} = true" for c in CNIL_CONDITIONS)
+    )
+    assert any(
+        p.key == "services.ads.cnil_exempt_audience" and "advertising" in p.message for p in problems(text)
+    )
+
+
+def test_check_policy_reminds_that_the_cnil_exemption_rests_on_the_sites_word() -> None:
+    from consentgate.policy.commands import policy_warnings
+
+    (warning,) = [w for w in policy_warnings(load_text(cnil_policy())) if "cnil" in w]
+    assert "matomo" in warning and "self-assessment" in warning
+    assert not [w for w in policy_warnings(load_dict({})) if "cnil" in w]

@@ -515,7 +515,7 @@ def test_state_json_matches_the_interface(ui: UI, policy: Policy) -> None:
     state = ui.state_json(context(policy, consent, region_mode="opt_in"))
     assert set(state) == {
         "v", "exists", "consentId", "categories", "services", "source", "issuedAt", "expiresAt",
-        "gpc", "region", "mode", "prefix", "csrf", "locale", "nonce", "consentMode", "csp",
+        "gpc", "region", "mode", "prefix", "csrf", "locale", "nonce", "consentMode", "csp", "exempt",
     }  # fmt: skip
     # The runtime reloads instead of activating in place under an enforcing consent CSP.
     assert state["csp"] == policy.csp

@@ -17,6 +17,14 @@ Region modes (``policy.regions``, see ``consentgate.policy.regions``):
 - ``notice``: no consent needed; a link to the preferences only. GPC is still honoured as an
   opt-out of sale/sharing (cheap, and it shrinks the risk as US-style laws spread).
 
+The CNIL audience-measurement exemption is per service (``cnil_exempt_audience``) and applies in
+French regions (``consentgate.policy.regions.is_french``) under the opt-in modes: before a choice
+those services run while the rest of their category waits; the banner says so, and the visitor
+objects with the service's switch in the centre, "Reject all" or "withdraw" (each stores the
+service in ``denied_services``). In France a saved choice keeps the service only when it names
+it (the switch on). An opt-out signal is an objection too (GDPR art. 21(5)): with it, the
+service waits for the visitor's own switch.
+
 The opt-out preference signal (GPC, and DNT where ``policy.dnt`` says so) objects to the
 *objection set*: in opt-in modes the marketing category and every ``sale_share`` service, in
 opt-out modes every ``sale_share`` service. It never counts as consent. ``Consent.gpc_applied``
@@ -27,7 +35,8 @@ signal arrives; with it, the choice stands (including an explicit re-enable, ``g
 References:
 - GDPR art. 4(11), 7(3), 21(5); ePrivacy Directive art. 5(3); PECR Sch. A1 (UK, 2025)
 - CCPA regulations §7025 (opt-out preference signals), §7026 (opt-out methods)
-- W3C Global Privacy Control; requirements CG-50..CG-52, CG-59..CG-69
+- CNIL deliberations 2020-091 (guidelines, art. 5) and 2020-092; Loi Informatique et Libertés art. 82
+- W3C Global Privacy Control; requirements CG-50..CG-53, CG-59..CG-69
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import TYPE_CHECKING, Literal
 from consentgate.consent.signals import Signals
 from consentgate.consent.state import Consent, Source, new_consent_id
 from consentgate.policy.model import NECESSARY, Policy, RegionMode, RegionRule
-from consentgate.policy.regions import rule_for
+from consentgate.policy.regions import is_french, rule_for
 
 if TYPE_CHECKING:
     from consentgate.audit.events import Action
@@ -82,6 +91,9 @@ class Decision:
     # A state to store with this response (Set-Cookie), and the audit action that records it.
     persist: Consent | None = None
     event: Action | None = None
+    # Services under the CNIL audience-measurement exemption here (French region, opt-in mode):
+    # the UI lists them with the note and their objection switch. Empty everywhere else.
+    exempt: frozenset[str] = frozenset()
 
 
 class Jurisdiction:
@@ -99,6 +111,8 @@ class Jurisdiction:
         self._required = frozenset({NECESSARY}) | policy.required_categories
         self._all = frozenset(c.id for c in policy.categories)
         self._uk_statistics = frozenset(c.id for c in policy.categories if c.uk_statistics)
+        self.cnil_exempt = policy.cnil_exempt_services
+        self._category_of = policy.service_categories
         self._marketing = MARKETING if policy.has_category(MARKETING) else None
         sale: dict[str, set[str]] = {}
         other: dict[str, set[str]] = {}
@@ -115,8 +129,11 @@ class Jurisdiction:
         )
         # One shared value per case: an empty id marks "no choice yet" and costs nothing; the
         # page that offers a choice mints the id it will be recorded under.
-        self._no_choice: dict[tuple[RegionMode, bool], Consent] = {
-            (mode, signal): self._before_choice(mode, signal) for mode in MODES for signal in (False, True)
+        self._no_choice: dict[tuple[RegionMode, bool, bool], Consent] = {
+            (mode, signal, french): self._before_choice(mode, signal, french=french)
+            for mode in MODES
+            for signal in (False, True)
+            for french in (False, True)
         }
 
     # -- per request --------------------------------------------------------------------------
@@ -154,11 +171,12 @@ class Jurisdiction:
         signal = self.signal(mode, signals)
         persist: Consent | None = None
         event: Action | None = None
+        exempt = self.exempt_in(region, mode)
         # A record the signal created on its own (US opt-out) is not a choice where consent is
         # the rule: the visitor still has to be asked, and the objection still stands.
         choice = stored.exists and not (mode in OPT_IN_MODES and stored.source == "gpc")
         if not choice:
-            effective = self._no_choice[(mode, signal)]
+            effective = self._no_choice[(mode, signal, bool(exempt))]
             if stored.exists:
                 effective = replace(effective, consent_id=stored.consent_id, gpc_applied=stored.gpc_applied)
             if signal and mode not in OPT_IN_MODES and not is_bot:
@@ -173,6 +191,8 @@ class Jurisdiction:
                 effective = self.withdraw(stored, mode, now=now)
                 if not is_bot:
                     persist, event = effective, "gpc_optout"
+            if exempt:
+                effective = self._with_exemption(effective, exempt, signal=signal)
         objection = (signal or effective.gpc_applied) and not self.allows_objected(effective, mode)
         opt_out = mode == "opt_out"
         return Decision(
@@ -187,7 +207,31 @@ class Jurisdiction:
             objection=objection,
             persist=persist,
             event=event,
+            exempt=exempt,
         )
+
+    def exempt_in(self, region: str, mode: RegionMode) -> frozenset[str]:
+        """The services the CNIL exemption covers for a visitor in ``region`` under ``mode``."""
+        if self.cnil_exempt and mode in OPT_IN_MODES and region and is_french(region):
+            return self.cnil_exempt
+        return frozenset()
+
+    @staticmethod
+    def _with_exemption(consent: Consent, exempt: frozenset[str], *, signal: bool) -> Consent:
+        """A stored choice in France: exempt services run unless the visitor objected.
+
+        A choice made elsewhere (or before the flag) never showed the switch, so only an explicit
+        denial counts as an objection. An opt-out signal the choice did not take into account
+        objects to what the switch did not explicitly keep.
+        """
+        if signal:
+            if consent.gpc_applied or not exempt & consent.services:
+                return consent  # the switch was set with the signal in view: it stands
+            return replace(consent, services=consent.services - exempt)
+        added = exempt - consent.denied_services - consent.services
+        if not added:
+            return consent
+        return replace(consent, services=consent.services | added)
 
     # -- per choice ---------------------------------------------------------------------------
     def apply_choice(
@@ -219,8 +263,21 @@ class Jurisdiction:
                 chosen, grants, denials = self._object(chosen, grants, denials, mode)
         elif action == "save":
             chosen, grants, denials = set(categories), set(granted), set(denied)
+            if decision.exempt:
+                # France: the centre shows each exempt service with its switch; a save that does
+                # not name it (a form posts only the switches left on) objects to it.
+                objected = decision.exempt - grants
+                grants -= objected
+                denials |= objected
+            else:
+                # Elsewhere an exempt service is an ordinary one: granting its category consents
+                # to it, which lifts an objection made in France or by "Reject all".
+                denials -= {sid for sid in self.cnil_exempt if self._category_of[sid] in chosen}
         else:
-            chosen, grants, denials = set(), set(), set()
+            # "Reject all" and "withdraw" refuse everything, the exempt measurement included:
+            # what most French sites do, and what a visitor clicking it expects. Stored in every
+            # region, so that the refusal still holds when the visitor is next in France.
+            chosen, grants, denials = set(), set(), set(self.cnil_exempt)
         chosen |= self._required
         rule = decision.rule
         lifetime = rule.choice_lifetime_seconds
@@ -306,14 +363,17 @@ class Jurisdiction:
         return categories, services, denied
 
     # -- building blocks ----------------------------------------------------------------------
-    def _before_choice(self, mode: RegionMode, signal: bool) -> Consent:
-        """What applies before a choice: nothing under opt-in; everything under opt-out/notice."""
+    def _before_choice(self, mode: RegionMode, signal: bool, *, french: bool) -> Consent:
+        """What applies before a choice: nothing under opt-in (but the CNIL-exempt services in
+        France, unless an opt-out signal objects); everything under opt-out/notice."""
         categories: set[str] = set(self._required)
         if mode == "uk_statistics":
             categories |= self._uk_statistics
         elif mode in ("opt_out", "notice"):
             categories |= self._all
         services: set[str] = set()
+        if french and mode in OPT_IN_MODES and not signal:
+            services |= self.cnil_exempt
         denied: set[str] = set()
         if signal and mode not in OPT_IN_MODES:
             categories, services, denied = self._object(categories, services, denied, mode)

@@ -17,10 +17,11 @@ import calendar
 import ipaddress
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from consentgate.consent.state import Consent
+from consentgate.http.cookie_lifetime import LifetimeCap, record_names
 from consentgate.http.types import CookieDecision, RawHeaders
 from consentgate.policy.model import NECESSARY, Policy, Service
 
@@ -380,6 +381,10 @@ class FilterResult:
 class CookieFirewall:
     """Classifies cookie names once (cached) and filters the app's ``Set-Cookie`` lines.
 
+    The cookies of CNIL-exempt services (``cnil_exempt_audience``) also get their lifetime
+    capped at 13 months from the day the browser first got them (``cookie_lifetime``); a firewall
+    needs ``bind`` to the request for that, as what the browser holds decides the cap.
+
     >>> from consentgate.policy.load import load_dict
     >>> firewall = CookieFirewall(load_dict({}), own_names={"consentgate"})
     >>> firewall.decide("_ga", Consent.none())[1]
@@ -401,6 +406,28 @@ class CookieFirewall:
         self._cache: dict[str, Service | None] = {}
         self._cache_size = cache_size
         self._deletions: dict[tuple[str, str, bool], list[str]] = {}
+        self._settings = policy.cookie
+        # Only a policy with exempt services that declare cookies caps anything.
+        self._caps = any(policy.service(sid).cookies for sid in policy.cnil_exempt_services)
+        if self._caps:
+            self._own_names |= frozenset(record_names(policy.cookie))
+        self._held: Mapping[str, str] = {}
+        self._secure = False
+        self._now: float | None = None
+
+    def bind(
+        self, request_cookies: Mapping[str, str], *, secure: bool, now: float | None = None
+    ) -> CookieFirewall:
+        """This firewall for one request whose browser sent ``request_cookies``.
+
+        The same object when the policy caps no cookie; otherwise a shallow copy sharing the
+        caches (``now`` is for tests).
+        """
+        if not self._caps:
+            return self
+        bound = object.__new__(CookieFirewall)
+        bound.__dict__ = {**self.__dict__, "_held": request_cookies, "_secure": secure, "_now": now}
+        return bound
 
     def service_for(self, name: str) -> Service | None:
         try:
@@ -431,6 +458,7 @@ class CookieFirewall:
         """Remove the ``Set-Cookie`` lines the visitor has not allowed; keep the others intact."""
         kept: RawHeaders = []
         dropped = 0
+        cap: LifetimeCap | None = None
         for key, value in headers:
             if key.lower() == b"set-cookie":
                 cookie = parse_set_cookie(header_text(value))
@@ -444,7 +472,14 @@ class CookieFirewall:
                 if decision == "blocked" or decision == "unknown_blocked":
                     dropped += 1
                     continue
+                if decision == "granted" and service is not None and service.cnil_exempt_audience:
+                    if cap is None:
+                        cap = LifetimeCap(self._settings, self._held, secure=self._secure, now=self._now)
+                    value = cap.cap(cookie.name, _lifetime(cookie, cap.now), value)
             kept.append((key, value))
+        record = cap.record_line() if cap is not None else None
+        if record is not None:
+            kept.append((b"set-cookie", record))
         return FilterResult(kept, dropped)
 
     def sweep(
@@ -482,3 +517,12 @@ class CookieFirewall:
                 if spec.domain:
                     domains.append(spec.domain)
         return deletion_headers(name, host=host, paths=paths, extra_domains=domains, secure=secure)
+
+
+def _lifetime(cookie: SetCookie, now: float) -> float | None:
+    """Seconds the browser will keep ``cookie``; None for a session cookie."""
+    if cookie.max_age is not None:  # Max-Age wins over Expires (RFC 6265 5.3 step 3)
+        return cookie.max_age
+    if cookie.expires is not None:
+        return cookie.expires - now
+    return None

@@ -169,8 +169,10 @@ class ConsentGate:
         child = request.app_scope()
         method = request.method
         page = request if method == "GET" or method == "HEAD" else None
+        # Bound to what this browser holds: the CNIL-exempt cookies' 13 months run from then.
+        firewall = self.firewall.bind(request.cookies, secure=request.secure)
         responder = Responder(
-            send, request.consent, self.firewall, page, set_cookies, self.counters, method == "HEAD"
+            send, request.consent, firewall, page, set_cookies, self.counters, method == "HEAD"
         )
         await self.app(child, receive, responder)
 

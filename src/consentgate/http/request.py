@@ -431,6 +431,7 @@ def render_context(
         extra_head=extra,
         banner_position=decision.rule.banner,
         choices_link_text=decision.link_text,
+        exempt_services=decision.exempt,
     )
 
 

@@ -74,4 +74,11 @@ def policy_warnings(policy: Policy) -> list[str]:
         warnings.append('unknown_third_party = "allow" lets unlisted third parties run before consent')
     if not policy.gpc:
         warnings.append("gpc = false: US opt-out laws (e.g. California, Colorado) make GPC binding")
+    if policy.cnil_exempt_services:
+        warnings.append(
+            f"cnil_exempt_audience ({', '.join(sorted(policy.cnil_exempt_services))}) runs before "
+            "consent in France on the policy's word: keep the tool's self-assessment against the "
+            "CNIL conditions on file, and cap the cookies its JavaScript writes in the tool itself "
+            "(consentgate caps only Set-Cookie headers)"
+        )
     return warnings

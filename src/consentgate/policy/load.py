@@ -32,6 +32,7 @@ from consentgate.policy.catalog import (
 )
 from consentgate.policy.durations import DAY, parse_duration
 from consentgate.policy.model import (
+    CNIL_CONDITIONS,
     CONSENT_MODE_TYPES,
     NECESSARY,
     STANDARD_CATEGORIES,
@@ -48,6 +49,7 @@ from consentgate.policy.model import (
     Theme,
 )
 from consentgate.policy.toml_lines import KeyPath, key_lines, line_of
+from consentgate.selftest.hosts import registrable_domain
 
 __all__ = ["PolicyError", "Problem", "load_dict", "load_file", "load_text"]
 
@@ -85,6 +87,9 @@ STANDARD_CONSENT_MODE: dict[str, tuple[str, ...]] = {
     "marketing": ("ad_storage", "ad_user_data", "ad_personalization"),
 }
 TRACKING_CATEGORIES = frozenset({"analytics", "marketing"})
+# A category that grants any of these is advertising, whatever its name.
+AD_CONSENT_MODE_TYPES = frozenset({"ad_storage", "ad_user_data", "ad_personalization"})
+CNIL_LONGEST_13_MONTHS = 397 * DAY  # 366 + 31: the longest span of 13 calendar months
 
 _CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -348,7 +353,8 @@ class _Loader:
             data, ("choice_lifetime",), defaults.choice_lifetime_seconds, cap=MAX_CHOICE_LIFETIME
         )
         categories = self.categories(data)
-        services = self.services(data, categories)
+        first_party_hosts = self.hosts(data, ("first_party_hosts",))
+        services = self.services(data, categories, first_party_hosts)
         languages = self.languages(data)
         fallback_language = defaults.default_language
         if languages and fallback_language not in languages:
@@ -368,7 +374,7 @@ class _Loader:
             choice_lifetime_seconds=choice_lifetime,
             unknown_third_party=self.choice(data, ("unknown_third_party",), defaults.unknown_third_party),
             unknown_cookies=self.choice(data, ("unknown_cookies",), defaults.unknown_cookies),
-            first_party_hosts=self.hosts(data, ("first_party_hosts",)),
+            first_party_hosts=first_party_hosts,
             controller=self.controller(data),
             regions=self.regions(data, choice_lifetime, uk_flagged),
             default_region_mode=self.choice(data, ("default_region_mode",), defaults.default_region_mode),
@@ -448,7 +454,9 @@ class _Loader:
         return tuple(kind for kind in types if kind in CONSENT_MODE_TYPES)
 
     # -- services -----------------------------------------------------------------------------
-    def services(self, data: Mapping[str, object], categories: tuple[Category, ...]) -> tuple[Service, ...]:
+    def services(
+        self, data: Mapping[str, object], categories: tuple[Category, ...], first_party_hosts: tuple[str, ...]
+    ) -> tuple[Service, ...]:
         category_ids = [c.id for c in categories]
         catalog = {service.id: service for service in load_catalog()}
         declared: dict[str, Service] = {}
@@ -482,6 +490,7 @@ class _Loader:
                 )
         self.check_clashes(declared)
         self.check_necessary(declared, table)
+        self.check_cnil_exempt(declared, table, categories, first_party_hosts)
         include = self.boolean(data, ("include_catalog",), True)
         services = list(declared.values())
         if include:
@@ -527,9 +536,125 @@ class _Loader:
             signatures=base.signatures if signatures is None else signatures,
             justification=self.string(body, (*path, "justification"), base.justification),
             sale_share=self.boolean(body, (*path, "sale_share"), base.sale_share),
+            cnil_exempt_audience=self.cnil_conditions(body, (*path, "cnil_exempt_audience")),
             # The site named it: its hosts and cookies are part of what visitors consent to.
             origin="policy",
         )
+
+    def cnil_conditions(self, body: Mapping[str, object], path: KeyPath) -> bool:
+        """The CNIL exemption holds only when the site asserts every condition, each ``true``."""
+        value = body.get(str(path[-1]), _MISSING)
+        if value is _MISSING or value is False:
+            return False
+        listed = ", ".join(name for name, _ in CNIL_CONDITIONS)
+        if not isinstance(value, Mapping):
+            self.error(path, f"expected a table asserting each CNIL condition = true ({listed})")
+            return False
+        before = len(self.problems)
+        self.check_keys(value, path, "services.<id>.cnil_exempt_audience")
+        for name, meaning in CNIL_CONDITIONS:
+            asserted = self.value(value, (*path, name), bool, False)
+            if name not in value:
+                self.error(
+                    (*path, name),
+                    f"missing: the CNIL exemption needs every condition asserted true; {name} "
+                    f"means: {meaning}",
+                )
+            elif not asserted and isinstance(value[name], bool):
+                self.error(
+                    (*path, name),
+                    f"false: without this condition the exemption does not apply and the service "
+                    f"needs consent (remove cnil_exempt_audience); {name} means: {meaning}",
+                )
+        return len(self.problems) == before
+
+    def check_cnil_exempt(
+        self,
+        declared: Mapping[str, Service],
+        table: Mapping[str, object],
+        categories: Sequence[Category],
+        first_party_hosts: Sequence[str],
+    ) -> None:
+        """What consentgate can verify of the exemption: first-party measurement, no advertising."""
+        by_id = {category.id: category for category in categories}
+        own_sites = {registrable_domain(host) for host in first_party_hosts}
+        for service in declared.values():
+            if not service.cnil_exempt_audience:
+                continue
+            path: KeyPath = ("services", service.id)
+            flag: KeyPath = (*path, "cnil_exempt_audience")
+            category = by_id.get(service.category)
+            if category is not None and (
+                category.id == "marketing" or AD_CONSENT_MODE_TYPES & set(category.consent_mode)
+            ):
+                self.error(
+                    flag,
+                    f"the CNIL exemption covers audience measurement, never advertising; category "
+                    f"{category.id!r} is advertising (move the service to analytics)",
+                )
+            elif category is not None and (category.required or category.id == NECESSARY):
+                self.error(flag, f"category {category.id!r} runs anyway; the flag means nothing there")
+            if service.sale_share:
+                self.error(
+                    flag,
+                    "a sale_share service passes data to third parties for their own purposes; "
+                    "the CNIL exemption excludes that",
+                )
+            body = table.get(service.id)
+            catalog_id = body.get("catalog") if isinstance(body, Mapping) else None
+            known = {tracker_category_of(service.id)}
+            if isinstance(catalog_id, str):
+                known.add(tracker_category_of(catalog_id))
+            if "marketing" in known:
+                self.error(flag, f"the catalog knows {service.id!r} as advertising; it cannot be exempt")
+            if service.hosts and not first_party_hosts:
+                self.error(
+                    (*path, "hosts"),
+                    "the CNIL exemption is for first-party measurement: set first_party_hosts to "
+                    "the site's own hosts so its hosts can be checked",
+                )
+            for index, host in enumerate(service.hosts if first_party_hosts else ()):
+                if registrable_domain(host) not in own_sites:
+                    self.error(
+                        (*path, "hosts", index),
+                        f"host {host!r} is not on the site's own domain ({', '.join(sorted(own_sites))}): "
+                        "the CNIL exemption covers first-party measurement (e.g. a self-hosted "
+                        "Matomo on stats.<your domain>), not a third party's host",
+                    )
+                elif any(host == own or host.endswith("." + own) for own in first_party_hosts):
+                    self.error(
+                        (*path, "hosts", index),
+                        f"host {host!r} is covered by first_party_hosts, so it is never blocked: "
+                        "outside France it would run without consent. List the site's own hosts "
+                        "more narrowly in first_party_hosts (e.g. 'www.example.com')",
+                    )
+            for index, spec in enumerate(service.cookies):
+                cookie_path: KeyPath = (*path, "cookies", index)
+                if spec.third_party:
+                    self.error(
+                        (*cookie_path, "third_party"),
+                        f"cookie {spec.name!r} is a third-party cookie; the CNIL exemption allows "
+                        "first-party cookies only",
+                    )
+                if (
+                    spec.domain
+                    and first_party_hosts
+                    and registrable_domain(spec.domain.lstrip(".")) not in own_sites
+                ):
+                    self.error(
+                        (*cookie_path, "domain"),
+                        f"cookie domain {spec.domain!r} is not the site's own; the CNIL exemption "
+                        "allows first-party cookies only",
+                    )
+                # 13 calendar months last 393 to 397 days: "13 months" written any way passes.
+                forever = spec.lifetime_seconds is None and spec.lifetime != "session"
+                if forever or (spec.lifetime_seconds or 0) > CNIL_LONGEST_13_MONTHS:
+                    self.error(
+                        (*cookie_path, "lifetime"),
+                        f"cookie {spec.name!r} lives {spec.lifetime}, longer than the 13 months the "
+                        "CNIL exemption allows; declare the cookies the tool really sets "
+                        "(cookies = [...]) with lifetimes of 13 months at most",
+                    )
 
     def cookies(self, body: Mapping[str, object], path: KeyPath) -> tuple[CookieSpec, ...] | None:
         value = body.get("cookies", _MISSING)

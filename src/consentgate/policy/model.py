@@ -44,6 +44,30 @@ CONSENT_MODE_TYPES: tuple[str, ...] = (
 )
 
 
+# The CNIL audience-measurement exemption (deliberation 2020-091, guidelines art. 5; requirements
+# CG-53): each condition the site must assert, with what it means. Consentgate enforces what it
+# can see (first-party hosts, no advertising, the cookie lifetime); the rest is the site's word.
+CNIL_CONDITIONS: tuple[tuple[str, str], ...] = (
+    ("first_party_only",
+     "Served from the site's own hosts, with first-party cookies only; a provider acts solely as "
+     "the site's processor."),
+    ("audience_only",
+     "Used only to measure this site's audience (visits, pages, performance), for this publisher "
+     "alone."),
+    ("anonymous", "Produces anonymous statistics only: no individual profile or per-visitor report."),
+    ("no_cross_site", "Does not follow the visitor across other sites or apps."),
+    ("no_combination", "The data are not combined or cross-referenced with any other data or processing."),
+    ("no_third_party_transfer",
+     "No data go to third parties, the provider included, for their own purposes."),
+    ("geo_no_finer_than_city", "Geolocation from the IP address is no finer than the city."),
+    ("retention_max_25_months", "The data collected are kept 25 months at most."),
+)  # fmt: skip
+# "13 months" as the CNIL writes it, in days that never exceed 13 calendar months from any start
+# date: the shortest 13-month span is 365 + 28 = 393 days (1 February to 1 March a year later).
+# Matomo's own default visitor-cookie lifetime is the same 393 days (33,955,200 seconds).
+CNIL_COOKIE_LIFETIME_SECONDS = 393 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class CookieSpec:
     """One cookie (or family of cookies) a service sets.
@@ -104,6 +128,9 @@ class Service:
     justification: str = ""  # required for services in `necessary`
     # CCPA/CPRA: "sale" or "sharing" of personal information; what a US opt-out (or GPC) blocks.
     sale_share: bool = False
+    # CNIL audience-measurement exemption (France): runs before a choice in French regions,
+    # with notice and an objection; the loader accepts it only with every condition asserted.
+    cnil_exempt_audience: bool = False
     # Where the entry came from: "policy" or "catalog".
     origin: Literal["policy", "catalog"] = "policy"
 
@@ -235,6 +262,11 @@ class Policy:
     def has_service(self, service_id: str) -> bool:
         return service_id in self._services_by_id
 
+    @cached_property
+    def cnil_exempt_services(self) -> frozenset[str]:
+        """Services flagged ``cnil_exempt_audience`` (they run before a choice in France only)."""
+        return frozenset(s.id for s in self.services if s.cnil_exempt_audience)
+
     def services_in(self, category_id: str) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.category == category_id)
 
@@ -265,6 +297,8 @@ class Policy:
                     sorted(s.hosts),
                     sorted((k.name, k.is_regex, k.domain or "") for k in s.cookies),
                     s.sale_share,
+                    # What runs without consent in France is part of what visitors are told.
+                    s.cnil_exempt_audience,
                 )
                 for s in self.services
                 # Catalog entries that the site did not name itself change with consentgate

@@ -50,6 +50,13 @@ GROUPS: dict[str, tuple[str, ...]] = {"EEA": EEA, "EU": EU}
 # the region table; the list there is marked "verify").
 US_OPT_OUT_STATES: tuple[str, ...] = ("CA", "CO", "CT", "DE", "MD", "MN", "MT", "NE", "NH", "NJ", "OR", "TX")
 
+# Where French law (Loi Informatique et Libertés art. 82, read by the CNIL) governs trackers: France
+# and its overseas departments, regions and collectivities. The CNIL audience-measurement
+# exemption (requirements CG-53) applies there only. Monaco has its own law and is not listed.
+FRENCH_REGIONS: frozenset[str] = frozenset(
+    ("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "WF", "PF", "NC", "TF")
+)
+
 # Codes people write that ISO does not use.
 COMMON_MISTAKES: dict[str, str] = {"UK": "GB", "EL": "GR"}
 
@@ -77,6 +84,15 @@ def expand(code: str) -> tuple[str, ...]:
         f"{code!r} is not an ISO 3166-1 code (e.g. 'FR'), an ISO 3166-2 code (e.g. 'US-CA') "
         "or a group (EU, EEA)"
     )
+
+
+def is_french(code: str) -> bool:
+    """True for France, its overseas codes and their ISO 3166-2 subdivisions (``FR-75``, ``FR-GP``).
+
+    >>> is_french("FR-75"), is_french("RE"), is_french("MC")
+    (True, True, False)
+    """
+    return code.strip().upper().partition("-")[0] in FRENCH_REGIONS
 
 
 def specificity(code: str) -> int:

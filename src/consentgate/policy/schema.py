@@ -16,6 +16,7 @@ from functools import cache
 from typing import Literal, get_args
 
 from consentgate.policy.model import (
+    CNIL_CONDITIONS,
     CONSENT_MODE_TYPES,
     BannerPosition,
     ConsentModeKind,
@@ -264,6 +265,15 @@ SCHEMA: tuple[Key, ...] = (
     Key("services.<id>.sale_share", "boolean", "false",
         "CCPA/CPRA sale, sharing or targeted advertising: blocked by a US opt-out or GPC.",
         "true"),
+    Key("services.<id>.cnil_exempt_audience", "table", "(none)",
+        "France only (CNIL audience-measurement exemption): the service runs before a choice for "
+        "visitors in France and its overseas territories, listed in the banner with an objection "
+        "switch; \"Reject all\" objects too. Every condition below must be asserted `true`. "
+        "Refused on advertising categories, `sale_share` services, third-party hosts and "
+        "third-party cookies; its cookies are capped at 13 months (393 days). See regions.md.",
+        "{ " + ", ".join(f"{name} = true" for name, _ in CNIL_CONDITIONS) + " }"),
+    *(Key(f"services.<id>.cnil_exempt_audience.{name}", "boolean", "(required)", meaning, "true")
+      for name, meaning in CNIL_CONDITIONS),
     Key("services.<id>.cookies", "tables", "[]",
         "Cookies it sets (`[[services.<id>.cookies]]`).", '[{ name = "_pk_id" }]'),
     Key("services.<id>.cookies[].name", "string", "",

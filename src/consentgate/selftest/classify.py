@@ -5,11 +5,13 @@ others) and a consent state (none, rejected, accepted). A request, cookie or sto
 service's category that state does not allow is a violation; one that neither the policy nor the
 catalog knows is a warning (add it to the policy, so the banner can tell visitors about it).
 The region mode (opt-in, UK statistics, US opt-out, notice) comes from the policy's region
-rules for ``--region``; without it, the policy's default mode (opt-in unless configured).
+rules for ``--region``; without it, the policy's default mode (opt-in unless configured). In a
+French region under an opt-in mode, a service flagged ``cnil_exempt_audience`` may run before a
+choice (unless the browser sends GPC, which objects); "Reject all" objects to it.
 
 References: requirements note CG-01..CG-03 (prior blocking), CG-10/CG-13 (first layer, equal
 effort), CG-15 (information), CG-20..CG-22 (withdrawal), CG-59/CG-62 (GPC), CG-70..CG-73
-(Google Consent Mode).
+(Google Consent Mode), CG-52/CG-53 (UK and French exceptions).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from consentgate.http.cookie_lifetime import RECORD_SUFFIX
 from consentgate.policy.model import NECESSARY, CookieSettings, Policy, RegionMode, Service
+from consentgate.policy.regions import is_french
 from consentgate.selftest.hosts import domain_matches, host_of, is_google_tag, same_site
 from consentgate.selftest.records import (
     BannerCheck,
@@ -147,7 +151,11 @@ class _Judge:
         self.region = region
         self.gpc = gpc
         self.mode = region_mode(policy, region)
+        french = bool(region) and is_french(region or "") and self.mode in ("opt_in", "uk_statistics")
+        self.exempt = policy.cnil_exempt_services if french else frozenset()
+        # The consent cookie, and its companion that dates the exempt cookies (13-month cap).
         names = {policy.cookie.name, _DEFAULT_CONSENT_COOKIE}
+        names |= {name + RECORD_SUFFIX for name in names}
         self.consent_cookies = frozenset({*names, *(f"__Host-{name}" for name in names)})
         self.findings: list[Finding] = []
         self.once: dict[tuple[str, ...], _Once] = {}
@@ -181,6 +189,8 @@ class _Judge:
         if self.mode == "opt_out":
             # US opt-out: everything runs until the visitor opts out; GPC is an opt-out (CG-62).
             return not sells if consent == "rejected" or self.gpc else True
+        if consent == "none" and not self.gpc and service is not None and service.id in self.exempt:
+            return True  # CNIL audience-measurement exemption (France); GPC objects to it
         if self.mode == "uk_statistics" and consent == "none" and self.policy.has_category(category):
             return self.policy.category(category).uk_statistics
         return False

@@ -23,9 +23,9 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Literal, NamedTuple, Protocol, TypedDict, cast
+from typing import Literal, NamedTuple, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -122,6 +122,9 @@ class RenderContext:
     # From the visitor's region rule (RegionRule.banner / .choices_link_text), when it has one.
     banner_position: BannerPosition | None = None
     choices_link_text: str = ""
+    # Services under the CNIL audience-measurement exemption for this visitor (France): listed
+    # with a note and their objection switch (Decision.exempt).
+    exempt_services: frozenset[str] = frozenset()
 
 
 class StateJSON(TypedDict):
@@ -143,6 +146,8 @@ class StateJSON(TypedDict):
     csp: str
     # Google Consent Mode values for the runtime's `update` after a choice (None when off).
     consentMode: dict[str, str] | None
+    # Services running under the CNIL exemption unless the visitor objects (France only).
+    exempt: list[str]
 
 
 class NoticeCookie(TypedDict):
@@ -164,6 +169,9 @@ class NoticeService(TypedDict):
     description: str
     privacy_url: str
     cookies: list[NoticeCookie]
+    # Only on a service that runs without consent in France (CNIL exemption): the archived notice
+    # shows visitors were told; absent elsewhere, so other notices keep their hash.
+    cnil_exempt_audience: NotRequired[bool]
 
 
 class NoticeCategory(TypedDict):
@@ -201,6 +209,8 @@ class _ServiceView:
     purpose: str
     privacy_url: str
     cookies: tuple[_CookieView, ...]
+    # Under the CNIL exemption here: shown with its note and objection switch.
+    exempt: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,8 @@ class _CategoryView:
     services: tuple[_ServiceView, ...]
     # UK DUAA statistics exception in force: runs unless the visitor objects (PECR Sch. A1).
     runs_unless_refused: bool
+    # Names of its services under the CNIL exemption here ("" when none).
+    exempt_names: str = ""
 
 
 def script_json(data: object) -> str:
@@ -448,6 +460,7 @@ class UI:
                 if ctx.consent_mode_default is not None
                 else self._consent_mode(categories)
             ),
+            "exempt": sorted(ctx.exempt_services),
         }
 
     def _consent_mode(self, granted: Mapping[str, bool]) -> dict[str, str] | None:
@@ -485,6 +498,7 @@ class UI:
             ctx.region_mode,
             bool(ctx.nonce),
             None if default is None else tuple(default.items()),
+            ctx.exempt_services,
         )
         stencil = self._heads.get(key)
         if stencil is None:
@@ -517,6 +531,7 @@ class UI:
             ctx.gpc_honoured,
             ctx.banner_position,
             ctx.choices_link_text,
+            ctx.exempt_services,
             consent.categories,
             consent.services,
             consent.denied_services,
@@ -740,8 +755,12 @@ class UI:
             if service_id not in listed and self.policy.has_service(service_id):
                 listed[service_id] = self.policy.service(service_id)
         by_category: dict[str, list[_ServiceView]] = {}
+        exempt = ctx.exempt_services
         for service in listed.values():
-            by_category.setdefault(service.category, []).append(self._service_view(language, service))
+            view = self._service_view(language, service)
+            if service.id in exempt:
+                view = replace(view, exempt=True)
+            by_category.setdefault(service.category, []).append(view)
         views = []
         for category in self.policy.categories:
             label, text = self._category_text(category, language)
@@ -754,6 +773,9 @@ class UI:
                     granted=self._granted(category, ctx.consent),
                     services=tuple(by_category.get(category.id, ())),
                     runs_unless_refused=category.uk_statistics and ctx.region_mode == "uk_statistics",
+                    exempt_names=", ".join(
+                        view.name for view in by_category.get(category.id, ()) if view.exempt
+                    ),
                 )
             )
         return views
@@ -840,6 +862,12 @@ class UI:
         }
 
     def _notice_service(self, language: str, service: Service) -> NoticeService:
+        entry = self._notice_service_fields(language, service)
+        if service.cnil_exempt_audience:
+            entry["cnil_exempt_audience"] = True
+        return entry
+
+    def _notice_service_fields(self, language: str, service: Service) -> NoticeService:
         return {
             "id": service.id,
             "name": service.name or service.id,

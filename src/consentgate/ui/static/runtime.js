@@ -263,6 +263,10 @@
       body.categories = categories;
       body.services = services;
     }
+    // The audit record names an objection to CNIL-exempt measurement (France) as such.
+    if (action !== "accept_all" && (state.exempt || []).some(function (id) {
+      return (state.services || {})[id] === true && (action !== "save" || services[id] !== true);
+    })) body.ui += ".cnil_object";
     if (navigator.globalPrivacyControl === true) body.gpc = true;
     fetch(prefix() + "/consent", {
       method: "POST",
