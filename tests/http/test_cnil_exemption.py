@@ -355,6 +355,7 @@ async def test_objecting_in_the_centre_blocks_it_from_the_next_request_and_is_au
     (event,) = sink.events
     assert (event.action, event.region, event.ui_action) == ("save", "FR", "preferences.save.cnil_object")
     assert event.services["matomo"] is False and event.categories["analytics"] is False
+    assert event.detail == {"cnil_objection": "matomo"}
 
 
 async def test_the_no_js_form_objects_by_leaving_the_switch_off_and_keeps_it_when_on() -> None:
@@ -370,6 +371,8 @@ async def test_the_no_js_form_objects_by_leaving_the_switch_off_and_keeps_it_whe
     assert script_live(kept, "stats.shop.fr") and not script_live(kept, "stats.example")
     assert not script_live(objected, "stats.shop.fr")
     assert [e.services["matomo"] for e in sink.events] == [True, False]
+    # Without JavaScript the objection is named by the server all the same.
+    assert [e.detail.get("cnil_objection") for e in sink.events] == [None, "matomo"]
 
 
 async def test_consenting_to_statistics_with_the_switch_off_still_objects_in_france() -> None:

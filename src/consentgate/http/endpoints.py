@@ -260,6 +260,16 @@ class Endpoints:
         """None once the event is recorded (durably, when the sink can tell); else why not."""
         page = choice.next_url if choice.next_url is not None else _referer_path(request)
         detail = {"nav_gpc": "true"} if choice.gpc else {}
+        exempt = request.decision.exempt
+        if exempt:
+            # France: a choice that leaves a CNIL-exempt audience service off is the visitor's
+            # objection to it (art. 21), named here whether or not JavaScript sent the choice.
+            categories = self.gate.policy.service_categories
+            objected = sorted(
+                sid for sid in exempt if not consent.allows_service(sid, categories.get(sid, ""))
+            )
+            if objected:
+                detail["cnil_objection"] = ",".join(objected)
         event = consent_event(
             self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
         )
