@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -206,3 +207,39 @@ def test_watching_few_names_finds_the_same_tags_as_watching_all(data: bytes) -> 
     everything = [e for e in events(data, names=None) if e[1] in WATCHED]
     # <a> is reported when "ping" is near; raw-text end tags (noscript, iframe) always
     assert [e for e in events(data) if e[1] in WATCHED] == everything
+
+
+# -- foreign content: the stack of open elements decides (consentgate.html.foreign) -----------
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (b"<svg><svg></svg><style><img src=x>", ["img"]),  # still in the outer svg
+        (b"<svg><g></g><style><img src=x>", ["img"]),
+        (b"<div><svg></div><style><img src=x></style>", []),  # HTML again (and see below)
+        (b"<svg><foreignObject><style><img src=x></style></foreignObject></svg><img src=y>", ["img"]),
+        (b"<svg><foreignObject><span></svg><style><img src=x>", []),  # `</svg>` ignored in HTML
+        (b"<svg><desc><span></desc><style><img src=x>", []),  # as in Chromium (html5lib differs)
+        (b"<svg><foreignObject></svg><style><img src=x>", []),  # `</svg>` pops the svg
+        (b"<svg></body><style><img src=x>", ["img"]),  # `</body>` pops nothing
+        (b"<form><svg></form><style><img src=x>", ["img"]),  # `</form>` removes the form only
+        (b"<math><mi><mglyph><style><img src=x>", ["img"]),  # mglyph stays MathML
+        (b"<math><mi><style><img src=x>", []),  # a text integration point: HTML
+        (b'<math><annotation-xml encoding="text/html"><style><img src=x>', []),
+        (b"<math><annotation-xml><svg><style><img src=x>", ["img"]),
+        (b"<svg><font color=red><style><img src=x>", []),  # breaks out
+        (b"<svg><font><style><img src=x>", ["img"]),  # does not
+        (b"<svg><p></p><style><img src=x>", []),
+        (b"<svg></p><style><img src=x>", []),
+    ],
+)
+def test_foreign_content_ends_where_the_tree_builder_ends_it(data: bytes, found: list[str]) -> None:
+    assert [name for name in starts(data) if name == "img"] == found
+
+
+def test_a_guess_about_foreign_content_keeps_the_other_reading_for_raw_text() -> None:
+    # `</span>` in an svg pops it only if a span is open around it: unknown here, so the
+    # tokenizer reads HTML and hands over the stack of the other reading with the <style>.
+    tokenizer = Tokenizer(WATCHED, WATCHED)
+    found = tokenizer.feed(b"<svg></span><style><img src=x></style>", final=True)
+    style = [e for e in found if e.name == "style" and e.kind == START]
+    assert style and style[0].alternative is not None and style[0].alternative.foreign

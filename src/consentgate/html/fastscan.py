@@ -11,6 +11,10 @@ Anything unusual (an unfinished tag, ``<!--`` inside a script, ``svg``/``math``,
 than the buffer bound, a candidate the local proof cannot settle) is handed back to the exact
 scanner for one token; the two produce the same events (tests/html/test_fastscan.py).
 
+The pattern runs on the lower-cased bytes (``bytes.lower`` changes ASCII letters only, so
+every offset is the same): names are plain literals, which ``re`` tests in one comparison
+where a ``[sS]`` class costs a set lookup, at every branch of the name trie.
+
 Cost model (CPython's ``re``): a pattern that starts with one literal byte skips to each
 occurrence in C; a character class costs a few nanoseconds per byte it is tried on; each
 alternative tried costs a few more. Hence the three-byte prefilter at each ``<`` (one class
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal
 
-from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
+from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS
 
 __all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle"]
 
@@ -40,7 +44,9 @@ ALWAYS_ENDED: Final = frozenset({"script", "iframe", "noscript"})
 _LEAF_GROUP = re.compile(r"[^a-z0-9]")
 
 
-_ci = ci
+def _lit(name: str | bytes) -> bytes:
+    """``name`` as it reads in lower-cased bytes."""
+    return re.escape(name.lower().encode("ascii") if isinstance(name, str) else name.lower())
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class FastScanner:
 def _content(name: bytes, *, script: bool) -> bytes:
     """Raw text up to its end tag (script data also stops at ``<!--``: escaped states are the
     exact scanner's job)."""
-    stop = rb"/" + _ci(name) + rb"[\t\n\f\r />]" + (rb"|!--" if script else b"")
+    stop = rb"/" + _lit(name) + rb"[\t\n\f\r />]" + (rb"|!--" if script else b"")
     return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+"
 
 
@@ -81,7 +87,7 @@ def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
             + rb"(?P<"
             + g
             + rb"_e></"
-            + _ci(name)
+            + _lit(name)
             + _ATTRS
             + rb">)"
         )
@@ -100,7 +106,7 @@ def _trie(entries: dict[bytes, bytes]) -> bytes:
 
     def emit(node: dict, prefix: bytes) -> bytes:  # type: ignore[type-arg]
         branches = [
-            _ci(bytes([b])) + emit(child, prefix + bytes([b])) for b, child in sorted(node.items()) if b >= 0
+            _lit(bytes([b])) + emit(child, prefix + bytes([b])) for b, child in sorted(node.items()) if b >= 0
         ]
         if -1 in node:
             branches.append(entries[prefix])  # after the longer names that share this prefix
@@ -115,7 +121,6 @@ def _prefilter(keys: list[bytes]) -> bytes:
     classes = []
     for position in range(width):
         chars = {k[position : position + 1] for k in keys}
-        chars |= {c.upper() for c in chars}
         classes.append(b"[" + re.escape(b"".join(sorted(chars))) + b"]")
     return b"(?=" + b"".join(classes) + b")"
 
@@ -126,9 +131,14 @@ def fast_scanner(
     end_names: frozenset[str],
     quiet_names: frozenset[str] = frozenset(),
     wanted: bytes = b"",
+    scripting: bool = True,
+    *,
+    pings: bool = True,
 ) -> FastScanner:
     """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``; start
-    tags named in ``quiet_names`` only count when they pass the lookahead ``wanted``."""
+    tags named in ``quiet_names`` only count when they pass the lookahead ``wanted``.
+    ``scripting=False``: ``<noscript>`` content is markup (a browser without JavaScript).
+    ``pings=False``: no ``<a>`` is reported (the input holds no ``ping=``)."""
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
 
@@ -142,7 +152,7 @@ def fast_scanner(
         reported = name in start_names
         if name == "script":
             leaf = Leaf("script", name, reported, True)
-        elif name in RAWTEXT_ELEMENTS or name in RCDATA_ELEMENTS:
+        elif (name in RAWTEXT_ELEMENTS and (scripting or name != "noscript")) or name in RCDATA_ELEMENTS:
             leaf = Leaf("raw", name, reported, name in end_names or name in ALWAYS_ENDED)
         elif name == "plaintext":
             leaf = Leaf("plaintext", name, reported)
@@ -156,22 +166,22 @@ def fast_scanner(
     pattern = rb"<(?:" + _prefilter(list(entries)) + _trie(entries)
     if "a" in start_names:
         leaves["s_a"] = Leaf("tag", "a", True)
-        pattern += b"|" + _ci(b"a") + _leaf_pattern("s_a", leaves["s_a"])
-    else:
+        pattern += b"|a" + _leaf_pattern("s_a", leaves["s_a"])
+    elif pings:
         # <a> matters only with a `ping` attribute: the lookahead walks the attributes with
         # the exact grammar and wants one named `ping`.
         leaves["a_ping"] = Leaf("a", "a", True)
         other = (
-            rb"(?:[\t\n\f\r /]++|(?!" + _ci(b"ping") + rb"[\t\n\f\r /=>])[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+            rb"(?:[\t\n\f\r /]++|(?!ping[\t\n\f\r /=>])[^\t\n\f\r />][^\t\n\f\r /=>]*+"
             rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>))"
             rb"|(?![\t\n\f\r ]*+=)))*+"
         )
         pattern += (
             b"|"
-            + _ci(b"a")
+            + b"a"
             + rb"(?=[\t\n\f\r /])(?="
             + other
-            + _ci(b"ping")
+            + b"ping"
             + rb"[\t\n\f\r /=>])"
             + _leaf_pattern("a_ping", leaves["a_ping"])
         )

@@ -27,8 +27,10 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Final
+from typing import Final, cast
 
+from consentgate.html.foreign import ForeignContent
+from consentgate.html.grammar import ATTRS
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
 from consentgate.html.tokenizer import (
     COMMENT,
@@ -39,7 +41,7 @@ from consentgate.html.tokenizer import (
     Event,
     Tokenizer,
     attr_map,
-    attr_names,
+    named_attrs,
     parse_attrs,
 )
 
@@ -66,6 +68,8 @@ _START_NAMES: Final = frozenset(
         "base",
         "noscript",
         "plaintext",
+        "use",  # SVG: these two load their href
+        "feimage",
     }
 )  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
 _END_NAMES: Final = frozenset({"body", "html", "object"})
@@ -98,6 +102,11 @@ _SCRIPT_MOVED: Final = {
     name: b"data-consentgate-" + name
     for name in (b"type", b"src", b"integrity", b"nonce", b"async", b"defer")
 }
+_FOREIGN_SCRIPT_MOVED: Final = {
+    **_SCRIPT_MOVED,
+    b"href": b"data-consentgate-href",
+    b"xlink:href": b"data-consentgate-xlink-href",
+}
 # element -> attributes that load something (moved to data-consentgate-<name> when blocked)
 _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
     "iframe": (b"src",),
@@ -112,6 +121,17 @@ _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
     "link": (b"href",),
     "a": (b"ping",),
 }
+# The same in SVG/MathML, where `href` and `xlink:href` load (SVG 2 prefers the first; both are
+# checked). An element the tokenizer wrongly placed in foreign content keeps its HTML attributes
+# too; elsewhere these elements load nothing.
+_HREFS: Final = (b"href", b"xlink:href")
+_FOREIGN_URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
+    **_URL_ATTRS,
+    "script": (b"src", *_HREFS),
+    "image": (b"src", b"srcset", *_HREFS),
+    "use": _HREFS,
+    "feimage": _HREFS,
+}
 # Empty values inserted first in a tag too long to read (the first attribute of a name wins).
 _BLANKS: Final = {
     "iframe": b' src="about:blank"',
@@ -125,6 +145,8 @@ _BLANKS: Final = {
     "audio": b' src=""',
     "link": b' href=""',
     "a": b' ping=""',
+    "use": b' href="" xlink:href=""',
+    "feimage": b' href="" xlink:href=""',
 }
 # Unknown hosts count for active content only: for images, stylesheets and media every CDN
 # would be "unknown".
@@ -136,6 +158,7 @@ _MOVED_NAME: Final = {
     b"data": b"data-consentgate-data",
     b"poster": b"data-consentgate-poster",
     b"href": b"data-consentgate-href",
+    b"xlink:href": b"data-consentgate-xlink-href",
     b"ping": b"data-consentgate-ping",
     b"data-src": b"data-consentgate-src",
     b"data-srcset": b"data-consentgate-srcset",
@@ -150,6 +173,26 @@ _LINK_RELS: Final = frozenset(
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
 _PRESCAN: Final = 1024
+_SKIPPED = (
+    rb"(?:[\t\n\f\r ]++|<!--(?!-?>)[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>"
+    rb"|<![dD][oO][cC][tT][yY][pP][eE][^>]*+>|<\?[^>]*+>)*+"
+)
+_PROLOGUE = re.compile(
+    rb"(?:\xef\xbb\xbf)?"
+    + _SKIPPED
+    + rb"(?:<[hH][tT][mM][lL](?=[\t\n\f\r />])"
+    + ATTRS
+    + rb">"
+    + _SKIPPED
+    + rb")?"
+    rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
+    rb"<[mM][eE][tT][aA](?=[\t\n\f\r />])(" + ATTRS + rb")>"
+)
+# <noscript> content that is one image, or one frame and its end tag (nothing else but spaces).
+_LONE_TAG = re.compile(
+    rb"[\t\n\f\r ]*+(<(?:[iI][mM][gG]|([iI][fF][rR][aA][mM][eE]))(?=[\t\n\f\r />])" + ATTRS + rb">)"
+    rb"(?(2)[^<]*+(</[iI][fF][rR][aA][mM][eE]>))[\t\n\f\r ]*+"
+)
 _META_CHARSET = re.compile(
     rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
 )
@@ -175,7 +218,8 @@ class HtmlRewriter:
 
     ``allows(service_id, category)`` says whether the visitor consented; ``placeholder`` gives
     the ASCII bytes shown in place of a blocked iframe, embed or object; ``on_finding`` hears
-    about every tracker-relevant element. ``page_host`` (the request's host) makes absolute
+    about every tracker-relevant element (``line_numbers=False``: its ``line`` is 0, and the
+    newlines of the page are not counted). ``page_host`` (the request's host) makes absolute
     URLs to the site itself first party; ``charset`` (from Content-Type) switches the rewriter
     off for encodings that are not ASCII-compatible.
 
@@ -204,8 +248,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         base_host: str | None = None,
         fragment: bool = False,
         fast: bool = True,
+        tree: ForeignContent | None = None,
+        line_numbers: bool = True,
     ) -> None:
         self._rules = rules
+        # Sites send the same tags on every page: what a tag's bytes decide is kept per Rules.
+        self._memo = rules.memo
         self._allows = allows
         self._head_snippet = head_snippet
         self._body_snippet = body_snippet
@@ -225,11 +273,22 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         inject_head = bool(head_snippet) and not fragment
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
+        self._fast = fast
+        self._head_at = -1  # where the head snippet goes, once the first bytes are in
         if inject_head:
             self._tok = Tokenizer(None, None, max_buffer=self._max_buffer, fast=fast)
             self._tok.step = True
         else:
-            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=fast)
+            # <noscript> content is rewritten as a browser without JavaScript reads it: nested
+            # <noscript> elements are markup there, so no content is rewritten twice.
+            self._tok = Tokenizer(
+                _START_NAMES,
+                _END_NAMES,
+                max_buffer=self._max_buffer,
+                fast=fast,
+                scripting=not fragment,
+                tree=tree,
+            )
             self._quiet_resources()
         self._out: list[bytes] = []
         self._emitted = 0
@@ -237,13 +296,20 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._meta_end = -1
         self._nl_pos = 0
         self._nl_count = 0
+        # Line numbers cost a count of every newline of the page: only for a listener.
+        self._lines = line_numbers and (on_finding is not None or placeholder is not None)
         # an inline <script> waiting for its content: (start tag event, attributes)
         self._held: tuple[Event, dict[bytes, bytes]] | None = None
         self._stream_script: Verdict | None = None  # a long script being scanned as it streams
         self._stream_scan_from = -1
         self._stream_found: Verdict | None = None
         self._stream_line = 0
+        # Content rewritten as markup once its element ends: <noscript> (what a browser without
+        # JavaScript loads), or raw text that is markup in the other reading of a guess about
+        # foreign content. Start offset, element name, the stack it starts in.
         self._noscript_from = -1
+        self._noscript_name = ""
+        self._noscript_tree: ForeignContent | None = None
         self._placeholders: list[tuple[str, bytes | None]] = []
         self._closed = False
 
@@ -310,6 +376,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             _log_passthrough()
             return True
         if self._head != _HEAD_DONE:
+            prologue = _PROLOGUE.match(data)
+            if prologue is not None and _is_charset_meta(attr_map(data, *prologue.span(1))):
+                # The usual start, <!doctype html><html><head><meta charset>: the snippet goes
+                # after the meta, as the tag-by-tag prologue below would find.
+                self._head_at = prologue.end()
+                self._head = _HEAD_DONE
+                self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
+                self._quiet_resources()
+                return False
             for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
                 tag = m.group()
                 if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
@@ -359,11 +434,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _pump(self, data: bytes, final: bool) -> None:
         tok = self._tok
-        self._handle(tok.feed(data, final))
+        events = tok.feed(data, final)
+        if self._head_at >= 0:
+            self._replace(self._head_at, self._head_at, self._head_snippet)
+            self._head_at = -1
+        self._handle(events)
         while tok.stepped:  # the prologue looks at one tag at a time
             self._handle(tok.feed(b"", final))
 
     def _line(self, offset: int) -> int:
+        if not self._lines:
+            return 0
         if offset >= self._nl_pos:
             self._nl_count += self._tok.count(b"\n", self._nl_pos, offset)
             self._nl_pos = offset
@@ -481,11 +562,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _start_tag(self, event: Event) -> None:
         name = event.name
+        if event.alternative is not None and not event.truncated and self._noscript_from < 0:
+            self._noscript_from, self._noscript_name = event.end, name
+            self._noscript_tree = event.alternative
         if name == "script":
             self._script_start(event)
         elif name == "noscript":
-            if not event.truncated:
-                self._noscript_from = event.end
+            if not event.truncated and not self._fragment and self._noscript_from < 0:
+                self._noscript_from, self._noscript_name = event.end, name
+                self._noscript_tree = None
         elif name == "plaintext":
             if not self._body_done:
                 self._replace(event.start, event.start, self._body_snippet)
@@ -499,7 +584,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     if host is not None:
                         self._base_host = host
                         self._quiet_resources()
-        elif name in _URL_ATTRS:
+        elif name in _URL_ATTRS or (event.foreign and name in _FOREIGN_URL_ATTRS):
             self._resource(event)
 
     def _end_tag(self, event: Event) -> None:
@@ -509,9 +594,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 self._finish_held(self._held, event.start)
             if self._stream_script is not None:
                 self._end_stream(event.start)
-        elif name == "noscript":
+        if name == self._noscript_name:
             self._end_noscript(event.start)
-        elif name in _PLACEHOLDER_AFTER_END:
+        if name in _PLACEHOLDER_AFTER_END:
             for index in range(len(self._placeholders) - 1, -1, -1):
                 if self._placeholders[index][0] == name:
                     placeholder = self._placeholders.pop(index)[1]
@@ -524,23 +609,50 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     # -- scripts -----------------------------------------------------------------------------
     def _script_start(self, event: Event) -> None:
+        tag = self._tok.slice(event.start, event.end)
+        memo = self._memo
+        key = (tag, event.foreign, self._base_host, self._page_host)
+        found = memo.get(key, _UNPLANNED) if memo is not None and not event.truncated else _UNPLANNED
+        if found is _UNPLANNED:
+            plan = self._script_plan(event)
+            if memo is not None and not event.truncated:
+                _remember(memo, key, plan)
+        else:
+            plan = cast(_ScriptPlan | None, found)
+        if plan is None:
+            return
+        attrs, verdict, hold = plan
+        if hold:
+            self._held = (event, attrs)
+        else:
+            self._decide_script(event, attrs, verdict)
+
+    def _script_plan(self, event: Event) -> _ScriptPlan | None:
+        """What a script start tag asks for, from its bytes alone: nothing (None), a decision
+        on ``verdict``, or (``hold``) its content first."""
         attrs = self._amap(event)
         rules = self._rules
         if not (_MARKUP_ATTRS.isdisjoint(attrs) and b"optanon-category" not in attrs.get(b"class", b"")):
             gated = attrs.get(b"type", b"").strip(b" \t\n\f\r").lower() == b"text/plain"
             verdict = rules.classify_markup(attrs, gated_script=gated)
             if verdict is not None:
-                self._decide_script(event, attrs, verdict)
-                return
+                return attrs, verdict, False
         if not _is_js(attrs):
-            return  # a data block (JSON-LD, importmap, templates): never runs
-        src = attrs.get(b"href" if event.foreign else b"src")
-        if src is not None:
-            self._decide_script(event, attrs, rules.classify_url(src, self._base_host, self._page_host))
-        elif event.truncated:
-            self._decide_script(event, attrs, None)
-        elif rules.has_signatures and not event.foreign:
-            self._held = (event, attrs)
+            return None  # a data block (JSON-LD, importmap, templates): never runs
+        if event.foreign:
+            sources = [attrs[a] for a in _FOREIGN_URL_ATTRS["script"] if a in attrs]
+        else:
+            sources = [attrs[b"src"]] if b"src" in attrs else []
+        if sources:
+            verdicts = [rules.classify_url(src, self._base_host, self._page_host) for src in sources]
+            verdict = next((v for v in verdicts if v is not None), None)
+            return (attrs, verdict, False) if verdict is not None else None
+        if event.truncated:
+            return attrs, None, False
+        if rules.has_signatures:
+            # An SVG script runs its text too (its end tag comes as an END event).
+            return attrs, None, True
+        return None
 
     def _finish_held(self, held: tuple[Event, dict[bytes, bytes]], content_end: int) -> None:
         """The held script's content ends at ``content_end`` (its end tag, or EOF)."""
@@ -593,34 +705,71 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._report("script", verdict, self._line(event.start), action)
         if action != "blocked":
             return
-        if verdict.rule == "markup" and not _is_js(attrs):
-            insert = _markers(verdict)  # already gated by the site: keep its shape
-            self._rewrite(event, _NO_ATTRS, insert)
-            return
-        moved = _SCRIPT_MOVED
-        if event.foreign and b"href" in attrs:
-            moved = {**moved, b"href": b"data-consentgate-href"}
-        self._rewrite(event, moved, b' type="text/plain"' + _markers(verdict))
+        tag = self._tok.slice(event.start, event.end)
+        memo = self._memo
+        service = verdict.service
+        key = (tag, event.foreign, verdict.category, service.id if service else None, verdict.rule)
+        blocked = cast(bytes | None, memo.get(key)) if memo is not None and not event.truncated else None
+        if blocked is None:
+            if verdict.rule == "markup" and not _is_js(attrs):
+                # already gated by the site: keep its shape
+                blocked = _rewritten(event, tag, _NO_ATTRS, _markers(verdict))
+            else:
+                moved = _FOREIGN_SCRIPT_MOVED if event.foreign else _SCRIPT_MOVED
+                blocked = _rewritten(event, tag, moved, b' type="text/plain"' + _markers(verdict))
+            if memo is not None and not event.truncated:
+                _remember(memo, key, blocked)
+        self._replace(event.start, event.end, blocked)
 
     # -- frames, images, media, links, pings -------------------------------------------------
     def _resource(self, event: Event) -> None:
+        name = event.name
+        tag = self._tok.slice(event.start, event.end)
+        memo = self._memo
+        key = (tag, event.foreign, self._base_host, self._page_host)
+        found = memo.get(key, _UNPLANNED) if memo is not None and not event.truncated else _UNPLANNED
+        if found is _UNPLANNED:
+            plan = self._resource_plan(event, tag)
+            if memo is not None and not event.truncated:
+                _remember(memo, key, plan)
+        else:
+            plan = cast(tuple[Verdict, bytes] | None, found)
+        slot = len(self._placeholders)
+        if name == "object":
+            self._placeholders.append((name, None))  # one slot per object: they nest
+        if plan is None:
+            return
+        verdict, blocked = plan
+        action = self._action(verdict)
+        finding = self._report(name, verdict, self._line(event.start), action)
+        if action != "blocked":
+            return
+        self._replace(event.start, event.end, blocked)
+        placeholder = self._placeholder(finding) if self._placeholder is not None else None
+        if name in _PLACEHOLDER_AFTER_START:
+            if placeholder:
+                self._replace(event.end, event.end, placeholder)
+        elif name == "object":
+            self._placeholders[slot] = (name, placeholder)
+        elif name in _PLACEHOLDER_AFTER_END:
+            self._placeholders.append((name, placeholder))
+
+    def _resource_plan(self, event: Event, tag: bytes) -> tuple[Verdict, bytes] | None:
+        """From the tag's bytes alone: its verdict and the tag as it is when blocked, or None."""
         name = event.name
         if (
             name not in _UNKNOWN_COUNTS
             and self._base_host is None
             and not event.truncated
-            and self._harmless(event)
+            and self._harmless(tag)
         ):
-            return
+            return None
         attrs = self._amap(event)
-        slot = len(self._placeholders)
-        if name == "object":
-            self._placeholders.append((name, None))  # one slot per object: they nest
         if name == "link" and _LINK_RELS.isdisjoint(attrs.get(b"rel", b"").lower().split()):
-            return
+            return None
         rules = self._rules
         verdict = rules.classify_markup(attrs)
-        primary = _URL_ATTRS[name]
+        primary = _FOREIGN_URL_ATTRS[name] if event.foreign else _URL_ATTRS[name]
         lazy = name in _LAZY and (b"data-src" in attrs or b"data-srcset" in attrs)
         source = primary
         if verdict is None:
@@ -633,11 +782,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if verdict is None and event.truncated and not any(a in attrs for a in primary):
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
         if verdict is None:
-            return
-        action = self._action(verdict)
-        finding = self._report(name, verdict, self._line(event.start), action)
-        if action != "blocked":
-            return
+            return None
         moved = {a: _MOVED_NAME[a] for a in source if a in attrs}
         if source is _LAZY_ATTRS and any(a in attrs for a in primary):
             # never two attributes of one name: the site's placeholder src stays where it is
@@ -645,22 +790,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         insert = _markers(verdict)
         if event.truncated:
             insert = _BLANKS[name] + insert
-        self._rewrite(event, moved, insert)
-        placeholder = self._placeholder(finding) if self._placeholder is not None else None
-        if name in _PLACEHOLDER_AFTER_START:
-            if placeholder:
-                self._replace(event.end, event.end, placeholder)
-        elif name == "object":
-            self._placeholders[slot] = (name, placeholder)
-        elif name in _PLACEHOLDER_AFTER_END:
-            self._placeholders.append((name, placeholder))
+            if event.foreign and name == "image":
+                insert = _BLANKS["use"] + insert
+        return verdict, _rewritten(event, tag, moved, insert)
 
-    def _harmless(self, event: Event) -> bool:
+    def _harmless(self, tag: bytes) -> bool:
         """Quick look at an image, media or link tag: no known tracker host and no consent
         markup anywhere in it? (Unknown hosts do not count for these elements.) Anything the
         quick look cannot read plainly (character references, backslashes, a host broken by
         a newline) goes the full way."""
-        tag = self._tok.slice(event.start, event.end)
         if _needs_full_look(tag):
             return False
         rules = self._rules
@@ -702,6 +840,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _rewrite_noscript(self, start: int, end: int) -> None:
         self._noscript_from = -1
         content = self._tok.slice(start, end)
+        lone = _LONE_TAG.fullmatch(content) if self._noscript_tree is None else None
+        if lone is not None:
+            # The usual content, one pixel or frame (Meta, Google Tag Manager): read in place,
+            # as the fragment rewriter below would.
+            tag_start, tag_end = start + lone.start(1), start + lone.end(1)
+            name = "img" if lone.group(3) is None else "iframe"
+            self._resource(Event(START, name, tag_start, tag_end, tag_start + 1 + len(name)))
+            if lone.group(3) is not None:
+                close_start, close_end = start + lone.start(3), start + lone.end(3)
+                self._end_tag(Event(END, name, close_start, close_end, close_start + 8))
+            return
         inner = HtmlRewriter(
             self._rules,
             self._allows,
@@ -712,6 +861,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             line_offset=self._line(start) - 1,
             base_host=self._base_host,
             fragment=True,
+            tree=self._noscript_tree,
+            line_numbers=self._lines,
         )
         rewritten = inner.feed(content) + inner.close()
         if rewritten != content:
@@ -745,21 +896,32 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._on_finding(finding)
         return finding
 
-    def _rewrite(self, event: Event, moved: Mapping[bytes, bytes], insert: bytes) -> None:
-        """Insert ``insert`` after the tag name and rename the ``moved`` attributes (the first
-        of each name, as browsers read them; never the unfinished last one of a cut tag)."""
-        tag = self._tok.slice(event.start, event.end)
-        last = event.name_end - event.start
-        pieces = [tag[:last], insert]
-        if moved:
-            end = len(tag) if event.truncated else len(tag) - 1
-            for start, name_end, attr_end, name in attr_names(tag, last, end):
-                new_name = moved.get(name)
-                if new_name is not None and (attr_end < end or not event.truncated):
-                    pieces += (tag[last:start], new_name)
-                    last = name_end
-        pieces.append(tag[last:])
-        self._replace(event.start, event.end, b"".join(pieces))
+
+def _rewritten(event: Event, tag: bytes, moved: Mapping[bytes, bytes], insert: bytes) -> bytes:
+    """``tag`` with ``insert`` after its name and the ``moved`` attributes renamed (the first
+    of each name, as browsers read them; never the unfinished last one of a cut tag)."""
+    last = event.name_end - event.start
+    pieces = [tag[:last], insert]
+    if moved:
+        end = len(tag) if event.truncated else len(tag) - 1
+        for start, name_end, attr_end, name in named_attrs(tag, last, end, tuple(moved)):
+            if attr_end < end or not event.truncated:
+                pieces += (tag[last:start], moved[name])
+                last = name_end
+    pieces.append(tag[last:])
+    return b"".join(pieces)
+
+
+_UNPLANNED: Final = object()  # memo sentinel
+# A script start tag: its attributes, a verdict to act on, or whether its content decides.
+_ScriptPlan = tuple[dict[bytes, bytes], Verdict | None, bool]
+_MEMO_SIZE: Final = 2048
+
+
+def _remember(memo: dict[object, object], key: object, value: object) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()  # bounded: keys come from pages
+    memo[key] = value
 
 
 @lru_cache(maxsize=1)
@@ -804,22 +966,24 @@ _QUIET_LONG: Final = 256
 
 @lru_cache(maxsize=8)
 def _quiet_lookahead(known_host: bytes) -> bytes:
-    """:meth:`HtmlRewriter._harmless` as a regex lookahead: a start tag passes when the quick
-    look might say no (a superset: the exact check still runs on what passes). It reads up
-    to the first ``>``, so a quoted value holding ``>`` (the tag goes on) passes too, as do
-    long tags (cut ones follow other rules)."""
-    alternatives = [
-        rb"[^>]{%d}" % _QUIET_LONG,
-        rb"[^>]*\\",
-        rb"[^>]*&(?![aA][mM][pP];)",
-        rb"[^>]*:(?:(?<=[hH][tT][tT][pP]:)|(?<=[hH][tT][tT][pP][sS]:))(?!//)",
-        rb"[^>]*-(?:(?<=[dD][aA][tT][aA]-)(?i:category|cookieconsent|service|name)"
-        rb"|(?<=[oO][pP][tT][aA][nN][oO][nN]-)(?i:category))",
-        rb"[^>]*//[^/\\?#\"'\t\n\f\r >:@]*[\t\n\r@]",
-        rb"[^>]*" + known_host,
-        rb"[^>]*=[\t\n\f\r ]*+(?:\"[^\"]*>|'[^']*>)",
-    ]
-    return b"(?=" + b"|".join(alternatives) + b")"
+    """:meth:`HtmlRewriter._harmless` as a regex lookahead on lower-cased bytes: a start tag
+    passes when the quick look might say no (a superset: the exact check still runs on what
+    passes). It reads up to the first ``>``, so a quoted value holding ``>`` (the tag goes
+    on) passes too, as do long tags (cut ones follow other rules)."""
+    # Each trigger starts with one of the bytes below; runs of other bytes are skipped in C,
+    # and at each of those bytes only the triggers that start with it are tried.
+    host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
+    quoted_gt = rb"[\t\n\f\r ]*+(?:\"[^\">]*+>|'[^'>]*+>)"  # a quoted value holding `>`
+    scheme = rb"(?:(?<=http:)|(?<=https:))(?!//)"
+    markup = rb"(?:(?<=data-)(?:category|cookieconsent|service|name)|(?<=optanon-)category)"
+    odd_host = rb"//" + host_byte + rb"*+[\t\n\r@]"
+    hosts = rb"(?:" + odd_host + rb"|" + known_host + rb")"
+    plain = (
+        rb"(?:[^>\\&:/=-]++|=(?!" + quoted_gt + rb")|(?!" + hosts + rb")/|-(?!" + markup + rb")"
+        rb"|:(?!" + scheme + rb")|&(?=amp;))*+"
+    )
+    trigger = rb"(?:\\|&|=" + quoted_gt + rb"|" + hosts + rb"|-" + markup + rb"|:" + scheme + rb")"
+    return rb"(?=[^>]{%d}|" % _QUIET_LONG + plain + trigger + rb")"
 
 
 def _needs_full_look(tag: bytes) -> bool:

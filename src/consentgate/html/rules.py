@@ -137,7 +137,8 @@ class Rules:
     >>> rules.classify_url(b"https://www.google-analytics.com/analytics.js", None, None).category
     'analytics'
 
-    ``inline_cache``: how many inline-script verdicts to remember by content (0: none).
+    ``inline_cache``: how many inline-script verdicts to remember by content (0: none, and no
+    memory of tag verdicts either: every tag is looked at afresh).
     """
 
     def __init__(self, policy: Policy, *, inline_cache: int = 1024) -> None:
@@ -157,6 +158,8 @@ class Rules:
         # Sites serve the same inline scripts on every page: their verdicts, by content.
         self._inline_cache_size = inline_cache
         self._inline_verdicts: dict[tuple[int, int], Verdict | None] = {}
+        # The rewriter's decisions by tag bytes (consentgate.html.rewriter), off with the cache.
+        self.memo: dict[object, object] | None = {} if inline_cache else None
 
     @classmethod
     def compile(cls, policy: Policy) -> Rules:
@@ -260,10 +263,10 @@ class Rules:
 
     @cached_property
     def known_host_pattern(self) -> bytes:
-        """Regex source that matches ``//host`` (up to the byte after the host) wherever
-        :meth:`tracker_host` may know the host: its name, or a parent domain of it, is
-        declared by a service (case-insensitive, trailing dots allowed). A superset: first
-        party and over-long hosts are the exact check's business."""
+        """Regex source that matches ``//host`` (up to the byte after the host) in lower-cased
+        bytes wherever :meth:`tracker_host` may know the host: its name, or a parent domain of
+        it, is declared by a service (trailing dots allowed). A superset: first party and
+        over-long hosts are the exact check's business."""
         domains = sorted({normalise_host(h) for s in self.policy.services for h in s.hosts} - {""})
         if not domains:
             return rb"(?!)"
@@ -281,7 +284,7 @@ class Rules:
             return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
 
         host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
-        return rb"//(?:" + host_byte + rb"*\.)?(?i:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
+        return rb"//(?:" + host_byte + rb"*\.)?(?:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):

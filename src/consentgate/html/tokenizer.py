@@ -38,6 +38,7 @@ from functools import cache
 from typing import Final, Literal, NamedTuple, cast
 
 from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, fast_scanner, settle
+from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "Tokenizer",
     "attr_map",
     "attr_names",
+    "named_attrs",
     "parse_attrs",
 ]
 
@@ -74,62 +76,6 @@ _QUOTED_LT_GT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<>]*+|'[^'<>]*+)[<>]")
 _COMMENT_END = re.compile(rb"--!?>")
 _CDATA_END = re.compile(rb"]]>")
 _NOT_WS = re.compile(rb"[^\t\n\f\r ]")
-
-# Start tags that end foreign content (WHATWG 13.2.6.5), plus `font` with color/face/size.
-_BREAKOUT = frozenset(
-    [
-        "b",
-        "big",
-        "blockquote",
-        "body",
-        "br",
-        "center",
-        "code",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "embed",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "head",
-        "hr",
-        "i",
-        "img",
-        "li",
-        "listing",
-        "menu",
-        "meta",
-        "nobr",
-        "ol",
-        "p",
-        "pre",
-        "ruby",
-        "s",
-        "small",
-        "span",
-        "strong",
-        "strike",
-        "sub",
-        "sup",
-        "table",
-        "tt",
-        "u",
-        "ul",
-        "var",
-    ]
-)
-_SVG_INTEGRATION = frozenset({"foreignobject", "desc", "title"})
-_MATH_INTEGRATION = frozenset({"mi", "mo", "mn", "ms", "mtext"})
-# Foreign elements the scanner keeps on its stack (the rest cannot change its state).
-_FOREIGN_TRACKED = frozenset({"svg", "math", "annotation-xml"}) | _SVG_INTEGRATION | _MATH_INTEGRATION
-_FOREIGN_STARTS = _FOREIGN_TRACKED | _BREAKOUT | {"font", "script"}
-_FOREIGN_ENDS = _FOREIGN_TRACKED | {"br", "p"}
 
 InitialState = Literal["data", "plaintext", "rcdata", "rawtext", "script", "cdata"]
 
@@ -163,6 +109,9 @@ class Event:
     self_closing: bool = False  # only worked out where it matters: svg, math, foreign content
     foreign: bool = False  # a start tag inside svg/math (e.g. an SVG <script>: not raw text)
     truncated: bool = False  # the tag outgrew max_buffer: attributes seen so far only
+    # A raw-text element met after a guess about foreign content (consentgate.html.foreign):
+    # the stack as it would be had the guess gone the other way, where its content is markup.
+    alternative: ForeignContent | None = None
 
 
 _ATTR_PAIRS = re.compile(
@@ -197,6 +146,46 @@ def attr_names(data: bytes, start: int, end: int) -> list[tuple[int, int, int, b
         if name not in seen:
             seen.add(name)
             found.append((m.start(), m.end(1), m.end(), name))
+    return found
+
+
+_VALUE = re.compile(
+    rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>|\Z))"
+)
+
+
+@cache
+def _attr_finder(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """Skips, in C, every attribute not named in ``names``; group 1 is the next name that is."""
+    wanted = b"|".join(ci(n) for n in sorted(names, key=len, reverse=True))
+    ends = rb"(?=[\t\n\f\r /=>]|\Z)"
+    return re.compile(
+        rb"(?:[\t\n\f\r /]++|(?!(?:" + wanted + rb")" + ends + rb")[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>|\Z)))?"
+        rb")*+(" + wanted + rb")" + ends
+    )
+
+
+def named_attrs(
+    data: bytes, start: int, end: int, names: tuple[bytes, ...]
+) -> list[tuple[int, int, int, bytes]]:
+    """:func:`attr_names`, restricted to the lower-case ``names`` (faster: the attributes in
+    between are skipped by one regex)."""
+    finder = _attr_finder(names)
+    found = []
+    seen: set[bytes] = set()
+    pos = start
+    while len(seen) < len(names):
+        m = finder.match(data, pos, end)
+        if m is None:
+            break
+        name_start, name_end = m.span(1)
+        value = _VALUE.match(data, name_end, end)
+        pos = value.end() if value is not None else name_end
+        name = m.group(1).lower()
+        if name not in seen:
+            seen.add(name)
+            found.append((name_start, name_end, pos, name))
     return found
 
 
@@ -343,9 +332,12 @@ class Tokenizer:
         last_start_tag: str | None = None,
         switch_states: bool = True,
         fast: bool = True,
+        scripting: bool = True,
+        tree: ForeignContent | None = None,
     ) -> None:
         self.max_buffer = max(max_buffer, 64)
         self.switch_states = switch_states
+        self._scripting = scripting  # False: <noscript> content is markup (a browser without JS)
         # Return after each reported tag, so the caller can change what to look for next
         # (the rewriter looks at every tag only until the head snippet is placed).
         self.step = False
@@ -369,17 +361,16 @@ class Tokenizer:
         self._script_state = _NORMAL
         self._after_mode = _DATA  # mode to enter when a truncated tag (TAGTAIL) ends
         self._tail_state = 0
-        # Foreign content: a stack of frames, each either ("html", integration-point name) or
-        # ("foreign", [open svg/math element names]). The bottom frame is plain HTML.
-        self._frames: list[tuple[str, list[str]]] = [("html", [])]
+        self._tree = tree.copy() if tree is not None else ForeignContent()  # svg/math nesting
         if initial_state == "cdata":
-            self._frames.append(("foreign", ["svg"]))
+            self._tree.enter("svg")
         self._keep = 0  # the caller needs bytes from here on (absolute)
-        self._wants_a_cache: bool | None = None
-        self._feed_pos = 0
+        self._lowered: bytes | None = None  # the buffer lower-cased, for the fast path
+        self._ping_seen = False  # `ping=` met in the input so far
         self._fast_wanted = fast
         self._quiet: tuple[frozenset[str], bytes] = (frozenset(), b"")
         self._fast: FastScanner | None = None
+        self._fast_plain: FastScanner | None = None
         self._exact_step = False  # the fast path handed the next token to the exact one
         self._set_fast()
         self._finders: dict[tuple[bool, bool, int], tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
@@ -425,19 +416,17 @@ class Tokenizer:
     def _set_fast(self) -> None:
         start, end = self._start_names, self._end_names
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
-        self._fast = (
-            fast_scanner(start, end, *self._quiet)
-            if usable and start is not None and end is not None
-            else None
-        )
+        self._fast = self._fast_plain = None
+        if usable and start is not None and end is not None:
+            self._fast = fast_scanner(start, end, *self._quiet, self._scripting)
+            # Until the page says `ping=`, <a> needs no look at all.
+            self._fast_plain = fast_scanner(start, end, *self._quiet, self._scripting, pings=False)
 
     @property
     def _wants_a(self) -> bool:
-        # `<a ping>` is the only reason to look at <a>, the most common tag of all: the exact
-        # scanner looks at it only when this buffer mentions "ping" anywhere.
-        if self._wants_a_cache is None:
-            self._wants_a_cache = b"ping" in self._buf[self._feed_pos - self._base :].lower()
-        return self._wants_a_cache
+        # `<a ping>` is the only reason to look at <a>, the most common tag of all: both
+        # scanners look at it only once the page has said `ping=` somewhere (see feed()).
+        return self._ping_seen
 
     # -- driving -----------------------------------------------------------------------------
     def feed(self, data: bytes, final: bool = False) -> list[Event]:
@@ -445,11 +434,17 @@ class Tokenizer:
         if drop > 0:
             self._buf = self._buf[drop:] + data
             self._base += drop
-        else:
+            self._lowered = None
+        elif data:
             self._buf += data
-        self._wants_a_cache = None
-        self._feed_pos = self._pos
+            self._lowered = None
         self._exact_step = False
+        if not self._ping_seen and data:
+            # Searched in the lower-cased buffer the fast path needs anyway; from 8 bytes
+            # before the new data (a `ping=` cut between feeds; `ping  ` at the end counts).
+            lowered = self._lowered = self._buf.lower()
+            start = max(0, len(lowered) - len(data) - 8)
+            self._ping_seen = _PING.search(lowered, start) is not None
         events: list[Event] = []
         self.stepped = False
         self._run(events, final)
@@ -463,8 +458,9 @@ class Tokenizer:
         while True:
             mode = self._mode
             if mode == _DATA:
-                if self._fast is not None and not (self._exact_step or self.step or len(self._frames) > 1):
-                    i = self._scan_fast(self._fast, buf, i, n, events, final)
+                if self._fast is not None and not (self._exact_step or self.step or self._every_tag):
+                    scanner = self._fast if self._ping_seen else self._fast_plain
+                    i = self._scan_fast(scanner or self._fast, buf, i, n, events, final)
                 else:
                     i = self._scan_markup(buf, i, n, events, final)
             elif mode == _SCRIPT:
@@ -501,40 +497,34 @@ class Tokenizer:
         return self._scanners()[0]
 
     def _scanners(self) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
-        depth = len(self._frames)
-        key = (
-            self.report_all,
-            self._wants_a,
-            0 if depth == 1 else 1 if self._frames[-1][0] == "foreign" else 2,
-        )
+        key = (self.report_all, self._wants_a, self._every_tag)
         scanners = self._finders.get(key)
         if scanners is None:
             names = self._candidate_names()
             scanners = self._finders[key] = (_finder(*names), _skipper(*names))
         return scanners
 
+    @property
+    def _every_tag(self) -> bool:
+        return self._tree.depth > 1 or self._tree.alternative is not None
+
     def _candidate_names(self) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-        if self.report_all:
+        if self.report_all or self._every_tag:
+            # Inside svg/math every tag moves the stack of open elements (see
+            # consentgate.html.foreign); only the wanted ones are reported.
             return None, None
         starts = _scanned(self._start_names or frozenset(), self._wants_a and self.switch_states)
-        if len(self._frames) > 1:
-            ends = (self._end_names or frozenset()) | _FOREIGN_ENDS
-            if self._frames[-1][0] == "foreign":
-                # Only what changes the state matters inside svg/math: nested roots, HTML
-                # integration points, the tags that break out, CDATA (always a candidate).
-                return starts | _FOREIGN_STARTS, ends
-            return starts, ends
         return starts, self._end_names
 
     def _scan_markup(self, buf: bytes, i: int, n: int, events: list[Event], final: bool) -> int:
         """Advance through markup; returns the new index; sets _stalled when out of data."""
         base = self._base
         self._stalled = False
-        frames = len(self._frames)
+        every = self._every_tag
         finder = self._finder_now()
         while True:
-            if len(self._frames) != frames:  # entered or left svg/math
-                frames = len(self._frames)
+            if self._every_tag != every:  # entered or left svg/math
+                every = self._every_tag
                 finder = self._finder_now()
             m = finder.search(buf, i)
             p = m.start() if m is not None else n
@@ -578,7 +568,7 @@ class Tokenizer:
             self.safe = base + i
             if self._mode != _DATA or (self.step and events and events[-1].kind in (START, END)):
                 return i
-            if self._fast is not None and len(self._frames) == 1:
+            if self._fast is not None and not self._every_tag:
                 self._exact_step = False  # back to the fast path
                 return i
 
@@ -592,7 +582,10 @@ class Tokenizer:
         leaves = scanner.leaves
         self._stalled = False
         lo = i  # in the data state: every token before it is read
-        for m in scanner.pattern.finditer(buf, i):
+        lowered = self._lowered
+        if lowered is None:
+            lowered = self._lowered = buf.lower()  # once per feed: see consentgate.html.fastscan
+        for m in scanner.pattern.finditer(lowered, i):
             p = m.start()
             if p > lo and settle(buf, lo, p) != p:
                 return self._hand_over(lo)
@@ -619,12 +612,12 @@ class Tokenizer:
                 lo = end
                 continue
             if kind == "foreign":
-                closing = attrs_end > name_end and parse_attrs(buf, name_end, attrs_end)[1]
+                closing = buf[attrs_end - 1] == 0x2F and parse_attrs(buf, name_end, attrs_end)[1]
                 if leaf.reported:
                     events.append(Event(START, name, base + p, base + end, base + name_end, closing))
                 lo = end
                 if not closing:
-                    self._frames.append(("foreign", [name]))
+                    self._tree.enter(name)
                     return self._leave_fast(end)
                 continue
             if leaf.reported:
@@ -717,7 +710,7 @@ class Tokenizer:
                 return q if buf.find(b">", q + 1, n) < 0 else n
 
     def _in_foreign(self) -> bool:
-        return self._frames[-1][0] == "foreign"
+        return self._tree.foreign
 
     def _token(self, buf: bytes, p: int, n: int, events: list[Event], final: bool) -> int:
         """Handle the token at ``p`` (a candidate); returns its end, or -1 if unfinished."""
@@ -751,7 +744,7 @@ class Tokenizer:
             self._end_tag(name, base + p, base + end, base + m.end(2), events)
             return end
         self_closing = False
-        if m.end(3) > m.start(3) and (name in ("svg", "math") or self._in_foreign()):
+        if buf[end - 2] == 0x2F and m.end(3) > m.start(3) and (name in ("svg", "math") or self._every_tag):
             self_closing = parse_attrs(buf, m.start(3), m.end(3))[1]
         self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
         return end
@@ -787,40 +780,44 @@ class Tokenizer:
         events: list[Event],
     ) -> None:
         base = self._base
-        frames = self._frames
-        foreign = frames[-1][0] == "foreign"
-        if foreign and (name in _BREAKOUT or (name == "font" and _FONT_ATTR.search(buf, name_end, end))):
-            frames.pop()
-            foreign = False
-        if foreign:
-            elements = frames[-1][1]
-            if not self_closing and name in _FOREIGN_TRACKED:
-                elements.append(name)
-                root = elements[0]
-                if (root == "svg" and name in _SVG_INTEGRATION) or (
-                    root == "math"
-                    and (name in _MATH_INTEGRATION or _is_html_annotation(buf, name, name_end, end))
-                ):
-                    frames.append(("html", [name]))
-            if self.report_all or name == "script" or (self._start_names and name in self._start_names):
-                events.append(Event(START, name, base + p, base + end, base + name_end, self_closing, True))
-            return
+        tree = self._tree
+        foreign = False
+        if self.switch_states or tree.depth > 1:
+            foreign = tree.start(
+                name,
+                self_closing,
+                font_breaks=name == "font" and _FONT_ATTR.search(buf, name_end, end) is not None,
+                html_encoding=_is_html_annotation(buf, name, name_end, end),
+            )
+        alternative = None
+        if tree.alternative is not None and not foreign and name in _RAW_ELEMENTS:
+            alternative = tree.alternative.copy()
         if (
             self.report_all
             or (self._start_names is not None and name in self._start_names)
             or (name == "a" and self._wants_a and _has_ping(buf, name_end, end))
+            or (foreign and name == "script")
+            or alternative is not None
         ):
-            events.append(Event(START, name, base + p, base + end, base + name_end, self_closing))
-        if not self.switch_states:
+            events.append(
+                Event(
+                    START,
+                    name,
+                    base + p,
+                    base + end,
+                    base + name_end,
+                    self_closing,
+                    foreign,
+                    alternative=alternative,
+                )
+            )
+        if foreign or not self.switch_states:
             return
-        if name in ("svg", "math"):
-            if not self_closing:
-                frames.append(("foreign", [name]))
-        elif name == "script":
+        if name == "script":
             self._mode = _SCRIPT
             self._script_state = _NORMAL
             self._raw_name = name
-        elif name in RAWTEXT_ELEMENTS:
+        elif name in RAWTEXT_ELEMENTS and (self._scripting or name != "noscript"):
             self._mode = _RAWTEXT
             self._raw_name = name
         elif name in RCDATA_ELEMENTS:
@@ -830,28 +827,13 @@ class Tokenizer:
             self._mode = _PLAINTEXT
 
     def _end_tag(self, name: str, start: int, end: int, name_end: int, events: list[Event]) -> None:
-        frames = self._frames
-        top_kind, top = frames[-1]
-        if top_kind == "foreign":
-            if name in ("br", "p"):
-                frames.pop()
-            elif name in top:
-                del top[top.index(name) :]
-                if not top:
-                    frames.pop()
-        elif len(frames) > 1 and top and top[0] == name:
-            frames.pop()  # end of an HTML integration point: back to foreign content
-            _, elements = frames[-1]
-            if name in elements:
-                del elements[elements.index(name) :]
-        elif len(frames) > 2 and any(name in f[1] for f in frames[:-1] if f[0] == "foreign"):
-            # `</svg>` inside <foreignObject>: closes the integration point and the svg
-            while len(frames) > 1 and not (frames[-1][0] == "foreign" and name in frames[-1][1]):
-                frames.pop()
-            elements = frames[-1][1]
-            del elements[elements.index(name) :]
-            if not elements:
-                frames.pop()
+        tree = self._tree
+        if tree.depth > 1 or tree.alternative is not None:
+            foreign = tree.foreign
+            tree.end(name)
+            if foreign and name == "script":  # the end of an SVG/MathML script's content
+                events.append(Event(END, name, start, end, name_end, foreign=True))
+                return
         if self.report_all or (self._end_names is not None and name in self._end_names):
             events.append(Event(END, name, start, end, name_end))
 
@@ -868,12 +850,8 @@ class Tokenizer:
         if (
             self.report_all
             or (self._end_names is not None and name in self._end_names)
-            or name
-            in (
-                "script",
-                "iframe",
-                "noscript",
-            )
+            or name in _ALWAYS_ENDED
+            or self._tree.alternative is not None
         ):
             base = self._base
             events.append(Event(END, name, base + p, base + m.end(), base + m.end(2)))
@@ -904,12 +882,8 @@ class Tokenizer:
             if (
                 self.report_all
                 or (self._end_names is not None and name in self._end_names)
-                or name
-                in (
-                    "script",
-                    "iframe",
-                    "noscript",
-                )
+                or name in _ALWAYS_ENDED
+                or self._tree.alternative is not None
             ):
                 base = self._base
                 events.append(
@@ -1059,6 +1033,9 @@ class Tokenizer:
 
 
 _GT = re.compile(rb">")
+_ALWAYS_ENDED = frozenset({"script", "iframe", "noscript"})
+_PING = re.compile(rb"ping[\t\n\f\r ]*+(?:=|\Z)")  # `\Z`: the `=` may come in the next feed
+_RAW_ELEMENTS = RAWTEXT_ELEMENTS | RCDATA_ELEMENTS | {"script", "plaintext"}
 _TAG_NAME = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)")
 _FONT_ATTR = re.compile(
     rb"[\t\n\f\r /](?:[cC][oO][lL][oO][rR]|[fF][aA][cC][eE]|[sS][iI][zZ][eE])[\t\n\f\r /=>]"
