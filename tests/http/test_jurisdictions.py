@@ -374,6 +374,19 @@ async def test_uk_statistics_run_before_a_choice_and_one_click_objection_stops_t
     assert [(e.action, e.region, e.categories["analytics"]) for e in sink.events] == [
         ("reject_all", "GB", False)
     ]
+    assert sink.events[0].detail.get("uk_objection") == "analytics"  # recorded as an objection
+
+
+async def test_a_uk_save_that_keeps_statistics_is_no_objection_and_elsewhere_nothing_is_named() -> None:
+    app, sink = gate()
+    async with client(app) as http:
+        await choose(
+            http,
+            {"action": "save", "categories": ["analytics"], "ui": "preferences.save"},
+            {"x-region": "GB"},
+        )
+        await choose(http, {"action": "reject_all", "ui": "banner.reject_all"}, {"x-region": "FR"})
+    assert [e.detail.get("uk_objection") for e in sink.events] == [None, None]
 
 
 async def test_region_resolver_callable_sets_the_region() -> None:

@@ -260,6 +260,12 @@ class Endpoints:
         """None once the event is recorded (durably, when the sink can tell); else why not."""
         page = choice.next_url if choice.next_url is not None else _referer_path(request)
         detail = {"nav_gpc": "true"} if choice.gpc else {}
+        if request.decision.mode == "uk_statistics":
+            # UK (PECR Sch. A1): a flagged statistics category left off is the visitor's objection
+            # to the statistical exception, named so that the record shows it as one (CG-52).
+            objected_uk = sorted(c for c in self.gate.uk_statistics if not consent.allows(c))
+            if objected_uk:
+                detail["uk_objection"] = ",".join(objected_uk)
         exempt = request.decision.exempt
         if exempt:
             # France: a choice that leaves a CNIL-exempt audience service off is the visitor's
