@@ -25,6 +25,7 @@ from consentgate.policy.model import Policy
 
 if TYPE_CHECKING:
     from consentgate.consent.signals import RegionResolver, Signals
+    from consentgate.html.rules import Rules
 
 __all__ = ["ConsentGate", "IpMode"]
 
@@ -127,6 +128,7 @@ class ConsentGate:
         }
 
         self.rules = Rules.compile(policy)
+        _warm_up(self.rules)
         self.ui = UI(policy, prefix=prefix)
         self.counters: Counter[str] = Counter()
         self.cookies = CookieInventory(on_new=on_cookie)
@@ -238,3 +240,34 @@ class ConsentGate:
                 self._variant_tags.clear()
             self._variant_tags[key] = tag
         return tag
+
+
+# A page that takes the rewriter through the states of a real one, so that the scanners it
+# compiles lazily (large regexes: up to a second or two of CPU, once per process) are built
+# while the app starts, not on a visitor's first page, where they would stall the event loop.
+_WARM_UP_PAGE = (
+    b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+    b'<script src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+    b"<script>fbq('init','1');</script><style>p{}</style></head><body>"
+    b'<noscript><img src="https://www.facebook.com/tr?id=1"></noscript>'
+    b'<iframe src="https://www.youtube.com/embed/x"></iframe><a href="/" ping="https://t.example/p">a</a>'
+    b"<svg><script>1</script></svg><p>text</p></body></html>"
+)
+
+
+def _warm_up(rules: Rules) -> None:
+    from consentgate.html.rewriter import HtmlRewriter
+
+    def deny(service: str | None, category: str) -> bool:
+        return False
+
+    def grant(service: str | None, category: str) -> bool:
+        return True
+
+    try:
+        for allows in (deny, grant):
+            rewriter = HtmlRewriter(rules, allows, head_snippet=b"<!---->", body_snippet=b"<!---->")
+            rewriter.feed(_WARM_UP_PAGE)
+            rewriter.close()
+    except Exception:  # a warm-up never stops the app: the first page pays, or fails closed
+        logger.exception("consentgate: the rewriter's warm-up failed")
