@@ -17,7 +17,7 @@ from consentgate.audit.chain import (
     sign_checkpoint,
     verify,
 )
-from consentgate.audit.events import EVENT_FIELDS
+from consentgate.audit.events import EVENT_FIELDS, ConsentEvent
 from consentgate.audit.stores.base import Checkpoint, Store
 
 from .conftest import KEY, StoreCase, make_event
@@ -181,6 +181,68 @@ def test_the_hash_is_hmac_over_the_documented_canonical_json() -> None:
     assert record["hash"] == hmac.new(KEY, body, hashlib.sha256).hexdigest()
     assert record["detail"] == '{"a":"1","b":"2"}'
     assert row[-1] == body.decode()  # the record text the SQL stores keep is the hashed text
+
+
+_TEXT_FIELDS = (
+    "event_id",
+    "consent_id",
+    "action",
+    "policy_version",
+    "policy_fingerprint",
+    "notice_hash",
+    "locale",
+    "ui_action",
+    "region",
+    "region_source",
+    "path",
+    "ua_browser",
+    "ua_os",
+    "ua_device",
+    "ip",
+)
+# Text a JSON encoder must escape, and text it must leave alone.
+_ODD_TEXTS = (
+    "",
+    'say "hi"',
+    "back\\slash",
+    "tab\there",
+    "line\nbreak",
+    "\x1f",
+    "\x7f",
+    "é✓日本",
+    "\u2028",
+    "😀",
+)
+
+
+def _documented_record_text(event: ConsentEvent, row: tuple[object, ...]) -> str:
+    """The record text as an auditor computes it with the json module, from the event."""
+    values: list[object] = []
+    for name in HASHED_FIELDS:
+        value = getattr(event, name) if name in EVENT_FIELDS[:-4] else row[EVENT_FIELDS.index(name)]
+        if name in ("categories", "services", "detail"):
+            value = json.dumps(dict(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        values.append(value)
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_every_text_field_is_sealed_exactly_as_the_documented_canonical_json() -> None:
+    """Plain text takes a one-pass path; text that needs escaping the general encoder. Both
+    must give the bytes an auditor's JSON library gives, for every field."""
+    events = [make_event(1)]
+    events += [make_event(2, **{name: text}) for name in _TEXT_FIELDS for text in _ODD_TEXTS]
+    events += [
+        make_event(3, categories={'say "x"': True, "a\\b": False}, services={"é": True}),
+        make_event(4, detail={"blocked-uri": 'https://x.example/?a="1"', "line": "a\nb"}),
+        make_event(5, sec_gpc=True, dnt=True, services={}, detail={}),
+    ]
+    sealer = Sealer(KEY)
+    rows = sealer.seal(events)
+    for event, row in zip(events, rows, strict=True):
+        text = _documented_record_text(event, row)
+        assert row[-1] == text
+        assert row[EVENT_FIELDS.index("hash")] == hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()
+    assert [row[EVENT_FIELDS.index("seq")] for row in rows] == list(range(1, len(events) + 1))
 
 
 def test_chain_fields_link_each_record_to_the_one_before() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from consentgate.audit.chain import Sealer, verify
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.stores import StoreError, open_store
-from consentgate.audit.stores.base import Checkpoint, CookieRow, PurgeRule, Query, Store
+from consentgate.audit.stores.base import Checkpoint, CookieRow, PurgeRule, Query, Store, select_events
 from consentgate.audit.stores.jsonl import JsonlStore
 from consentgate.audit.stores.postgres import PostgresStore
 from consentgate.audit.stores.sqlite import SQLiteStore
@@ -78,6 +79,38 @@ async def test_replaying_rows_already_stored_adds_nothing(store: Store) -> None:
     records = await _all(store)
     assert len(records) == 50
     assert len({r["event_id"] for r in records}) == 50
+
+
+async def test_batches_of_any_size_are_stored_exactly_once(store: Store) -> None:
+    # 1337 = 1024 + 256 + 32 + 16 + 8 + 1: every multi-row statement shape the SQLite store uses.
+    rows = Sealer(KEY).seal(make_event(i) for i in range(2000))
+    assert await store.write(rows[:1337]) == 1337
+    assert await store.write(rows, replay=True) == 663
+    records = await _all(store)
+    assert sorted(str(r["event_id"]) for r in records) == sorted(str(row[0]) for row in rows)
+    assert (await verify(store, KEY)).ok
+
+
+async def test_text_columns_with_tabs_newlines_and_backslashes_round_trip(store: Store) -> None:
+    """The indexed columns are written as COPY text (PostgreSQL) or bound values (SQLite): a
+    separator inside one must come back as it went in, whichever column holds it."""
+    odd = (
+        ("event_id", "tab\t-in-the-id"),
+        ("consent_id", "new\nline"),
+        ("region", "carriage\rreturn"),
+        ("action", "back\\slash"),
+        ("region", "start\x01of-heading"),
+    )
+    sealer = Sealer(KEY)
+    for index, (name, value) in enumerate(odd):  # one batch each: each must be caught alone
+        await store.write(sealer.seal([make_event(10 * index), make_event(10 * index + 1, **{name: value})]))
+    records = await _all(store)
+    assert len(records) == 2 * len(odd)
+    for name, value in odd:
+        assert [r[name] for r in records].count(value) == 1
+    [found] = await _all(store, Query(consent_id="new\nline"))
+    assert found["consent_id"] == "new\nline"
+    assert (await verify(store, KEY)).ok
 
 
 async def test_read_chain_gives_the_hashed_map_text_in_seq_order(store: Store) -> None:
@@ -341,6 +374,67 @@ async def test_a_column_that_disagrees_with_the_record_text_is_reported(sql_case
         store_case.execute("UPDATE audit_events SET region = 'US-CA' WHERE seq = 2")
         [problem] = (await verify(store, KEY)).problems
         assert (problem.kind, problem.seq) == ("edited", 2)
+    finally:
+        await store.close()
+
+
+class _OldSQLite(SQLiteStore):
+    """A SQLite build from before 3.32: at most 999 bound values per statement."""
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        return conn
+
+
+async def test_sqlite_batches_fit_an_old_librarys_limit_on_bound_values(tmp_path: Path) -> None:
+    store = _OldSQLite(tmp_path / "old-lib.db")
+    await store.open()
+    try:
+        rows = Sealer(KEY).seal(make_event(i) for i in range(1337))
+        assert await store.write(rows) == 1337
+        assert (await verify(store, KEY)).records == 1337
+    finally:
+        await store.close()
+
+
+def _consent_plan(path: Path, consent_id: str) -> str:
+    """How SQLite runs the store's own query for one consent id."""
+    sql, params = select_events(Query(consent_id=consent_id), "?", consent_tail=8)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return " ".join(str(step[-1]) for step in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+async def test_sqlite_log_with_the_schema_2_consent_index_works_and_migrate_replaces_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "schema2.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.open()
+    events = [make_event(i, consent_id="alice" if i % 4 == 0 else f"v-{i}") for i in range(40)]
+    await store.write(Sealer(KEY).seal(events))
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # the index schema 2 was created with
+        conn.execute("DROP INDEX audit_events_consent_tail")
+        conn.execute("CREATE INDEX audit_events_consent ON audit_events (consent_id)")
+        conn.commit()
+    alice = [e.event_id for e in events if e.consent_id == "alice"]
+
+    await store.open()  # still works as it is, and says how to get the smaller index
+    assert "consentgate audit migrate" in caplog.text
+    assert [r["event_id"] for r in await _all(store, Query(consent_id="alice"))] == alice
+    await store.write(Sealer(KEY).seal([make_event(99, consent_id="alice")]))
+    await store.close()
+
+    [message] = await store.migrate()
+    assert "replaced the consent_id index" in message
+    assert await store.migrate() == []  # idempotent
+    assert "USING INDEX audit_events_consent_tail" in _consent_plan(path, "alice")
+    try:
+        await store.open()
+        assert len(await _all(store, Query(consent_id="alice"))) == len(alice) + 1
+        report = await verify(store, KEY)
+        assert report.ok and report.records == 41, report.problems
     finally:
         await store.close()
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,54 @@ async def test_notices_and_cookies_reach_the_store(tmp_path: Path) -> None:
     [cookie] = await store.list_cookies()
     assert (cookie.name, cookie.count, cookie.service) == ("_ga", 3, "google-analytics")
     await store.close()
+
+
+class _CountingNotices:
+    """The real store, counting the notice writes it is asked for."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.notice_writes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def put_notice(self, notice_hash: str, doc: Mapping[str, object], first_seen: int) -> bool:
+        self.notice_writes += 1
+        return await self.inner.put_notice(notice_hash, doc, first_seen)
+
+
+async def test_while_the_store_fails_notices_wait_instead_of_holding_events_back(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    """Each try against a failing store can take its whole connect timeout (PostgreSQL: 2 s),
+    while consent events queue behind it and their durable waits run out."""
+    counting = _CountingNotices(store)
+    writer = _writer(counting, tmp_path)  # type: ignore[arg-type]
+    await writer.start()
+    accepted: list[str] = []
+
+    def send(count: int) -> None:
+        for _ in range(count):
+            event = make_event(len(accepted))
+            assert writer.enqueue(event)
+            accepted.append(event.event_id)
+
+    async with store_case.outage():
+        send(10)
+        await _until(lambda: writer.stats.spooled > 0)
+        writes_before = counting.notice_writes
+        writer.put_notice("n1", {"texts": {"en": {"title": "Cookies"}}})
+        for _ in range(5):
+            send(10)
+            await asyncio.sleep(0.05)
+        await _until(lambda: writer.stats.spooled == len(accepted))
+        assert counting.notice_writes == writes_before
+    await _until(lambda: not writer.stats.backlog and counting.notice_writes > writes_before)
+    await writer.stop()
+    notice = await store.get_notice("n1")
+    assert notice is not None and notice.doc == {"texts": {"en": {"title": "Cookies"}}}
+    await _check_exactly(store, accepted)
 
 
 async def test_an_unusable_spool_keeps_events_in_memory_until_the_store_is_back(

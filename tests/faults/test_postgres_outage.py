@@ -48,9 +48,10 @@ async def _admin(dsn: str, *statements: str) -> list[int]:
 async def test_killed_connections_during_load_lose_no_acknowledged_choice(
     pg_schema: str, tmp_path: Path
 ) -> None:
-    """The store's role may not log in and its connections are killed, twice, for 1.5 s each:
-    the pool cannot reconnect, so writes fail for real (not silently replaced), spool, and
-    replay when the database lets the application back in."""
+    """The store's role may not log in and its connections are killed, twice, for 2.5 s each —
+    longer than the pool's 2 s wait for a connection, so a write that starts in the outage fails
+    for real (a write takes milliseconds: a kill rarely lands inside one), spools, and replays
+    when the database lets the application back in."""
     role = f"cg_fault_{uuid.uuid4().hex[:10]}"
     await _admin(
         pg_schema, f'CREATE ROLE "{role}" LOGIN', f'GRANT ALL ON SCHEMA {_schema(pg_schema)} TO "{role}"'
@@ -72,7 +73,7 @@ async def test_killed_connections_during_load_lose_no_acknowledged_choice(
                     f"WHERE application_name = '{name}'",
                 )
                 killed.append(counts[1])
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(2.5)
                 await _admin(pg_schema, f'ALTER ROLE "{role}" LOGIN')
                 await asyncio.sleep(1.0)
 

@@ -135,6 +135,7 @@ class AuditWriter:
         self._retry_initial, self._retry_max = retry_initial, retry_max
         self._retry_delay = retry_initial
         self._retry_at = 0.0
+        self._side_retry_at = 0.0  # notices and cookies: not before (after a failure)
         self._queue: deque[ConsentEvent] = deque()
         self._waiters: dict[str, asyncio.Future[bool]] = {}  # event_id -> enqueue_durable's future
         self._capacity = max_queue  # max_queue minus rows held in memory behind a failed spool
@@ -338,7 +339,11 @@ class AuditWriter:
                 wake.clear()
             try:
                 await self._flush_queue()
-                await self._flush_side_channels()
+                # Notices and cookies wait while the store is failing: each attempt could hold
+                # the loop for the store's whole connect timeout while consent events queue
+                # behind it, and a durable wait would run out (503).
+                if self.spool.empty and time.monotonic() >= max(self._retry_at, self._side_retry_at):
+                    await self._flush_side_channels()
                 if not self.spool.empty and (stopping or time.monotonic() >= self._retry_at):
                     budget = _EDGE_REPLAY_BUDGET if stopping else _REPLAY_BUDGET
                     await self._replay(deadline=time.monotonic() + budget)
@@ -356,6 +361,8 @@ class AuditWriter:
         (and PostgreSQL takes two batches at once on two connections)."""
         queue, size = self._queue, self.batch_size
         parallel = max(1, self.store.parallel_writes)
+        # A store may write batches up to some size in one piece (SQLite: one INSERT statement).
+        largest = max(size, min(self.max_batch, getattr(self.store, "rows_per_write", self.max_batch)))
         in_flight: deque[asyncio.Future[None]] = deque()
         try:
             while queue:
@@ -363,11 +370,11 @@ class AuditWriter:
                 # While the store is still busy with earlier batches, grow this one (up to
                 # max_batch): a store that falls behind gets fewer, larger transactions, and
                 # one that keeps up still gets batch_size rows at a time (short latency).
-                while queue and len(rows) < self.max_batch and len(in_flight) >= parallel:
+                while queue and len(rows) < largest and len(in_flight) >= parallel:
                     if in_flight[0].done():
                         break
                     await asyncio.sleep(0)  # requests run between sealed chunks
-                    more = min(size, len(queue), self.max_batch - len(rows))
+                    more = min(size, len(queue), largest - len(rows))
                     rows.extend(self._sealer.seal([queue.popleft() for _ in range(more)]))
                 while len(in_flight) >= parallel:
                     await in_flight.popleft()
@@ -471,14 +478,18 @@ class AuditWriter:
         if self._notices:
             notices, self._notices = self._notices, {}
             now = int(time.time() * 1000)
-            for notice_hash, doc in notices.items():
+            for notice_hash, doc in list(notices.items()):
                 try:
                     await self._ensure_open()
                     await self.store.put_notice(notice_hash, doc, now)
                 except Exception as exc:
-                    # Kept for the next turn; the middleware re-offers notices after a restart.
-                    self._notices[notice_hash] = doc
+                    # Kept, with the rest, for a later turn; the middleware re-offers notices
+                    # after a restart.
+                    self._notices.update(notices)
+                    self._side_retry_at = time.monotonic() + self._retry_delay
                     logger.warning("audit notice %s not archived yet: %s", notice_hash, exc)
+                    return
+                del notices[notice_hash]
         if self._cookies:
             cookies, self._cookies = self._cookies, {}
             rows = [count.row() for count in cookies.values()]
@@ -486,6 +497,7 @@ class AuditWriter:
                 await self._ensure_open()
                 await self.store.record_cookies(rows)
             except Exception as exc:
+                self._side_retry_at = time.monotonic() + self._retry_delay
                 logger.warning("audit cookie inventory not updated (%s); %d names dropped", exc, len(rows))
 
 

@@ -301,7 +301,19 @@ def events_table_ddl(*, postgres: bool) -> str:
     return f"CREATE TABLE IF NOT EXISTS audit_events (\n    {columns}{key}\n)"
 
 
-def select_events(query: Query, param: str, columns: str = STORED_COLUMN_LIST) -> tuple[str, list[object]]:
+def same_consent(left: str, right: str, *, tail: int = 0) -> str:
+    """SQL: two consent ids are equal. With ``tail`` (SQLite only), through an index on their
+    last ``tail`` characters: a small index entry in place of the whole id."""
+    if not tail:
+        return f"{left} = {right}"
+    # The unary + keeps SQLite from propagating `id = ?` into substr(id, ...), which would no
+    # longer match the indexed expression.
+    return f"substr({left}, -{tail}) = substr({right}, -{tail}) AND +{left} = {right}"
+
+
+def select_events(
+    query: Query, param: str, columns: str = STORED_COLUMN_LIST, *, consent_tail: int = 0
+) -> tuple[str, list[object]]:
     """SELECT for a Query; ``param`` is the driver's placeholder ("?" or "%s")."""
     where: list[str] = []
     params: list[object] = []
@@ -312,8 +324,8 @@ def select_events(query: Query, param: str, columns: str = STORED_COLUMN_LIST) -
         where.append(f"ts < {param}")
         params.append(query.until)
     if query.consent_id is not None:
-        where.append(f"consent_id = {param}")
-        params.append(query.consent_id)
+        where.append(same_consent("consent_id", param, tail=consent_tail))
+        params.extend([query.consent_id] * (2 if consent_tail else 1))
     if query.actions:
         where.append(f"action IN ({', '.join([param] * len(query.actions))})")
         params.extend(query.actions)
@@ -333,11 +345,14 @@ def like_prefix(prefix: str) -> str:
 Fetch = Callable[[str, Sequence[object]], Awaitable[Sequence[Sequence[object]]]]
 
 
-async def plan_purge_sql(rule: PurgeRule, param: str, fetchall: Fetch) -> list[PurgePlan]:
+async def plan_purge_sql(
+    rule: PurgeRule, param: str, fetchall: Fetch, *, consent_tail: int = 0
+) -> list[PurgePlan]:
     """The purge plan for a SQL store, touching only expired rows (through the ts index) and,
     per chain, the index range up to its first recent record — so a nightly purge of a 100M-row
     log reads about one day of rows, not the table."""
-    keep = [f"EXISTS (SELECT 1 FROM audit_events n WHERE n.consent_id = e.consent_id AND n.ts >= {param})"]
+    consent = same_consent("n.consent_id", "e.consent_id", tail=consent_tail)
+    keep = [f"EXISTS (SELECT 1 FROM audit_events n WHERE {consent} AND n.ts >= {param})"]
     params: list[object] = [rule.consent_live_since]
     for prefix in rule.protect_regions:
         keep.append(f"(e.region LIKE {param} ESCAPE '\\' AND e.ts >= {param})")
