@@ -11,9 +11,10 @@ the density of real tracker-heavy pages), "pathological" (a tracker every ~800 b
 
 The machine is shared and noisy: CPU time (time.process_time), the best of --repeat runs, with
 the `re` scan (``<[^>]*>`` over the same bytes) measured in the same rounds; "ratio" is
-rewriter MB/s / re MB/s. "cold" rewrites with the inline-script verdict cache off (every script
-scanned), "warm" with it on, as on a live site whose pages share their inline scripts (the long
-pages repeat the corpus pages, so the warm figure for them is a best case).
+rewriter MB/s / re MB/s. "cold" rewrites with the per-Rules memory off (``Rules(inline_cache=0)``:
+every inline script scanned, every tag decided afresh except repeats within one page), "warm"
+with it on, as on a live site whose pages share their tags and inline scripts (the long pages
+repeat the corpus pages, so the figures for them are a best case, cold ones included).
 
 Peak memory (tracemalloc) is taken while streaming a 100 MB page in 4 KiB chunks.
 """

@@ -420,3 +420,44 @@ def test_output_does_not_depend_on_chunking_past_the_buffer_bound(
     # page arrives, so fail-closed decisions are the same too.
     whole = run(page, head=HEAD, body=BODY, placeholder=b"[PH]", max_buffer=bound)
     assert run(page, head=HEAD, body=BODY, placeholder=b"[PH]", max_buffer=bound, chunks=chunks) == whole
+
+
+# <noscript> content made of images, stylesheets and frames in links or blocks is read in place
+# (a shortcut); anything else goes through a fragment rewriter. A comment forces the second way:
+# both must write the same bytes and report the same findings.
+NOSCRIPT_PIECES = [
+    b'<img height="1" width="1" src="https://www.facebook.com/tr?id=1&amp;ev=PageView">',
+    b'<IMG SRC="//www.google-analytics.com/collect?v=1"/>',
+    b'<img src="/local.png" alt="x">',
+    b'<iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1" height="0"></iframe>',
+    b'<iframe src="https://www.youtube.com/embed/x"></iframe>',
+    b'<link rel="stylesheet" href="https://connect.facebook.net/x.css">',
+    b"<a href='/x'>", b"</a>", b"<div class=x>", b"</div>", b"<p>", b"</p>", b"<span>", b"</span>", b"<br/>",
+    b"text ", b"\n", b"  ",
+]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(NOSCRIPT_PIECES), max_size=8).map(b"".join))
+def test_noscript_content_read_in_place_matches_the_fragment_rewriter(content: bytes) -> None:
+    def rewritten(page: bytes) -> tuple[bytes, list[Finding]]:
+        found: list[Finding] = []
+        return run(page, findings=found, placeholder=b"<p>blocked</p>"), found
+
+    shortcut = rewritten(b"<p>a</p>\n<noscript>" + content + b"</noscript><p>b</p>")
+    fragment = rewritten(b"<p>a</p>\n<noscript>" + content + b"<!---->" + b"</noscript><p>b</p>")
+    assert shortcut[0] == fragment[0].replace(b"<!---->", b"", 1)
+    assert shortcut[1] == fragment[1]
+
+
+def test_cdata_in_svg_is_also_read_as_markup() -> None:
+    # A bogus comment to the first `>` if the svg was closed after all: the pixel is checked.
+    pixel = b'<img src="https://www.facebook.com/tr?id=1">'
+    out = run(b"<svg><![CDATA[>" + pixel + b"]]></svg>")
+    assert b'src="https://www.facebook.com' not in out
+
+
+def test_nested_cdata_openers_do_not_nest_rewriters() -> None:
+    page = b"<svg><![CDATA[" * 5000 + b'><img src="https://www.facebook.com/tr?id=1">'
+    out = run(page)
+    assert b'src="https://www.facebook.com' not in out

@@ -72,8 +72,8 @@ def _content(name: bytes, *, script: bool) -> bytes:
     return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+"
 
 
-def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
-    """The group for one leaf; ``wanted``: a lookahead the start tag must pass to count."""
+def _leaf_pattern(group: str, leaf: Leaf) -> bytes:
+    """The group for one leaf."""
     g = group.encode()
     if leaf.kind == "comment":
         # `<!-->` and `<!--->` end at once; otherwise the first `-->` or `--!>` ends it.
@@ -92,7 +92,7 @@ def _leaf_pattern(group: str, leaf: Leaf, wanted: bytes = b"") -> bytes:
             + rb">)"
         )
         return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb"(?:" + body + rb")?)?)"
-    return rb"(?P<" + g + rb">" + _DELIM + wanted + rb"(?:" + tag + rb")?)"
+    return rb"(?P<" + g + rb">" + _DELIM + rb"(?:" + tag + rb")?)"
 
 
 def _trie(entries: dict[bytes, bytes]) -> bytes:
@@ -141,10 +141,11 @@ def fast_scanner(
     ``pings=False``: no ``<a>`` is reported (the input holds no ``ping=``)."""
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
+    quiet: dict[bytes, bytes] = {}  # names that must pass `wanted` first: a trie of their own
 
     def add(key: str, group: str, leaf: Leaf) -> None:
         leaves[group] = leaf
-        entries[key.encode()] = _leaf_pattern(group, leaf, wanted if key in quiet_names else b"")
+        (quiet if key in quiet_names and wanted else entries)[key.encode()] = _leaf_pattern(group, leaf)
 
     add("!--", "comment", Leaf("comment", "", False))
     for name in sorted((start_names | STATE_CHANGERS) - {"a"}):
@@ -164,6 +165,10 @@ def fast_scanner(
     for name in sorted(end_names):
         add("/" + name, "e_" + _LEAF_GROUP.sub("_", name), Leaf("end", name, True))
     pattern = rb"<(?:" + _prefilter(list(entries)) + _trie(entries)
+    if quiet:
+        # `wanted` once for all of them, read from the name on (names hold no byte it looks for)
+        names = b"|".join(re.escape(k) for k in sorted(quiet, key=len, reverse=True))
+        pattern += rb"|(?=(?:" + names + rb")" + _DELIM + rb")" + wanted + _trie(quiet)
     if "a" in start_names:
         leaves["s_a"] = Leaf("tag", "a", True)
         pattern += b"|a" + _leaf_pattern("s_a", leaves["s_a"])

@@ -234,7 +234,17 @@ class ForeignContent:
             if top.open:
                 # HTML rules inside an integration point, which bounds every scope: the tag
                 # closes an element open since the integration point, or nothing.
-                _close(top.open, name)
+                if name in top.open:
+                    _close(top.open, name)
+                elif self.alternative is None:
+                    # Unless what is tracked here was closed already (a `<p>` by a `<div>`,
+                    # and the other implied end tags not modelled): then the integration point
+                    # is the current node and the tag may pop back into foreign content.
+                    other = self.copy()
+                    other.frames[-1].open.clear()
+                    other.end(name)
+                    if other.foreign:
+                        self.alternative = other
                 return
             if name == "p" or name == "br":
                 return  # the current node is the integration point itself: nothing to pop

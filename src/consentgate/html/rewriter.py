@@ -27,12 +27,13 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Final, cast
+from typing import Final
 
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
-from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rules, Verdict, host_of
+from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
 from consentgate.html.tokenizer import (
+    CDATA_NAME,
     COMMENT,
     END,
     START,
@@ -188,10 +189,17 @@ _PROLOGUE = re.compile(
     rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
     rb"<[mM][eE][tT][aA](?=[\t\n\f\r />])(" + ATTRS + rb")>"
 )
-# <noscript> content that is one image, or one frame and its end tag (nothing else but spaces).
-_LONE_TAG = re.compile(
-    rb"[\t\n\f\r ]*+(<(?:[iI][mM][gG]|([iI][fF][rR][aA][mM][eE]))(?=[\t\n\f\r />])" + ATTRS + rb">)"
-    rb"(?(2)[^<]*+(</[iI][fF][rR][aA][mM][eE]>))[\t\n\f\r ]*+"
+# <noscript> content of images, stylesheets and frames, at most wrapped in links and blocks,
+# with text that holds no `<`: one token per match (groups 1-2: an image or a stylesheet link
+# and its name; 3-4: a frame and its end tag).
+_NOSCRIPT_TOKEN = re.compile(
+    rb"[^<]++|(<([iI][mM][gG]|[lL][iI][nN][kK])(?=[\t\n\f\r />])" + ATTRS + rb">)"
+    rb"|(<[iI][fF][rR][aA][mM][eE](?=[\t\n\f\r />])" + ATTRS + rb">)[^<]*+(</[iI][fF][rR][aA][mM][eE]>)"
+    rb"|</?(?:[aA]|[dD][iI][vV]|[pP]|[sS][pP][aA][nN]|[bB][rR])(?=[\t\n\f\r />])" + ATTRS + rb">"
+)
+# (The same without groups: `re` mistakes group spans inside a possessive repeat.)
+_SIMPLE_NOSCRIPT = re.compile(
+    rb"(?:" + _NOSCRIPT_TOKEN.pattern.replace(b"(<", b"(?:<").replace(b"<([", b"<(?:[") + rb")*+"
 )
 _META_CHARSET = re.compile(
     rb"<meta[\t\n\f\r /][^>]*?(?:charset|http-equiv)[^>]*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
@@ -252,8 +260,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         line_numbers: bool = True,
     ) -> None:
         self._rules = rules
-        # Sites send the same tags on every page: what a tag's bytes decide is kept per Rules.
-        self._memo = rules.memo
+        # Sites send the same tags on every page: what a tag's bytes decide is kept per Rules
+        # (or, with that memory off, for this page: `<script type="text/javascript">` repeats).
+        self._memo: dict[object, object] = rules.memo if rules.memo is not None else {}
         self._allows = allows
         self._head_snippet = head_snippet
         self._body_snippet = body_snippet
@@ -288,6 +297,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 fast=fast,
                 scripting=not fragment,
                 tree=tree,
+                cdata=not fragment,  # a fragment reads CDATA as markup too: nothing nests
             )
             self._quiet_resources()
         self._out: list[bytes] = []
@@ -417,7 +427,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if self._noscript_from >= 0:
             if tok.safe - self._noscript_from > self._max_buffer:
                 logger.debug(
-                    "consentgate: a <noscript> longer than %d bytes passes unrewritten", self._max_buffer
+                    "consentgate: %s content longer than %d bytes passes unrewritten",
+                    self._noscript_name,
+                    self._max_buffer,
                 )
                 self._noscript_from = -1
             else:
@@ -567,8 +579,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._noscript_tree = event.alternative
         if name == "script":
             self._script_start(event)
-        elif name == "noscript":
-            if not event.truncated and not self._fragment and self._noscript_from < 0:
+        elif name == "noscript" or name == CDATA_NAME:
+            # <noscript> content is markup without JavaScript; CDATA in svg/math is markup
+            # where the tokenizer is wrong about foreign content (a bogus comment in HTML).
+            if (
+                not event.truncated
+                and not (self._fragment and name == "noscript")
+                and self._noscript_from < 0
+            ):
                 self._noscript_from, self._noscript_name = event.end, name
                 self._noscript_tree = None
         elif name == "plaintext":
@@ -612,13 +630,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         tag = self._tok.slice(event.start, event.end)
         memo = self._memo
         key = (tag, event.foreign, self._base_host, self._page_host)
-        found = memo.get(key, _UNPLANNED) if memo is not None and not event.truncated else _UNPLANNED
+        found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
         if found is _UNPLANNED:
             plan = self._script_plan(event)
-            if memo is not None and not event.truncated:
+            if not event.truncated:
                 _remember(memo, key, plan)
         else:
-            plan = cast(_ScriptPlan | None, found)
+            plan = found  # type: ignore[assignment]  # (no cast(): this runs for every script)
         if plan is None:
             return
         attrs, verdict, hold = plan
@@ -709,7 +727,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         memo = self._memo
         service = verdict.service
         key = (tag, event.foreign, verdict.category, service.id if service else None, verdict.rule)
-        blocked = cast(bytes | None, memo.get(key)) if memo is not None and not event.truncated else None
+        blocked: bytes | None = memo.get(key) if not event.truncated else None  # type: ignore[assignment]
         if blocked is None:
             if verdict.rule == "markup" and not _is_js(attrs):
                 # already gated by the site: keep its shape
@@ -717,7 +735,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             else:
                 moved = _FOREIGN_SCRIPT_MOVED if event.foreign else _SCRIPT_MOVED
                 blocked = _rewritten(event, tag, moved, b' type="text/plain"' + _markers(verdict))
-            if memo is not None and not event.truncated:
+            if not event.truncated:
                 _remember(memo, key, blocked)
         self._replace(event.start, event.end, blocked)
 
@@ -727,13 +745,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         tag = self._tok.slice(event.start, event.end)
         memo = self._memo
         key = (tag, event.foreign, self._base_host, self._page_host)
-        found = memo.get(key, _UNPLANNED) if memo is not None and not event.truncated else _UNPLANNED
+        found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
         if found is _UNPLANNED:
             plan = self._resource_plan(event, tag)
-            if memo is not None and not event.truncated:
+            if not event.truncated:
                 _remember(memo, key, plan)
         else:
-            plan = cast(tuple[Verdict, bytes] | None, found)
+            plan = found  # type: ignore[assignment]
         slot = len(self._placeholders)
         if name == "object":
             self._placeholders.append((name, None))  # one slot per object: they nest
@@ -840,16 +858,22 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _rewrite_noscript(self, start: int, end: int) -> None:
         self._noscript_from = -1
         content = self._tok.slice(start, end)
-        lone = _LONE_TAG.fullmatch(content) if self._noscript_tree is None else None
-        if lone is not None:
-            # The usual content, one pixel or frame (Meta, Google Tag Manager): read in place,
-            # as the fragment rewriter below would.
-            tag_start, tag_end = start + lone.start(1), start + lone.end(1)
-            name = "img" if lone.group(3) is None else "iframe"
-            self._resource(Event(START, name, tag_start, tag_end, tag_start + 1 + len(name)))
-            if lone.group(3) is not None:
-                close_start, close_end = start + lone.start(3), start + lone.end(3)
-                self._end_tag(Event(END, name, close_start, close_end, close_start + 8))
+        if (
+            self._noscript_tree is None
+            and _SIMPLE_NOSCRIPT.fullmatch(content)
+            and b"ping" not in content.lower()
+        ):
+            # The usual content (pixels, frames, stylesheets, in links or divs at most): read in
+            # place, with what the fragment rewriter below would report.
+            for m in _NOSCRIPT_TOKEN.finditer(content):
+                if m.start(1) >= 0:
+                    name = m.group(2).lower().decode("ascii")
+                    tag_start = start + m.start(1)
+                    self._resource(Event(START, name, tag_start, start + m.end(1), tag_start + 1 + len(name)))
+                elif m.start(3) >= 0:
+                    tag_start, close_start = start + m.start(3), start + m.start(4)
+                    self._resource(Event(START, "iframe", tag_start, start + m.end(3), tag_start + 7))
+                    self._end_tag(Event(END, "iframe", close_start, start + m.end(4), close_start + 8))
             return
         inner = HtmlRewriter(
             self._rules,
@@ -882,15 +906,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _report(self, tag: str, verdict: Verdict, line: int, action: Action) -> Finding:
         service = verdict.service
-        finding = Finding(
-            tag=tag,
-            category=verdict.category,
-            service_id=service.id if service else None,
-            service_name=service.name if service else "",
-            host=verdict.host,
-            rule=verdict.rule,
-            line=line,
-            action=action,
+        finding = _finding(
+            tag,
+            verdict.category,
+            service.id if service else None,
+            service.name if service else "",
+            verdict.host,
+            verdict.rule,
+            line,
+            action,
         )
         if self._on_finding is not None:
             self._on_finding(finding)
@@ -933,6 +957,22 @@ def _log_passthrough() -> None:
     )
 
 
+@lru_cache(maxsize=1024)
+def _finding(
+    tag: str,
+    category: str,
+    service_id: str | None,
+    service_name: str,
+    host: str,
+    rule: Rule,
+    line: int,
+    action: Action,
+) -> Finding:
+    # Findings are values: without line numbers, pages report the same few again and again
+    # (a frozen dataclass costs more to build than to look up).
+    return Finding(tag, category, service_id, service_name, host, rule, line, action)
+
+
 def _markers(verdict: Verdict) -> bytes:
     return _marker_bytes(verdict.category, verdict.service.id if verdict.service is not None else None)
 
@@ -970,20 +1010,21 @@ def _quiet_lookahead(known_host: bytes) -> bytes:
     passes when the quick look might say no (a superset: the exact check still runs on what
     passes). It reads up to the first ``>``, so a quoted value holding ``>`` (the tag goes
     on) passes too, as do long tags (cut ones follow other rules)."""
-    # Each trigger starts with one of the bytes below; runs of other bytes are skipped in C,
-    # and at each of those bytes only the triggers that start with it are tried.
+    # Each trigger starts with one of the bytes `\ & : / = -`; runs of other bytes are skipped
+    # in C, and at each of those bytes only the triggers that start with it are tried.
     host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
     quoted_gt = rb"[\t\n\f\r ]*+(?:\"[^\">]*+>|'[^'>]*+>)"  # a quoted value holding `>`
     scheme = rb"(?:(?<=http:)|(?<=https:))(?!//)"
     markup = rb"(?:(?<=data-)(?:category|cookieconsent|service|name)|(?<=optanon-)category)"
-    odd_host = rb"//" + host_byte + rb"*+[\t\n\r@]"
-    hosts = rb"(?:" + odd_host + rb"|" + known_host + rb")"
+    # `//` then a host broken by a newline or a user name, or a host a service may declare
+    # (``known_host`` starts with `//` too: the literal comes first, which `re` scans for fast).
+    hosts = rb"//(?:" + host_byte + rb"*+[\t\n\r@]|" + known_host.removeprefix(b"//") + rb")"
     plain = (
         rb"(?:[^>\\&:/=-]++|=(?!" + quoted_gt + rb")|(?!" + hosts + rb")/|-(?!" + markup + rb")"
         rb"|:(?!" + scheme + rb")|&(?=amp;))*+"
     )
-    trigger = rb"(?:\\|&|=" + quoted_gt + rb"|" + hosts + rb"|-" + markup + rb"|:" + scheme + rb")"
-    return rb"(?=[^>]{%d}|" % _QUIET_LONG + plain + trigger + rb")"
+    # The walk stops at `>` (harmless), or where a trigger starts: then one byte more passes.
+    return rb"(?=[^>]{%d}|" % _QUIET_LONG + plain + rb"[^>])"
 
 
 def _needs_full_look(tag: bytes) -> bool:

@@ -158,7 +158,8 @@ class Rules:
         # Sites serve the same inline scripts on every page: their verdicts, by content.
         self._inline_cache_size = inline_cache
         self._inline_verdicts: dict[tuple[int, int], Verdict | None] = {}
-        # The rewriter's decisions by tag bytes (consentgate.html.rewriter), off with the cache.
+        # The rewriter's decisions by tag bytes (consentgate.html.rewriter); with inline_cache=0
+        # each rewriter keeps its own for one page.
         self.memo: dict[object, object] | None = {} if inline_cache else None
 
     @classmethod
@@ -266,7 +267,7 @@ class Rules:
         """Regex source that matches ``//host`` (up to the byte after the host) in lower-cased
         bytes wherever :meth:`tracker_host` may know the host: its name, or a parent domain of
         it, is declared by a service (trailing dots allowed). A superset: first party and
-        over-long hosts are the exact check's business."""
+        over-long hosts are the exact check's business. It starts with ``//``."""
         domains = sorted({normalise_host(h) for s in self.policy.services for h in s.hosts} - {""})
         if not domains:
             return rb"(?!)"

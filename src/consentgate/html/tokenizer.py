@@ -35,13 +35,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Final, Literal, NamedTuple, cast
+from typing import Final, Literal, NamedTuple
 
 from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, fast_scanner, settle
-from consentgate.html.foreign import ForeignContent
+from consentgate.html.foreign import BREAKOUT, MATH_TEXT_INTEGRATION, SVG_INTEGRATION, ForeignContent
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
 __all__ = [
+    "CDATA_NAME",
     "END",
     "RAWTEXT_ELEMENTS",
     "START",
@@ -60,6 +61,7 @@ END: Final = 2
 COMMENT: Final = 3  # comments, bogus comments and doctypes (reported in report-all mode only)
 TEXT: Final = 4  # reported in report-all mode only
 CDATA: Final = 5  # reported in report-all mode only
+CDATA_NAME: Final = "![cdata["  # otherwise a CDATA section comes as START and END of this name
 
 _WS = rb"\t\n\f\r "
 _ATTRS = ATTRS
@@ -334,10 +336,12 @@ class Tokenizer:
         fast: bool = True,
         scripting: bool = True,
         tree: ForeignContent | None = None,
+        cdata: bool = True,
     ) -> None:
         self.max_buffer = max(max_buffer, 64)
         self.switch_states = switch_states
         self._scripting = scripting  # False: <noscript> content is markup (a browser without JS)
+        self._cdata = cdata  # False: `<![CDATA[` is a bogus comment even in svg/math
         # Return after each reported tag, so the caller can change what to look for next
         # (the rewriter looks at every tag only until the head snippet is placed).
         self.step = False
@@ -431,20 +435,23 @@ class Tokenizer:
     # -- driving -----------------------------------------------------------------------------
     def feed(self, data: bytes, final: bool = False) -> list[Event]:
         drop = min(self._keep, self._pos) - self._base
+        lowered = self._lowered
         if drop > 0:
             self._buf = self._buf[drop:] + data
             self._base += drop
-            self._lowered = None
+            # Kept up to date where it was in use, else made when the fast path needs it.
+            self._lowered = lowered[drop:] + data.lower() if lowered is not None else None
         elif data:
             self._buf += data
-            self._lowered = None
+            self._lowered = lowered + data.lower() if lowered is not None else None
         self._exact_step = False
         if not self._ping_seen and data:
-            # Searched in the lower-cased buffer the fast path needs anyway; from 8 bytes
-            # before the new data (a `ping=` cut between feeds; `ping  ` at the end counts).
-            lowered = self._lowered = self._buf.lower()
-            start = max(0, len(lowered) - len(data) - 8)
-            self._ping_seen = _PING.search(lowered, start) is not None
+            # In the lower-cased buffer, from 8 bytes before the new data (a `ping=` cut
+            # between feeds; `ping  ` at the end counts).
+            if self._lowered is None:
+                self._lowered = self._buf.lower()
+            start = max(0, len(self._buf) - len(data) - 8)
+            self._ping_seen = _PING.search(self._lowered, start) is not None
         events: list[Event] = []
         self.stepped = False
         self._run(events, final)
@@ -458,9 +465,13 @@ class Tokenizer:
         while True:
             mode = self._mode
             if mode == _DATA:
-                if self._fast is not None and not (self._exact_step or self.step or self._every_tag):
+                if self._fast is None or self._exact_step or self.step:
+                    i = self._scan_markup(buf, i, n, events, final)
+                elif not self._every_tag:
                     scanner = self._fast if self._ping_seen else self._fast_plain
                     i = self._scan_fast(scanner or self._fast, buf, i, n, events, final)
+                elif self._tree.foreign and self._tree.alternative is None:
+                    i = self._scan_foreign(buf, i, n)
                 else:
                     i = self._scan_markup(buf, i, n, events, final)
             elif mode == _SCRIPT:
@@ -568,8 +579,8 @@ class Tokenizer:
             self.safe = base + i
             if self._mode != _DATA or (self.step and events and events[-1].kind in (START, END)):
                 return i
-            if self._fast is not None and not self._every_tag:
-                self._exact_step = False  # back to the fast path
+            if self._fast is not None and (not self._every_tag or self._exact_step):
+                self._exact_step = False  # back to the fast path (or the foreign one)
                 return i
 
     def _scan_fast(
@@ -590,7 +601,7 @@ class Tokenizer:
             if p > lo and settle(buf, lo, p) != p:
                 return self._hand_over(lo)
             index = m.lastindex or 0
-            leaf = cast(Leaf, leaves[index])  # every alternative of the pattern ends in a leaf group
+            leaf: Leaf = leaves[index]  # type: ignore[assignment]  # every alternative ends in a leaf
             kind = leaf.kind
             if kind == "comment":
                 if m.start(index + 1) < 0 or (p + 6 > n and not final):
@@ -645,6 +656,51 @@ class Tokenizer:
         self._stalled = True
         return hold
 
+    def _scan_foreign(self, buf: bytes, i: int, n: int) -> int:
+        """The fast path through svg/math content: start tags that only open an element and
+        end tags that report nothing move the stack of open elements here, one regex match
+        each; any other token (comments, CDATA, tags that matter) goes to the exact scanner."""
+        tree = self._tree
+        frames = tree.frames
+        base = self._base
+        limit = self.max_buffer
+        special_starts, special_ends = self._foreign_special
+        self._stalled = False
+        while True:
+            m = _FOREIGN_STEP.match(buf, i)
+            if m is None or m.end() - m.start(1) >= limit:
+                return self._hand_over(i)
+            name = m.group(2).decode("latin-1").lower()  # as _token() reads it
+            if m.group(1):
+                if name in special_ends:
+                    return self._hand_over(i)
+                depth = len(frames)
+                tree.end(name)
+                i = m.end()
+                self.safe = base + i
+                if len(frames) != depth or tree.alternative is not None:
+                    return i  # left that element's frame: the caller picks the scanner
+                continue
+            if name in special_starts:
+                return self._hand_over(i)
+            end = m.end()
+            if not (buf[end - 2] == 0x2F and parse_attrs(buf, m.start(3), m.end(3))[1]):
+                frames[-1].open.append(name)
+            i = end
+            self.safe = base + i
+
+    @property
+    def _foreign_special(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Start and end tag names that :meth:`_scan_foreign` hands to the exact scanner."""
+        key = (self._start_names, self._end_names)
+        found = _FOREIGN_SPECIAL.get(key)
+        if found is None:
+            found = _FOREIGN_SPECIAL[key] = (
+                _FOREIGN_SPECIAL_STARTS | (self._start_names or frozenset()),
+                _FOREIGN_SPECIAL_ENDS | (self._end_names or frozenset()),
+            )
+        return found
+
     def _hand_over(self, i: int) -> int:
         """The exact scanner reads the next token from ``i`` (in the data state)."""
         self._exact_step = True
@@ -689,7 +745,7 @@ class Tokenizer:
                 return -1
             if buf.startswith(b"<!-", p) and p + 4 > n:
                 return -1
-            if self._in_foreign() and b"<![CDATA["[: n - p] == buf[p : p + 9]:
+            if self._cdata and self._in_foreign() and b"<![CDATA["[: n - p] == buf[p : p + 9]:
                 return -1  # may become a CDATA opener, which is a candidate
             gt = buf.find(b">", p)
             return gt + 1 if gt >= 0 else -1
@@ -719,9 +775,13 @@ class Tokenizer:
         if nxt == b"!" or nxt == b"?" or (nxt == b"/" and not buf[p + 2 : p + 3].isalpha()):
             if buf.startswith(b"<!--", p):
                 return self._comment(buf, p, n, events, final)
-            if buf.startswith(b"<![CDATA[", p) and self._in_foreign():
+            if buf.startswith(b"<![CDATA[", p) and self._cdata and self._in_foreign():
                 self._mode = _CDATA
                 self._comment_start = base + p
+                if not self.report_all:
+                    # Reported as an element of its own: should this not be foreign content
+                    # after all, it is a bogus comment to the first `>` and the rest markup.
+                    events.append(Event(START, CDATA_NAME, base + p, base + p + 9, base + p + 9))
                 return p + 9
             end = self._skip_token(buf, p, n)
             if end < 0 and final:
@@ -968,6 +1028,9 @@ class Tokenizer:
         self._mode = _DATA
         if self.report_all:
             events.append(Event(kind, "", self._comment_start, self._base + m.end()))
+        elif kind == CDATA:
+            start = self._base + m.start()
+            events.append(Event(END, CDATA_NAME, start, self._base + m.end(), start))
         self.safe = self._base + m.end()
         return m.end()
 
@@ -1034,6 +1097,20 @@ class Tokenizer:
 
 _GT = re.compile(rb">")
 _ALWAYS_ENDED = frozenset({"script", "iframe", "noscript"})
+# Text, then one tag (see Tokenizer._scan_foreign).
+_FOREIGN_STEP = re.compile(rb"[^<]*+<(/?)([a-zA-Z][^\t\n\f\r />]*+)(" + ATTRS + rb")>")
+# Start tags that do more in svg/math than open an element: they leave it, open an integration
+# point, or are reported; end tags that leave it or are reported.
+_FOREIGN_SPECIAL_STARTS: Final = (
+    BREAKOUT
+    | SVG_INTEGRATION
+    | MATH_TEXT_INTEGRATION
+    | {"font", "a", "svg", "math", "annotation-xml", "script"}
+)
+_FOREIGN_SPECIAL_ENDS: Final = frozenset({"p", "br", "script"})
+_FOREIGN_SPECIAL: dict[
+    tuple[frozenset[str] | None, frozenset[str] | None], tuple[frozenset[str], frozenset[str]]
+] = {}
 _PING = re.compile(rb"ping[\t\n\f\r ]*+(?:=|\Z)")  # `\Z`: the `=` may come in the next feed
 _RAW_ELEMENTS = RAWTEXT_ELEMENTS | RCDATA_ELEMENTS | {"script", "plaintext"}
 _TAG_NAME = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)")

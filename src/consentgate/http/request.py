@@ -314,6 +314,7 @@ class Request:
             on_finding=on_finding,
             page_host=self.host or None,
             charset=_charset(headers),
+            line_numbers=False,  # no listener here reads Finding.line
         )
         return rewriter
 
