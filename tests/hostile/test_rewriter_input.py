@@ -282,6 +282,24 @@ CHROMIUM_BYPASSES = [
     pytest.param(
         b'<math><annotation-xml><svg><style><img src="' + PIXEL + b'">', None, id="annotation-xml-svg"
     ),
+    # implied end tags inside an integration point (a <div> closes the <p>; an <li> the <li>)
+    pytest.param(
+        b'<svg><foreignObject><p><div></div></foreignObject><style><img src="' + PIXEL + b'">',
+        None,
+        id="implied-end-tag-in-foreignobject",
+    ),
+    pytest.param(
+        b'<svg><foreignObject><li><li></li></foreignObject><style><img src="' + PIXEL + b'">',
+        None,
+        id="li-closes-li-in-foreignobject",
+    ),
+    # a formatting element reopened inside <foreignObject>: its </foreignObject> is ignored, and
+    # the CDATA opener after it is a bogus comment in HTML
+    pytest.param(
+        b'<p><b></p><svg><foreignObject>x</foreignObject><![CDATA[><img src="' + PIXEL + b'">]]>',
+        None,
+        id="cdata-after-reopened-formatting-element",
+    ),
     pytest.param(
         b"<svg><script>new Image().src='" + PIXEL + b"';fbq('init','1')</script></svg>",
         None,

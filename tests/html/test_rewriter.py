@@ -454,10 +454,10 @@ def test_cdata_in_svg_is_also_read_as_markup() -> None:
     # A bogus comment to the first `>` if the svg was closed after all: the pixel is checked.
     pixel = b'<img src="https://www.facebook.com/tr?id=1">'
     out = run(b"<svg><![CDATA[>" + pixel + b"]]></svg>")
-    assert b'src="https://www.facebook.com' not in out
+    assert b' src="https://www.facebook.com' not in out
 
 
 def test_nested_cdata_openers_do_not_nest_rewriters() -> None:
-    page = b"<svg><![CDATA[" * 5000 + b'><img src="https://www.facebook.com/tr?id=1">'
+    page = b"<svg><![CDATA[" * 3000 + b'><img src="https://www.facebook.com/tr?id=1">'  # < 64 KiB
     out = run(page)
-    assert b'src="https://www.facebook.com' not in out
+    assert b' src="https://www.facebook.com' not in out

@@ -10,7 +10,9 @@ is held back between chunks is bounded by ``max_buffer``:
   in it. A longer script is classified on its first ``max_buffer`` bytes, then streamed; a
   signature met later, when its category is not granted, makes the rewriter end the script
   with ``\\n}`` — a syntax error, so none of it runs (it cannot be restored in the browser);
-- ``<noscript>`` content, rewritten as markup (what a browser without JavaScript loads);
+- ``<noscript>`` content, rewritten as markup (what a browser without JavaScript loads); so are
+  CDATA sections in svg/math and raw text met after a guess about foreign content
+  (consentgate.html.foreign), should the tokenizer's reading of foreign content be wrong;
 - the first 1024 bytes, so the head snippet can go after a ``<meta charset>`` there (the
   browser's charset prescan only reads that far).
 
