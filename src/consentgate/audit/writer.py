@@ -136,6 +136,7 @@ class AuditWriter:
         self._retry_delay = retry_initial
         self._retry_at = 0.0
         self._side_retry_at = 0.0  # notices and cookies: not before (after a failure)
+        self._side_task: asyncio.Task[None] | None = None
         self._queue: deque[ConsentEvent] = deque()
         self._waiters: dict[str, asyncio.Future[bool]] = {}  # event_id -> enqueue_durable's future
         self._capacity = max_queue  # max_queue minus rows held in memory behind a failed spool
@@ -147,6 +148,7 @@ class AuditWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._start_lock: asyncio.Lock | None = None
+        self._open_lock: asyncio.Lock | None = None
         self._notices: dict[str, Mapping[str, object]] = {}
         self._notices_known: set[str] = set()
         self._cookies: dict[tuple[str, str], _CookieCount] = {}
@@ -339,11 +341,7 @@ class AuditWriter:
                 wake.clear()
             try:
                 await self._flush_queue()
-                # Notices and cookies wait while the store is failing: each attempt could hold
-                # the loop for the store's whole connect timeout while consent events queue
-                # behind it, and a durable wait would run out (503).
-                if self.spool.empty and time.monotonic() >= max(self._retry_at, self._side_retry_at):
-                    await self._flush_side_channels()
+                self._start_side_channels()
                 if not self.spool.empty and (stopping or time.monotonic() >= self._retry_at):
                     budget = _EDGE_REPLAY_BUDGET if stopping else _REPLAY_BUDGET
                     await self._replay(deadline=time.monotonic() + budget)
@@ -354,7 +352,30 @@ class AuditWriter:
                 logger.exception("audit writer: unexpected error; retrying")
                 await asyncio.sleep(self.flush_interval)
             if stopping and not self._queue:
+                if self._side_task is not None:
+                    await self._side_task
+                if self._side_channels_due():  # what came in while the last flush ran
+                    await self._side_channels()
                 return
+
+    def _side_channels_due(self) -> bool:
+        # Notices and cookies wait while the store is failing: each try could take the store's
+        # whole connect timeout (PostgreSQL: 2 s) for nothing.
+        return bool(self._notices or self._cookies) and (
+            self.spool.empty and time.monotonic() >= max(self._retry_at, self._side_retry_at)
+        )
+
+    def _start_side_channels(self) -> None:
+        """Write notices and cookies beside the event batches, never in front of them: a slow or
+        failing write there must not hold consent events (and their durable waits) back."""
+        if (self._side_task is None or self._side_task.done()) and self._side_channels_due():
+            self._side_task = asyncio.create_task(self._side_channels(), name="consentgate-audit-side")
+
+    async def _side_channels(self) -> None:
+        try:
+            await self._flush_side_channels()
+        except Exception:  # never raised into the writer; the next turn tries again
+            logger.exception("audit writer: unexpected error writing notices and cookies")
 
     async def _flush_queue(self) -> None:
         """Seal and deliver everything queued; sealing the next batch overlaps writing this one
@@ -384,10 +405,16 @@ class AuditWriter:
                 await in_flight.popleft()
 
     async def _ensure_open(self) -> None:
-        # A store that was down at start is opened on the first write that finds it back.
-        if not self._store_open:
-            await self.store.open()
-            self._store_open = True
+        # A store that was down at start is opened on the first write that finds it back (event
+        # batches and notices may both get there first: one opens it).
+        if self._store_open:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if not self._store_open:
+                await self.store.open()
+                self._store_open = True
 
     async def _deliver(self, rows: list[Row]) -> None:
         if self.spool.empty:

@@ -157,7 +157,10 @@ class PurgePlan:
 
 
 class Store(Protocol):
-    """An audit store. Every method may be called from the event loop; none blocks it."""
+    """An audit store. Every method may be called from the event loop; none blocks it.
+
+    A store may also have ``rows_per_write``: the largest batch it writes in one piece (SQLite:
+    one INSERT statement); the writer then grows its batches no further than that."""
 
     kind: StoreKind
     url: str  # for messages: never contains a password

@@ -3,7 +3,6 @@
 Each writer instance keeps its own chain, so instances never contend for a shared head: a batch
 is one COPY into ``audit_events`` (primary key ``(chain_id, seq)``) of nine columns per event —
 the indexed ones and the record text, kept as ``text`` so the stored bytes are the hashed ones.
-The batch is laid out as COPY input in one string and sent in one piece: no per-row driver call.
 A spool replay goes through a temporary staging table and ``INSERT … ON CONFLICT DO NOTHING``,
 because COPY itself cannot skip rows that a half-acknowledged earlier attempt already stored.
 The schema is created by ``consentgate audit migrate --store URL`` (run by a role that may
@@ -77,17 +76,11 @@ _SCHEMA: tuple[str, ...] = (
     "hash TEXT NOT NULL, created BIGINT NOT NULL, cutoff BIGINT NOT NULL, signature TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-# CSV with tab separators and \x01 as the quote: a backslash is an ordinary character (the record
-# text is full of them), and no value of ours ever needs quoting (JSON escapes control characters).
-# FORCE_NOT_NULL: an empty region is an empty string, not NULL.
-_COPY_OPTIONS = (
-    f"(FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01', ESCAPE E'\\x01', FORCE_NOT_NULL ({STORED_COLUMN_LIST}))"
-)
-_COPY = f"COPY audit_events ({STORED_COLUMN_LIST}) FROM STDIN {_COPY_OPTIONS}"
+_COPY = f"COPY audit_events ({STORED_COLUMN_LIST}) FROM STDIN"
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS audit_stage (LIKE audit_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_COPY_STAGE = f"COPY audit_stage ({STORED_COLUMN_LIST}) FROM STDIN {_COPY_OPTIONS}"
+_COPY_STAGE = f"COPY audit_stage ({STORED_COLUMN_LIST}) FROM STDIN"
 _MERGE_STAGE = (
     f"INSERT INTO audit_events ({STORED_COLUMN_LIST}) SELECT {STORED_COLUMN_LIST} FROM audit_stage "
     "ON CONFLICT (chain_id, seq) DO NOTHING"
@@ -123,41 +116,9 @@ _UPSERT_CHECKPOINT = (
 )
 
 
-def copy_text(rows: Sequence[Row]) -> str:
-    """``rows`` as COPY input (``_COPY_OPTIONS``): a line per row, columns split by tabs. The
-    record text is canonical JSON, so it never holds a raw tab, newline, carriage return or
-    \\x01; a short column that does is quoted, column by column."""
-    try:
-        lines = [
-            "\t".join((chain_id, str(seq), event_id, str(ts), consent_id, action, region, hash_, record))
-            for chain_id, seq, event_id, ts, consent_id, action, region, hash_, record in map(
-                stored_values, rows
-            )
-        ]
-    except TypeError:  # a text column that is not a str
-        lines = []
-    text = "\n".join(lines) + "\n"
-    if (
-        len(lines) == len(rows)
-        and text.count("\t") == 8 * len(lines)
-        and text.count("\n") == len(lines)
-        and "\r" not in text
-        and "\x01" not in text
-    ):
-        return text
-    return "".join("\t".join(map(_quote, stored_values(row))) + "\n" for row in rows)
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if "\t" in text or "\n" in text or "\r" in text or "\x01" in text:
-        return "\x01" + text.replace("\x01", "\x01\x01") + "\x01"
-    return text
-
-
 async def _copy_rows(copy: psycopg.AsyncCopy, rows: Sequence[Row]) -> None:
-    if rows:
-        await copy.write(copy_text(rows))
+    for row in rows:
+        await copy.write_row(stored_values(row))
 
 
 _Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
