@@ -26,8 +26,9 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from consentgate.consent.state import Consent
 from consentgate.policy.model import CONSENT_MODE_TYPES, NECESSARY, Policy
@@ -35,6 +36,8 @@ from consentgate.policy.model import CONSENT_MODE_TYPES, NECESSARY, Policy
 __all__ = ["AD_TYPES", "GOOGLE_TAG_SERVICES", "ConsentMode", "ConsentModeDefault"]
 
 logger = logging.getLogger("consentgate.consent_mode")
+
+_V = TypeVar("_V")
 
 # What GPC and a US opt-out deny, whatever the categories say (CCPA: targeted advertising).
 AD_TYPES: tuple[str, ...] = ("ad_storage", "ad_user_data", "ad_personalization")
@@ -67,6 +70,12 @@ class ConsentModeDefault:
         gtag("set","ads_data_redaction",true);
         </script>
         """
+        attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
+        return f"<script{attribute}>{self.code}</script>"
+
+    @property
+    def code(self) -> str:
+        """The script's code (no nonce: the same for every visitor with these values)."""
         default: dict[str, object] = dict(self.values)
         if self.wait_for_update_ms is not None:
             default["wait_for_update"] = self.wait_for_update_ms
@@ -79,8 +88,7 @@ class ConsentModeDefault:
             parts.append('gtag("set","ads_data_redaction",true);')
         if self.url_passthrough:
             parts.append('gtag("set","url_passthrough",true);')
-        attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
-        return f"<script{attribute}>{''.join(parts)}</script>"
+        return "".join(parts)
 
 
 class ConsentMode:
@@ -102,6 +110,9 @@ class ConsentMode:
             for kind in CONSENT_MODE_TYPES
         }
         self._sale_share = frozenset(s.id for s in policy.services if s.sale_share)
+        # Per consent shape: values and default scripts hold no visitor identifier.
+        self._values: dict[Hashable, dict[str, str]] = {}
+        self._scripts: dict[Hashable, str] = {}
         self._tags = frozenset(sid for sid in GOOGLE_TAG_SERVICES if policy.has_service(sid))
         if self.advanced:
             logger.warning(
@@ -122,13 +133,33 @@ class ConsentMode:
         ``objection`` (an opt-out signal or a US opt-out in force) denies the three ad types
         whatever the categories say.
         """
-        result: dict[str, str] = {}
-        for kind, categories in self._categories_for.items():
-            granted = any(c == NECESSARY or consent.allows(c) for c in categories)
-            if objection and kind in AD_TYPES:
-                granted = False
-            result[kind] = "granted" if granted else "denied"
-        return result
+        key = (consent.categories, consent.services, consent.denied_services, objection)
+        cached = self._values.get(key)
+        if cached is None:
+            cached = {}
+            for kind, categories in self._categories_for.items():
+                granted = any(c == NECESSARY or consent.allows(c) for c in categories)
+                if objection and kind in AD_TYPES:
+                    granted = False
+                cached[kind] = "granted" if granted else "denied"
+            _remember(self._values, key, cached)
+        return dict(cached)  # a copy: the caller may change it
+
+    def default_script(
+        self, consent: Consent, *, objection: bool, choice_pending: bool, nonce: str | None = None
+    ) -> str:
+        """``default(...).script(nonce)``, or "" when Consent Mode is off; the code is built once
+        per consent shape and only the nonce is added per page."""
+        if not self.enabled:
+            return ""
+        key = (consent.categories, consent.services, consent.denied_services, objection, choice_pending)
+        code = self._scripts.get(key)
+        if code is None:
+            default = self.default(consent, objection=objection, choice_pending=choice_pending)
+            code = default.code if default is not None else ""
+            _remember(self._scripts, key, code)
+        attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
+        return f"<script{attribute}>{code}</script>"
 
     def default(
         self, consent: Consent, *, objection: bool, choice_pending: bool
@@ -152,3 +183,9 @@ class ConsentMode:
         if not self.advanced or service_id not in self._tags or service_id in consent.denied_services:
             return False
         return not (objection and service_id in self._sale_share)
+
+
+def _remember(cache: dict[Hashable, _V], key: Hashable, value: _V) -> None:
+    if len(cache) >= 256:
+        cache.clear()  # a site has a handful of consent shapes; cheaper than LRU bookkeeping
+    cache[key] = value

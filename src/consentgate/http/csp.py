@@ -34,7 +34,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -284,16 +284,48 @@ class CspBuilder:
         self._cache: dict[
             tuple[frozenset[str], frozenset[str], int], tuple[str, dict[Group, tuple[str, ...]]]
         ] = {}
+        # Whole header values per (page shape, inventory version, day, root path): see ``page``.
+        self._texts: dict[Hashable, str] = {}
+        self._learned: set[tuple[str, str, str | None, str, str, str]] = set()
 
     def page(
-        self, consent: Consent, allows: Allows, *, origin: str | None = None, root_path: str = ""
+        self,
+        consent: Consent,
+        allows: Allows,
+        *,
+        origin: str | None = None,
+        root_path: str = "",
+        shape: Hashable | None = None,
     ) -> CspPage:
         """The policy of one response. ``allows(service_id, category)`` must be the rewriter's own
         predicate (Consent Mode "advanced" lets some tags load without consent); ``origin``
         (``https://example.com``) is where ``report-to`` reports go when ``report_to`` is on (the
-        Reporting API wants an absolute HTTPS URL); ``root_path`` is the app's mount point."""
+        Reporting API wants an absolute HTTPS URL); ``root_path`` is the app's mount point.
+
+        ``shape``, when given, is a key that determines both ``allows`` and the consent summary
+        (granted categories and services, denied services, objection): pages of one shape then
+        share the rendered header, which names hosts and a signed summary, never a visitor."""
         origin = _clean_origin(origin) if self.report_to else None
-        return CspPage(self, consent, allows, origin=origin, root_path=_clean_root(root_path))
+        return CspPage(self, consent, allows, origin=origin, root_path=_clean_root(root_path), shape=shape)
+
+    def learn(self, finding: FindingLike) -> None:
+        """``inventory.observe(finding)``, skipped for a finding it has already learned from: the
+        inventory only grows and never forgets, so a second look changes nothing."""
+        key = (finding.tag, finding.category, finding.service_id, finding.host, finding.rule, finding.action)
+        if key in self._learned:
+            return
+        self.inventory.observe(finding)
+        if len(self._learned) >= 4096:
+            self._learned.clear()  # keys come from pages: bounded
+        self._learned.add(key)
+
+    def cached_text(self, key: Hashable) -> str | None:
+        return self._texts.get(key)
+
+    def cache_text(self, key: Hashable, text: str) -> None:
+        if len(self._texts) >= 256:
+            self._texts.clear()  # keyed by inventory version and day: old entries go stale anyway
+        self._texts[key] = text
 
     def sources(self, allows: Allows) -> tuple[str, dict[Group, tuple[str, ...]]]:
         """The host-source directives of a visitor's policy, rendered, and the sources per
@@ -379,12 +411,20 @@ class CspPage:
     headers when the response starts (``apply``): the later, the more of the page's own hosts it
     names."""
 
-    __slots__ = ("_allows", "_builder", "_consent", "_extra", "_origin", "_root_path", "_url")
+    __slots__ = ("_allows", "_builder", "_consent", "_extra", "_origin", "_root_path", "_shape", "_url")
 
     def __init__(
-        self, builder: CspBuilder, consent: Consent, allows: Allows, *, origin: str | None, root_path: str
+        self,
+        builder: CspBuilder,
+        consent: Consent,
+        allows: Allows,
+        *,
+        origin: str | None,
+        root_path: str,
+        shape: Hashable | None = None,
     ) -> None:
         self._builder = builder
+        self._shape = shape
         self._consent = consent
         self._allows = allows
         self._origin = origin
@@ -397,7 +437,7 @@ class CspPage:
     def observe(self, finding: FindingLike) -> None:
         """Hand to ``HtmlRewriter(on_finding=...)`` (chained with any other listener)."""
         builder = self._builder
-        builder.inventory.observe(finding)
+        builder.learn(finding)
         if not finding.host or finding.action == "blocked":
             return
         if finding.service_id is not None or (
@@ -420,6 +460,13 @@ class CspPage:
     def policy_text(self, app_headers: Sequence[tuple[bytes, bytes]] = ()) -> str:
         """The serialized policy for a response whose headers are ``app_headers``."""
         builder = self._builder
+        # Only a page that names nothing of its own (no extra hosts, no report-to) shares its text.
+        key: Hashable | None = None
+        if self._shape is not None and not self._extra and self._origin is None:
+            key = (self._shape, builder.inventory.version, int(time.time() // 86400), self._root_path)
+            cached = builder.cached_text(key)
+            if cached is not None:
+                return cached
         text, by_group = builder.sources(self._allows)
         if self._extra:
             extended: dict[Group, Sequence[str]] = dict(by_group)
@@ -430,6 +477,8 @@ class CspPage:
         text += f"; report-uri {self.report_url}"
         if self._origin is not None:
             text += f"; report-to {_endpoint_name(app_headers)}"
+        if key is not None:
+            builder.cache_text(key, text)
         return text
 
     def headers(self, app_headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from consentgate.consent.cookie import UNREADABLE, ConsentCookie
-from consentgate.consent.state import Consent
 from consentgate.http.cookies import CookieFirewall, CookieInventory, CookieRecord, parse_cookie_headers
 from consentgate.http.csp import CspBuilder
 from consentgate.http.csp_endpoint import CspReportEndpoint
@@ -34,7 +33,9 @@ logger = logging.getLogger("consentgate.http")
 IpMode = Literal["none", "truncate", "hmac"]
 
 _PREFIX = re.compile(r"/[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*")
-VariantKey = tuple[Consent, bool, str, str, bool, int]
+# (granted categories, granted services, denied services, a choice exists) of the consent, then
+# is_bot, locale, region mode, objection, CSRF period: never a visitor's id.
+VariantKey = tuple[frozenset[str], frozenset[str], frozenset[str], bool, bool, str, str, bool, int]
 
 
 class ConsentGate:
@@ -226,13 +227,11 @@ class ConsentGate:
         """A short stable name for one variant of a rewritten page (the ETag suffix)."""
         tag = self._variant_tags.get(key)
         if tag is None:
-            consent = key[0]
             parts = (
-                ",".join(sorted(consent.categories)),
-                ",".join(sorted(consent.services)),
-                ",".join(sorted(consent.denied_services)),
-                str(consent.exists),
-                *map(str, key[1:]),
+                ",".join(sorted(key[0])),
+                ",".join(sorted(key[1])),
+                ",".join(sorted(key[2])),
+                *map(str, key[3:]),
             )
             # sha256, not hash(): every worker and restart must name a variant the same way.
             tag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -269,8 +270,13 @@ class Request:
         if self._suffix is None:
             # Pages carry a CSRF token: a page older than half its lifetime is not revalidated.
             period = int(time.time()) // max(1, self.gate.csrf.max_age // 2)
+            consent = self.consent
+            # The consent's shape, not the consent: one entry per variant, not per visitor.
             key = (
-                self.consent,
+                consent.categories,
+                consent.services,
+                consent.denied_services,
+                consent.exists,
                 self.is_bot,
                 self.locale(),
                 self.decision.mode,
@@ -299,12 +305,13 @@ class Request:
                 record(finding)
                 csp.observe(finding)
 
-        def placeholder(finding: Finding) -> bytes:
-            return ui.placeholder(finding, ctx)
+        # The visitor's strings are escaped once per page, not once per blocked embed.
+        placeholder = ui.placeholders(ctx)
 
-        default = consent_mode.default(consent, objection=objection, choice_pending=ctx.show_banner)
         # The Consent Mode default must be the first script of the page, before any Google tag.
-        first = default.script(ctx.nonce).encode("ascii") if default is not None else b""
+        first = consent_mode.default_script(
+            consent, objection=objection, choice_pending=ctx.show_banner, nonce=ctx.nonce
+        ).encode("ascii")
         rewriter: BodyTransform = HtmlRewriter(
             gate.rules,
             allows,
@@ -385,8 +392,20 @@ class Request:
         builder = self.gate.csp
         if builder is None:
             return None
-        origin = f"{self.scope.get('scheme', 'http')}://{self.header(b'host')}"
-        return builder.page(self.consent, allows, origin=origin, root_path=self.scope.get("root_path", ""))
+        # The Host header is read only when it is used (report-to needs an absolute URL).
+        origin = f"{self.scope.get('scheme', 'http')}://{self.header(b'host')}" if builder.report_to else None
+        consent = self.consent
+        # Everything ``allows`` depends on: the header can be shared by every visitor with this shape.
+        shape = (
+            consent.categories,
+            consent.services,
+            consent.denied_services,
+            consent.exists,
+            self.decision.objection,
+        )
+        return builder.page(
+            consent, allows, origin=origin, root_path=self.scope.get("root_path", ""), shape=shape
+        )
 
 
 def render_context(
@@ -445,6 +464,7 @@ class MetServices:
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
         self._services: dict[str, Service] = {}
+        self._listed: tuple[Service, ...] = ()  # the same tuple until a new service is met
 
     def record(self, finding: Finding) -> None:
         service_id = finding.service_id
@@ -452,11 +472,13 @@ class MetServices:
             return
         if self._policy.has_service(service_id):
             self._services[service_id] = self._policy.service(service_id)
+            self._listed = tuple(self._services.values())
 
     def services(self) -> tuple[Service, ...]:
-        return tuple(self._services.values())
+        return self._listed
 
 
+@functools.lru_cache(maxsize=256)
 def _decodable_encodings(value: bytes) -> bytes:
     """Accept-Encoding without codings we cannot decode (br, zstd): the app then sends one we can."""
     kept = [

@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -190,7 +191,7 @@ class Responder:
         if page is None or not (rewrite or translated_304):
             await self.send({**message, "headers": headers})
             return
-        headers = merge_cache_control(merge_vary(headers, page.vary))
+        headers = _private_variant(headers, page.vary)
         headers = page.filter_links(headers)
         suffix = page.etag_suffix()
         if translated_304:
@@ -383,6 +384,23 @@ def merge_vary(headers: RawHeaders, tokens: Iterable[str]) -> RawHeaders:
     if merged:
         kept.append((b"vary", ", ".join(merged).encode("latin-1")))
     return kept
+
+
+@functools.lru_cache(maxsize=64)
+def _vary_value(tokens: tuple[str, ...]) -> bytes:
+    return merge_vary([], tokens)[0][1]
+
+
+def _private_variant(headers: RawHeaders, tokens: Sequence[str]) -> RawHeaders:
+    """``merge_cache_control(merge_vary(headers, tokens))`` in one pass for the common page
+    that sets neither header (the two values are then always the same)."""
+    if not tokens:
+        return merge_cache_control(merge_vary(headers, tokens))
+    for key, _ in headers:
+        key = key.lower()
+        if key == b"vary" or key == b"cache-control":
+            return merge_cache_control(merge_vary(headers, tokens))
+    return [*headers, (b"vary", _vary_value(tuple(tokens))), (b"cache-control", b"private")]
 
 
 _SHARED_ONLY = frozenset({"public", "s-maxage", "proxy-revalidate"})
