@@ -23,6 +23,7 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from consentgate.policy.model import CNIL_CONDITIONS
 from tests.browser_kit import TrackerScripts, open_tab, serve_site, settle
 
 pytestmark = pytest.mark.browser
@@ -30,16 +31,7 @@ pytestmark = pytest.mark.browser
 KEY = "k" * 32
 HOSTS = {"analytics": "127.0.0.2"}
 SCRIPTS = {"analytics": b"window.analyticsRan = true;"}
-CONDITIONS = (
-    "first_party_only",
-    "audience_only",
-    "anonymous",
-    "no_cross_site",
-    "no_combination",
-    "no_third_party_transfer",
-    "geo_no_finer_than_city",
-    "retention_max_25_months",
-)
+CONDITIONS = tuple(name for name, _ in CNIL_CONDITIONS)  # all asserted (tests/policy checks each)
 POLICY = load_dict(
     {
         "version": "2026-11-01",

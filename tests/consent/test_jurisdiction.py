@@ -14,7 +14,7 @@ from consentgate.consent.jurisdiction import REJECT_RECALL_SECONDS, Decision, Ju
 from consentgate.consent.signals import Signals
 from consentgate.consent.state import Consent
 from consentgate.policy.load import load_dict
-from consentgate.policy.model import Policy
+from consentgate.policy.model import CNIL_CONDITIONS, Policy
 from consentgate.policy.regions import US_CHOICE_LIFETIME
 
 NOW = 1_800_000_000
@@ -442,19 +442,7 @@ CNIL_SITE: dict[str, Any] = {
         "audience": {
             "category": "analytics",
             "hosts": ["stats.example.fr"],
-            "cnil_exempt_audience": dict.fromkeys(
-                (
-                    "first_party_only",
-                    "audience_only",
-                    "anonymous",
-                    "no_cross_site",
-                    "no_combination",
-                    "no_third_party_transfer",
-                    "geo_no_finer_than_city",
-                    "retention_max_25_months",
-                ),
-                True,
-            ),
+            "cnil_exempt_audience": dict.fromkeys((name for name, _ in CNIL_CONDITIONS), True),
         },
     },
 }

@@ -9,22 +9,13 @@ from dataclasses import replace
 import pytest
 
 from consentgate.policy.load import load_dict
-from consentgate.policy.model import Policy
+from consentgate.policy.model import CNIL_CONDITIONS, Policy
 from consentgate.selftest.classify import Assessment, assess
 from consentgate.selftest.records import Choice, CookieRecord, Phase, PhaseObservation, RequestRecord
 
 SITE = "http://www.shop.fr"
 PAGE = SITE + "/"
-CONDITIONS = (
-    "first_party_only",
-    "audience_only",
-    "anonymous",
-    "no_cross_site",
-    "no_combination",
-    "no_third_party_transfer",
-    "geo_no_finer_than_city",
-    "retention_max_25_months",
-)
+CONDITIONS = tuple(name for name, _ in CNIL_CONDITIONS)  # all asserted (tests/policy checks each)
 POLICY: Policy = load_dict(
     {
         "include_catalog": False,
