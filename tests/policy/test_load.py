@@ -843,3 +843,22 @@ def test_check_policy_reminds_that_the_cnil_exemption_rests_on_the_sites_word() 
     (warning,) = [w for w in policy_warnings(load_text(cnil_policy())) if "cnil" in w]
     assert "matomo" in warning and "self-assessment" in warning
     assert not [w for w in policy_warnings(load_dict({})) if "cnil" in w]
+
+
+def test_check_policy_warns_when_first_party_hosts_cover_a_service_that_needs_consent() -> None:
+    from consentgate.policy.commands import policy_warnings
+
+    data = {
+        "first_party_hosts": ["shop.example"],
+        "services": {
+            "stats": {"category": "analytics", "hosts": ["stats.shop.example"]},
+            "cdn": {"category": "necessary", "hosts": ["cdn.shop.example"], "justification": "assets"},
+            "ads": {"category": "marketing", "hosts": ["ads.example"]},
+        },
+    }
+    warnings = [w for w in policy_warnings(load_dict(data)) if "first_party_hosts" in w]
+    assert (
+        len(warnings) == 1 and warnings[0].startswith("services.stats:") and "'shop.example'" in warnings[0]
+    )
+    narrow = {**data, "first_party_hosts": ["www.shop.example"]}
+    assert not [w for w in policy_warnings(load_dict(narrow)) if "first_party_hosts" in w]

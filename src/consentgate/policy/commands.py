@@ -81,4 +81,28 @@ def policy_warnings(policy: Policy) -> list[str]:
             "CNIL conditions on file, and cap the cookies its JavaScript writes in the tool itself "
             "(consentgate caps only Set-Cookie headers)"
         )
+    warnings.extend(_first_party_shadows(policy))
     return warnings
+
+
+def _first_party_shadows(policy: Policy) -> list[str]:
+    """Services the policy asks consent for whose hosts ``first_party_hosts`` covers: the
+    rewriter treats those hosts as the site's own and never blocks them by host."""
+    own = policy.first_party_hosts
+    if not own:
+        return []
+    required, exempt = policy.required_categories, policy.cnil_exempt_services
+    found: list[str] = []
+    for service in policy.services:
+        if service.category in required or service.id in exempt:
+            continue
+        for host in service.hosts:
+            covering = next((f for f in own if host == f or host.endswith("." + f)), None)
+            if covering is not None:
+                found.append(
+                    f"services.{service.id}: host {host!r} is under first_party_hosts ({covering!r}), "
+                    f"so the rewriter never blocks it: this {service.category} service runs before "
+                    "consent wherever only its host identifies it (list your own hosts narrowly)"
+                )
+                break
+    return found
