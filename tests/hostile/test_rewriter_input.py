@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
 from consentgate.html.rewriter import HtmlRewriter
 from tests.html.kit import RULES, deny_all, live, live_scripts, run
@@ -225,16 +224,7 @@ def test_leaving_svg_by_an_ancestors_end_tag_does_not_hide_a_ping() -> None:
 # html5lib is the oracle above; the browser is the truth. Each page is served as it comes out of
 # the rewriter (no consent) from a fake origin; every request Chromium makes is recorded.
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"]
 SITE = "https://site.test/"
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def requested_trackers(browser: Browser, page_bytes: bytes, *, click: str | None = None) -> list[str]:
@@ -311,8 +301,8 @@ CHROMIUM_BYPASSES = [
 @pytest.mark.browser
 @pytest.mark.parametrize(("page", "click"), CHROMIUM_BYPASSES)
 def test_chromium_loads_no_tracker_from_rewritten_foreign_content(
-    chromium: Browser, page: bytes, click: str | None
+    browser: Browser, page: bytes, click: str | None
 ) -> None:
-    assert requested_trackers(chromium, page, click=click), "the page must load a tracker before rewriting"
+    assert requested_trackers(browser, page, click=click), "the page must load a tracker before rewriting"
     rewritten = run(b"<!doctype html><body>" + page, deny_all)
-    assert requested_trackers(chromium, rewritten, click=click) == []
+    assert requested_trackers(browser, rewritten, click=click) == []
