@@ -133,7 +133,7 @@ class ConsentMode:
         ``objection`` (an opt-out signal or a US opt-out in force) denies the three ad types
         whatever the categories say.
         """
-        key = (consent.categories, consent.services, consent.denied_services, objection)
+        key = (*consent.shape, objection)
         cached = self._values.get(key)
         if cached is None:
             cached = {}
@@ -152,7 +152,7 @@ class ConsentMode:
         per consent shape and only the nonce is added per page."""
         if not self.enabled:
             return ""
-        key = (consent.categories, consent.services, consent.denied_services, objection, choice_pending)
+        key = (*consent.shape, objection, choice_pending)
         code = self._scripts.get(key)
         if code is None:
             default = self.default(consent, objection=objection, choice_pending=choice_pending)

@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from itsdangerous import BadSignature, Signer
@@ -127,6 +127,15 @@ class ConsentCookie:
         if self._is_secure(secure) and not self._settings.domain:
             return "__Host-" + self._settings.name
         return self._settings.name
+
+    def value(self, cookies: Mapping[str, str], *, secure: bool) -> str | None:
+        """The consent cookie among a request's cookies. Over HTTPS only the ``__Host-`` one
+        counts: a sibling subdomain can set the plain name (``Domain=.example.com``) but never
+        a ``__Host-`` one. Over HTTP the browser sends no ``__Host-`` cookie anyway, except on
+        localhost, where either is the visitor's own."""
+        if secure:
+            return cookies.get(self.name(True))
+        return cookies.get(self.name(False)) or cookies.get(self.name(True))
 
     def _attributes(self, max_age: int, *, secure: bool) -> str:
         parts = [f"Max-Age={max_age}", "Path=/"]

@@ -52,6 +52,12 @@ class Consent:
     ) -> Consent:
         return cls(consent_id=consent_id or new_consent_id(), service_categories=service_categories)
 
+    @property
+    def shape(self) -> tuple[frozenset[str], frozenset[str], frozenset[str], bool]:
+        """What this consent allows, without whose it is: the key of every cache of rendered
+        output that many visitors share (never the id, dates or region)."""
+        return (self.categories, self.services, self.denied_services, self.exists)
+
     def allows(self, key: str) -> bool:
         """True when category or service ``key`` may run for this visitor."""
         if key == NECESSARY or key in self.categories:

@@ -198,8 +198,7 @@ class Endpoints:
         status = request.cookie_status
         stored = request.visitor.stored
         if status == "expired":
-            name = self.gate.cookie.name
-            raw = request.cookies.get(name(request.secure)) or request.cookies.get(name(not request.secure))
+            raw = self.gate.cookie.value(request.cookies, secure=request.secure)
             consent_id = self.gate.cookie.signed_id(raw or "") or new_consent_id()
             action: Action = "expired"
         else:

@@ -205,11 +205,7 @@ class ConsentGate:
         if visitor is not None and (not visitor.stored.exists or visitor.stored.expires_at > time.time()):
             return visitor
         cookies = parse_cookie_headers(((b"cookie", cookie_header),)) if cookie_header else {}
-        name = self.cookie.name
-        # Over HTTPS only the __Host- cookie counts: a sibling subdomain can set the plain name
-        # (Domain=.example.com) but never a __Host- one. Over HTTP the browser sends no __Host-
-        # cookie anyway, except on localhost, where either is the visitor's own.
-        value = cookies.get(name(secure)) if secure else cookies.get(name(False)) or cookies.get(name(True))
+        value = self.cookie.value(cookies, secure=secure)
         stored, status = self.cookie.loads(value)
         # Bots are told apart later, and only where it matters (banner, stored opt-outs).
         decision = self.jurisdiction.decide(stored, region=region, signals=self.signals[(gpc, dnt)])

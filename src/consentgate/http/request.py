@@ -273,10 +273,7 @@ class Request:
             consent = self.consent
             # The consent's shape, not the consent: one entry per variant, not per visitor.
             key = (
-                consent.categories,
-                consent.services,
-                consent.denied_services,
-                consent.exists,
+                *consent.shape,
                 self.is_bot,
                 self.locale(),
                 self.decision.mode,
@@ -328,6 +325,8 @@ class Request:
     def filter_links(self, headers: RawHeaders) -> RawHeaders:
         """The page's headers without ``Link`` preloads/preconnects of services not granted
         (what the rewriter does to ``<link rel=preload>``; unknown hosts stay, as there)."""
+        if not any(key.lower() == b"link" for key, _ in headers):
+            return headers  # most pages: nothing to build
         rules = self.gate.rules
         allows = self.allows()
         page_host = self.host or None
@@ -396,13 +395,7 @@ class Request:
         origin = f"{self.scope.get('scheme', 'http')}://{self.header(b'host')}" if builder.report_to else None
         consent = self.consent
         # Everything ``allows`` depends on: the header can be shared by every visitor with this shape.
-        shape = (
-            consent.categories,
-            consent.services,
-            consent.denied_services,
-            consent.exists,
-            self.decision.objection,
-        )
+        shape = (*consent.shape, self.decision.objection)
         return builder.page(
             consent, allows, origin=origin, root_path=self.scope.get("root_path", ""), shape=shape
         )

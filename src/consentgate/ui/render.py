@@ -496,10 +496,7 @@ class UI:
         default = ctx.consent_mode_default
         key = (
             self._language(ctx),
-            consent.categories,
-            consent.services,
-            consent.denied_services,
-            consent.exists,
+            *consent.shape,
             consent.source,
             consent.gpc_applied,
             consent.region,
@@ -541,10 +538,7 @@ class UI:
             ctx.banner_position,
             ctx.choices_link_text,
             ctx.exempt_services,
-            consent.categories,
-            consent.services,
-            consent.denied_services,
-            consent.exists,
+            *consent.shape,
             bool(strings.consent_id),
             bool(strings.choice_date),
             # Identities, not values: hashing Service objects costs more than the whole page.
@@ -597,9 +591,7 @@ class UI:
             finding.service_id,
             finding.service_name,
             finding.host,
-            consent.categories,
-            consent.services,
-            consent.denied_services,
+            *consent.shape,
         )
         stencil = self._placeholders.get(key)
         if stencil is None:
