@@ -12,7 +12,7 @@ link-param )``; commas and semicolons inside ``<…>`` or a quoted string do not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from consentgate.http.types import RawHeaders
 
@@ -25,6 +25,12 @@ FETCHING_RELS = frozenset({"preload", "prefetch", "preconnect", "dns-prefetch", 
 def link_values(value: bytes) -> list[bytes]:
     """The comma-separated link-values of one header field, each as its exact bytes (stripped
     of the separating white space)."""
+    return [stripped for part in _split(value, 0x2C, targets=True) if (stripped := part.strip(b" \t"))]
+
+
+def _split(value: bytes, separator: int, *, targets: bool) -> list[bytes]:
+    """``value`` cut at ``separator`` bytes outside quoted strings (and, with ``targets``,
+    outside ``<…>``)."""
     parts: list[bytes] = []
     start = 0
     in_target = in_quote = escaped = False
@@ -39,15 +45,15 @@ def link_values(value: bytes) -> list[bytes]:
         elif in_target:
             if byte == 0x3E:  # >
                 in_target = False
-        elif byte == 0x3C:  # <
+        elif byte == 0x3C and targets:  # <
             in_target = True
         elif byte == 0x22:
             in_quote = True
-        elif byte == 0x2C:  # ,
+        elif byte == separator:
             parts.append(value[start:index])
             start = index + 1
     parts.append(value[start:])
-    return [stripped for part in parts if (stripped := part.strip(b" \t"))]
+    return parts
 
 
 def link_target(link_value: bytes) -> bytes | None:
@@ -62,7 +68,7 @@ def rels(link_value: bytes) -> frozenset[str]:
     """The lower-case relation types of one link-value's ``rel`` parameter(s)."""
     end = link_value.find(b">")
     found: set[str] = set()
-    for param in _params(link_value[end + 1 :] if end >= 0 else b""):
+    for param in _split(link_value[end + 1 :] if end >= 0 else b"", 0x3B, targets=False):
         name, _, raw = param.partition(b"=")
         if name.strip(b" \t").lower() == b"rel":
             text = raw.strip(b" \t")
@@ -70,25 +76,6 @@ def rels(link_value: bytes) -> frozenset[str]:
                 text = text[1:-1]
             found.update(text.decode("latin-1").lower().split())
     return frozenset(found)
-
-
-def _params(rest: bytes) -> Iterable[bytes]:
-    start = 0
-    in_quote = escaped = False
-    for index, byte in enumerate(rest):
-        if in_quote:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_quote = False
-        elif byte == 0x22:
-            in_quote = True
-        elif byte == 0x3B:  # ;
-            yield rest[start:index]
-            start = index + 1
-    yield rest[start:]
 
 
 def filter_link_headers(headers: RawHeaders, keep: Callable[[bytes], bool]) -> tuple[RawHeaders, int]:
