@@ -110,7 +110,8 @@ class Jurisdiction:
         self.policy = policy
         self._required = frozenset({NECESSARY}) | policy.required_categories
         self._all = frozenset(c.id for c in policy.categories)
-        self._uk_statistics = frozenset(c.id for c in policy.categories if c.uk_statistics)
+        # Categories under the UK statistical exception (the audit names an objection to them).
+        self.uk_statistics = frozenset(c.id for c in policy.categories if c.uk_statistics)
         self.cnil_exempt = policy.cnil_exempt_services
         self._category_of = policy.service_categories
         self._marketing = MARKETING if policy.has_category(MARKETING) else None
@@ -368,7 +369,7 @@ class Jurisdiction:
         France, unless an opt-out signal objects); everything under opt-out/notice."""
         categories: set[str] = set(self._required)
         if mode == "uk_statistics":
-            categories |= self._uk_statistics
+            categories |= self.uk_statistics
         elif mode in ("opt_out", "notice"):
             categories |= self._all
         services: set[str] = set()

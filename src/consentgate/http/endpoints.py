@@ -262,7 +262,7 @@ class Endpoints:
         if request.decision.mode == "uk_statistics":
             # UK (PECR Sch. A1): a flagged statistics category left off is the visitor's objection
             # to the statistical exception, named so that the record shows it as one (CG-52).
-            objected_uk = sorted(c for c in self.gate.uk_statistics if not consent.allows(c))
+            objected_uk = sorted(c for c in self.gate.jurisdiction.uk_statistics if not consent.allows(c))
             if objected_uk:
                 detail["uk_objection"] = ",".join(objected_uk)
         exempt = request.decision.exempt

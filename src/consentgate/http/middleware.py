@@ -93,8 +93,6 @@ class ConsentGate:
         elif not isinstance(policy, Policy):
             policy = load_file(Path(policy))
         self.policy = policy
-        # Categories under the UK statistical exception (named in the audit when objected to).
-        self.uk_statistics = frozenset(c.id for c in policy.categories if c.uk_statistics)
         keys = [secret_keys] if isinstance(secret_keys, str | bytes) else list(secret_keys)
         self.cookie = ConsentCookie(keys, policy)  # refuses missing or short keys, naming secret_keys
         self.csrf = CsrfTokens(keys, max_age=csrf_max_age)
