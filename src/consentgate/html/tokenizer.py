@@ -471,7 +471,7 @@ class Tokenizer:
                     scanner = self._fast if self._ping_seen else self._fast_plain
                     i = self._scan_fast(scanner or self._fast, buf, i, n, events, final)
                 elif self._tree.foreign and self._tree.alternative is None:
-                    i = self._scan_foreign(buf, i, n)
+                    i = self._scan_foreign(buf, i, n, events)
                 else:
                     i = self._scan_markup(buf, i, n, events, final)
             elif mode == _SCRIPT:
@@ -656,15 +656,17 @@ class Tokenizer:
         self._stalled = True
         return hold
 
-    def _scan_foreign(self, buf: bytes, i: int, n: int) -> int:
-        """The fast path through svg/math content: start tags that only open an element and
-        end tags that report nothing move the stack of open elements here, one regex match
-        each; any other token (comments, CDATA, tags that matter) goes to the exact scanner."""
+    def _scan_foreign(self, buf: bytes, i: int, n: int, events: list[Event]) -> int:
+        """The fast path through svg/math content: start tags that only open an element (and
+        are reported or not) and end tags that report nothing move the stack of open elements
+        here, one regex match each; any other token (comments, CDATA, tags that leave foreign
+        content or open an integration point) goes to the exact scanner."""
         tree = self._tree
         frames = tree.frames
         base = self._base
         limit = self.max_buffer
         special_starts, special_ends = self._foreign_special
+        reported = self._start_names or frozenset()
         self._stalled = False
         while True:
             m = _FOREIGN_STEP.match(buf, i)
@@ -684,7 +686,17 @@ class Tokenizer:
             if name in special_starts:
                 return self._hand_over(i)
             end = m.end()
-            if not (buf[end - 2] == 0x2F and parse_attrs(buf, m.start(3), m.end(3))[1]):
+            self_closing = buf[end - 2] == 0x2F and parse_attrs(buf, m.start(3), m.end(3))[1]
+            if name in reported:  # svg <use>, <image>...: as _token() reports it
+                depth = len(frames)
+                p = m.start(1) - 1
+                self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
+                i = end
+                self.safe = base + i
+                if len(frames) != depth or tree.alternative is not None or not tree.foreign:
+                    return i
+                continue
+            if not self_closing:
                 frames[-1].open.append(name)
             i = end
             self.safe = base + i
@@ -695,8 +707,10 @@ class Tokenizer:
         key = (self._start_names, self._end_names)
         found = _FOREIGN_SPECIAL.get(key)
         if found is None:
+            # Reported start tags that only open an element are reported by _scan_foreign
+            # itself; the ones below do more.
             found = _FOREIGN_SPECIAL[key] = (
-                _FOREIGN_SPECIAL_STARTS | (self._start_names or frozenset()),
+                _FOREIGN_SPECIAL_STARTS,
                 _FOREIGN_SPECIAL_ENDS | (self._end_names or frozenset()),
             )
         return found
