@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentgate.html.tokenizer import CDATA_NAME, END, START, Event, Tokenizer, attr_map, parse_attrs
+from consentgate.html.tokenizer import (
+    CDATA_NAME,
+    END,
+    START,
+    Event,
+    Tokenizer,
+    attr_map,
+    parse_attrs,
+    self_closing,
+)
 
 WATCHED = frozenset({"script", "img", "iframe"})
 
@@ -244,3 +253,35 @@ def test_a_guess_about_foreign_content_keeps_the_other_reading_for_raw_text() ->
     found = tokenizer.feed(b"<svg></span><style><img src=x></style>", final=True)
     style = [e for e in found if e.name == "style" and e.kind == START]
     assert style and style[0].alternative is not None and style[0].alternative.foreign
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"b=", b"=", b'"', b"'", b" ", b"\t", b"/", b"x/", b">", b"/ "]), max_size=14
+    )
+)
+def test_self_closing_agrees_with_parse_attrs(pieces: list[bytes]) -> None:
+    """The one-regex self-closing test says what the full attribute parse says, on tails
+    built to confuse it: unquoted values ending in `/`, quotes inside values, `= /`."""
+    data = b"<use " + b"".join(pieces)
+    assert self_closing(data, 4, len(data)) == parse_attrs(data, 4, len(data))[1]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        (b' href="#a"/', True),
+        (b" href=#a/", False),  # the slash belongs to the unquoted value
+        (b' href="#a" /', True),
+        (b" /", True),
+        (b"", False),
+        (b' a="x"/ /', True),
+        (b' a="/" ', False),
+        (b" a= /", False),  # `=` then space: the unquoted value is `/`
+    ],
+)
+def test_self_closing_cases(attrs: bytes, expected: bool) -> None:
+    data = b"<path" + attrs
+    assert self_closing(data, 5, len(data)) is expected
+    assert parse_attrs(data, 5, len(data))[1] is expected

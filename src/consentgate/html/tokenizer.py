@@ -191,6 +191,27 @@ def named_attrs(
     return found
 
 
+# The attributes, then the run of separators they end with (group 1): a tag is self-closing
+# when that run ends with the `/` right before `>` (a `/` inside an unquoted value does not
+# count). One match where parse_attrs() builds every attribute.
+_CLOSING_TAIL = re.compile(
+    rb"(?:[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|\Z))?)*+"
+    rb"([\t\n\f\r /]*+)\Z"
+)
+
+
+def self_closing(data: bytes, start: int, end: int) -> bool:
+    """The self-closing flag of the tag whose attributes are ``data[start:end]`` (after the
+    name, before ``>``): what :func:`parse_attrs` returns second, without the attributes."""
+    if end <= start or data[end - 1] != 0x2F:
+        return False
+    m = _CLOSING_TAIL.match(data, start, end)
+    if m is None:  # not reached for tag bytes; the long way is always right
+        return parse_attrs(data, start, end)[1]
+    return m.end(1) > m.start(1)
+
+
 def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[Attr], bool]:
     """Attributes of the tag bytes ``data[start:end]`` (after the name, before ``>``).
 
@@ -623,7 +644,7 @@ class Tokenizer:
                 lo = end
                 continue
             if kind == "foreign":
-                closing = buf[attrs_end - 1] == 0x2F and parse_attrs(buf, name_end, attrs_end)[1]
+                closing = self_closing(buf, name_end, attrs_end)
                 if leaf.reported:
                     events.append(Event(START, name, base + p, base + end, base + name_end, closing))
                 lo = end
@@ -686,17 +707,17 @@ class Tokenizer:
             if name in special_starts:
                 return self._hand_over(i)
             end = m.end()
-            self_closing = buf[end - 2] == 0x2F and parse_attrs(buf, m.start(3), m.end(3))[1]
+            closing = self_closing(buf, m.start(3), m.end(3))
             if name in reported:  # svg <use>, <image>...: as _token() reports it
                 depth = len(frames)
                 p = m.start(1) - 1
-                self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
+                self._start_tag(buf, name, p, end, m.end(2), closing, events)
                 i = end
                 self.safe = base + i
                 if len(frames) != depth or tree.alternative is not None or not tree.foreign:
                     return i
                 continue
-            if not self_closing:
+            if not closing:
                 frames[-1].open.append(name)
             i = end
             self.safe = base + i
@@ -817,10 +838,10 @@ class Tokenizer:
         if m.group(1):
             self._end_tag(name, base + p, base + end, base + m.end(2), events)
             return end
-        self_closing = False
+        closing = False
         if buf[end - 2] == 0x2F and m.end(3) > m.start(3) and (name in ("svg", "math") or self._every_tag):
-            self_closing = parse_attrs(buf, m.start(3), m.end(3))[1]
-        self._start_tag(buf, name, p, end, m.end(2), self_closing, events)
+            closing = self_closing(buf, m.start(3), m.end(3))
+        self._start_tag(buf, name, p, end, m.end(2), closing, events)
         return end
 
     def _comment(self, buf: bytes, p: int, n: int, events: list[Event], final: bool) -> int:
