@@ -306,3 +306,30 @@ def test_chromium_loads_no_tracker_from_rewritten_foreign_content(
     assert requested_trackers(browser, page, click=click), "the page must load a tracker before rewriting"
     rewritten = run(b"<!doctype html><body>" + page, deny_all)
     assert requested_trackers(browser, rewritten, click=click) == []
+
+
+def _in_srcdoc(document: bytes) -> bytes:
+    return b'<iframe srcdoc="' + document.replace(b"&", b"&amp;").replace(b'"', b"&quot;") + b'"></iframe>'
+
+
+# A srcdoc document runs with the page's origin and loads what it names; src is ignored then.
+SRCDOC_BYPASSES = [
+    pytest.param(_in_srcdoc(b'<img src="' + PIXEL + b'">'), id="pixel"),
+    pytest.param(_in_srcdoc(b'<script src="' + GA + b'"></script>'), id="script"),
+    pytest.param(
+        _in_srcdoc(b'<img src="' + PIXEL + b'">')[:-9] + b' src="/local"></iframe>', id="src-beside"
+    ),
+    pytest.param(
+        _in_srcdoc(b'<a href="/"><iframe src="' + VIDEO + b'"></iframe></a>'), id="lazy-video-embed"
+    ),
+    pytest.param(_in_srcdoc(_in_srcdoc(b'<img src="' + PIXEL + b'">')), id="nested"),
+    pytest.param(b"<iframe srcdoc='&lt;img src=" + PIXEL + b"&gt;'></iframe>", id="single-quoted"),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", SRCDOC_BYPASSES)
+def test_chromium_loads_no_tracker_from_a_rewritten_srcdoc(browser: Browser, page: bytes) -> None:
+    assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
+    rewritten = run(b"<!doctype html><body>" + page, deny_all)
+    assert requested_trackers(browser, rewritten) == []

@@ -34,6 +34,7 @@ from typing import Final
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
+from consentgate.html.srcdoc import escape_document, unescape_document
 from consentgate.html.tokenizer import (
     CDATA_NAME,
     COMMENT,
@@ -137,7 +138,7 @@ _FOREIGN_URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
 }
 # Empty values inserted first in a tag too long to read (the first attribute of a name wins).
 _BLANKS: Final = {
-    "iframe": b' src="about:blank"',
+    "iframe": b' src="about:blank" srcdoc=""',  # srcdoc, wherever it is, wins over src
     "frame": b' src="about:blank"',
     "embed": b' src=""',
     "object": b' data=""',
@@ -324,6 +325,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._noscript_tree: ForeignContent | None = None
         self._placeholders: list[tuple[str, bytes | None]] = []
         self._closed = False
+        self._depth = 0  # srcdoc documents inside srcdoc documents
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -757,14 +759,20 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         slot = len(self._placeholders)
         if name == "object":
             self._placeholders.append((name, None))  # one slot per object: they nest
+        # The document in <iframe srcdoc> loads what it names, whatever happens to src.
+        srcdoc = name == "iframe" and not event.foreign and not event.truncated and b"srcdoc" in tag.lower()
         if plan is None:
+            if srcdoc:
+                self._replace_if_changed(event, tag, self._with_srcdoc(event, tag))
             return
         verdict, blocked = plan
         action = self._action(verdict)
         finding = self._report(name, verdict, self._line(event.start), action)
         if action != "blocked":
+            if srcdoc:
+                self._replace_if_changed(event, tag, self._with_srcdoc(event, tag))
             return
-        self._replace(event.start, event.end, blocked)
+        self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = self._placeholder(finding) if self._placeholder is not None else None
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
@@ -799,7 +807,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
                 source = _LAZY_ATTRS
                 verdict = self._classify_attrs(attrs, _LAZY_ATTRS, False)
-        if verdict is None and event.truncated and not any(a in attrs for a in primary):
+        if verdict is None and event.truncated and (name == "iframe" or not any(a in attrs for a in primary)):
+            # Its src may be in the part not seen; an iframe's srcdoc, which wins, as well.
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
         if verdict is None:
             return None
@@ -813,6 +822,44 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             if event.foreign and name == "image":
                 insert = _BLANKS["use"] + insert
         return verdict, _rewritten(event, tag, moved, insert)
+
+    def _replace_if_changed(self, event: Event, tag: bytes, rewritten: bytes) -> None:
+        if rewritten != tag:
+            self._replace(event.start, event.end, rewritten)
+
+    def _with_srcdoc(self, event: Event, tag: bytes) -> bytes:
+        """``tag`` (an iframe's start tag, maybe already rewritten) with the document in its
+        ``srcdoc`` rewritten as a page of its own (see consentgate.html.srcdoc)."""
+        name_end = event.name_end - event.start
+        found = named_attrs(tag, name_end, len(tag) - 1, (b"srcdoc",))
+        if not found:
+            return tag
+        value = _SRCDOC_VALUE.match(tag, found[0][1], found[0][2])
+        if value is None:
+            return tag  # no value: an empty document
+        index = value.lastindex or 0
+        if self._depth >= _SRCDOC_DEPTH:
+            # srcdoc in srcdoc in srcdoc...: not read further, so not shown either
+            return tag[: value.start(index) - (index < 3)] + b'""' + tag[value.end(index) + (index < 3) :]
+        document, kept = unescape_document(value.group(index))
+        inner = HtmlRewriter(
+            self._rules,
+            self._allows,
+            placeholder=self._placeholder,
+            on_finding=self._on_finding,
+            max_buffer=self._max_buffer,
+            page_host=self._page_host,
+            base_host=self._base_host,  # about:srcdoc has the page's base URL
+            line_offset=self._line(event.start) - 1,
+            line_numbers=self._lines,
+        )
+        inner._depth = self._depth + 1
+        rewritten = inner.feed(document) + inner.close()
+        if rewritten == document:
+            return tag
+        quoted = index < 3  # groups 1 and 2 sit inside their quotes
+        start, end = value.start(index) - quoted, value.end(index) + quoted
+        return tag[:start] + b'"' + escape_document(rewritten, kept) + b'"' + tag[end:]
 
     def _harmless(self, tag: bytes) -> bool:
         """Quick look at an image, media or link tag: no known tracker host and no consent
@@ -938,6 +985,10 @@ def _rewritten(event: Event, tag: bytes, moved: Mapping[bytes, bytes], insert: b
     return b"".join(pieces)
 
 
+_SRCDOC_VALUE: Final = re.compile(
+    rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >]++))"
+)
+_SRCDOC_DEPTH: Final = 3
 _UNPLANNED: Final = object()  # memo sentinel
 # A script start tag: its attributes, a verdict to act on, or whether its content decides.
 _ScriptPlan = tuple[dict[bytes, bytes], Verdict | None, bool]
