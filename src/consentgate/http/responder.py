@@ -112,12 +112,9 @@ class Responder:
         self._firewall = firewall
         self._counters = counters
         self._head_only = head_only
-        self._transform: BodyTransform | None = None
-        self._held: Message | None = None
-        self._held_trailers = False
+        # The rest of the state (_transform, _held, _held_trailers, _failed, _ended) is only
+        # read once rewriting starts, and set there: most responses never need it.
         self._rewriting = False
-        self._failed = False
-        self._ended = False
 
     async def __call__(self, message: Message) -> None:
         message_type = message["type"]
@@ -147,10 +144,17 @@ class Responder:
             return False
         page = self.page
         for key, value in message.get("headers") or ():
-            key = key.lower()
-            if key == b"set-cookie":
-                return False
-            if key == b"content-type" and page is not None and b"htm" in value.lower():
+            # By length first: only the two names that matter are lower-cased (any case counts).
+            size = len(key)
+            if size == 10:
+                if key == b"set-cookie" or key.lower() == b"set-cookie":
+                    return False
+            elif (
+                size == 12
+                and page is not None
+                and (key == b"content-type" or key.lower() == b"content-type")
+                and b"htm" in value.lower()
+            ):
                 return False
         return page is None or message["status"] != 304 or not page.etag_translated
 
@@ -208,6 +212,11 @@ class Responder:
             return
         headers = variant_etag([(k, v) for k, v in headers if k.lower() not in _BODY_BOUND], suffix)
         start = {**message, "headers": headers}
+        self._transform: BodyTransform | None = None
+        self._held: Message | None = None
+        self._held_trailers = False
+        self._failed = False
+        self._ended = False
         self._rewriting = True
         if self._head_only:
             # HEAD: the same headers as GET, and never a body from us
