@@ -333,3 +333,22 @@ def test_chromium_loads_no_tracker_from_a_rewritten_srcdoc(browser: Browser, pag
     assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
     rewritten = run(b"<!doctype html><body>" + page, deny_all)
     assert requested_trackers(browser, rewritten) == []
+
+
+# A frame's javascript: or data: URL is a document of its own; <input type=image> is a pixel.
+DOCUMENT_URL_BYPASSES = [
+    pytest.param(b"<iframe src=\"javascript:'<img src=" + PIXEL + b">'\"></iframe>", id="javascript-iframe"),
+    pytest.param(b'<iframe src="data:text/html,<img src=' + PIXEL + b'>"></iframe>', id="data-iframe"),
+    pytest.param(b'<object data="data:text/html,<img src=' + PIXEL + b'>"></object>', id="data-object"),
+    pytest.param(b'<input type="image" src="' + PIXEL + b'" alt="x">', id="input-image"),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", DOCUMENT_URL_BYPASSES)
+def test_chromium_loads_no_tracker_from_frame_documents_or_image_inputs(
+    browser: Browser, page: bytes
+) -> None:
+    assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
+    rewritten = run(b"<!doctype html><body>" + page, deny_all)
+    assert requested_trackers(browser, rewritten) == []

@@ -3,13 +3,15 @@ undone as a browser undoes them (html5lib is the oracle), rewritten like a page,
 
 from __future__ import annotations
 
+import re
+
 import html5lib
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consentgate.html.rules import Finding
-from consentgate.html.srcdoc import escape_document, unescape_document
+from consentgate.html.srcdoc import escape_document, unescape_document, url_document
 
 from .kit import allow_all, deny_all, granting, live, run
 
@@ -50,16 +52,19 @@ def test_the_document_round_trips_to_the_same_srcdoc(value: bytes) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(reference_soup)
+@example(b"&eacute;&eacute;&eacute;1&eacute;")  # a digit between two markers
 def test_the_document_is_what_the_browser_reads_with_the_markers_read_alone(value: bytes) -> None:
     """Every marker stands for a reference the browser decodes to a non-ASCII character (or a
     NUL, which it replaces): read alone, it gives what it gave in place; the rest of the
     document is already what the browser reads."""
     document, kept = unescape_document(value)
-    resolved = document.decode("latin-1")
-    for index, raw in enumerate(kept):
-        alone = srcdoc_as_browser_reads_it(raw)
-        assert alone != raw.decode("latin-1") or raw == b"\x00"
-        resolved = resolved.replace(f"\x00{index}\x00", alone)
+    for raw in kept:
+        assert srcdoc_as_browser_reads_it(raw) != raw.decode("latin-1") or raw == b"\x00"
+    resolved = re.sub(  # left to right, as escape_document puts them back
+        "\x00([0-9]+)\x00",
+        lambda m: srcdoc_as_browser_reads_it(kept[int(m.group(1))]),
+        document.decode("latin-1"),
+    )
     assert resolved == srcdoc_as_browser_reads_it(value)
 
 
@@ -192,3 +197,48 @@ def test_findings_inside_srcdoc_are_reported() -> None:
     findings: list[Finding] = []
     run(frame(b"&lt;img src=" + PIXEL + b"&gt;"), deny_all, findings=findings)
     assert [(f.tag, f.service_id, f.action) for f in findings] == [("img", "meta", "blocked")]
+
+
+# -- javascript: and data: URLs: documents of their own ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "document"),
+    [
+        (b"javascript:'<img src=" + PIXEL + b">'", b"'<img src=" + PIXEL + b">'"),
+        (b"JaVa&#x09;Script:%3Cimg%3E", b"<img>"),  # a reference, a tab, percent escapes
+        (b"data:text/html,%3Cscript%20src%3D" + GA + b"%3E", b"<script src=" + GA + b">"),
+        (b"data:text/html;base64,PGltZyBzcmM9eD4", b"<img src=x>"),  # unpadded
+        (b"data:text/html;base64,PGlt ZyBz\ncmM9eD4=", b"<img src=x>"),
+        (b"data:text/html", b""),  # no comma: nothing
+    ],
+)
+def test_frame_urls_that_are_documents_are_read(url: bytes, document: bytes) -> None:
+    assert url_document(url) == document
+
+
+@pytest.mark.parametrize("url", [b"https://www.youtube.com/embed/x", b"/local", b"about:blank", b""])
+def test_other_urls_are_not_documents(url: bytes) -> None:
+    assert url_document(url) is None
+
+
+@pytest.mark.parametrize(
+    ("tag", "service"),
+    [
+        (b"<iframe src=\"javascript:'<img src=" + PIXEL + b">'\"></iframe>", "meta"),
+        (b'<iframe src="data:text/html,%3Cscript%3Efbq(%27init%27)%3C/script%3E"></iframe>', "meta"),
+        (b'<object data="data:text/html,<img src=' + PIXEL + b'>"></object>', "meta"),
+        (b"<embed src=\"data:image/svg+xml,<svg><image href='" + PIXEL + b"'/></svg>\">", "meta"),
+    ],
+)
+def test_a_frame_whose_url_document_names_a_tracker_is_blocked(tag: bytes, service: str) -> None:
+    findings: list[Finding] = []
+    out = run(b"<body>" + tag, deny_all, findings=findings)
+    assert [(f.service_id, f.action) for f in findings] == [(service, "blocked")]
+    assert b"data-consentgate-blocked" in out
+    assert run(b"<body>" + tag, allow_all) == b"<body>" + tag
+
+
+def test_a_url_document_without_trackers_is_left_alone() -> None:
+    page = b'<body><iframe src="javascript:\'<p>hello</p>\'"></iframe><iframe src="data:text/html,<b>x</b>"></iframe>'
+    assert run(page, deny_all) == page

@@ -34,7 +34,7 @@ from typing import Final
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
-from consentgate.html.srcdoc import escape_document, unescape_document
+from consentgate.html.srcdoc import escape_document, unescape_document, url_document
 from consentgate.html.tokenizer import (
     CDATA_NAME,
     COMMENT,
@@ -63,6 +63,7 @@ _START_NAMES: Final = frozenset(
         "frame",
         "img",
         "image",
+        "input",  # <input type=image src> loads its src like an image
         "link",
         "embed",
         "object",
@@ -118,6 +119,7 @@ _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
     "embed": (b"src",),
     "object": (b"data",),
     "img": (b"src", b"srcset"),
+    "input": (b"src",),
     "image": (b"src", b"srcset"),
     "source": (b"src", b"srcset"),
     "video": (b"src", b"poster"),
@@ -143,6 +145,7 @@ _BLANKS: Final = {
     "embed": b' src=""',
     "object": b' data=""',
     "img": b' src="" srcset=""',
+    "input": b' src=""',
     "image": b' src="" srcset=""',
     "source": b' src="" srcset=""',
     "video": b' src="" poster=""',
@@ -807,6 +810,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
                 source = _LAZY_ATTRS
                 verdict = self._classify_attrs(attrs, _LAZY_ATTRS, False)
+        if verdict is None and name in _DOCUMENT_FRAMES:
+            verdict = self._document_verdict(attrs, primary)
         if verdict is None and event.truncated and (name == "iframe" or not any(a in attrs for a in primary)):
             # Its src may be in the part not seen; an iframe's srcdoc, which wins, as well.
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
@@ -890,6 +895,24 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 )
                 if verdict is not None:
                     return verdict
+        return None
+
+    def _document_verdict(self, attrs: dict[bytes, bytes], names: tuple[bytes, ...]) -> Verdict | None:
+        """A frame whose URL is a document of its own (``javascript:``, ``data:``) loads what
+        that document names: a signature in it, or the host of a service, decides."""
+        rules = self._rules
+        for attr in names:
+            value = attrs.get(attr)
+            document = url_document(value) if value is not None else None
+            if not document:
+                continue
+            verdict = rules.classify_inline(document)
+            if verdict is not None:
+                return verdict
+            for m in _DOCUMENT_HOST.finditer(document.lower()):
+                host = rules.tracker_host(m.group(1))
+                if host is not None and host != self._page_host:
+                    return rules.classify_url(b"//" + m.group(1), None, None, unknown_counts=False)
         return None
 
     # -- noscript ----------------------------------------------------------------------------
@@ -989,6 +1012,8 @@ _SRCDOC_VALUE: Final = re.compile(
     rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >]++))"
 )
 _SRCDOC_DEPTH: Final = 3
+_DOCUMENT_FRAMES: Final = frozenset({"iframe", "frame", "object", "embed"})
+_DOCUMENT_HOST: Final = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@<]++)")
 _UNPLANNED: Final = object()  # memo sentinel
 # A script start tag: its attributes, a verdict to act on, or whether its content decides.
 _ScriptPlan = tuple[dict[bytes, bytes], Verdict | None, bool]

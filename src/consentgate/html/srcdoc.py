@@ -1,4 +1,5 @@
-"""The document inside ``<iframe srcdoc="...">``, as bytes the rewriter can read, and back.
+"""Documents inside attributes: ``<iframe srcdoc="...">`` as bytes the rewriter can read and
+write back, and the ``javascript:`` or ``data:`` URL of a frame as text to classify.
 
 A ``srcdoc`` attribute holds a whole HTML document, escaped once as an attribute value. The
 browser renders it in the frame with the page's origin (unless sandboxed) and loads whatever it
@@ -17,11 +18,15 @@ values: a legacy name without ``;`` followed by ``=`` or an alphanumeric is not 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
 import html.entities
 import re
 from typing import Final
+from urllib.parse import unquote_to_bytes
 
-__all__ = ["escape_document", "unescape_document"]
+__all__ = ["escape_document", "unescape_document", "url_document"]
 
 _REFERENCE: Final = re.compile(rb"&(?:#[xX]([0-9a-fA-F]+);?|#([0-9]+);?|([A-Za-z][A-Za-z0-9]*)(;?))|\x00")
 _MARKER: Final = re.compile(rb"\x00([0-9]+)\x00")
@@ -71,3 +76,37 @@ def escape_document(document: bytes, kept: list[bytes]) -> bytes:
     if not kept:
         return escaped
     return _MARKER.sub(lambda m: kept[int(m.group(1))] if int(m.group(1)) < len(kept) else m.group(), escaped)
+
+
+_DOCUMENT_URL: Final = re.compile(r"[\x00-\x20]*+(javascript|data):(.*)", re.IGNORECASE | re.DOTALL)
+_URL_NOISE: Final = re.compile(r"[\t\n\r]")  # removed by the URL parser wherever they are
+
+
+def url_document(value: bytes) -> bytes | None:
+    """The document a frame's ``javascript:`` or ``data:`` URL holds, or None for any other URL.
+
+    ``javascript:'<img src=...>'`` renders the string its code returns, and a ``data:`` URL
+    (percent-encoded or base64) is a document of its own; either loads what it names. The text
+    is returned as the browser would run or parse it, near enough to find hosts and signatures
+    in: character references undone (an attribute value), tabs and newlines dropped, percent
+    escapes decoded, base64 decoded."""
+    text = value.decode("latin-1")
+    if "&" in text:
+        text = html.unescape(text)
+    m = _DOCUMENT_URL.match(_URL_NOISE.sub("", text))
+    if m is None:
+        return None
+    scheme, rest = m.group(1).lower(), m.group(2)
+    if scheme == "javascript":
+        return unquote_to_bytes(rest)
+    header, comma, payload = rest.partition(",")
+    if not comma:
+        return b""
+    data = unquote_to_bytes(payload)
+    if header.lower().rstrip().endswith(";base64"):
+        packed = re.sub(rb"[^A-Za-z0-9+/]", b"", data)  # whitespace and padding do not count
+        try:
+            return base64.b64decode(packed + b"=" * (-len(packed) % 4))
+        except binascii.Error:
+            return data  # not base64 after all: the browser shows nothing; looking costs nothing
+    return data

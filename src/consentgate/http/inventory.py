@@ -46,6 +46,7 @@ _TAG_GROUPS: Final[Mapping[str, tuple[Group, ...]]] = {
     "embed": ("frame",),
     "object": ("frame",),
     "img": ("img",),
+    "input": ("img",),
     "image": ("img",),
     "source": ("img",),
     "video": ("img",),
