@@ -59,3 +59,10 @@ def test_google_tags_are_recognised_by_path_on_any_host() -> None:
 def test_host_of_survives_bad_urls() -> None:
     assert host_of("HTTP://WWW.Example.COM:8080/x") == "www.example.com"
     assert host_of("http://[bad") == ""
+
+
+def test_hosting_platforms_give_each_customer_a_site_of_their_own() -> None:
+    # one list with the cookie firewall (consentgate.domains): github.io is a public suffix
+    assert registrable_domain("a.b.example.github.io") == "example.github.io"
+    assert not same_site("alice.github.io", "bob.github.io")
+    assert registrable_domain("www.example.gouv.fr") == "example.gouv.fr"

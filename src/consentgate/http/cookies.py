@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from consentgate.consent.state import Consent
+from consentgate.domains import listed_suffix
 from consentgate.http.cookie_lifetime import LifetimeCap, record_names
 from consentgate.http.types import CookieDecision, RawHeaders
 from consentgate.policy.model import NECESSARY, Policy, Service
@@ -203,39 +204,6 @@ def parse_cookie_date(text: str) -> float | None:
 
 # --- domains a cookie may live on ------------------------------------------------------------
 
-# Two-label public suffixes common enough to matter, instead of a Public Suffix List dependency.
-# Without them, ``shop.example.co.uk`` would get a deletion cookie for ``Domain=co.uk``; browsers
-# ignore such a line, so a missing entry costs a wasted header, never a wrong deletion.
-_TWO_LABEL_SUFFIXES = frozenset(
-    {
-        # country-code second levels
-        *(f"{second}.uk" for second in ("co", "org", "ac", "gov", "ltd", "plc", "me", "net", "sch")),
-        *(f"{second}.au" for second in ("com", "net", "org", "edu", "gov", "id", "asn")),
-        *(f"{second}.nz" for second in ("co", "org", "net", "ac", "govt", "school")),
-        *(f"{second}.jp" for second in ("co", "ne", "or", "ac", "go", "ad", "ed", "gr", "lg")),
-        *(f"{second}.br" for second in ("com", "net", "org", "gov", "edu")),
-        *(f"{second}.cn" for second in ("com", "net", "org", "gov", "edu")),
-        *(f"{second}.in" for second in ("co", "net", "org", "gov", "ac", "firm", "gen", "ind")),
-        *(f"{second}.za" for second in ("co", "org", "net", "gov", "ac")),
-        *(f"{second}.kr" for second in ("co", "or", "ne", "go", "ac")),
-        *(f"{second}.il" for second in ("co", "org", "net", "ac", "gov")),
-        *(f"{second}.mx" for second in ("com", "org", "gob", "net", "edu")),
-        *(f"{second}.tr" for second in ("com", "org", "net", "gov", "edu")),
-        *(f"{second}.ar" for second in ("com", "org", "net", "gob")),
-        *(f"{second}.hk" for second in ("com", "org", "net", "gov", "edu")),
-        *(f"{second}.tw" for second in ("com", "org", "net", "gov", "edu")),
-        *(f"{second}.sg" for second in ("com", "org", "net", "gov", "edu")),
-        *(f"{second}.my" for second in ("com", "org", "net", "gov", "edu")),
-        *(f"{second}.ua" for second in ("com", "org", "net", "gov", "edu")),
-        "com.pl", "net.pl", "org.pl", "co.at", "or.at", "com.es", "org.es", "com.pt", "co.id",
-        "or.id", "com.ph", "com.vn", "com.sa", "com.eg", "com.co", "com.pe", "co.th", "in.th",
-        # hosting platforms where each customer gets a subdomain
-        "github.io", "gitlab.io", "herokuapp.com", "netlify.app", "vercel.app", "pages.dev",
-        "workers.dev", "appspot.com", "web.app", "firebaseapp.com", "blogspot.com",
-        "azurewebsites.net", "cloudfront.net", "onrender.com", "fly.dev", "glitch.me",
-    }
-)  # fmt: skip
-
 
 def cookie_domains(host: str) -> list[str]:
     """Domains a cookie visible to ``host`` may carry, from the host up to the registrable one.
@@ -255,7 +223,7 @@ def cookie_domains(host: str) -> list[str]:
     else:
         return []
     labels = host.split(".")
-    registrable = 3 if ".".join(labels[-2:]) in _TWO_LABEL_SUFFIXES else 2
+    registrable = 3 if listed_suffix(labels) else 2
     if len(labels) < registrable:
         return []
     return [".".join(labels[index:]) for index in range(len(labels) - registrable + 1)]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar, cast
 
+from consentgate.domains import registrable_domain
 from consentgate.policy import regions, schema
 from consentgate.policy.catalog import (
     cookie_tracker_category,
@@ -49,7 +50,6 @@ from consentgate.policy.model import (
     Theme,
 )
 from consentgate.policy.toml_lines import KeyPath, key_lines, line_of
-from consentgate.selftest.hosts import registrable_domain
 
 __all__ = ["PolicyError", "Problem", "load_dict", "load_file", "load_text"]
 
