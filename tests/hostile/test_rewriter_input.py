@@ -352,3 +352,32 @@ def test_chromium_loads_no_tracker_from_frame_documents_or_image_inputs(
     assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
     rewritten = run(b"<!doctype html><body>" + page, deny_all)
     assert requested_trackers(browser, rewritten) == []
+
+
+# What a delayed-JavaScript plugin does on first interaction (here at once): take each script of
+# its own type and run it from the URL it parked in data-*-src (or src), or its text.
+_LOADER = (
+    b"<script>document.querySelectorAll('script[type=rocketlazyloadscript],script[type=\"text/partytown\"]')"
+    b".forEach(function (o) { var s = document.createElement('script');"
+    b" var src = o.getAttribute('data-rocket-src') || o.getAttribute('src');"
+    b" if (src) { s.src = src; } else { s.text = o.text; } document.body.appendChild(s); });</script>"
+)
+LOADER_BYPASSES = [
+    pytest.param(
+        b'<script type="rocketlazyloadscript" data-rocket-src="' + GA + b'"></script>', id="wp-rocket"
+    ),
+    pytest.param(b'<script type="text/partytown" src="' + GA + b'"></script>', id="partytown-src"),
+    pytest.param(
+        b'<script type="text/partytown">new Image().src=\'' + PIXEL + b"';fbq('init','1')</script>",
+        id="partytown-inline",
+    ),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", LOADER_BYPASSES)
+def test_chromium_loads_no_tracker_a_script_loader_would_run(browser: Browser, page: bytes) -> None:
+    page = b"<!doctype html><body>" + page + _LOADER
+    assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
+    rewritten = run(page, deny_all)
+    assert requested_trackers(browser, rewritten) == []

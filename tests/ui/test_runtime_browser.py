@@ -38,7 +38,7 @@ B_SOURCE = b'window.order.push("b");'
 B_INTEGRITY = "sha384-" + base64.b64encode(hashlib.sha384(B_SOURCE).digest()).decode()
 
 # The scripts a granted visitor would run, in document order, minus the async one.
-ORDERED = ["a", "inline-1", "b", "site", "cookiebot", "klaro", "m", "mod", "onetrust"]
+ORDERED = ["a", "inline-1", "b", "site", "cookiebot", "klaro", "m", "mod", "onetrust", "lazy", "party"]
 
 BLOCKED_MARKUP = f"""
 <script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
@@ -60,6 +60,10 @@ BLOCKED_MARKUP = f"""
 <script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
   data-consentgate-type="module" data-consentgate-src="/js/mod.js"></script>
 <script type="text/plain" class="optanon-category-C0004">window.order.push("onetrust");</script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-type="rocketlazyloadscript" data-rocket-src="/js/lazy.js"></script>
+<script type="text/plain" data-consentgate-blocked data-consentgate-category="analytics"
+  data-consentgate-type="text/partytown">window.order.push("party");</script>
 <img alt="" data-consentgate-blocked data-consentgate-category="analytics" data-consentgate-src="/pixel.gif">
 <iframe title="video" data-consentgate-blocked data-consentgate-category="marketing"
   data-consentgate-service="video" data-consentgate-src="/frame"></iframe>
@@ -254,7 +258,7 @@ def test_customised_choice_runs_only_the_granted_category(tab: Tab, site: FakeSi
     ]
     page.check("#consentgate-cat-analytics")
     page.click(f"{CENTRE} button[data-cg-action='save']")
-    order = wait_for_scripts(page, "mod", "site")
+    order = wait_for_scripts(page, "mod", "site", "party")
     assert [name for name in order if name != "async"] == [
         "a",
         "inline-1",
@@ -263,6 +267,8 @@ def test_customised_choice_runs_only_the_granted_category(tab: Tab, site: FakeSi
         "cookiebot",
         "klaro",
         "mod",
+        "lazy",  # a script loader's type: run as the classic script, from its data-rocket-src
+        "party",
     ]
     assert page.evaluate("document.querySelector('iframe').hasAttribute('src')") is False
     assert page.evaluate("document.querySelectorAll('[data-consentgate-placeholder]').length") == 1

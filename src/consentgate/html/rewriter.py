@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Final
+from typing import Final, Literal
 
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
@@ -103,6 +103,20 @@ _JS_TYPES: Final = frozenset(
         "text/x-javascript",
     }
 )
+# Script types nothing runs (besides any *template*, *tmpl*, *json and *xml type).
+_DATA_TYPES: Final = frozenset(
+    {
+        "importmap",
+        "speculationrules",
+        "text/plain",
+        "text/html",
+        "text/css",
+        "text/markdown",
+        "text/x-markdown",
+    }
+)
+_DATA_SUFFIXES: Final = ("json", "xml", "-shader", "/x-vertex", "/x-fragment")
+ScriptKind = Literal["js", "data", "loader"]
 _SCRIPT_MOVED: Final = {
     name: b"data-consentgate-" + name
     for name in (b"type", b"src", b"integrity", b"nonce", b"async", b"defer")
@@ -662,10 +676,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             verdict = rules.classify_markup(attrs, gated_script=gated)
             if verdict is not None:
                 return attrs, verdict, False
-        if not _is_js(attrs):
+        kind = _script_kind(attrs)
+        if kind == "data":
             return None  # a data block (JSON-LD, importmap, templates): never runs
         if event.foreign:
             sources = [attrs[a] for a in _FOREIGN_URL_ATTRS["script"] if a in attrs]
+        elif kind == "loader":
+            # Run later by a script loader (WP Rocket, LiteSpeed, Partytown, Rocket Loader...),
+            # which takes the URL from src or its own data-*-src.
+            sources = [value for name, value in attrs.items() if name == b"src" or name.endswith(b"-src")]
         else:
             sources = [attrs[b"src"]] if b"src" in attrs else []
         if sources:
@@ -736,7 +755,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         key = (tag, event.foreign, verdict.category, service.id if service else None, verdict.rule)
         blocked: bytes | None = memo.get(key) if not event.truncated else None  # type: ignore[assignment]
         if blocked is None:
-            if verdict.rule == "markup" and not _is_js(attrs):
+            if verdict.rule == "markup" and _script_kind(attrs) == "data":
                 # already gated by the site: keep its shape
                 blocked = _rewritten(event, tag, _NO_ATTRS, _markers(verdict))
             else:
@@ -1067,15 +1086,25 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-def _is_js(attrs: dict[bytes, bytes]) -> bool:
+def _script_kind(attrs: dict[bytes, bytes]) -> ScriptKind:
+    """``js``: the browser runs it; ``data``: nothing runs it (JSON-LD, import maps,
+    templates, a consent tool's ``text/plain``); ``loader``: any other type, which the browser
+    skips and a script loader may run later (``rocketlazyloadscript``, ``litespeed/javascript``,
+    ``text/partytown``, Rocket Loader's ``<hash>-text/javascript``, ``text/babel``...)."""
     kind = attrs.get(b"type")
     if kind is None or not kind.strip(_WS):
         language = attrs.get(b"language")
         if language is None or not language.strip(_WS):
-            return True
-        return "text/" + _text(language).strip(" \t\n\f\r").lower() in _JS_TYPES
+            return "js"
+        # language="VBScript" and the like ran in old browsers only
+        return "js" if "text/" + _text(language).strip(" \t\n\f\r").lower() in _JS_TYPES else "data"
     # Lenient like browsers in practice: "text/javascript; charset=utf-8" runs.
-    return _text(kind).lower().split(";")[0].strip(" \t\n\f\r") in _JS_TYPES
+    name = _text(kind).lower().split(";")[0].strip(" \t\n\f\r")
+    if name in _JS_TYPES:
+        return "js"
+    if name in _DATA_TYPES or "template" in name or "tmpl" in name or name.endswith(_DATA_SUFFIXES):
+        return "data"
+    return "loader"
 
 
 _QUIET_NAMES: Final = frozenset(_URL_ATTRS) - _UNKNOWN_COUNTS

@@ -81,14 +81,26 @@
 
   // A script only runs when the element is created by script, so each one is rebuilt with its
   // original attributes and the page's CSP nonce (which browsers hide from getAttribute).
+  // A script loader's own type (WP Rocket, LiteSpeed, Perfmatters, Partytown, Rocket Loader):
+  // its loader may have run already, so the script runs as the classic script it stands for,
+  // from the URL the loader would have taken (src, or its own data-*-src).
+  var LOADER = /^(rocketlazyloadscript|litespeed\/javascript|pmdelayedscript|text\/partytown|text\/rocketscript|[0-9a-f]+-text\/javascript)$/i;
+  function loaderSrc(el) {
+    for (var i = 0; i < el.attributes.length; i++) {
+      if (/^data-.*-src$/.test(el.attributes[i].name) && el.attributes[i].name.indexOf(P) !== 0) return el.attributes[i].value;
+    }
+    return null;
+  }
   function revive(old) {
-    var s = d.createElement("script"), i, a, type = get(old, P + "type") || get(old, "data-type");
+    var s = d.createElement("script"), i, a, type = get(old, P + "type") || get(old, "data-type"), src;
+    var loader = !!type && LOADER.test(type.split(";")[0].trim());
     for (i = 0; i < old.attributes.length; i++) {
       a = old.attributes[i];
       if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P) !== 0) s.setAttribute(a.name, a.value);
     }
-    if (type) s.setAttribute("type", type);
-    if (get(old, P + "src") || get(old, "data-src")) s.setAttribute("src", get(old, P + "src") || get(old, "data-src"));
+    if (type && !loader) s.setAttribute("type", type);
+    src = get(old, P + "src") || get(old, "data-src") || (loader ? loaderSrc(old) : null);
+    if (src) s.setAttribute("src", src);
     if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
     if (state.nonce) s.setAttribute("nonce", state.nonce);
     // Created scripts default to async; only the originally async ones may overtake others.
