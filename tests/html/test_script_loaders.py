@@ -50,6 +50,7 @@ def test_a_tracker_behind_a_script_loader_is_neutralised(tag: bytes) -> None:
         b'<script type="text/x-handlebars-template"><img src="https://www.facebook.com/tr"></script>',
         b'<script type="text/template" data-src="' + GA + b'">gtag()</script>',
         b'<script type="x-shader/x-vertex">void main(){}</script>',
+        b"<script type=\"text/x-handlebars\">{{#if x}}<script>fbq('init')</script>{{/if}}</script>",
         b'<script type="rocketlazyloadscript" data-rocket-src="/js/site.js"></script>',  # first party
     ],
 )

@@ -103,7 +103,7 @@ _JS_TYPES: Final = frozenset(
         "text/x-javascript",
     }
 )
-# Script types nothing runs (besides any *template*, *tmpl*, *json and *xml type).
+# Script types nothing runs (besides template engines' and any *json or *xml type).
 _DATA_TYPES: Final = frozenset(
     {
         "importmap",
@@ -116,6 +116,8 @@ _DATA_TYPES: Final = frozenset(
     }
 )
 _DATA_SUFFIXES: Final = ("json", "xml", "-shader", "/x-vertex", "/x-fragment")
+# Client-side template engines' script types (text/x-handlebars, text/x-jquery-tmpl...)
+_TEMPLATE_WORDS: Final = ("template", "tmpl", "handlebars", "mustache", "underscore", "jsrender", "x-html")
 ScriptKind = Literal["js", "data", "loader"]
 _SCRIPT_MOVED: Final = {
     name: b"data-consentgate-" + name
@@ -1102,7 +1104,7 @@ def _script_kind(attrs: dict[bytes, bytes]) -> ScriptKind:
     name = _text(kind).lower().split(";")[0].strip(" \t\n\f\r")
     if name in _JS_TYPES:
         return "js"
-    if name in _DATA_TYPES or "template" in name or "tmpl" in name or name.endswith(_DATA_SUFFIXES):
+    if name in _DATA_TYPES or any(word in name for word in _TEMPLATE_WORDS) or name.endswith(_DATA_SUFFIXES):
         return "data"
     return "loader"
 
