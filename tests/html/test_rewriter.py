@@ -225,6 +225,29 @@ def test_utf16_pages_pass_through_untouched(caplog: pytest.LogCaptureFixture) ->
         assert run(b"<p>x", head=HEAD, body=BODY, charset="UTF-16") == b"<p>x"
 
 
+@pytest.mark.parametrize(
+    ("prefix", "charset"),
+    [
+        (b"\x00\x00\xfe\xff", None),  # UTF-32's BOM: browsers know none but UTF-8's and UTF-16's
+        (b"", "utf-32"),  # no encoding label: the browser falls back to an ASCII-compatible one
+        (b"", "UTF-7"),
+        (b"", "ucs-4"),
+    ],
+)
+def test_what_browsers_read_as_ascii_is_rewritten(prefix: bytes, charset: str | None) -> None:
+    page = prefix + b'<script src="https://www.google-analytics.com/a.js"></script>'
+    assert live(page)
+    assert live(run(page, charset=charset)) == []
+
+
+@pytest.mark.parametrize(
+    "charset", ["UTF-16", "utf-16be", "ucs-2", "unicodeFFFE", "iso-2022-jp", "hz-gb-2312"]
+)
+def test_labels_browsers_read_as_utf16_iso2022_or_replacement_pass_through(charset: str) -> None:
+    page = b'<script src="https://www.google-analytics.com/a.js"></script>'
+    assert run(page, charset=charset) == page
+
+
 def test_legacy_encodings_are_kept_byte_for_byte() -> None:
     text = "<p>\u00e9t\u00e9 \u00fcber</p><script src='https://www.google-analytics.com/a.js'></script><p>\u00e4</p>"
     for encoding in ("windows-1252", "iso-8859-2", "utf-8"):

@@ -249,6 +249,14 @@ async def test_a_utf16_page_passes_unchanged() -> None:
     assert send.body == body
 
 
+async def test_a_charset_browsers_do_not_know_is_rewritten() -> None:
+    # "utf-32" is no encoding label: the browser falls back to an ASCII-compatible decoding and
+    # runs the page's scripts, so they are rewritten as in any other page
+    body = b'<html><body><script src="https://www.google-analytics.com/analytics.js"></script></body></html>'
+    send = await run(Response(body, media_type='text/html; charset="utf-32"'))
+    assert send.body == b"<!--cg-->" + body + b"<!--/cg-->"  # the (fake) page's rewriter ran
+
+
 # --- what is never rewritten -----------------------------------------------------------------
 
 

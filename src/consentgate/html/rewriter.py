@@ -49,7 +49,7 @@ from consentgate.html.tokenizer import (
     parse_attrs,
 )
 
-__all__ = ["HtmlRewriter", "rewrite", "scan"]
+__all__ = ["HtmlRewriter", "not_ascii_compatible", "rewrite", "scan"]
 
 logger = logging.getLogger("consentgate")
 
@@ -234,7 +234,26 @@ _TAG_HOSTS = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@]*+)([\t\n\r@]?)")
 _BREAKER: Final = b"\n}"  # a syntax error at the top level of any complete script
 _SIG_OVERLAP: Final = 512
 _SAFE_VALUE = re.compile(rb"[^A-Za-z0-9 _.:/@+-]")
-_PASSTHROUGH_CHARSETS = ("utf-16", "utf-32", "iso-2022", "ucs-2", "ucs-4")
+# Encoding labels a browser reads as UTF-16 (where `<` can be half of a character), as the stateful
+# ISO-2022-JP (where it can be half of a kanji), or as "replacement" (the page shows as one
+# U+FFFD: nothing in it runs). WHATWG Encoding, section 4.2. Any other label passes through
+# the bytes as ASCII does: "utf-32", "ucs-4" and "utf-7" are no labels at all, so the browser
+# falls back to an ASCII-compatible encoding and runs the page's scripts.
+_NOT_ASCII_LABELS: Final = frozenset(
+    {
+        "csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le",
+        "unicodefffe", "utf-16be",
+        "csiso2022jp", "iso-2022-jp",
+        "csiso2022kr", "hz-gb-2312", "iso-2022-cn", "iso-2022-cn-ext", "iso-2022-kr", "replacement",
+    }
+)  # fmt: skip
+
+
+def not_ascii_compatible(label: str) -> bool:
+    """Whether a browser decodes a page labelled ``label`` (a Content-Type charset) in a way
+    that byte-level rewriting would corrupt, or that runs nothing anyway."""
+    return label.strip(" \t\n\f\r\"'").lower() in _NOT_ASCII_LABELS
+
 
 _HEAD_PROLOGUE, _HEAD_OPEN, _HEAD_AWAIT_META, _HEAD_DONE = range(4)
 
@@ -296,11 +315,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._base_seen = False
         self._fragment = fragment
         self._line_offset = line_offset
-        self._passthrough = (
-            bool(charset)
-            and charset is not None
-            and charset.strip().lower().startswith(_PASSTHROUGH_CHARSETS)
-        )
+        self._passthrough = charset is not None and not_ascii_compatible(charset)
         inject_head = bool(head_snippet) and not fragment
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
@@ -404,7 +419,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     # -- start-up: encoding and charset prescan ----------------------------------------------
     def _start(self, data: bytes) -> bool:
         """Look at the first bytes; True when the page must pass through untouched."""
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\x00\x00\xfe\xff":
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # the UTF-16 BOMs: browsers know no other but UTF-8's
             self._passthrough = True
             _log_passthrough()
             return True
@@ -849,6 +864,27 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 insert = _BLANKS["use"] + insert
         return verdict, _rewritten(event, tag, moved, insert)
 
+    def _inner(
+        self, offset: int, *, fragment: bool = False, tree: ForeignContent | None = None
+    ) -> HtmlRewriter:
+        """A rewriter for a document inside this page, from ``offset`` on (``<noscript>``
+        content, a ``srcdoc``): same rules, consent, listeners and base URL; no snippets."""
+        inner = HtmlRewriter(
+            self._rules,
+            self._allows,
+            placeholder=self._placeholder,
+            on_finding=self._on_finding,
+            max_buffer=self._max_buffer,
+            page_host=self._page_host,
+            line_offset=self._line(offset) - 1,
+            base_host=self._base_host,
+            fragment=fragment,
+            tree=tree,
+            line_numbers=self._lines,
+        )
+        inner._depth = self._depth + 1
+        return inner
+
     def _replace_if_changed(self, event: Event, tag: bytes, rewritten: bytes) -> None:
         if rewritten != tag:
             self._replace(event.start, event.end, rewritten)
@@ -868,18 +904,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             # srcdoc in srcdoc in srcdoc...: not read further, so not shown either
             return tag[: value.start(index) - (index < 3)] + b'""' + tag[value.end(index) + (index < 3) :]
         document, kept = unescape_document(value.group(index))
-        inner = HtmlRewriter(
-            self._rules,
-            self._allows,
-            placeholder=self._placeholder,
-            on_finding=self._on_finding,
-            max_buffer=self._max_buffer,
-            page_host=self._page_host,
-            base_host=self._base_host,  # about:srcdoc has the page's base URL
-            line_offset=self._line(event.start) - 1,
-            line_numbers=self._lines,
-        )
-        inner._depth = self._depth + 1
+        inner = self._inner(event.start)  # (about:srcdoc has the page's base URL)
         rewritten = inner.feed(document) + inner.close()
         if rewritten == document:
             return tag
@@ -968,19 +993,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     self._resource(Event(START, "iframe", tag_start, start + m.end(3), tag_start + 7))
                     self._end_tag(Event(END, "iframe", close_start, start + m.end(4), close_start + 8))
             return
-        inner = HtmlRewriter(
-            self._rules,
-            self._allows,
-            placeholder=self._placeholder,
-            on_finding=self._on_finding,
-            max_buffer=self._max_buffer,
-            page_host=self._page_host,
-            line_offset=self._line(start) - 1,
-            base_host=self._base_host,
-            fragment=True,
-            tree=self._noscript_tree,
-            line_numbers=self._lines,
-        )
+        inner = self._inner(start, fragment=True, tree=self._noscript_tree)
         rewritten = inner.feed(content) + inner.close()
         if rewritten != content:
             self._replace(start, end, rewritten)
@@ -1051,7 +1064,7 @@ def _remember(memo: dict[object, object], key: object, value: object) -> None:
 def _log_passthrough() -> None:
     # Once per process: a site that serves UTF-16 serves every page that way.
     logger.warning(
-        "consentgate: a page in UTF-16/UTF-32 (or another encoding that is not ASCII-compatible) "
+        "consentgate: a page in UTF-16 (or another encoding that is not ASCII-compatible) "
         "passes through without tracker blocking"
     )
 

@@ -26,6 +26,7 @@ import anyio
 import anyio.to_thread
 
 from consentgate.consent.state import Consent
+from consentgate.html.rewriter import not_ascii_compatible
 from consentgate.http.cookies import CookieFirewall
 from consentgate.http.types import Message, RawHeaders, Send
 
@@ -47,7 +48,7 @@ HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
 REWRITE_STATUSES = frozenset({200, *range(400, 419), *range(421, 432), 451, *range(500, 512)})
 DECODABLE = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
 # Stateful or wide encodings where "<" may be half of a character: rewriting bytes would break them.
-_UNSAFE_CHARSET = re.compile(rb"utf-?16|utf-?32|ucs-?2|iso-?2022|hz-gb|utf-?7", re.IGNORECASE)
+_CHARSET = re.compile(rb"""(?:^|;)[\t ]*charset[\t ]*=[\t ]*["']?([^"';\t ]*)""", re.IGNORECASE)
 # Headers that describe the exact bytes of the app's body and are wrong after a rewrite.
 _BODY_BOUND = frozenset(
     {b"content-length", b"accept-ranges", b"content-md5", b"digest", b"content-digest", b"repr-digest"}
@@ -312,7 +313,8 @@ def _cannot_rewrite(content_type: bytes, encoding: bytes) -> str:
     if encoding and encoding != b"identity" and encoding not in DECODABLE:
         return f"content-encoding {encoding.decode('latin-1')!r}"
     _, _, params = content_type.partition(b";")
-    if _UNSAFE_CHARSET.search(params):
+    charset = _CHARSET.search(params)
+    if charset is not None and not_ascii_compatible(charset.group(1).decode("latin-1")):
         return f"charset in {content_type.decode('latin-1')!r} is not ASCII-compatible"
     return ""
 
