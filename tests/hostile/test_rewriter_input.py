@@ -381,3 +381,28 @@ def test_chromium_loads_no_tracker_a_script_loader_would_run(browser: Browser, p
     assert requested_trackers(browser, page), "the page must load a tracker before rewriting"
     rewritten = run(page, deny_all)
     assert requested_trackers(browser, rewritten) == []
+
+
+# An image map's <area ping> pings on click like <a ping>; rel=preload as=image may name only
+# imagesrcset (the browser fetches the candidate for its pixel density).
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("page", "click"),
+    [
+        pytest.param(
+            b'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="99" height="99" usemap="#m">'
+            b'<map name="m"><area shape="rect" coords="0,0,99,99" href="#x" ping="' + PIXEL + b'"></map>',
+            "img",
+            id="area-ping",
+        ),
+        pytest.param(
+            b'<link rel="preload" as="image" imagesrcset="' + PIXEL + b' 1x">', None, id="preload-imagesrcset"
+        ),
+    ],
+)
+def test_chromium_sends_no_ping_or_preload_from_area_or_imagesrcset(
+    browser: Browser, page: bytes, click: str | None
+) -> None:
+    page = b"<!doctype html><body>" + page
+    assert requested_trackers(browser, page, click=click), "the page must reach the tracker before rewriting"
+    assert requested_trackers(browser, run(page, deny_all), click=click) == []

@@ -73,6 +73,7 @@ _START_NAMES: Final = frozenset(
         "base",
         "noscript",
         "plaintext",
+        "area",  # <area ping>: rare (image maps), so looked at always
         "use",  # SVG: these two load their href
         "feimage",
     }
@@ -140,8 +141,9 @@ _URL_ATTRS: Final[dict[str, tuple[bytes, ...]]] = {
     "source": (b"src", b"srcset"),
     "video": (b"src", b"poster"),
     "audio": (b"src",),
-    "link": (b"href",),
+    "link": (b"href", b"imagesrcset"),  # rel=preload as=image may name only imagesrcset
     "a": (b"ping",),
+    "area": (b"ping",),  # an image map's link pings like <a>
 }
 # The same in SVG/MathML, where `href` and `xlink:href` load (SVG 2 prefers the first; both are
 # checked). An element the tokenizer wrongly placed in foreign content keeps its HTML attributes
@@ -166,8 +168,9 @@ _BLANKS: Final = {
     "source": b' src="" srcset=""',
     "video": b' src="" poster=""',
     "audio": b' src=""',
-    "link": b' href=""',
+    "link": b' href="" imagesrcset=""',
     "a": b' ping=""',
+    "area": b' ping=""',
     "use": b' href="" xlink:href=""',
     "feimage": b' href="" xlink:href=""',
 }
@@ -183,10 +186,11 @@ _MOVED_NAME: Final = {
     b"href": b"data-consentgate-href",
     b"xlink:href": b"data-consentgate-xlink-href",
     b"ping": b"data-consentgate-ping",
+    b"imagesrcset": b"data-consentgate-imagesrcset",
     b"data-src": b"data-consentgate-src",
     b"data-srcset": b"data-consentgate-srcset",
 }
-_UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a"})
+_UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a", "area"})
 # Attributes that make Rules.classify_markup look (besides a OneTrust class).
 _MARKUP_ATTRS: Final = frozenset({b"data-service", b"data-category", b"data-cookieconsent", b"data-name"})
 _NO_ATTRS: Final[dict[bytes, bytes]] = {}
@@ -1173,7 +1177,7 @@ def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:
 
 
 def _urls(attr: bytes, value: bytes) -> list[bytes]:
-    if attr in (b"srcset", b"data-srcset"):
+    if attr in (b"srcset", b"data-srcset", b"imagesrcset"):
         return [c.strip(_WS).split()[0] for c in value.split(b",") if c.strip(_WS)]
     if attr == b"ping":
         return value.split()

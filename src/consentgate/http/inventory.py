@@ -53,6 +53,7 @@ _TAG_GROUPS: Final[Mapping[str, tuple[Group, ...]]] = {
     "audio": ("img",),
     "link": ("script", "style", "font"),
     "a": ("connect",),
+    "area": ("connect",),
 }
 # CSP host-char is ALPHA / DIGIT / "-" (CSP3 2.3.1): a name outside that grammar cannot be listed,
 # and nothing else may ever reach a header (";" or "," would start a new directive or policy).

@@ -124,7 +124,7 @@
   // Every attribute the rewriter can move aside (data-src/-srcset: a lazy loader's, kept apart
   // from the src the site already had) goes back under its own name.
   function restore(el) {
-    ["src", "srcset", "href", "data", "ping", "poster", "data-src", "data-srcset"].forEach(function (name) {
+    ["src", "srcset", "imagesrcset", "href", "data", "ping", "poster", "data-src", "data-srcset"].forEach(function (name) {
       var value = get(el, P + name);
       if (value !== null) {
         el.setAttribute(name, value);
