@@ -341,6 +341,9 @@ DOCUMENT_URL_BYPASSES = [
     pytest.param(b'<iframe src="data:text/html,<img src=' + PIXEL + b'>"></iframe>', id="data-iframe"),
     pytest.param(b'<object data="data:text/html,<img src=' + PIXEL + b'>"></object>', id="data-object"),
     pytest.param(b'<input type="image" src="' + PIXEL + b'" alt="x">', id="input-image"),
+    pytest.param(
+        b"<script src=\"data:text/javascript,new Image().src='" + PIXEL + b"'\"></script>", id="data-script"
+    ),
 ]
 
 

@@ -242,3 +242,25 @@ def test_a_frame_whose_url_document_names_a_tracker_is_blocked(tag: bytes, servi
 def test_a_url_document_without_trackers_is_left_alone() -> None:
     page = b'<body><iframe src="javascript:\'<p>hello</p>\'"></iframe><iframe src="data:text/html,<b>x</b>"></iframe>'
     assert run(page, deny_all) == page
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"<script src=\"data:text/javascript,fbq('init','1')\"></script>",
+        b'<script src="data:text/javascript;base64,ZmJxKCdpbml0JywnMScp"></script>',  # fbq('init','1')
+        b"<script src=\"data:text/javascript,new Image().src='" + PIXEL + b"'\"></script>",
+        b"<svg><script href=\"data:text/javascript,fbq('init','1')\"></script></svg>",
+    ],
+)
+def test_a_script_whose_data_url_holds_a_tracker_is_neutralised(tag: bytes) -> None:
+    findings: list[Finding] = []
+    out = run(b"<body>" + tag, deny_all, findings=findings)
+    assert [(f.service_id, f.action) for f in findings] == [("meta", "blocked")]
+    assert b'type="text/plain"' in out
+    assert run(b"<body>" + tag, allow_all) == b"<body>" + tag
+
+
+def test_a_script_whose_data_url_holds_no_tracker_runs() -> None:
+    page = b'<body><script src="data:text/javascript,console.log(1)"></script>'
+    assert run(page, deny_all) == page

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Final, Literal
 
@@ -711,6 +711,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if sources:
             verdicts = [rules.classify_url(src, self._base_host, self._page_host) for src in sources]
             verdict = next((v for v in verdicts if v is not None), None)
+            if verdict is None:
+                # <script src="data:..."> runs the code the URL holds
+                verdict = self._document_verdict(
+                    src for src in sources if src.lstrip(_WS)[:5].lower() == b"data:"
+                )
             return (attrs, verdict, False) if verdict is not None else None
         if event.truncated:
             return attrs, None, False
@@ -851,7 +856,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 source = _LAZY_ATTRS
                 verdict = self._classify_attrs(attrs, _LAZY_ATTRS, False)
         if verdict is None and name in _DOCUMENT_FRAMES:
-            verdict = self._document_verdict(attrs, primary)
+            verdict = self._document_verdict(attrs[a] for a in primary if a in attrs)
         if verdict is None and event.truncated and (name == "iframe" or not any(a in attrs for a in primary)):
             # Its src may be in the part not seen; an iframe's srcdoc, which wins, as well.
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
@@ -947,13 +952,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     return verdict
         return None
 
-    def _document_verdict(self, attrs: dict[bytes, bytes], names: tuple[bytes, ...]) -> Verdict | None:
-        """A frame whose URL is a document of its own (``javascript:``, ``data:``) loads what
-        that document names: a signature in it, or the host of a service, decides."""
+    def _document_verdict(self, urls: Iterable[bytes]) -> Verdict | None:
+        """A frame whose URL is a document of its own (``javascript:``, ``data:``), or a
+        script whose URL is ``data:``, loads or runs what that text names: a signature in it,
+        or the host of a service, decides."""
         rules = self._rules
-        for attr in names:
-            value = attrs.get(attr)
-            document = url_document(value) if value is not None else None
+        for url in urls:
+            document = url_document(url)
             if not document:
                 continue
             verdict = rules.classify_inline(document)
