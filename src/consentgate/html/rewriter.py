@@ -364,6 +364,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._placeholders: list[tuple[str, bytes | None]] = []
         self._closed = False
         self._depth = 0  # srcdoc documents inside srcdoc documents
+        self._closes = True  # close what EOF leaves open (a page's snippets must not land in it)
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -400,7 +401,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._end_stream(tok.position)
         self._end_noscript(tok.position)
         # A fragment (<noscript> content) ends where its element ends: nothing to close.
-        closer = b"" if self._fragment else tok.closer()
+        closer = b"" if self._fragment or not self._closes else tok.closer()
         cut = tok.position if closer == b"" else end
         self._emit_to(cut)
         tail: list[bytes] = []
@@ -914,6 +915,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return tag[: value.start(index) - (index < 3)] + b'""' + tag[value.end(index) + (index < 3) :]
         document, kept = unescape_document(value.group(index))
         inner = self._inner(event.start)  # (about:srcdoc has the page's base URL)
+        inner._closes = False  # nothing is added after it: what it leaves open stays so
         rewritten = inner.feed(document) + inner.close()
         if rewritten == document:
             return tag
