@@ -285,6 +285,8 @@ class HtmlRewriter:
 data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics.com/ga.js"></script>'
     """
 
+    _tok: Tokenizer  # made in __init__, or by _start() once the first bytes are in
+
     def __init__(
         self,
         rules: Rules,
@@ -325,10 +327,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._body_done = fragment or not body_snippet
         self._fast = fast
         self._head_at = -1  # where the head snippet goes, once the first bytes are in
-        if inject_head:
-            self._tok = Tokenizer(None, None, max_buffer=self._max_buffer, fast=fast)
-            self._tok.step = True
-        else:
+        if not inject_head:  # (with a head snippet, _start() picks the tokenizer from the first bytes)
             # <noscript> content is rewritten as a browser without JavaScript reads it: nested
             # <noscript> elements are markup there, so no content is rewritten twice.
             self._tok = Tokenizer(
@@ -443,6 +442,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
                     self._meta_end = m.end()
                     break
+            # Any other start: the head snippet's place is found tag by tag.
+            self._tok = Tokenizer(None, None, max_buffer=self._max_buffer, fast=self._fast)
+            self._tok.step = True
         return False
 
     # -- output ------------------------------------------------------------------------------
