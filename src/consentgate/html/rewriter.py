@@ -41,6 +41,7 @@ from consentgate.html.tokenizer import (
     END,
     START,
     TEXT,
+    VALUE,
     Attr,
     Event,
     Tokenizer,
@@ -877,7 +878,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return verdict, _rewritten(event, tag, moved, insert)
 
     def _inner(
-        self, offset: int, *, fragment: bool = False, tree: ForeignContent | None = None
+        self, offset: int, *, fragment: bool = False, tree: ForeignContent | None = None, closes: bool = True
     ) -> HtmlRewriter:
         """A rewriter for a document inside this page, from ``offset`` on (``<noscript>``
         content, a ``srcdoc``): same rules, consent, listeners and base URL; no snippets."""
@@ -895,6 +896,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             line_numbers=self._lines,
         )
         inner._depth = self._depth + 1
+        inner._closes = closes
         return inner
 
     def _replace_if_changed(self, event: Event, tag: bytes, rewritten: bytes) -> None:
@@ -908,16 +910,16 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         found = named_attrs(tag, name_end, len(tag) - 1, (b"srcdoc",))
         if not found:
             return tag
-        value = _SRCDOC_VALUE.match(tag, found[0][1], found[0][2])
-        if value is None:
+        value = VALUE.match(tag, found[0][1], found[0][2])
+        if value is None or value.lastindex is None:
             return tag  # no value: an empty document
-        index = value.lastindex or 0
+        index = value.lastindex
         if self._depth >= _SRCDOC_DEPTH:
             # srcdoc in srcdoc in srcdoc...: not read further, so not shown either
             return tag[: value.start(index) - (index < 3)] + b'""' + tag[value.end(index) + (index < 3) :]
         document, kept = unescape_document(value.group(index))
-        inner = self._inner(event.start)  # (about:srcdoc has the page's base URL)
-        inner._closes = False  # nothing is added after it: what it leaves open stays so
+        # about:srcdoc has the page's base URL; nothing follows it, so what it leaves open stays so
+        inner = self._inner(event.start, closes=False)
         rewritten = inner.feed(document) + inner.close()
         if rewritten == document:
             return tag
@@ -1055,9 +1057,6 @@ def _rewritten(event: Event, tag: bytes, moved: Mapping[bytes, bytes], insert: b
     return b"".join(pieces)
 
 
-_SRCDOC_VALUE: Final = re.compile(
-    rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >]++))"
-)
 _SRCDOC_DEPTH: Final = 3
 _DOCUMENT_FRAMES: Final = frozenset({"iframe", "frame", "object", "embed"})
 _DOCUMENT_HOST: Final = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@<]++)")

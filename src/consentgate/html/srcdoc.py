@@ -80,6 +80,7 @@ def escape_document(document: bytes, kept: list[bytes]) -> bytes:
 
 _DOCUMENT_URL: Final = re.compile(r"[\x00-\x20]*+(javascript|data):(.*)", re.IGNORECASE | re.DOTALL)
 _URL_NOISE: Final = re.compile(r"[\t\n\r]")  # removed by the URL parser wherever they are
+_NOT_BASE64: Final = re.compile(rb"[^A-Za-z0-9+/]")
 
 
 def url_document(value: bytes) -> bytes | None:
@@ -104,7 +105,7 @@ def url_document(value: bytes) -> bytes | None:
         return b""
     data = unquote_to_bytes(payload)
     if header.lower().rstrip().endswith(";base64"):
-        packed = re.sub(rb"[^A-Za-z0-9+/]", b"", data)  # whitespace and padding do not count
+        packed = _NOT_BASE64.sub(b"", data)  # whitespace and padding do not count
         try:
             return base64.b64decode(packed + b"=" * (-len(packed) % 4))
         except binascii.Error:

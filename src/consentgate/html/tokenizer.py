@@ -46,6 +46,7 @@ __all__ = [
     "END",
     "RAWTEXT_ELEMENTS",
     "START",
+    "VALUE",
     "Attr",
     "Event",
     "InitialState",
@@ -66,12 +67,30 @@ CDATA_NAME: Final = "![cdata["  # otherwise a CDATA section comes as START and E
 _WS = rb"\t\n\f\r "
 _ATTRS = ATTRS
 _TAG = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
-_ATTR = re.compile(
-    rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
-    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
-    rb"|([\t\n\f\r /]++)"
-)
+_NAME = rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+
+
+def _value(groups: bool) -> bytes:
+    """``=`` and an attribute value as the attribute states read it: double-quoted,
+    single-quoted, unquoted, or empty before ``>``; with ``groups``, the value inside its quotes
+    (group 1 or 2) or bare (group 3)."""
+
+    def group(pattern: bytes) -> bytes:
+        return b"(" + pattern + b")" if groups else pattern
+
+    return (
+        rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\""
+        + group(rb"[^\"]*+")
+        + rb"\"|'"
+        + group(rb"[^']*+")
+        + rb"'|"
+        + group(rb"[^\t\n\f\r >\"'][^\t\n\f\r >]*+")
+        + rb"|(?=>|\Z))"
+    )
+
+
+_ATTR = re.compile(b"(" + _NAME + b")(?:" + _value(True) + rb")?|([\t\n\f\r /]++)")
+VALUE = re.compile(_value(True))  # `=` and a value: the value in group 1, 2 or 3 (none if empty)
 # A quoted attribute value holding `<` or `>`: the only thing that can make "a tag ends at its
 # first `>`" wrong, or hide a candidate inside a tag. A superset: it may also fire in text.
 _QUOTED_LT_GT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<>]*+|'[^'<>]*+)[<>]")
@@ -151,9 +170,7 @@ def attr_names(data: bytes, start: int, end: int) -> list[tuple[int, int, int, b
     return found
 
 
-_VALUE = re.compile(
-    rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>|\Z))"
-)
+_VALUE = re.compile(_value(False))
 
 
 @cache
@@ -195,9 +212,7 @@ def named_attrs(
 # when that run ends with the `/` right before `>` (a `/` inside an unquoted value does not
 # count). One match where parse_attrs() builds every attribute.
 _CLOSING_TAIL = re.compile(
-    rb"(?:[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|\Z))?)*+"
-    rb"([\t\n\f\r /]*+)\Z"
+    rb"(?:[\t\n\f\r /]*+" + _NAME + b"(?:" + _value(False) + rb")?)*+([\t\n\f\r /]*+)\Z"
 )
 
 
@@ -686,7 +701,7 @@ class Tokenizer:
         frames = tree.frames
         base = self._base
         limit = self.max_buffer
-        special_starts, special_ends = self._foreign_special
+        special_starts, special_ends = _FOREIGN_SPECIAL_STARTS, self._foreign_special_ends
         reported = self._start_names or frozenset()
         self._stalled = False
         while True:
@@ -723,16 +738,13 @@ class Tokenizer:
             self.safe = base + i
 
     @property
-    def _foreign_special(self) -> tuple[frozenset[str], frozenset[str]]:
-        """Start and end tag names that :meth:`_scan_foreign` hands to the exact scanner."""
-        key = (self._start_names, self._end_names)
-        found = _FOREIGN_SPECIAL.get(key)
+    def _foreign_special_ends(self) -> frozenset[str]:
+        """End tag names that :meth:`_scan_foreign` hands to the exact scanner (its start tags
+        are ``_FOREIGN_SPECIAL_STARTS``: reported ones that only open an element it reports)."""
+        found = _FOREIGN_SPECIAL_ENDS_BY_NAMES.get(self._end_names)
         if found is None:
-            # Reported start tags that only open an element are reported by _scan_foreign
-            # itself; the ones below do more.
-            found = _FOREIGN_SPECIAL[key] = (
-                _FOREIGN_SPECIAL_STARTS,
-                _FOREIGN_SPECIAL_ENDS | (self._end_names or frozenset()),
+            found = _FOREIGN_SPECIAL_ENDS_BY_NAMES[self._end_names] = _FOREIGN_SPECIAL_ENDS | (
+                self._end_names or frozenset()
             )
         return found
 
@@ -1143,9 +1155,7 @@ _FOREIGN_SPECIAL_STARTS: Final = (
     | {"font", "a", "svg", "math", "annotation-xml", "script"}
 )
 _FOREIGN_SPECIAL_ENDS: Final = frozenset({"p", "br", "script"})
-_FOREIGN_SPECIAL: dict[
-    tuple[frozenset[str] | None, frozenset[str] | None], tuple[frozenset[str], frozenset[str]]
-] = {}
+_FOREIGN_SPECIAL_ENDS_BY_NAMES: dict[frozenset[str] | None, frozenset[str]] = {}
 _PING = re.compile(rb"ping[\t\n\f\r ]*+(?:=|\Z)")  # `\Z`: the `=` may come in the next feed
 _RAW_ELEMENTS = RAWTEXT_ELEMENTS | RCDATA_ELEMENTS | {"script", "plaintext"}
 _TAG_NAME = re.compile(rb"<(/?)([a-zA-Z][^\t\n\f\r />]*+)")

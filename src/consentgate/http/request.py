@@ -14,7 +14,7 @@ from consentgate.consent.cookie import CookieStatus
 from consentgate.consent.signals import UNKNOWN, is_dnt_value
 from consentgate.consent.state import Consent, new_consent_id
 from consentgate.http.links import filter_link_headers
-from consentgate.http.responder import BodyTransform, restore_if_none_match
+from consentgate.http.responder import BodyTransform, content_charset, restore_if_none_match
 from consentgate.http.types import RawHeaders, Scope
 from consentgate.policy.model import Policy, Service
 
@@ -486,10 +486,7 @@ def _decodable_encodings(value: bytes) -> bytes:
 def _charset(headers: RawHeaders) -> str | None:
     for key, value in headers:
         if key.lower() == b"content-type":
-            for param in value.decode("latin-1").split(";")[1:]:
-                name, _, charset = param.partition("=")
-                if name.strip().lower() == "charset":
-                    return charset.strip().strip('"') or None
+            return content_charset(value)
     return None
 
 

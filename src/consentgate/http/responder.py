@@ -34,6 +34,7 @@ __all__ = [
     "BodyTransform",
     "Page",
     "Responder",
+    "content_charset",
     "merge_cache_control",
     "merge_vary",
     "restore_if_none_match",
@@ -48,7 +49,6 @@ HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
 REWRITE_STATUSES = frozenset({200, *range(400, 419), *range(421, 432), 451, *range(500, 512)})
 DECODABLE = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
 # Stateful or wide encodings where "<" may be half of a character: rewriting bytes would break them.
-_CHARSET = re.compile(rb"""(?:^|;)[\t ]*charset[\t ]*=[\t ]*["']?([^"';\t ]*)""", re.IGNORECASE)
 # Headers that describe the exact bytes of the app's body and are wrong after a rewrite.
 _BODY_BOUND = frozenset(
     {b"content-length", b"accept-ranges", b"content-md5", b"digest", b"content-digest", b"repr-digest"}
@@ -309,12 +309,20 @@ def _read_zero_copy(message: Message) -> bytes:
     return os.pread(fd, count, offset)
 
 
+def content_charset(content_type: bytes) -> str | None:
+    """The ``charset`` parameter of a Content-Type value, unquoted; None without one."""
+    for param in content_type.decode("latin-1").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
 def _cannot_rewrite(content_type: bytes, encoding: bytes) -> str:
     if encoding and encoding != b"identity" and encoding not in DECODABLE:
         return f"content-encoding {encoding.decode('latin-1')!r}"
-    _, _, params = content_type.partition(b";")
-    charset = _CHARSET.search(params)
-    if charset is not None and not_ascii_compatible(charset.group(1).decode("latin-1")):
+    charset = content_charset(content_type)
+    if charset is not None and not_ascii_compatible(charset):
         return f"charset in {content_type.decode('latin-1')!r} is not ASCII-compatible"
     return ""
 
