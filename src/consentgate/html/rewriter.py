@@ -744,7 +744,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         from the start tag, whatever the chunks), then scan the rest as it streams."""
         self._held = None
         cut = max(event.end, event.start + self._max_buffer)
-        verdict = self._rules.classify_inline(self._tok.slice(event.end, cut))
+        verdict = self._rules.classify_inline(self._tok.slice(event.end, cut), whole=False)
         self._decide_script(event, attrs, verdict)
         if verdict is None:
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
@@ -760,7 +760,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _scan_stream(self, upto: int) -> None:
         if self._stream_found is None and upto > self._stream_scan_from:
-            verdict = self._rules.classify_inline(self._tok.slice(self._stream_scan_from, upto))
+            verdict = self._rules.classify_inline(self._tok.slice(self._stream_scan_from, upto), whole=False)
             if verdict is not None:
                 self._stream_found = verdict
                 self._report("script", verdict, self._stream_line, self._action(verdict))

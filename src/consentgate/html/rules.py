@@ -157,7 +157,7 @@ class Rules:
         }
         # Sites serve the same inline scripts on every page: their verdicts, by content.
         self._inline_cache_size = inline_cache
-        self._inline_verdicts: dict[tuple[int, int], Verdict | None] = {}
+        self._inline_verdicts: dict[tuple[int, int, bool], Verdict | None] = {}
         # The rewriter's decisions by tag bytes (consentgate.html.rewriter); with inline_cache=0
         # each rewriter keeps its own for one page.
         self.memo: dict[object, object] | None = {} if inline_cache else None
@@ -296,22 +296,23 @@ class Rules:
         return Verdict(UNKNOWN_CATEGORY, None, host, "unknown")
 
     # -- rule 3: inline signatures -----------------------------------------------------------
-    def classify_inline(self, script: bytes) -> Verdict | None:
+    def classify_inline(self, script: bytes, *, whole: bool = True) -> Verdict | None:
         """The most sensitive service whose signature the script contains (the earliest, then
-        the longest signature among equally sensitive ones).
+        the longest signature among equally sensitive ones); without one, for a whole script
+        (not a piece of a long one), the service whose JavaScript it loads (``_loaded_script``).
 
         Every occurrence counts, overlapping ones too (see consentgate.html.signatures).
         """
         scanner = self._signatures
         if scanner is None:
-            return None
-        key = (len(script), hash(script))
+            return self._loaded_script(script) if whole else None
+        key = (len(script), hash(script), whole)
         verdict = self._inline_verdicts.get(key, _MISSING)
         if verdict is not _MISSING:
             return verdict
         found = scanner.first(script, self._signature_rank, _SEVERITY["marketing"])
         if found is None:
-            verdict = None
+            verdict = self._loaded_script(script) if whole else None
         else:
             service = self.lookup.service_for_signature(found)
             verdict = Verdict(service.category, service, "", "signature")
@@ -321,8 +322,44 @@ class Rules:
             self._inline_verdicts[key] = verdict
         return verdict
 
+    def _loaded_script(self, script: bytes) -> Verdict | None:
+        """The most sensitive known service whose JavaScript file the script names in a string
+        (``s.src="https://client.crisp.chat/l.js"``): the loader snippets vendors hand out are
+        that, so every host the catalog knows counts, not only the vendors with a signature.
+
+        Only a URL whose path ends in ``.js`` or ``.mjs`` counts: a first-party script that
+        merely links to a vendor (a share button's ``twitter.com/intent/tweet``) is not held.
+        Only scripts up to ``_LOADER_MAX`` bytes: a loader snippet is small, and a site's own
+        bundle that happens to name a vendor's file is not one (signatures still count there)."""
+        if len(script) > _LOADER_MAX or b"//" not in script:
+            return None
+        best: Verdict | None = None
+        for m in self._script_url.finditer(script.lower()):
+            host = self.tracker_host(m.group(1))
+            if host is None:
+                continue
+            service = self.lookup.service_for_host(host)
+            if service is None or (best is not None and _SEVERITY.get(service.category, 2) <= _rank(best)):
+                continue
+            best = Verdict(service.category, service, host, "host")
+        return best
+
+    @cached_property
+    def _script_url(self) -> re.Pattern[bytes]:
+        # ``known_host_pattern`` reads `//host` up to the byte after it; the host is group 1.
+        known = self.known_host_pattern.removeprefix(b"//")
+        return re.compile(
+            rb"//(?=" + known + rb")([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?"
+            rb"/[^\"'`\s<>?#]*\.m?js(?=[\"'`?#])"
+        )
+
+
+def _rank(verdict: Verdict) -> int:
+    return _SEVERITY.get(verdict.category, 2)
+
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
+_LOADER_MAX = 16384
 _NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 
