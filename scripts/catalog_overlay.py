@@ -511,6 +511,73 @@ SERVICES: dict[str, ServiceOverlay] = {
         "add_hosts": ["themoneytizer.com"],
     },
     "marketo": {"entity": "Marketo", "platforms": ["Marketo"], "signatures": ["munchkin.marketo.net"]},
+    # Embeds third-party-web files as "utility" or "content" (left out), though they set cookies
+    # and follow visitors: the media a site embeds most often besides YouTube and Vimeo. Filed
+    # like those two, as marketing.
+    "google-maps": {
+        "entity": "Google Maps",
+        "provider": "Google",
+        "category": "marketing",
+        "purposes": ["maps"],
+        "privacy_url": GOOGLE_PRIVACY,
+        # The embed code Google Maps hands out is on www.google.com, a host reCAPTCHA and search
+        # share: URLs on a host no service declares are read for signatures (rules.py).
+        "signatures": ["google.com/maps/embed", "google.com/maps/d/embed", "maps.googleapis.com/maps/api/js"],
+    },
+    "spotify": {
+        "entity": "Spotify",
+        "category": "marketing",
+        "purposes": ["audio"],
+        "privacy_url": "https://www.spotify.com/legal/privacy-policy/",
+        "signatures": ["open.spotify.com/embed"],
+    },
+    "soundcloud": {
+        "entity": "SoundCloud",
+        "category": "marketing",
+        "purposes": ["audio"],
+        "signatures": ["w.soundcloud.com/player"],
+    },
+    "dailymotion": {
+        "entity": "Dailymotion",
+        "category": "marketing",
+        "purposes": ["video"],
+        "signatures": ["dailymotion.com/embed/"],
+    },
+    "posthog": {
+        "name": "PostHog",
+        "provider": "PostHog",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["posthog.com"],
+        "signatures": ["posthog.init(", "i.posthog.com"],
+    },
+    # Security and payment widgets: strictly necessary for the form or checkout they serve, so
+    # they run without consent, and under unknown_third_party = "block" they are not unknown.
+    "google-recaptcha": {
+        "entity": "Google reCAPTCHA",
+        "name": "Google reCAPTCHA",
+        "provider": "Google",
+        "category": "necessary",
+        "purposes": ["security"],
+        "privacy_url": GOOGLE_PRIVACY,
+        "signatures": ["google.com/recaptcha/", "gstatic.com/recaptcha/"],
+    },
+    "hcaptcha": {
+        "name": "hCaptcha",
+        "provider": "Intuition Machines",
+        "category": "necessary",
+        "purposes": ["security"],
+        "add_hosts": ["hcaptcha.com"],
+    },
+    "cloudflare-turnstile": {
+        "name": "Cloudflare Turnstile",
+        "provider": "Cloudflare",
+        "category": "necessary",
+        "purposes": ["security"],
+        "add_hosts": ["challenges.cloudflare.com"],
+    },
+    "stripe": {"entity": "Stripe", "category": "necessary", "purposes": ["payments", "fraud prevention"]},
+    "paypal": {"entity": "PayPal", "category": "necessary", "purposes": ["payments"]},
 }
 
 # Cookies whose Open Cookie Database platform is not the service that sets them.

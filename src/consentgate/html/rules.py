@@ -7,8 +7,11 @@ Order of the rules (the first that speaks decides):
    ``data-cookieconsent``, OneTrust ``class="optanon-category-C000n"``.
 2. The host of ``src``/``href``/``data`` against the policy and the catalog
    (``Policy.lookup.service_for_host``; subdomains match). Relative URLs, same-host URLs and the
-   policy's first-party hosts are the site's own and never findings.
-3. Inline-script signatures (``Policy.lookup.service_for_inline``).
+   policy's first-party hosts are the site's own and never findings. The URL of active content
+   on a host nobody declares is then read for signatures (a self-hosted ``matomo.js``, Google
+   Maps' ``google.com/maps/embed``).
+3. Inline-script signatures (``Policy.lookup.service_for_inline``); without one, a small inline
+   script that names a known service's ``.js`` file is that service's (loader snippets).
 
 A third-party script (or frame, embed, object, ping) on a host nobody knows follows
 ``policy.unknown_third_party``; unknown hosts of images, stylesheets and media do not, or every
@@ -245,9 +248,26 @@ class Rules:
             if len(self._host_verdicts) >= _HOST_CACHE_SIZE:
                 self._host_verdicts.clear()  # bounded: hosts come from pages, not from us
             self._host_verdicts[host] = verdict
-        if verdict is None or (verdict.rule == "unknown" and not unknown_counts):
+        if verdict is None:
             return None
+        if verdict.rule == "unknown":
+            if not unknown_counts:
+                return None
+            return self._url_signature(url, host) or verdict
         return verdict
+
+    def _url_signature(self, url: bytes, host: str) -> Verdict | None:
+        """A URL on a host no service declares that holds a catalog signature is that
+        service's: a self-hosted tracker (``https://stats.example.org/matomo.js``), or an embed
+        on a host shared with other products (``https://www.google.com/maps/embed?...``)."""
+        scanner = self._signatures
+        if scanner is None:
+            return None
+        found = scanner.first(url, self._signature_rank, _SEVERITY["marketing"])
+        if found is None:
+            return None
+        service = self.lookup.service_for_signature(found)
+        return Verdict(service.category, service, host, "signature")
 
     def tracker_host(self, raw: bytes) -> str | None:
         """The host of ``//raw`` when it belongs to a service the policy or the catalog knows
