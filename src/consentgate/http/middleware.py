@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -136,7 +137,8 @@ class ConsentGate:
         )
         self.met_services = MetServices(policy)
         self.vary = ("Cookie", "Sec-GPC", "DNT", "Accept-Language", *self.regions.header_names)
-        self._visitors: dict[tuple[bytes, bool, str, bool, bool], Visitor] = {}
+        # key -> (visitor, the time it stops being valid: when the consent cookie expires)
+        self._visitors: dict[tuple[bytes, bool, str, bool, bool], tuple[Visitor, float]] = {}
         self._variant_tags: dict[VariantKey, str] = {}
         self.audit = AuditSetup(
             audit, audit_key=audit_key, secret_key=keys[0], durable_timeout=durable_timeout
@@ -163,17 +165,18 @@ class ConsentGate:
         if route.startswith(self._prefix_slash) or route == "/.well-known/gpc.json":
             await self.endpoints(request, receive, send)
             return
-        set_cookies = request.sweep() if request.visitor.blocked else []
+        visitor = request.visitor
+        set_cookies = request.sweep() if visitor.blocked else []
         if request.decision.persist is not None:
             set_cookies += await self.endpoints.persist_decision(request)
-        if request.visitor.status in UNREADABLE and request.page_navigation and not request.is_bot:
+        if visitor.status in UNREADABLE and request.page_navigation and not request.is_bot:
             await self.audit.start()  # so that finish_headers, which cannot await, can enqueue
             request.unreadable_pending = True
         child = request.app_scope()
         method = request.method
         page = request if method == "GET" or method == "HEAD" else None
         # Bound to what this browser holds: the CNIL-exempt cookies' 13 months run from then.
-        firewall = self.firewall.bind(request.cookies, secure=request.secure)
+        firewall = self.firewall.bind(visitor.cookies, secure=request.secure)
         responder = Responder(
             send, request.consent, firewall, page, set_cookies, self.counters, method == "HEAD"
         )
@@ -199,9 +202,9 @@ class ConsentGate:
     def visitor(self, cookie_header: bytes, secure: bool, region: str, gpc: bool, dnt: bool) -> Visitor:
         """What a ``Cookie`` header means in a region, from a bounded cache of recent ones."""
         key = (cookie_header, secure, region, gpc, dnt)
-        visitor = self._visitors.get(key)
-        if visitor is not None and (not visitor.stored.exists or visitor.stored.expires_at > time.time()):
-            return visitor
+        cached = self._visitors.get(key)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
         cookies = parse_cookie_headers(((b"cookie", cookie_header),)) if cookie_header else {}
         value = self.cookie.value(cookies, secure=secure)
         stored, status = self.cookie.loads(value)
@@ -214,7 +217,7 @@ class ConsentGate:
         if decision.persist is None and len(cookie_header) <= 8192:
             if len(self._visitors) >= 1024:
                 self._visitors.clear()  # cheaper than LRU bookkeeping on every request
-            self._visitors[key] = visitor
+            self._visitors[key] = (visitor, stored.expires_at if stored.exists else math.inf)
         return visitor
 
     def variant_tag(self, key: VariantKey) -> str:

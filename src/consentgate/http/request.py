@@ -218,8 +218,10 @@ class Request:
         child["consentgate"] = self.consent
         if self.method != "GET" and self.method != "HEAD":
             return child
-        navigation = b"html" in self._accept or self.route.endswith(_PAGE_SUFFIXES)
-        if not navigation and b"-cg" not in self._etags:
+        # bytes.find, not `in`: on CPython 3.11 `in` first tries the operand as an integer and
+        # pays for a TypeError (≈ 80 ns), on every request here.
+        navigation = self._accept.find(b"html") >= 0 or self.route.endswith(_PAGE_SUFFIXES)
+        if not navigation and (not self._etags or self._etags.find(b"-cg") < 0):
             return child
         headers = self._headers_for_app(navigation)
         if headers is not None:

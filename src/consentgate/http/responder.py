@@ -19,7 +19,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -117,16 +117,20 @@ class Responder:
         # read once rewriting starts, and set there: most responses never need it.
         self._rewriting = False
 
-    async def __call__(self, message: Message) -> None:
-        message_type = message["type"]
-        if message_type == "http.response.start":
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine itself: a message that goes on untouched is handed to the server's
+        # send directly, without a frame of ours around it (most messages of most responses).
+        if message["type"] == "http.response.start":
             if self._plain(message):
-                await self.send(message)  # the common non-HTML case: byte-identical, no copy
-            else:
-                await self._start(message)
-        elif not self._rewriting:
-            await self.send(message)  # not rewritten: every message goes on untouched, in order
-        elif message_type == "http.response.body":
+                return self.send(message)  # the common non-HTML case: byte-identical, no copy
+            return self._start(message)
+        if not self._rewriting:
+            return self.send(message)  # not rewritten: every message goes on untouched, in order
+        return self._rewritten(message)
+
+    async def _rewritten(self, message: Message) -> None:
+        message_type = message["type"]
+        if message_type == "http.response.body":
             await self._body(message.get("body", b""), more_body=message.get("more_body", False))
         elif message_type == "http.response.pathsend":
             await self._pathsend(message["path"])
@@ -154,7 +158,7 @@ class Responder:
                 size == 12
                 and page is not None
                 and (key == b"content-type" or key.lower() == b"content-type")
-                and b"htm" in value.lower()
+                and value.lower().find(b"htm") >= 0  # not `in`: see Request.app_scope
             ):
                 return False
         return page is None or message["status"] != 304 or not page.etag_translated
