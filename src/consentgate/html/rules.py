@@ -110,7 +110,7 @@ def host_of(url: bytes, base_host: str | None) -> str | None:
     simple = _SIMPLE_URL.match(url)
     if simple is not None:  # the common shape, without character references or odd bytes
         return simple.group(1).decode("ascii").lower().rstrip(".") or None
-    text = html.unescape(url.decode("latin-1")) if b"&" in url else url.decode("latin-1")
+    text = html.unescape(url.decode("latin-1")) if url.find(b"&") >= 0 else url.decode("latin-1")
     text = _URL_NOISE.sub("", text.strip(_ASCII_WS))
     if not text:
         return None
@@ -351,11 +351,11 @@ class Rules:
         merely links to a vendor (a share button's ``twitter.com/intent/tweet``) is not held.
         Only scripts up to ``_LOADER_MAX`` bytes: a loader snippet is small, and a site's own
         bundle that happens to name a vendor's file is not one (signatures still count there)."""
-        if len(script) > _LOADER_MAX or b"//" not in script:
+        if len(script) > _LOADER_MAX or script.find(b"//") < 0:
             return None
         best: Verdict | None = None
-        for m in self._script_url.finditer(script.lower()):
-            host = self.tracker_host(m.group(1))
+        for m in _SCRIPT_URL.finditer(script):
+            host = self.tracker_host(m.group(1).lower())
             if host is None:
                 continue
             service = self.lookup.service_for_host(host)
@@ -364,15 +364,6 @@ class Rules:
             best = Verdict(service.category, service, host, "host")
         return best
 
-    @cached_property
-    def _script_url(self) -> re.Pattern[bytes]:
-        # ``known_host_pattern`` reads `//host` up to the byte after it; the host is group 1.
-        known = self.known_host_pattern.removeprefix(b"//")
-        return re.compile(
-            rb"//(?=" + known + rb")([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?"
-            rb"/[^\"'`\s<>?#]*\.m?js(?=[\"'`?#])"
-        )
-
 
 def _rank(verdict: Verdict) -> int:
     return _SEVERITY.get(verdict.category, 2)
@@ -380,6 +371,10 @@ def _rank(verdict: Verdict) -> int:
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
 _LOADER_MAX = 16384
+# `//host/path/file.js` (or .mjs) in a string: the host is group 1, checked by tracker_host.
+_SCRIPT_URL = re.compile(
+    rb"//([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?/[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
+)
 _NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 

@@ -1169,7 +1169,7 @@ _HTML_ENCODING = re.compile(
 
 
 def _has_ping(buf: bytes, start: int, end: int) -> bool:
-    return b"ping" in buf[start:end].lower() and b"ping" in attr_map(buf, start, end)
+    return buf[start:end].lower().find(b"ping") >= 0 and b"ping" in attr_map(buf, start, end)
 
 
 def _is_html_annotation(buf: bytes, name: str, start: int, end: int) -> bool:
