@@ -39,6 +39,12 @@
   function prefix() {
     return state.prefix || "/_consentgate";
   }
+  // Our endpoints, on this document's own origin: a relative URL in fetch() or location.href
+  // would follow the page's <base href>, which may name another origin (a CDN, the canonical
+  // host of a page served elsewhere).
+  function endpoint(path) {
+    return location.protocol + "//" + location.host + prefix() + path;
+  }
 
   // The site's own consent markup, as Rules.classify_markup reads it: [service, category].
   function name(raw) {
@@ -195,7 +201,7 @@
   function show() {
     var c = centre();
     if (!c) {
-      location.href = prefix() + "/preferences?next=" + encodeURIComponent(location.pathname + location.search);
+      location.href = endpoint("/preferences?next=") + encodeURIComponent(location.pathname + location.search);
       return;
     }
     if (c.open) return;
@@ -280,7 +286,7 @@
       return (state.services || {})[id] === true && (action !== "save" || services[id] !== true);
     })) body.ui += ".cnil_object";
     if (navigator.globalPrivacyControl === true) body.gpc = true;
-    fetch(prefix() + "/consent", {
+    fetch(endpoint("/consent"), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },

@@ -1,0 +1,158 @@
+"""The banner on real pages: a sample of the 120 corpus pages (../shared/corpora/html), each
+served by a small app behind the real ``ConsentGate`` with the built-in policy, in Chromium.
+
+On every page, with the page's own markup, inline styles and scripts around it:
+- no known tracker (a catalog service that is not strictly necessary) is requested, before the
+  choice or after "Reject all";
+- the banner is on screen; "Accept all" and "Reject all" are the same size, big enough to hit,
+  legible, and nothing of the page covers them;
+- one click on "Reject all" hides the banner and stores the choice in the consent cookie.
+
+Third-party requests are answered with an empty 204 here (nothing leaves the machine), so a
+tracker that was not neutralised shows up as a request, never as a script that runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Route
+from starlette.requests import Request
+from starlette.responses import Response
+
+from consentgate.audit.events import MemorySink
+from consentgate.http.middleware import ConsentGate
+from consentgate.policy.load import load_dict
+from consentgate.policy.model import NECESSARY, Policy
+from tests.browser_kit import serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.corpus]
+
+KEY = "c" * 32
+BANNER = "[data-consentgate-banner]"
+# Every 10th page by name, plus every page that is not UTF-8 among the first 40: a spread of
+# sites, sizes, ages and encodings, in a minute or two.
+SAMPLE_EVERY = 10
+
+_MEASURE = """() => {
+  const banner = document.querySelector('[data-consentgate-banner]');
+  if (!banner) return null;
+  const box = banner.getBoundingClientRect();
+  const buttons = ['accept_all', 'reject_all'].map(a => banner.querySelector(`[data-cg-action='${a}']`));
+  return {
+    banner: [box.left, box.top, box.width, box.height],
+    viewport: [innerWidth, innerHeight],
+    buttons: buttons.map(b => {
+      b.scrollIntoView({block: 'center'});
+      const r = b.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      const style = getComputedStyle(b);
+      return {width: r.width, height: r.height, onTop: hit === b || b.contains(hit),
+              fontSize: parseFloat(style.fontSize), shown: style.visibility === 'visible' && style.opacity !== '0'};
+    }),
+  };
+}"""
+
+
+def _sample(html: Path) -> list[tuple[str, dict[str, Any]]]:
+    pages: dict[str, dict[str, Any]] = json.loads((html / "EXPECT.json").read_text())["pages"]
+    names = sorted(pages)
+    chosen = {n for i, n in enumerate(names) if i % SAMPLE_EVERY == 0}
+    chosen |= {n for n in names[:40] if pages[n]["encoding"] not in ("utf-8", "ascii")}
+    return [(n, pages[n]) for n in sorted(chosen)]
+
+
+def _site(data: bytes, encoding: str) -> ConsentGate:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        if request.url.path == "/":
+            response = Response(data, media_type=f"text/html; charset={encoding}")
+        else:
+            response = Response(b"", status_code=404)
+        await response(scope, receive, send)
+
+    return ConsentGate(app, secret_keys=[KEY], policy=load_dict({}), audit=MemorySink())
+
+
+def _router(site: str, policy: Policy, trackers: list[str]) -> Callable[[Route], None]:
+    """The site's requests go through; every other one is answered here with an empty 204, and
+    recorded when its host belongs to a catalog service that is not strictly necessary."""
+
+    def handle(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(site + "/"):
+            route.continue_()
+            return
+        service = policy.lookup.service_for_host(urlsplit(url).hostname or "")
+        if service is not None and service.category != NECESSARY:
+            trackers.append(f"{service.id}: {url[:100]}")
+        route.fulfill(status=204, body=b"")
+
+    return handle
+
+
+def test_the_banner_works_on_real_pages_and_no_known_tracker_loads(
+    browser: Browser, shared_dir: Path
+) -> None:
+    html = shared_dir / "corpora" / "html"
+    policy = load_dict({})
+    problems: list[str] = []
+    sample = _sample(html)
+    assert len(sample) >= 12
+    for name, entry in sample:
+        data = (html / name).read_bytes()
+        gate = _site(data, entry["encoding"])
+        trackers: list[str] = []
+        with serve(gate) as port:
+            site = f"http://127.0.0.1:{port}"
+
+            handle = _router(site, policy, trackers)
+
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            try:
+                context.route("**/*", handle)
+                tab = context.new_page()
+                tab.goto(site + "/", wait_until="load")
+                tab.wait_for_timeout(200)
+                measured = tab.evaluate(_MEASURE)
+                if measured is None:
+                    problems.append(f"{name}: no banner")
+                    continue
+                left, top, width, height = measured["banner"]
+                vw, vh = measured["viewport"]
+                if (
+                    width < 200
+                    or height < 50
+                    or left >= vw
+                    or top >= vh
+                    or left + width <= 0
+                    or top + height <= 0
+                ):
+                    problems.append(f"{name}: banner off screen or squashed: {measured['banner']}")
+                accept, reject = measured["buttons"]
+                if abs(accept["width"] - reject["width"]) > 1 or abs(accept["height"] - reject["height"]) > 1:
+                    problems.append(f"{name}: accept and reject differ in size: {accept} {reject}")
+                for label, button in (("accept", accept), ("reject", reject)):
+                    if not button["onTop"] or not button["shown"]:
+                        problems.append(f"{name}: {label} is covered or hidden: {button}")
+                    if button["height"] < 24 or button["width"] < 24 or button["fontSize"] < 12:
+                        problems.append(f"{name}: {label} too small: {button}")
+                tab.locator(f"{BANNER} [data-cg-action='reject_all']").click()
+                tab.wait_for_timeout(300)
+                if tab.locator(BANNER).is_visible():
+                    problems.append(f"{name}: the banner stays after Reject all")
+                if not any(c["name"].endswith("consentgate") for c in context.cookies()):
+                    problems.append(f"{name}: no consent cookie after Reject all")
+                tab.reload(wait_until="load")
+                tab.wait_for_timeout(200)
+                if tab.locator(BANNER).count():
+                    problems.append(f"{name}: the banner is back after a reload")
+            finally:
+                context.close()
+        problems += [f"{name}: requested {t}" for t in trackers]
+    assert problems == []
