@@ -576,6 +576,10 @@ SERVICES: dict[str, ServiceOverlay] = {
         "purposes": ["security"],
         "add_hosts": ["challenges.cloudflare.com"],
     },
+    # Crownpeak (Evidon)'s only host in third-party-web serves its consent notice (c.evidon.com),
+    # a consent provider like the "Evidon CMP" entity, which is left out: not a tracker. Its
+    # AdChoices pixels are on betrad.com (ghostery-enterprise).
+    "evidon": {"entity": "Evidon", "drop_hosts": ["*.evidon.com"]},
     "stripe": {"entity": "Stripe", "category": "necessary", "purposes": ["payments", "fraud prevention"]},
     "paypal": {"entity": "PayPal", "category": "necessary", "purposes": ["payments"]},
 }

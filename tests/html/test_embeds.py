@@ -123,3 +123,19 @@ def test_the_sites_own_copy_is_first_party() -> None:
     # Relative or on the page's own host: the site's, as every first-party URL.
     page = PAGE % b'<script src="/js/matomo.js"></script>'
     assert run(page, deny_all, rules=CATALOG) == page
+
+
+def test_a_favicon_on_a_trackers_host_waits_for_consent() -> None:
+    # Browsers fetch icons by themselves: on a tracker's host the icon is a pixel.
+    icons = (
+        b'<link rel="shortcut icon" href="https://secure.gravatar.com/blavatar/0b14?s=32">'
+        b'<link rel="apple-touch-icon-precomposed" href="https://secure.gravatar.com/blavatar/0b14?s=114">'
+        b'<link rel="icon" href="/favicon.ico">'
+    )
+    page = PAGE.replace(b"<title>t</title>", b"<title>t</title>" + icons) % b""
+    findings: list[Finding] = []
+    out = run(page, deny_all, rules=CATALOG, findings=findings)
+    assert [(f.tag, f.service_id, f.action) for f in findings] == [("link", "gravatar", "blocked")] * 2
+    assert out.count(b'data-consentgate-href="https://secure.gravatar.com/') == 2
+    assert b'<link rel="icon" href="/favicon.ico">' in out
+    assert run(page, granting("marketing"), rules=CATALOG) == page

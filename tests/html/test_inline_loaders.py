@@ -36,6 +36,28 @@ MAILCHIMP = (
 ZERGNET_WRITE = (
     b"<script>document.write('<scr'+'ipt src=\"//www.zergnet.com/zerg.js?id=16910\"></scr'+'ipt>');</script>"
 )
+# Markup written by a script, its src on the vendor's host (not a .js file).
+FASTCLICK_WRITE = (
+    b"<script>document.write('<iframe src=\\\"http://media.fastclick.net/w/get.media?sid=52741\\\"'"
+    b" + ' width=300></iframe>');</script>"
+)
+# The same with the slashes escaped, as JSON encoders and some CMSes write them.
+LIKE_WRITE = (
+    b'<script language="JavaScript">document.write("<iframe src=\\"http:\\/\\/www.facebook.com\\/plugins'
+    b'\\/like.php?href="+document.URL+"&layout=standard\\"></iframe>");</script>'
+)
+# The scheme chosen at run time, the host in a string of its own (old snippets do this).
+EFFECTIVE_MEASURE = (
+    b"<script>(function(){var em=document.createElement('script');em.type='text/javascript';"
+    b'em.async=true;em.src=("https:"==document.location.protocol?"https://":"http://")'
+    b'+"in-cdn.effectivemeasure.net/em.js";var s=document.getElementsByTagName("script")[0];'
+    b"s.parentNode.insertBefore(em,s);})();</script>"
+)
+# A pixel fired from a script: new Image() with the host in a string.
+PIXEL = (
+    b'<script>(function(){var f=(location.protocol=="https:"?"https":"http")+"://";'
+    b'new Image().src=f+"l.betrad.com/pub/p.gif?pid=285&r="+Math.random();})();</script>'
+)
 # A module script importing a vendor's ES module.
 MODULE = b'<script type="module">import "https://client.crisp.chat/static/js/widget.mjs";</script>'
 
@@ -47,6 +69,10 @@ MODULE = b'<script type="module">import "https://client.crisp.chat/static/js/wid
         (MAILCHIMP, "mailchimp", "chimpstatic.com"),
         (ZERGNET_WRITE, "zergnet", "www.zergnet.com"),
         (MODULE, "crisp", "client.crisp.chat"),
+        (FASTCLICK_WRITE, "conversant", "media.fastclick.net"),
+        (LIKE_WRITE, "meta-pixel", "www.facebook.com"),
+        (EFFECTIVE_MEASURE, "effective-measure", "in-cdn.effectivemeasure.net"),
+        (PIXEL, "ghostery-enterprise", "l.betrad.com"),
     ],
 )
 def test_a_loader_snippet_of_a_known_host_is_that_services_and_comes_back_exactly(
@@ -71,6 +97,13 @@ def test_a_loader_snippet_of_a_known_host_is_that_services_and_comes_back_exactl
         b"+encodeURIComponent(location.href);</script>",
         # The vendor's host in a comment-less string that is not a script file.
         b'<script>var help = "https://client.crisp.chat/docs/en/";</script>',
+        # Share links built with createElement("a") and innerHTML: links load nothing.
+        b'<script>var a=document.createElement("a");a.href="https://twitter.com/intent/tweet?u="+'
+        b'encodeURIComponent(location.href);document.getElementById("s").appendChild(a);'
+        b'document.getElementById("f").innerHTML=\'<a href="https://www.facebook.com/sharer.php">f</a>\';'
+        b"</script>",
+        # An element the script builds, but the vendor only named in a message.
+        b'<script>var i=new Image();i.alt="Follow us on twitter.com/example";</script>',
         # The file name only, no host: nothing says whose it is.
         b'<script>var s = document.createElement("script"); s.src = "/js/l.js";</script>',
     ],

@@ -196,7 +196,19 @@ _UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "objec
 _MARKUP_ATTRS: Final = frozenset({b"data-service", b"data-category", b"data-cookieconsent", b"data-name"})
 _NO_ATTRS: Final[dict[bytes, bytes]] = {}
 _LINK_RELS: Final = frozenset(
-    {b"preload", b"prefetch", b"preconnect", b"dns-prefetch", b"stylesheet", b"modulepreload"}
+    {
+        b"preload",
+        b"prefetch",
+        b"preconnect",
+        b"dns-prefetch",
+        b"stylesheet",
+        b"modulepreload",
+        # Browsers fetch icons by themselves (a tracker's favicon URL is a pixel).
+        b"icon",
+        b"apple-touch-icon",
+        b"apple-touch-icon-precomposed",
+        b"mask-icon",
+    }
 )
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})

@@ -343,19 +343,32 @@ class Rules:
         return verdict
 
     def _loaded_script(self, script: bytes) -> Verdict | None:
-        """The most sensitive known service whose JavaScript file the script names in a string
-        (``s.src="https://client.crisp.chat/l.js"``): the loader snippets vendors hand out are
-        that, so every host the catalog knows counts, not only the vendors with a signature.
+        """The most sensitive known service whose code or pixel a small inline script loads:
+        the loader snippets vendors hand out do that, so every host the catalog knows counts,
+        not only the vendors with a signature. A host counts when the script
 
-        Only a URL whose path ends in ``.js`` or ``.mjs`` counts: a first-party script that
-        merely links to a vendor (a share button's ``twitter.com/intent/tweet``) is not held.
-        Only scripts up to ``_LOADER_MAX`` bytes: a loader snippet is small, and a site's own
-        bundle that happens to name a vendor's file is not one (signatures still count there)."""
-        if len(script) > _LOADER_MAX or script.find(b"//") < 0:
+        - names a JavaScript file on it (``s.src="https://client.crisp.chat/l.js"``); or
+        - writes markup whose ``src`` is on it (``document.write('<iframe src="//…">')``); or
+        - builds an element that loads something (``new Image``, or ``createElement`` beside a
+          quoted ``script``/``iframe``/``img``) and names the host in a string, with ``//`` or
+          without (``(secure ? "https://" : "http://") + "in-cdn.effectivemeasure.net/em.js"``).
+
+        A first-party script that merely links to a vendor (a share button's
+        ``twitter.com/intent/tweet`` on a ``createElement("a")``) is not held. Only scripts up
+        to ``_LOADER_MAX`` bytes: a loader snippet is small, and a site's own bundle that
+        happens to name a vendor is not one (signatures still count there)."""
+        if len(script) > _LOADER_MAX:
             return None
+        hosts: list[bytes] = []
+        if script.find(b"//") >= 0 or script.find(b"\\/\\/") >= 0:  # `\/\/`: slashes escaped in a string
+            hosts += _SCRIPT_URL.findall(script)
+            hosts += _SRC_HOST.findall(script)
+        if _builds_loading_element(script):
+            hosts += _QUOTED_HOST.findall(script)
+            hosts += _SLASHED_HOST.findall(script)
         best: Verdict | None = None
-        for m in _SCRIPT_URL.finditer(script):
-            host = self.tracker_host(m.group(1).lower())
+        for raw in hosts:
+            host = self.tracker_host(raw.lower().strip(b"."))
             if host is None:
                 continue
             service = self.lookup.service_for_host(host)
@@ -363,6 +376,13 @@ class Rules:
                 continue
             best = Verdict(service.category, service, host, "host")
         return best
+
+
+def _builds_loading_element(script: bytes) -> bool:
+    """Does the script make the browser load something it names (see ``_loaded_script``)?"""
+    if script.find(b"new Image") >= 0:
+        return True
+    return script.find(b"createElement") >= 0 and _LOADING_ELEMENT.search(script) is not None
 
 
 def _rank(verdict: Verdict) -> int:
@@ -373,8 +393,17 @@ _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
 _LOADER_MAX = 16384
 # `//host/path/file.js` (or .mjs) in a string: the host is group 1, checked by tracker_host.
 _SCRIPT_URL = re.compile(
-    rb"//([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?/[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
+    rb"\\?/\\?/([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?\\?/[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
 )
+# Any `//host` (then the end of the host), and a string that starts with a host name (one dot
+# at least, a path, port or the string's end after it), for scripts that build elements.
+_SLASHED_HOST = re.compile(rb"\\?/\\?/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?)(?=[/:?#\"'`\\]|$)")
+_QUOTED_HOST = re.compile(rb"[\"'`](\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?=[/:\"'`])")
+# A `src` attribute in markup a script writes (document.write, innerHTML...), quotes escaped or not.
+_SRC_HOST = re.compile(
+    rb"(?:src|SRC)[\t\n\f\r ]*=[\t\n\f\r ]*\\?[\"']?(?:[hH][tT][tT][pP][sS]?:)?\\?/\\?/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
+_LOADING_ELEMENT = re.compile(rb"[\"'](?:script|iframe|img|SCRIPT|IFRAME|IMG)[\"']")
 _NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 
