@@ -216,6 +216,32 @@ def test_head_snippet_goes_after_a_meta_charset_in_the_first_kilobyte() -> None:
     assert out.index(b"<meta charset") < 1024 and out.index(b"H") > out.index(b"<meta charset")
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        # The German federal sites' CMS: <base> first, then the meta charset
+        b'<head>\n  <base href="https://www.zoll.de/"/>\n  <meta charset="UTF-8"/>\n  <title>t</title>',
+        b'<head><title>t</title><base href="https://cdn.example.net/"><meta charset="utf-8">',
+        b'<base href="https://cdn.example.net/"><title>t</title>',  # no meta, head implied
+    ],
+)
+def test_head_snippet_goes_before_a_base_that_would_send_its_urls_elsewhere(head: bytes) -> None:
+    page = b"<!doctype html><html>" + head + b"</head><body><p>x</p></body></html>"
+    snippet = b'<script src="/_consentgate/static/runtime.js" defer></script>'
+    for chunks in (None, [1], [7, 3]):
+        out = run(page, head=snippet, body=b"B", chunks=chunks)
+        assert out.replace(snippet, b"", 1).replace(b"B", b"", 1) == page
+        assert out.index(snippet) < out.index(b"<base")
+        if b"<meta" in page:
+            assert out.index(b"<meta") + 40 < 1024  # the charset prescan still finds it
+
+
+def test_head_snippet_stays_after_the_meta_when_going_before_the_base_would_hide_it() -> None:
+    page = b"<html><head><base href=/x/><title>" + b"t" * 600 + b"</title><meta charset=windows-1252></head>"
+    out = run(page, head=b"H" * 800, body=b"B")
+    assert out.index(b"<meta charset") < 1024 and out.index(b"H") > out.index(b"<meta charset")
+
+
 def test_utf16_pages_pass_through_untouched(caplog: pytest.LogCaptureFixture) -> None:
     page = "\ufeff<html><script src=https://www.google-analytics.com/a.js></script></html>".encode(
         "utf-16-le"

@@ -542,6 +542,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             if kind == START and event.name == "meta" and event.end == self._meta_end:
                 self._inject_head(event.end, after_meta=True)
                 return False
+            if kind == START and event.name == "base" and self._before_base_fits():
+                self._inject_head(event.start)
             return kind in (START, END)
         if kind == COMMENT:
             return False
@@ -561,8 +563,19 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if kind == START and name == "meta" and _is_charset_meta(self._amap(event)):
             self._inject_head(event.end, after_meta=True)
             return False
-        self._inject_head(event.start, lookahead=kind == START and name in _HEAD_CONTENT)
+        lookahead = (
+            kind == START and name in _HEAD_CONTENT and not (name == "base" and self._before_base_fits())
+        )
+        self._inject_head(event.start, lookahead=lookahead)
         return kind in (START, END)
+
+    def _before_base_fits(self) -> bool:
+        """Can the snippet go before a ``<base>`` met ahead of the ``<meta charset>``? Its URLs
+        are relative (``/_consentgate/...``): after a ``<base href>`` on another origin the
+        browser would load the banner's style and script from there (the German federal
+        sites' CMS writes ``<base>`` first). It can when the meta stays within the bytes the
+        browser's charset prescan reads."""
+        return self._meta_end + len(self._head_snippet) <= _PRESCAN
 
     def _inject_head(self, offset: int, *, lookahead: bool = False, after_meta: bool = False) -> None:
         if not after_meta and lookahead and offset < self._meta_end and self._meta_ahead(offset):
