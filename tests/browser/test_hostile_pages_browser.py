@@ -1,0 +1,93 @@
+"""The banner on pages whose own markup and CSS work against it, in Chromium, behind the real
+``ConsentGate``. Each shape was met on a real page of the corpus (named beside it):
+
+- ``html{font-size:62.5%}`` (vulture.com): the banner must not shrink with the site's rem;
+- ``body{visibility:hidden}`` until the site's scripts run (seattletimes.com): the banner must
+  still be seen and used;
+- ``<base href>`` on another origin before the ``<meta charset>`` (zoll.de) or after it
+  (genius.com): the banner's style, runtime and consent requests must stay on the site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Route
+
+from consentgate.audit.events import MemorySink
+from consentgate.http.middleware import ConsentGate
+from consentgate.policy.load import load_dict
+from tests.browser_kit import serve
+
+pytestmark = pytest.mark.browser
+
+KEY = "d" * 32
+BANNER = "[data-consentgate-banner]"
+ELSEWHERE = "https://cdn.elsewhere.test/"
+
+PAGES = {
+    "root-font-62.5%": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+    b"<style>html{font-size:62.5%}body{font-size:1.4rem}button{font-size:1rem;padding:0}</style>"
+    b"</head><body><h1>Shop</h1></body></html>",
+    "body-hidden": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+    b"<style>body{visibility:hidden}</style></head><body><h1>Shop</h1></body></html>",
+    "base-before-meta": b'<!doctype html><html lang="de"><head>\n  <base href="'
+    + ELSEWHERE.encode()
+    + b'"/>\n'
+    b'  <meta charset="UTF-8"/>\n  <title>t</title></head><body><h1>Zoll</h1></body></html>',
+    "base-after-meta": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+    b'<base target="_top" href="' + ELSEWHERE.encode() + b'"></head><body><h1>Lyrics</h1></body></html>',
+}
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        name = scope["path"].strip("/")
+        body = PAGES.get(name)
+        status = 200 if body is not None else 404
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": body or b""})
+
+    gate = ConsentGate(app, secret_keys=[KEY], policy=load_dict({}), audit=MemorySink())
+    with serve(gate) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_the_banner_is_usable_whatever_the_page_does(browser: Browser, site: str, name: str) -> None:
+    elsewhere: list[str] = []
+
+    def handle(route: Route) -> None:
+        if route.request.url.startswith(site + "/"):
+            route.continue_()
+            return
+        elsewhere.append(route.request.url)
+        route.fulfill(status=404, body=b"")
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        context.route("**/*", handle)
+        tab = context.new_page()
+        tab.goto(f"{site}/{name}", wait_until="load")
+        reject = tab.locator(f"{BANNER} [data-cg-action='reject_all']")
+        sizes = reject.evaluate(
+            "b => { const s = getComputedStyle(b), r = b.getBoundingClientRect();"
+            " return [parseFloat(s.fontSize), r.height, s.visibility]; }"
+        )
+        font_size, height, visibility = sizes
+        assert font_size >= 15 and height >= 40 and visibility == "visible", sizes
+        reject.click(timeout=5000)
+        tab.wait_for_timeout(300)
+        assert not tab.locator(BANNER).is_visible()
+        assert any(c["name"].endswith("consentgate") for c in context.cookies())
+        tab.reload(wait_until="load")
+        assert tab.locator(BANNER).count() == 0
+    finally:
+        context.close()
+    # Nothing of ours went to the base's origin: style, runtime, the consent request.
+    assert [url for url in elsewhere if "_consentgate" in url] == []
