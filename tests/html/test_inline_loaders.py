@@ -46,6 +46,18 @@ LIKE_WRITE = (
     b'<script language="JavaScript">document.write("<iframe src=\\"http:\\/\\/www.facebook.com\\/plugins'
     b'\\/like.php?href="+document.URL+"&layout=standard\\"></iframe>");</script>'
 )
+# Markup written piece by piece, the host starting a string of its own.
+DOUBLECLICK_WRITE = (
+    b"<script>var ehs_protocol=('https:'==document.location.protocol)?'https://':'http://';"
+    b"document.write('<scr'+'ipt type=\"text/javascript\" src=\"'+ehs_protocol+'ad.doubleclick.net/N6913/adj/'"
+    b"+ehs_site+';sz=1x1;ord='+ord+'?\"><\\/scr'+'ipt>');</script>"
+)
+# A counting pixel's URL in a variable, written as an <img> later (the German IVW counter).
+IVW_WRITE = (
+    b'<script>var IVW="http://glam.ivwbox.de/cgi-bin/ivw/CP/FAS_00_352856868";'
+    b"document.write('<img src=\"'+IVW+'?r='+escape(document.referrer)+'&d='+(Math.random()*100000)"
+    b'+\'" width="1" height="1" alt="szmtag" />\');</script>'
+)
 # The scheme chosen at run time, the host in a string of its own (old snippets do this).
 EFFECTIVE_MEASURE = (
     b"<script>(function(){var em=document.createElement('script');em.type='text/javascript';"
@@ -71,6 +83,8 @@ MODULE = b'<script type="module">import "https://client.crisp.chat/static/js/wid
         (MODULE, "crisp", "client.crisp.chat"),
         (FASTCLICK_WRITE, "conversant", "media.fastclick.net"),
         (LIKE_WRITE, "meta-pixel", "www.facebook.com"),
+        (DOUBLECLICK_WRITE, "google-ads", "ad.doubleclick.net"),
+        (IVW_WRITE, "infonline", "glam.ivwbox.de"),
         (EFFECTIVE_MEASURE, "effective-measure", "in-cdn.effectivemeasure.net"),
         (PIXEL, "ghostery-enterprise", "l.betrad.com"),
     ],
@@ -102,6 +116,9 @@ def test_a_loader_snippet_of_a_known_host_is_that_services_and_comes_back_exactl
         b'encodeURIComponent(location.href);document.getElementById("s").appendChild(a);'
         b'document.getElementById("f").innerHTML=\'<a href="https://www.facebook.com/sharer.php">f</a>\';'
         b"</script>",
+        # A share link written into the page: a link loads nothing.
+        b"<script>document.write('<a href=\"https://www.facebook.com/sharer.php?u='"
+        b"+encodeURIComponent(location.href)+'\">Share</a>');</script>",
         # An element the script builds, but the vendor only named in a message.
         b'<script>var i=new Image();i.alt="Follow us on twitter.com/example";</script>',
         # The file name only, no host: nothing says whose it is.

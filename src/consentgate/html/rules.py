@@ -366,6 +366,15 @@ class Rules:
         if _builds_loading_element(script):
             hosts += _QUOTED_HOST.findall(script)
             hosts += _SLASHED_HOST.findall(script)
+        elif script.find(b"document.write") >= 0:
+            # Markup written piece by piece ('<scr'+'ipt src="' + proto + 'ad.host/...'): a host
+            # that starts a string, or any URL but a link's (a written share link loads nothing).
+            hosts += _QUOTED_HOST.findall(script)
+            hosts += [
+                m.group(1)
+                for m in _SLASHED_HOST.finditer(script)
+                if _LINK_BEFORE.search(script, max(0, m.start() - 16), m.start() + 1) is None
+            ]
         best: Verdict | None = None
         for raw in hosts:
             host = self.tracker_host(raw.lower().strip(b"."))
@@ -398,6 +407,9 @@ _SCRIPT_URL = re.compile(
 # Any `//host` (then the end of the host), and a string that starts with a host name (one dot
 # at least, a path, port or the string's end after it), for scripts that build elements.
 _SLASHED_HOST = re.compile(rb"\\?/\\?/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?)(?=[/:?#\"'`\\]|$)")
+_LINK_BEFORE = re.compile(
+    rb"(?:href|HREF)[\t\n\f\r ]*=[\t\n\f\r ]*\\?[\"']?(?:[hH][tT][tT][pP][sS]?:)?\\?/?$"
+)
 _QUOTED_HOST = re.compile(rb"[\"'`](\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?=[/:\"'`])")
 # A `src` attribute in markup a script writes (document.write, innerHTML...), quotes escaped or not.
 _SRC_HOST = re.compile(
