@@ -360,21 +360,25 @@ class Rules:
         if len(script) > _LOADER_MAX:
             return None
         hosts: list[bytes] = []
-        if script.find(b"//") >= 0 or script.find(b"\\/\\/") >= 0:  # `\/\/`: slashes escaped in a string
-            hosts += _SCRIPT_URL.findall(script)
-            hosts += _SRC_HOST.findall(script)
-        if _builds_loading_element(script):
+        # Each pattern starts with a literal (`//`, `\/\/` as a JSON encoder writes it, `src`),
+        # which `re` skips to in C; the escaped and upper-case spellings only where present.
+        spellings = [p for p in _SPELLINGS if script.find(p.slashes) >= 0]
+        for p in spellings:
+            hosts += p.script_url.findall(script)
+            hosts += p.src.findall(script)
+            if script.find(b"SRC") >= 0:
+                hosts += p.src_upper.findall(script)
+        builds = _builds_loading_element(script)
+        if builds or script.find(b"document.write") >= 0:
             hosts += _QUOTED_HOST.findall(script)
-            hosts += _SLASHED_HOST.findall(script)
-        elif script.find(b"document.write") >= 0:
-            # Markup written piece by piece ('<scr'+'ipt src="' + proto + 'ad.host/...'): a host
-            # that starts a string, or any URL but a link's (a written share link loads nothing).
-            hosts += _QUOTED_HOST.findall(script)
-            hosts += [
-                m.group(1)
-                for m in _SLASHED_HOST.finditer(script)
-                if _LINK_BEFORE.search(script, max(0, m.start() - 16), m.start() + 1) is None
-            ]
+            for p in spellings:
+                # Any URL; in markup written piece by piece ('<scr'+'ipt src="' + proto + ...),
+                # any but a link's (a written share link loads nothing).
+                hosts += [
+                    m.group(1)
+                    for m in p.slashed.finditer(script)
+                    if builds or _LINK_BEFORE.search(script, max(0, m.start() - 16), m.start() + 1) is None
+                ]
         best: Verdict | None = None
         for raw in hosts:
             host = self.tracker_host(raw.lower().strip(b"."))
@@ -400,21 +404,44 @@ def _rank(verdict: Verdict) -> int:
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
 _LOADER_MAX = 16384
-# `//host/path/file.js` (or .mjs) in a string: the host is group 1, checked by tracker_host.
-_SCRIPT_URL = re.compile(
-    rb"\\?/\\?/([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?\\?/[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
-)
-# Any `//host` (then the end of the host), and a string that starts with a host name (one dot
-# at least, a path, port or the string's end after it), for scripts that build elements.
-_SLASHED_HOST = re.compile(rb"\\?/\\?/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?)(?=[/:?#\"'`\\]|$)")
-_LINK_BEFORE = re.compile(
-    rb"(?:href|HREF)[\t\n\f\r ]*=[\t\n\f\r ]*\\?[\"']?(?:[hH][tT][tT][pP][sS]?:)?\\?/?$"
-)
+_URL_HOST = rb"([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+_HTTP = rb"(?:[hH][tT][tT][pP][sS]?:)?"
+_EQ = rb"[\t\n\f\r ]*=[\t\n\f\r ]*\\?[\"']?"
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    """The URL patterns for one spelling of ``//`` in a script's strings; the host is group 1."""
+
+    slashes: bytes
+    script_url: re.Pattern[bytes]  # //host/path/file.js (or .mjs)
+    src: re.Pattern[bytes]  # src="//host in markup a script writes
+    src_upper: re.Pattern[bytes]
+    slashed: re.Pattern[bytes]  # any //host
+
+
+def _spelling(slashes: bytes) -> _Spelling:
+    s = re.escape(slashes)
+    slash = re.escape(slashes[: len(slashes) // 2])
+    return _Spelling(
+        slashes,
+        re.compile(
+            s
+            + rb"([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?"
+            + slash
+            + rb"[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
+        ),
+        re.compile(rb"src" + _EQ + _HTTP + s + _URL_HOST),
+        re.compile(rb"SRC" + _EQ + _HTTP + s + _URL_HOST),
+        re.compile(s + _URL_HOST + rb"\.?(?=[/:?#\"'`\\]|$)"),
+    )
+
+
+_SPELLINGS = (_spelling(b"//"), _spelling(b"\\/\\/"))
+# Before a URL: it is a link's (href="https:/ up to the URL's first slash).
+_LINK_BEFORE = re.compile(rb"(?:href|HREF)" + _EQ + _HTTP + rb"\\?/?$")
+# A string that starts with a host name (one dot at least; a path, port or the string's end after).
 _QUOTED_HOST = re.compile(rb"[\"'`](\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?=[/:\"'`])")
-# A `src` attribute in markup a script writes (document.write, innerHTML...), quotes escaped or not.
-_SRC_HOST = re.compile(
-    rb"(?:src|SRC)[\t\n\f\r ]*=[\t\n\f\r ]*\\?[\"']?(?:[hH][tT][tT][pP][sS]?:)?\\?/\\?/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-)
 _LOADING_ELEMENT = re.compile(rb"[\"'](?:script|iframe|img|SCRIPT|IFRAME|IMG)[\"']")
 _NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
