@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Route as PlaywrightRoute
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -226,3 +227,37 @@ def run_demo(workdir: Path, *args: str, env: Mapping[str, str] | None = None) ->
         reader.join(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+FAKE_SITE = "https://site.test/"
+
+
+def third_party_requests(
+    browser: Browser, page_bytes: bytes, *, click: str | None = None, wait_ms: int = 500
+) -> list[str]:
+    """Every URL off the fake site Chromium requests (or pings) for ``page_bytes`` served as
+    ``FAKE_SITE``, the page loaded and optionally clicked. Each is answered with an empty 204
+    here: nothing leaves the machine, and a script that was not neutralised shows up as a
+    request, never as code that runs."""
+    seen: list[str] = []
+
+    def handle(route: PlaywrightRoute) -> None:
+        url = route.request.url
+        if url.startswith(FAKE_SITE):
+            body = page_bytes if url == FAKE_SITE else b""
+            route.fulfill(status=200, body=body, headers={"content-type": "text/html; charset=utf-8"})
+            return
+        seen.append(url)
+        route.fulfill(status=204, body=b"")
+
+    context = browser.new_context()
+    try:
+        context.route("**/*", handle)
+        page = context.new_page()
+        page.goto(FAKE_SITE, wait_until="load")
+        if click is not None:
+            page.click(click, no_wait_after=True)
+        page.wait_for_timeout(wait_ms)  # late requests (pings, inserted scripts) are recorded, not timed
+    finally:
+        context.close()
+    return seen

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from consentgate.html.rewriter import HtmlRewriter
+from tests.browser_kit import third_party_requests
 from tests.html.kit import RULES, allow_all, deny_all, live, live_scripts, run
 
 HEAD = b'<script src="/_consentgate/static/runtime.js"></script>'
@@ -224,32 +225,10 @@ def test_leaving_svg_by_an_ancestors_end_tag_does_not_hide_a_ping() -> None:
 # html5lib is the oracle above; the browser is the truth. Each page is served as it comes out of
 # the rewriter (no consent) from a fake origin; every request Chromium makes is recorded.
 
-SITE = "https://site.test/"
-
 
 def requested_trackers(browser: Browser, page_bytes: bytes, *, click: str | None = None) -> list[str]:
     """Tracker URLs Chromium requests (or pings) for the page, loaded and optionally clicked."""
-    seen: list[str] = []
-
-    def handle(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(SITE):
-            body = page_bytes if url == SITE else b""
-            route.fulfill(status=200, body=body, headers={"content-type": "text/html; charset=utf-8"})
-            return
-        seen.append(url)
-        route.fulfill(status=204, body=b"")
-
-    context = browser.new_context()
-    try:
-        context.route("**/*", handle)
-        page = context.new_page()
-        page.goto(SITE, wait_until="load")
-        if click is not None:
-            page.click(click, no_wait_after=True)
-        page.wait_for_timeout(500)  # late requests (pings, script fetches) are recorded, not timed
-    finally:
-        context.close()
+    seen = third_party_requests(browser, page_bytes, click=click)
     return [url for url in seen if (urlsplit(url).hostname or "").endswith(TRACKER_HOSTS)]
 
 

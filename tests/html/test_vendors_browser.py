@@ -7,10 +7,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from consentgate.html.rules import Rules
 from consentgate.policy.load import load_dict
+from tests.browser_kit import third_party_requests
 
 from .kit import deny_all, granting, run
 from .test_embeds import EMBEDS
@@ -19,32 +20,13 @@ from .test_inline_loaders import CRISP, MAILCHIMP, ZERGNET_WRITE
 pytestmark = pytest.mark.browser
 
 CATALOG = Rules.compile(load_dict({}))
-SITE = "https://site.test/"
 PAGE = b"<!doctype html><html><head><title>t</title></head><body><h1>Shop</h1>%s</body></html>"
 
 
-def third_party_requests(browser: Browser, page_bytes: bytes) -> list[str]:
+def requested_hosts(browser: Browser, page_bytes: bytes) -> list[str]:
     """Hosts other than the site's that Chromium requests for the page."""
-    seen: list[str] = []
-
-    def handle(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(SITE):
-            body = page_bytes if url == SITE else b""
-            route.fulfill(status=200, body=body, headers={"content-type": "text/html; charset=utf-8"})
-            return
-        seen.append(urlsplit(url).hostname or "")
-        route.fulfill(status=204, body=b"")
-
-    context = browser.new_context()
-    try:
-        context.route("**/*", handle)
-        tab = context.new_page()
-        tab.goto(SITE, wait_until="load")
-        tab.wait_for_timeout(300)  # scripts a loader inserts are requested after load
-    finally:
-        context.close()
-    return sorted(set(seen))
+    seen = third_party_requests(browser, page_bytes, wait_ms=300)
+    return sorted({urlsplit(url).hostname or "" for url in seen})
 
 
 @pytest.mark.parametrize(
@@ -61,6 +43,6 @@ def test_chromium_requests_the_vendor_only_with_consent(
     browser: Browser, snippet: bytes, category: str, host: str
 ) -> None:
     page = PAGE % snippet
-    assert host in third_party_requests(browser, page), "the snippet must load its vendor before rewriting"
-    assert third_party_requests(browser, run(page, deny_all, rules=CATALOG)) == []
-    assert host in third_party_requests(browser, run(page, granting(category), rules=CATALOG))
+    assert host in requested_hosts(browser, page), "the snippet must load its vendor before rewriting"
+    assert requested_hosts(browser, run(page, deny_all, rules=CATALOG)) == []
+    assert host in requested_hosts(browser, run(page, granting(category), rules=CATALOG))
