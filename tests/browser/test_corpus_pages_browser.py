@@ -10,6 +10,9 @@ On every page, with the page's own markup, inline styles and scripts around it:
   legible, and nothing of the page covers them;
 - one click on "Reject all" hides the banner and stores the choice in the consent cookie.
 
+The sample is every 10th page (plus the first non-UTF-8 ones); ``CG_SAMPLE_EVERY=1`` runs all
+120 (about five minutes; docs/benchmarks.md has what that run finds).
+
 Third-party requests are answered with an empty 204 here (nothing leaves the machine), so a
 tracker that was not neutralised shows up as a request, never as a script that runs.
 """
