@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consentgate.html.rewriter import rewrite
 from consentgate.html.rules import Finding, Rules
 from consentgate.policy.load import load_dict
 
@@ -191,3 +192,12 @@ def test_any_loader_shape_is_held_however_the_page_is_split(
     assert run(page, deny_all, rules=CATALOG, chunks=cuts) == whole
     assert live_scripts(whole) == []
     assert run(page, granting("preferences"), rules=CATALOG, chunks=cuts) == page
+
+
+def test_a_loader_of_the_pages_own_host_is_first_party() -> None:
+    # As for a src: the site's own host is never a tracker, even one the catalog names.
+    page = PAGE % CRISP
+    assert rewrite(page, CATALOG, deny_all, page_host="client.crisp.chat") == page
+    findings: list[Finding] = []
+    rewrite(page, CATALOG, deny_all, page_host="www.example.org", on_finding=findings.append)
+    assert [(f.service_id, f.rule) for f in findings] == [("crisp", "host")]

@@ -759,7 +759,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if content_end - event.start <= self._max_buffer:
             self._held = None
             self._decide_script(
-                event, attrs, self._rules.classify_inline(self._tok.slice(event.end, content_end))
+                event,
+                attrs,
+                self._rules.classify_inline(
+                    self._tok.slice(event.end, content_end), page_host=self._page_host
+                ),
             )
         else:  # exactly what a page streamed in small pieces gets
             self._release_held_script(event, attrs)
@@ -997,7 +1001,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             document = url_document(url)
             if not document:
                 continue
-            verdict = rules.classify_inline(document)
+            verdict = rules.classify_inline(document, page_host=self._page_host)
             if verdict is not None:
                 return verdict
             for m in _DOCUMENT_HOST.finditer(document.lower()):

@@ -160,7 +160,7 @@ class Rules:
         }
         # Sites serve the same inline scripts on every page: their verdicts, by content.
         self._inline_cache_size = inline_cache
-        self._inline_verdicts: dict[tuple[int, int, bool], Verdict | None] = {}
+        self._inline_verdicts: dict[tuple[int, int, bool, str | None], Verdict | None] = {}
         # The rewriter's decisions by tag bytes (consentgate.html.rewriter); with inline_cache=0
         # each rewriter keeps its own for one page.
         self.memo: dict[object, object] | None = {} if inline_cache else None
@@ -316,23 +316,26 @@ class Rules:
         return Verdict(UNKNOWN_CATEGORY, None, host, "unknown")
 
     # -- rule 3: inline signatures -----------------------------------------------------------
-    def classify_inline(self, script: bytes, *, whole: bool = True) -> Verdict | None:
+    def classify_inline(
+        self, script: bytes, *, whole: bool = True, page_host: str | None = None
+    ) -> Verdict | None:
         """The most sensitive service whose signature the script contains (the earliest, then
         the longest signature among equally sensitive ones); without one, for a whole script
-        (not a piece of a long one), the service whose JavaScript it loads (``_loaded_script``).
+        (not a piece of a long one), the service whose code or pixel it loads from a host other
+        than ``page_host`` (``_loaded_script``).
 
         Every occurrence counts, overlapping ones too (see consentgate.html.signatures).
         """
         scanner = self._signatures
         if scanner is None:
-            return self._loaded_script(script) if whole else None
-        key = (len(script), hash(script), whole)
+            return self._loaded_script(script, page_host) if whole else None
+        key = (len(script), hash(script), whole, page_host)
         verdict = self._inline_verdicts.get(key, _MISSING)
         if verdict is not _MISSING:
             return verdict
         found = scanner.first(script, self._signature_rank, _SEVERITY["marketing"])
         if found is None:
-            verdict = self._loaded_script(script) if whole else None
+            verdict = self._loaded_script(script, page_host) if whole else None
         else:
             service = self.lookup.service_for_signature(found)
             verdict = Verdict(service.category, service, "", "signature")
@@ -342,7 +345,7 @@ class Rules:
             self._inline_verdicts[key] = verdict
         return verdict
 
-    def _loaded_script(self, script: bytes) -> Verdict | None:
+    def _loaded_script(self, script: bytes, page_host: str | None) -> Verdict | None:
         """The most sensitive known service whose code or pixel a small inline script loads:
         the loader snippets vendors hand out do that, so every host the catalog knows counts,
         not only the vendors with a signature. A host counts when the script
@@ -354,7 +357,8 @@ class Rules:
           without (``(secure ? "https://" : "http://") + "in-cdn.effectivemeasure.net/em.js"``).
 
         A first-party script that merely links to a vendor (a share button's
-        ``twitter.com/intent/tweet`` on a ``createElement("a")``) is not held. Only scripts up
+        ``twitter.com/intent/tweet`` on a ``createElement("a")``) is not held, nor one that
+        loads from the page's own host, as for a ``src``. Only scripts up
         to ``_LOADER_MAX`` bytes: a loader snippet is small, and a site's own bundle that
         happens to name a vendor is not one (signatures still count there)."""
         if len(script) > _LOADER_MAX:
@@ -363,10 +367,11 @@ class Rules:
         # Each pattern starts with a literal (`//`, `\/\/` as a JSON encoder writes it, `src`),
         # which `re` skips to in C; the escaped and upper-case spellings only where present.
         spellings = [p for p in _SPELLINGS if script.find(p.slashes) >= 0]
+        upper = script.find(b"SRC") >= 0
         for p in spellings:
             hosts += p.script_url.findall(script)
             hosts += p.src.findall(script)
-            if script.find(b"SRC") >= 0:
+            if upper:
                 hosts += p.src_upper.findall(script)
         builds = _builds_loading_element(script)
         if builds or script.find(b"document.write") >= 0:
@@ -380,14 +385,13 @@ class Rules:
                     if builds or _LINK_BEFORE.search(script, max(0, m.start() - 16), m.start() + 1) is None
                 ]
         best: Verdict | None = None
+        best_rank = -1
         for raw in hosts:
             host = self.tracker_host(raw.lower().strip(b"."))
-            if host is None:
-                continue
-            service = self.lookup.service_for_host(host)
-            if service is None or (best is not None and _SEVERITY.get(service.category, 2) <= _rank(best)):
-                continue
-            best = Verdict(service.category, service, host, "host")
+            service = self.lookup.service_for_host(host) if host is not None and host != page_host else None
+            if service is not None and _SEVERITY.get(service.category, 2) > best_rank:
+                best_rank = _SEVERITY.get(service.category, 2)
+                best = Verdict(service.category, service, host or "", "host")
         return best
 
 
@@ -396,10 +400,6 @@ def _builds_loading_element(script: bytes) -> bool:
     if script.find(b"new Image") >= 0:
         return True
     return script.find(b"createElement") >= 0 and _LOADING_ELEMENT.search(script) is not None
-
-
-def _rank(verdict: Verdict) -> int:
-    return _SEVERITY.get(verdict.category, 2)
 
 
 _MISSING = Verdict("", None, "", "unknown")  # cache sentinel
