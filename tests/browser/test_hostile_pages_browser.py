@@ -5,7 +5,10 @@
 - ``body{visibility:hidden}`` until the site's scripts run (seattletimes.com): the banner must
   still be seen and used;
 - ``<base href>`` on another origin before the ``<meta charset>`` (zoll.de) or after it
-  (genius.com): the banner's style, runtime and consent requests must stay on the site.
+  (genius.com): the banner's style, runtime and consent requests must stay on the site;
+- a handler around the whole page that stops ``submit`` and ``click`` events on their way up
+  (jpost.com, an ASP.NET page): the choice must still be made in place, without a reload, and
+  the "Cookie settings" link must still open the preference centre.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ PAGES = {
     b'  <meta charset="UTF-8"/>\n  <title>t</title></head><body><h1>Zoll</h1></body></html>',
     "base-after-meta": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
     b'<base target="_top" href="' + ELSEWHERE.encode() + b'"></head><body><h1>Lyrics</h1></body></html>',
+    "events-stopped": b"<!doctype html><html><head><meta charset=utf-8><title>t</title></head><body>"
+    b'<form id="aspnetForm" method="post" action="/events-stopped"><h1>News</h1>'
+    b'<a id="settings" href="/_consentgate/preferences" data-consentgate-open>Cookie settings</a></form>'
+    b"<script>['submit', 'click'].forEach(function (t) {"
+    b" document.body.addEventListener(t, function (e) { e.stopPropagation(); }); });</script>"
+    b"</body></html>",
 }
 
 
@@ -81,9 +90,11 @@ def test_the_banner_is_usable_whatever_the_page_does(browser: Browser, site: str
         )
         font_size, height, visibility = sizes
         assert font_size >= 15 and height >= 40 and visibility == "visible", sizes
+        tab.evaluate("() => { window.__samePage = true; }")
         reject.click(timeout=5000)
         tab.wait_for_timeout(300)
         assert not tab.locator(BANNER).is_visible()
+        assert tab.evaluate("() => window.__samePage === true"), "the choice left the page"
         assert any(c["name"].endswith("consentgate") for c in context.cookies())
         tab.reload(wait_until="load")
         assert tab.locator(BANNER).count() == 0
@@ -91,3 +102,18 @@ def test_the_banner_is_usable_whatever_the_page_does(browser: Browser, site: str
         context.close()
     # Nothing of ours went to the base's origin: style, runtime, the consent request.
     assert [url for url in elsewhere if "_consentgate" in url] == []
+
+
+def test_the_settings_link_opens_the_centre_in_place_when_the_page_stops_clicks(
+    browser: Browser, site: str
+) -> None:
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(f"{site}/events-stopped", wait_until="load")
+        tab.evaluate("() => { window.__samePage = true; }")
+        tab.locator("#settings").click()
+        tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
+        assert tab.evaluate("() => window.__samePage === true")
+    finally:
+        context.close()

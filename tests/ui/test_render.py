@@ -7,12 +7,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
+from importlib import resources
 
 import pytest
 
 from consentgate.policy.model import Category, Controller, Policy, Service
 from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table
-from consentgate.ui.render import UI, UIConfigError, script_json
+from consentgate.ui.render import UI, UIConfigError, _squeeze, _strip_js, script_json
 from consentgate.ui.theme import ThemeError
 
 from .uikit import (
@@ -589,6 +590,48 @@ def test_runtime_and_stylesheet_together_stay_under_6_kb_gzipped(ui: UI) -> None
         assert asset is not None
         total += len(gzip.compress(asset[0], compresslevel=6))
     assert total <= 6 * 1024, total
+
+
+_JS_LITERAL = r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|/(?![/*])(?:\\.|\[[^\]]*\]|[^/\\\n])+/[a-z]*"""
+
+
+def _js_tokens(js: str) -> list[str]:
+    """String literals whole, names whole, every other byte on its own (no whitespace)."""
+    return re.findall(_JS_LITERAL + r"|[\w$]+|\S", js)
+
+
+def test_the_served_runtime_is_the_source_token_for_token(ui: UI) -> None:
+    source = (resources.files("consentgate.ui") / "static" / "runtime.js").read_text("utf-8")
+    served = ui.asset("runtime.js")
+    assert served is not None
+    code = "\n".join(
+        line for line in source.split("*/", 1)[1].splitlines() if not line.strip().startswith("//")
+    )
+    assert _js_tokens(served[0].decode()) == _js_tokens(code)
+    # Every string and regex literal of the source, spaces included, is served verbatim.
+    for literal in re.findall(r"(?<=[(,=:!&|?;{ ])" + _JS_LITERAL, code):
+        assert literal in served[0].decode(), literal
+
+
+@pytest.mark.parametrize(
+    ("line", "squeezed"),
+    [
+        ("var a = b + c, d = [1, 2];", "var a=b+c,d=[1,2];"),
+        ("x = a + +b - -c;", "x=a+ +b- -c;"),
+        ('s = "two  spaces " + \'and  here\' + "\\" ";', 's="two  spaces "+\'and  here\'+"\\" ";'),
+        ("if (/a b|c d/i.test(t)) return / x /.test(u);", "if(/a b|c d/i.test(t))return / x /.test(u);"),
+        ('return typeof x === "string" && x in y;', 'return typeof x==="string"&&x in y;'),
+        ('el.replace(/\\[/g, INERT + "[");', 'el.replace(/\\[/g,INERT+"[");'),
+    ],
+)
+def test_squeezing_keeps_what_a_token_needs(line: str, squeezed: str) -> None:
+    assert _squeeze(line) == squeezed
+
+
+def test_lines_join_only_where_no_semicolon_is_inserted() -> None:
+    js = "/* header */\nvar f = function () {\n  return 1;\n}\n// note\nvar g = [\n  1,\n  2\n];\nf()\ng();\n"
+    # After `}` and `)` the break stays: there a semicolon may be what it stands for.
+    assert _strip_js(js) == "var f=function(){return 1;}\nvar g=[\n1,2\n];f()\ng();\n"
 
 
 def test_runtime_never_writes_the_consent_cookie(ui: UI) -> None:

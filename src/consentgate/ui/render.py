@@ -300,13 +300,56 @@ def _safe_url(url: str) -> str | None:
 
 
 def _strip_js(source: str) -> str:
-    """Drop comments-only lines and indentation: a third less on the wire, nothing renamed.
+    """Drop comments-only lines, indentation and the spaces no token needs, and join a line
+    that ends in ``{ ; ,`` with the next: a third less on the wire, nothing renamed.
 
-    Safe for runtime.js because it has no multi-line strings or template literals.
+    Safe for runtime.js because it has no multi-line strings or template literals, ends its
+    statements with ``;`` and writes no division: string and regex literals are kept whole
+    (a ``/`` after ``( , = : ! & | ? ; {`` or ``return`` starts a regex), a space stays between
+    two name characters and inside ``+ +``/``- -``, and a line break only goes where the line
+    already ends a statement, a list item or opens a block (no automatic semicolon lost).
     """
     source = _LEADING_BLOCK_COMMENT.sub("", source)
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+    lines: list[str] = []
+    for raw in source.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("//"):
+            continue
+        line = _squeeze(line)
+        if lines and lines[-1][-1] in "{;,":
+            lines[-1] += line
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+_JS_TOKEN = re.compile(
+    r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'"""
+    r"|(?:(?<=[(,=:!&|?;{])|(?<=return))\s*/(?![/*])(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\n])+/[a-z]*"
+    r"|\s+"
+)
+
+
+def _squeeze(line: str) -> str:
+    """One line of JavaScript without the spaces no token needs (see :func:`_strip_js`)."""
+    out: list[str] = []
+    pos = 0
+    for m in _JS_TOKEN.finditer(line):
+        out.append(line[pos : m.start()])
+        token = m.group()
+        if token.isspace():
+            before = next((piece[-1] for piece in reversed(out) if piece), "")
+            after = line[m.end() : m.end() + 1]
+            if _NAME_CHAR.match(before + after) or before + after in ("++", "--", "+-", "-+"):
+                out.append(" ")
+        else:
+            out.append(token)
+        pos = m.end()
+    out.append(line[pos:])
+    return "".join(out)
+
+
+_NAME_CHAR = re.compile(r"[\w$]{2}\Z")
 
 
 def _strip_css(source: str) -> str:

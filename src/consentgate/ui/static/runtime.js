@@ -28,7 +28,7 @@
   var SCRIPTS = "script[" + P + "blocked]," + MARKUP.replace(/\[/g, INERT + "[");
 
   function all(selector, root) {
-    return Array.prototype.slice.call((root || d).querySelectorAll(selector));
+    return [].slice.call((root || d).querySelectorAll(selector));
   }
   function get(el, name) {
     return el.getAttribute(name);
@@ -98,7 +98,8 @@
     return null;
   }
   function revive(old) {
-    var s = d.createElement("script"), i, a, type = get(old, P + "type") || get(old, "data-type"), src;
+    var s = d.createElement("script"), i, a, src, nonce;
+    var type = old.cgType !== undefined ? old.cgType : get(old, P + "type") || get(old, "data-type");
     var loader = !!type && LOADER.test(type.split(";")[0].trim());
     for (i = 0; i < old.attributes.length; i++) {
       a = old.attributes[i];
@@ -108,11 +109,45 @@
     src = get(old, P + "src") || get(old, "data-src") || (loader ? loaderSrc(old) : null);
     if (src) s.setAttribute("src", src);
     if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
-    if (state.nonce) s.setAttribute("nonce", state.nonce);
+    // A written script keeps the nonce it was written with, if any: the page's CSP decides, as
+    // it does for what a tag writes while the page is parsed.
+    nonce = old.cgType !== undefined ? old.cgNonce : state.nonce;
+    if (nonce) s.setAttribute("nonce", nonce);
     // Created scripts default to async; only the originally async ones may overtake others.
     s.async = old.hasAttribute(P + "async") || old.hasAttribute("async");
     if (!s.hasAttribute("src")) s.text = old.text;
     return s;
+  }
+  // A tag written for the parser writes into the page (document.write). Once the page is
+  // parsed, a real write would replace the whole document, banner included: what a revived
+  // classic script writes is collected and parsed in right after it, and the scripts in it
+  // run next, in order, as the parser would have run them. Other writes stay native.
+  var native = {};
+  function hook() {
+    ["write", "writeln"].forEach(function (m) {
+      native[m] = native[m] || d[m];
+      d[m] = function () {
+        var s = d.currentScript;
+        if (!s || !s.cgWrites) return native[m].apply(d, arguments);
+        s.cgWrites.push([].join.call(arguments, "") + (m === "write" ? "" : "\n"));
+      };
+    });
+  }
+  function written(s, queue) {
+    var html = (s.cgWrites || []).join(""), range = d.createRange(), scripts;
+    s.cgWrites = null;
+    if (!html || !s.parentNode) return;
+    range.selectNode(s);
+    html = range.createContextualFragment(html);
+    // Inert until their turn: each is revived from the queue.
+    scripts = all("script", html);
+    scripts.forEach(function (el) {
+      el.cgType = get(el, "type");
+      el.cgNonce = get(el, "nonce");
+      el.type = "text/plain";
+    });
+    s.parentNode.insertBefore(html, s.nextSibling);
+    queue.unshift.apply(queue, scripts);
   }
   // In document order: an external classic or module script is awaited (load or error) before
   // the next one, as the parser would have; async ones and inline ones do not wait.
@@ -123,9 +158,16 @@
     s = revive(old);
     type = get(s, "type");
     wait = s.hasAttribute("src") && !s.async && (!type || /^module$|script$/i.test(type));
-    if (wait) s.onload = s.onerror = function () { run(queue); };
+    if (!s.async && (!type || /script$/i.test(type))) {
+      hook();
+      s.cgWrites = [];
+    }
+    if (wait) s.onload = s.onerror = function () { written(s, queue); run(queue); };
     old.parentNode.replaceChild(s, old);
-    if (!wait) run(queue);
+    if (!wait) {
+      written(s, queue);
+      run(queue);
+    }
   }
   // Every attribute the rewriter can move aside (data-src/-srcset: a lazy loader's, kept apart
   // from the src the site already had) goes back under its own name.
@@ -307,11 +349,14 @@
       });
   }
 
+  // Both listen while the event goes down (capture): a page script that stops it on its way
+  // back up (ASP.NET and jQuery pages wrap the body in their own handlers) cannot stop a
+  // choice from being made in place.
   d.addEventListener("submit", function (e) {
     if (!get(e.target, P + "form") || !w.fetch) return;
     e.preventDefault();
     submit(e.target, e.submitter);
-  });
+  }, true);
   d.addEventListener("click", function (e) {
     var t = e.target.closest && e.target.closest("[" + P + "open],[" + P + "close]");
     // A modified click on a link keeps its usual meaning (new tab, new window).
@@ -319,7 +364,7 @@
     e.preventDefault();
     if (t.hasAttribute(P + "close")) hide();
     else show();
-  });
+  }, true);
   d.addEventListener("keydown", function (e) {
     if (e.key === "Escape") hide();
   });
