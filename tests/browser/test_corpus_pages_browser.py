@@ -8,7 +8,10 @@ On every page, with the page's own markup, inline styles and scripts around it:
   nothing may be requested at all);
 - the banner is on screen; "Accept all" and "Reject all" are the same size, big enough to hit,
   legible, and nothing of the page covers them;
-- one click on "Reject all" hides the banner and stores the choice in the consent cookie.
+- one click on "Reject all" hides the banner and stores the choice in the consent cookie;
+- one click on "Accept all" runs what was held back in the same document, which keeps its
+  content: a tag that writes with ``document.write`` (ad tags, counters: a quarter of these
+  pages have one) no longer replaces the whole page.
 
 The sample is every 10th page (plus the first non-UTF-8 ones); ``CG_SAMPLE_EVERY=1`` runs all
 120 (about five minutes; docs/benchmarks.md has what that run finds).
@@ -35,6 +38,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from consentgate.audit.events import MemorySink
+from consentgate.html.rewriter import rewrite
+from consentgate.html.rules import Rules
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
 from consentgate.policy.model import NECESSARY, Policy
@@ -197,3 +202,61 @@ def test_the_banner_works_on_real_pages_and_no_known_tracker_loads(
             checked_css.append(name)
     assert problems == []
     print(f"\n{len(sample)} pages; CSS-only tracker images stopped by the enforced CSP on: {checked_css}")
+
+
+_HELD_BACK = re.compile(
+    rb"<script[^>]*data-consentgate-blocked[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE
+)
+# The page's own elements: the banner, its backdrop and the placeholders of blocked frames (all
+# gone after Accept all) are not counted.
+_SHAPE = """() => {
+  const ui = [...document.querySelectorAll(
+    '[data-consentgate-banner],[data-consentgate-backdrop],[data-consentgate-placeholder]')];
+  const count = el => el ? el.getElementsByTagName('*').length : 0;
+  return {same: window.__cgSame === true, title: document.title,
+    elements: count(document.body) - ui.reduce((n, el) => n + 1 + count(el), 0),
+    banner: !!document.querySelector('[data-consentgate-banner]'), reopen: !!document.querySelector('[data-cg-reopen]:not([hidden])')};
+}"""
+
+
+def _writes_when_granted(data: bytes, rules: Rules) -> bool:
+    """Does the page hold back an inline tag that writes with ``document.write``?"""
+    out = rewrite(data, rules, lambda service, category: category == NECESSARY)
+    return any(m.group(1).find(b"document.write") >= 0 for m in _HELD_BACK.finditer(out))
+
+
+def test_accept_all_keeps_real_pages_whole(browser: Browser, shared_dir: Path) -> None:
+    html = shared_dir / "corpora" / "html"
+    policy = load_dict({})
+    rules = Rules.compile(policy)
+    pages: dict[str, dict[str, Any]] = json.loads((html / "EXPECT.json").read_text())["pages"]
+    writers = {n for n in pages if _writes_when_granted((html / n).read_bytes(), rules)}
+    assert len(writers) >= 10  # the point of this test: real tags that write
+    problems: list[str] = []
+    for name in sorted({n for n, _ in _sample(html)} | writers):
+        data = (html / name).read_bytes()
+        with serve(_site(data, pages[name]["encoding"], policy)) as port:
+            site = f"http://127.0.0.1:{port}"
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            try:
+                context.route("**/*", _router(site, policy, []))
+                tab = context.new_page()
+                tab.goto(site + "/", wait_until="load")
+                tab.wait_for_timeout(200)
+                tab.evaluate("() => { window.__cgSame = true; }")
+                before = tab.evaluate(_SHAPE)
+                try:
+                    tab.locator(f"{BANNER} [data-cg-action='accept_all']").click(timeout=5000)
+                except PlaywrightError as error:
+                    problems.append(f"{name}: cannot click Accept all: {str(error).splitlines()[0]}")
+                    continue
+                tab.wait_for_timeout(600)
+                after = tab.evaluate(_SHAPE)
+            finally:
+                context.close()
+        if not after["same"] or after["title"] != before["title"]:
+            problems.append(f"{name}: Accept all replaced the document: {before} -> {after}")
+        elif after["elements"] < 0.9 * before["elements"] or after["banner"] or not after["reopen"]:
+            problems.append(f"{name}: the page lost content or its consent UI: {before} -> {after}")
+    assert problems == []
+    print(f"\nAccept all kept {len(writers)} pages with writing tags whole")
