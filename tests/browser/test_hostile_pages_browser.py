@@ -8,7 +8,10 @@
   (genius.com): the banner's style, runtime and consent requests must stay on the site;
 - a handler around the whole page that stops ``submit`` and ``click`` events on their way up
   (jpost.com, an ASP.NET page): the choice must still be made in place, without a reload, and
-  the "Cookie settings" link must still open the preference centre.
+  the "Cookie settings" link must still open the preference centre;
+- content wider than a phone's screen (zoll.de, thehill.com: a fifth of the corpus pages on a
+  375 px phone): the phone widens the layout viewport that fixed boxes are placed in, and the
+  banner, the reopen button and the preference centre must still sit on the screen.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ PAGES = {
     b'  <meta charset="UTF-8"/>\n  <title>t</title></head><body><h1>Zoll</h1></body></html>',
     "base-after-meta": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
     b'<base target="_top" href="' + ELSEWHERE.encode() + b'"></head><body><h1>Lyrics</h1></body></html>',
+    "wider-than-a-phone": b"<!doctype html><html><head><meta charset=utf-8><title>t</title>"
+    b'<meta name="viewport" content="width=device-width, initial-scale=1"></head><body>'
+    b'<h1>Zoll</h1><table width="520"><tr><td>A table wider than the phone.</td></tr></table>'
+    b'<a id="settings" href="/_consentgate/preferences" data-consentgate-open>Cookie settings</a>'
+    b"</body></html>",
     "events-stopped": b"<!doctype html><html><head><meta charset=utf-8><title>t</title></head><body>"
     b'<form id="aspnetForm" method="post" action="/events-stopped"><h1>News</h1>'
     b'<a id="settings" href="/_consentgate/preferences" data-consentgate-open>Cookie settings</a></form>'
@@ -115,5 +123,34 @@ def test_the_settings_link_opens_the_centre_in_place_when_the_page_stops_clicks(
         tab.locator("#settings").click()
         tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
         assert tab.evaluate("() => window.__samePage === true")
+    finally:
+        context.close()
+
+
+_ON_SCREEN = """sel => { const el = document.querySelector(sel); if (!el) return null;
+  const r = el.getBoundingClientRect(), v = visualViewport;
+  return [r.left >= -1 && r.top >= -1 && r.right <= v.width + 1 && r.bottom <= v.height + 1,
+          [r.left, r.top, r.right, r.bottom], [v.width, v.height, innerWidth, innerHeight]]; }"""
+
+
+def test_on_a_phone_every_layer_stays_on_screen_when_the_page_is_wider(browser: Browser, site: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{site}/wider-than-a-phone", wait_until="load")
+        # The premise: the phone widened the layout viewport past its screen.
+        assert tab.evaluate("() => innerWidth") > 375
+        on_screen, box, viewport = tab.evaluate(_ON_SCREEN, BANNER)
+        assert on_screen, (box, viewport)
+        tab.locator("#settings").tap()
+        tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
+        on_screen, box, viewport = tab.evaluate(_ON_SCREEN, "[data-consentgate-centre]")
+        assert on_screen, (box, viewport)
+        tab.locator("[data-consentgate-centre] [data-cg-action='reject_all']").tap(timeout=5000)
+        tab.wait_for_selector(BANNER, state="detached", timeout=5000)
+        on_screen, box, viewport = tab.evaluate(_ON_SCREEN, "[data-cg-reopen]")
+        assert on_screen, (box, viewport)
+        tab.locator("[data-cg-reopen]").tap(timeout=5000)
+        tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
     finally:
         context.close()

@@ -619,7 +619,7 @@ def test_the_served_runtime_is_the_source_token_for_token(ui: UI) -> None:
         ("var a = b + c, d = [1, 2];", "var a=b+c,d=[1,2];"),
         ("x = a + +b - -c;", "x=a+ +b- -c;"),
         ('s = "two  spaces " + \'and  here\' + "\\" ";', 's="two  spaces "+\'and  here\'+"\\" ";'),
-        ("if (/a b|c d/i.test(t)) return / x /.test(u);", "if(/a b|c d/i.test(t))return / x /.test(u);"),
+        ("if (/a b|c d/i.test(t)) return / x /.test(u);", "if(/a b|c d/i.test(t))return/ x /.test(u);"),
         ('return typeof x === "string" && x in y;', 'return typeof x==="string"&&x in y;'),
         ('el.replace(/\\[/g, INERT + "[");', 'el.replace(/\\[/g,INERT+"[");'),
     ],

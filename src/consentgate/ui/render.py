@@ -343,7 +343,7 @@ def _squeeze(line: str) -> str:
             if _NAME_CHAR.match(before + after) or before + after in ("++", "--", "+-", "-+"):
                 out.append(" ")
         else:
-            out.append(token)
+            out.append(token.lstrip())  # (a regex literal's own leading spaces: never needed)
         pos = m.end()
     out.append(line[pos:])
     return "".join(out)

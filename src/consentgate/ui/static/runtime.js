@@ -92,26 +92,25 @@
   // from the URL the loader would have taken (src, or its own data-*-src).
   var LOADER = /^(rocketlazyloadscript|litespeed\/javascript|pmdelayedscript|text\/partytown|text\/rocketscript|[0-9a-f]+-text\/javascript)$/i;
   function loaderSrc(el) {
-    for (var i = 0; i < el.attributes.length; i++) {
-      if (/^data-.*-src$/.test(el.attributes[i].name) && el.attributes[i].name.indexOf(P) !== 0) return el.attributes[i].value;
-    }
-    return null;
+    var a = [].filter.call(el.attributes, function (a) {
+      return /^data-.*-src$/.test(a.name) && a.name.indexOf(P);
+    })[0];
+    return a ? a.value : null;
   }
   function revive(old) {
-    var s = d.createElement("script"), i, a, src, nonce;
-    var type = old.cgType !== undefined ? old.cgType : get(old, P + "type") || get(old, "data-type");
+    var s = d.createElement("script"), src, nonce, wrote = old.cgWritten;
+    var type = wrote ? wrote[0] : get(old, P + "type") || get(old, "data-type");
     var loader = !!type && LOADER.test(type.split(";")[0].trim());
-    for (i = 0; i < old.attributes.length; i++) {
-      a = old.attributes[i];
-      if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P) !== 0) s.setAttribute(a.name, a.value);
-    }
+    [].forEach.call(old.attributes, function (a) {
+      if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P)) s.setAttribute(a.name, a.value);
+    });
     if (type && !loader) s.setAttribute("type", type);
     src = get(old, P + "src") || get(old, "data-src") || (loader ? loaderSrc(old) : null);
     if (src) s.setAttribute("src", src);
     if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
     // A written script keeps the nonce it was written with, if any: the page's CSP decides, as
     // it does for what a tag writes while the page is parsed.
-    nonce = old.cgType !== undefined ? old.cgNonce : state.nonce;
+    nonce = wrote ? wrote[1] : state.nonce;
     if (nonce) s.setAttribute("nonce", nonce);
     // Created scripts default to async; only the originally async ones may overtake others.
     s.async = old.hasAttribute(P + "async") || old.hasAttribute("async");
@@ -122,17 +121,14 @@
   // parsed, a real write would replace the whole document, banner included: what a revived
   // classic script writes is collected and parsed in right after it, and the scripts in it
   // run next, in order, as the parser would have run them. Other writes stay native.
-  var native = {};
-  function hook() {
-    ["write", "writeln"].forEach(function (m) {
-      native[m] = native[m] || d[m];
-      d[m] = function () {
-        var s = d.currentScript;
-        if (!s || !s.cgWrites) return native[m].apply(d, arguments);
-        s.cgWrites.push([].join.call(arguments, "") + (m === "write" ? "" : "\n"));
-      };
-    });
-  }
+  ["write", "writeln"].forEach(function (m) {
+    var real = d[m];
+    d[m] = function () {
+      var s = d.currentScript;
+      if (!s || !s.cgWrites) return real.apply(d, arguments);
+      s.cgWrites.push([].join.call(arguments, "") + (m === "write" ? "" : "\n"));
+    };
+  });
   function written(s, queue) {
     var html = (s.cgWrites || []).join(""), range = d.createRange(), scripts;
     s.cgWrites = null;
@@ -142,8 +138,7 @@
     // Inert until their turn: each is revived from the queue.
     scripts = all("script", html);
     scripts.forEach(function (el) {
-      el.cgType = get(el, "type");
-      el.cgNonce = get(el, "nonce");
+      el.cgWritten = [get(el, "type"), get(el, "nonce")];
       el.type = "text/plain";
     });
     s.parentNode.insertBefore(html, s.nextSibling);
@@ -158,10 +153,7 @@
     s = revive(old);
     type = get(s, "type");
     wait = s.hasAttribute("src") && !s.async && (!type || /^module$|script$/i.test(type));
-    if (!s.async && (!type || /script$/i.test(type))) {
-      hook();
-      s.cgWrites = [];
-    }
+    if (!s.async && (!type || /script$/i.test(type))) s.cgWrites = [];
     if (wait) s.onload = s.onerror = function () { written(s, queue); run(queue); };
     old.parentNode.replaceChild(s, old);
     if (!wait) {
@@ -191,7 +183,7 @@
       if (allowed(el)) restore(el);
     });
     all("[" + P + "placeholder]").forEach(function (el) {
-      if (allowed(el)) el.parentNode.removeChild(el);
+      if (allowed(el)) el.remove();
     });
     // A frame or image the site parked in data-src behind its consent markup: the consent tool
     // it was written for would load it once granted, so this one does (once).
@@ -225,7 +217,7 @@
     return d.querySelector("[" + P + "centre]");
   }
   function remove(el) {
-    if (el) el.parentNode.removeChild(el);
+    if (el) el.remove();
   }
   function sync(root) {
     var s = state.services || {}, id = root.querySelector("[" + P + "id]"), date = root.querySelector("[" + P + "date]");
