@@ -9,6 +9,8 @@ On every page, with the page's own markup, inline styles and scripts around it:
 - the banner is on screen; "Accept all" and "Reject all" are the same size, big enough to hit,
   legible, and nothing of the page covers them;
 - one click on "Reject all" hides the banner and stores the choice in the consent cookie;
+- on a phone (375 x 667), the banner sits on the screen and one tap on "Reject all" works,
+  also where the page is wider than the screen (a fifth of these pages);
 - one click on "Accept all" runs what was held back in the same document, which keeps its
   content: a tag that writes with ``document.write`` (ad tags, counters: a quarter of these
   pages have one) no longer replaces the whole page.
@@ -32,8 +34,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser, Page, Route
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Request as PlaywrightRequest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -260,3 +263,71 @@ def test_accept_all_keeps_real_pages_whole(browser: Browser, shared_dir: Path) -
             problems.append(f"{name}: the page lost content or its consent UI: {before} -> {after}")
     assert problems == []
     print(f"\nAccept all kept {len(writers)} pages with writing tags whole")
+
+
+_ON_SCREEN = """() => { const b = document.querySelector('[data-consentgate-banner]'); if (!b) return null;
+  const r = b.getBoundingClientRect(), v = visualViewport;
+  return {box: [r.left, r.top, r.right, r.bottom], screen: [v.width, v.height], layout: [innerWidth, innerHeight]}; }"""
+
+
+def _leaving(tab: Page, site: str, away: list[str]) -> Callable[[PlaywrightRequest], None]:
+    """A listener that records the tab's top-level navigations off ``site``."""
+
+    def record(request: PlaywrightRequest) -> None:
+        if (
+            request.is_navigation_request()
+            and request.frame == tab.main_frame
+            and not request.url.startswith(site)
+        ):
+            away.append(request.url)
+
+    return record
+
+
+def test_on_a_phone_the_banner_is_on_screen_and_one_tap_refuses(browser: Browser, shared_dir: Path) -> None:
+    html = shared_dir / "corpora" / "html"
+    policy = load_dict({})
+    problems: list[str] = []
+    sent_away: list[str] = []
+    wider = 0
+    for name, entry in _sample(html):
+        with serve(_site((html / name).read_bytes(), entry["encoding"], policy)) as port:
+            site = f"http://127.0.0.1:{port}"
+            context = browser.new_context(
+                viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True
+            )
+            try:
+                context.route("**/*", _router(site, policy, []))
+                tab = context.new_page()
+                away: list[str] = []
+                tab.on("request", _leaving(tab, site, away))
+                tab.goto(site + "/", wait_until="commit")
+                for _ in range(100):  # until the runtime has started, or the page sends the phone away
+                    if away or tab.evaluate(
+                        "() => document.readyState !== 'loading' && !!window.consentgate"
+                    ):
+                        break
+                    tab.wait_for_timeout(50)
+                if away:  # washingtonpost.com sends phones to its mobile site, with or without us
+                    sent_away.append(name)
+                    continue
+                tab.wait_for_timeout(300)
+                seen = tab.evaluate(_ON_SCREEN)
+                if seen is None:
+                    problems.append(f"{name}: no banner")
+                    continue
+                left, top, right, bottom = seen["box"]
+                width, height = seen["screen"]
+                wider += seen["layout"][0] > width + 1
+                if left < -1 or top < -1 or right > width + 1 or bottom > height + 1:
+                    problems.append(f"{name}: the banner leaves the screen: {seen}")
+                try:
+                    tab.locator(f"{BANNER} [data-cg-action='reject_all']").tap(timeout=5000)
+                    tab.wait_for_selector(BANNER, state="detached", timeout=5000)
+                except PlaywrightError as error:
+                    problems.append(f"{name}: cannot tap Reject all: {str(error).splitlines()[0]}")
+            finally:
+                context.close()
+    assert problems == []
+    assert len(sent_away) <= 2, sent_away
+    print(f"\n{wider} sampled pages are wider than the phone; sent to a mobile site: {sent_away}")
