@@ -11,7 +11,9 @@
   the "Cookie settings" link must still open the preference centre;
 - content wider than a phone's screen (zoll.de, thehill.com: a fifth of the corpus pages on a
   375 px phone): the phone widens the layout viewport that fixed boxes are placed in, and the
-  banner, the reopen button and the preference centre must still sit on the screen.
+  banner, the reopen button and the preference centre must still sit on the screen;
+- a right-to-left page (``<html dir="rtl">``): the banner reads in its own language's direction,
+  not the page's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from playwright.sync_api import Browser, Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
+from consentgate.ui.locales import builtin_table, message_keys
 from tests.browser_kit import serve
 
 pytestmark = pytest.mark.browser
@@ -50,6 +53,8 @@ PAGES = {
     b'<h1>Zoll</h1><table width="520"><tr><td>A table wider than the phone.</td></tr></table>'
     b'<a id="settings" href="/_consentgate/preferences" data-consentgate-open>Cookie settings</a>'
     b"</body></html>",
+    "right-to-left": '<!doctype html><html dir="rtl" lang="he"><head><meta charset=utf-8><title>t</title>'
+    "</head><body><h1>חדשות</h1></body></html>".encode(),
     "events-stopped": b"<!doctype html><html><head><meta charset=utf-8><title>t</title></head><body>"
     b'<form id="aspnetForm" method="post" action="/events-stopped"><h1>News</h1>'
     b'<a id="settings" href="/_consentgate/preferences" data-consentgate-open>Cookie settings</a></form>'
@@ -154,3 +159,40 @@ def test_on_a_phone_every_layer_stays_on_screen_when_the_page_is_wider(browser: 
         tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
     finally:
         context.close()
+
+
+_LAYOUT = """() => {
+  const b = document.querySelector('[data-consentgate-banner]'), c = document.querySelector('[data-consentgate-centre]');
+  const d = c.getBoundingClientRect(), close = c.querySelector('.cg-close').getBoundingClientRect();
+  const box = c.querySelector('input[name=category]:not([disabled])'), label = c.querySelector('label[for="' + box.id + '"]');
+  return {banner: getComputedStyle(b).direction, centre: getComputedStyle(c).direction,
+          closeOnTheLeft: close.left - d.left < d.right - close.right,
+          boxLeftOfLabel: box.getBoundingClientRect().right <= label.getBoundingClientRect().left + 1};
+}"""
+
+
+def test_the_layers_read_in_their_own_direction_on_a_right_to_left_page(browser: Browser) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": PAGES["right-to-left"]})
+
+    english = builtin_table("en")
+    policy = load_dict({"languages": ["en", "he"], "notice": {"he": {k: english[k] for k in message_keys()}}})
+    with serve(ConsentGate(app, secret_keys=[KEY], policy=policy, audit=MemorySink())) as port:
+        for language, direction in (("en", "ltr"), ("he", "rtl")):
+            context = browser.new_context(locale=language, extra_http_headers={"accept-language": language})
+            try:
+                tab = context.new_page()
+                tab.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+                tab.locator(f"{BANNER} [data-cg-action='customise']").click()
+                tab.wait_for_selector("[data-consentgate-centre][open]", timeout=5000)
+                seen = tab.evaluate(_LAYOUT)
+                assert seen["banner"] == seen["centre"] == direction, seen
+                # Mirrored for right to left: the close button at the end of the title line
+                # (the left), each checkbox after its label (to its right).
+                assert seen["closeOnTheLeft"] is (direction == "rtl"), seen
+                assert seen["boxLeftOfLabel"] is (direction == "ltr"), seen
+            finally:
+                context.close()

@@ -18,6 +18,7 @@ from consentgate.ui.locales import (
     builtin_table,
     message_keys,
     parse_accept_language,
+    text_direction,
 )
 
 from .uikit import make_policy
@@ -216,3 +217,31 @@ def test_overrides_apply_to_their_language_only() -> None:
     locales = Locales(replace(policy))
     assert locales.texts("de")["save"] == "Speichern"
     assert locales.texts("en")["save"] == "Save choices"
+
+
+@pytest.mark.parametrize(
+    ("language", "direction"),
+    [
+        ("he", "rtl"),
+        ("iw", "rtl"),
+        ("ar", "rtl"),
+        ("ar-EG", "rtl"),
+        ("fa-IR", "rtl"),
+        ("ur", "rtl"),
+        ("yi", "rtl"),
+        ("ckb", "rtl"),
+        ("ku-Arab", "rtl"),  # the script decides
+        ("az-Arab-IR", "rtl"),
+        ("pa-Arab", "rtl"),
+        ("ku", "ltr"),
+        ("az", "ltr"),
+        ("ar-Latn", "ltr"),
+        ("en", "ltr"),
+        ("de-CH", "ltr"),
+        ("sr-Cyrl", "ltr"),
+        ("zh-Hant-TW", "ltr"),
+        ("en_GB", "ltr"),
+    ],
+)
+def test_text_direction_follows_the_language_and_its_script(language: str, direction: str) -> None:
+    assert text_direction(language) == direction

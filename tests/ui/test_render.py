@@ -12,7 +12,7 @@ from importlib import resources
 import pytest
 
 from consentgate.policy.model import Category, Controller, Policy, Service
-from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table
+from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table, message_keys
 from consentgate.ui.render import UI, UIConfigError, _squeeze, _strip_js, script_json
 from consentgate.ui.theme import ThemeError
 
@@ -590,6 +590,23 @@ def test_runtime_and_stylesheet_together_stay_under_6_kb_gzipped(ui: UI) -> None
         assert asset is not None
         total += len(gzip.compress(asset[0], compresslevel=6))
     assert total <= 6 * 1024, total
+
+
+def test_every_layer_states_its_own_direction(policy: Policy) -> None:
+    """A page's own ``dir=rtl`` must not turn an English banner around, and a right-to-left
+    language offered by the site gets ``dir=rtl`` on every layer."""
+    hebrew = dict(builtin_table("en"))
+    offered = replace(policy, languages=("en", "he"), notice={"he": {k: hebrew[k] for k in message_keys()}})
+    ui = UI(offered)
+    finding = FakeFinding("marketing", "youtube", "YouTube", "www.youtube.com")
+    for locale, direction in (("en", "ltr"), ("he", "rtl")):
+        ctx = context(offered, locale=locale)
+        body = ui.body(ctx).decode()
+        for layer in ("data-consentgate-banner", "data-cg-reopen", "data-consentgate-centre"):
+            tag = re.search(r"<[^>]*\b" + layer + r"\b[^>]*>", body)
+            assert tag is not None and f'dir="{direction}"' in tag.group(), (locale, layer)
+        assert f'dir="{direction}"' in ui.placeholder(finding, ctx).decode()
+        assert f'<html lang="{locale}" dir="{direction}">' in ui.preferences_page(ctx).decode()
 
 
 _JS_LITERAL = r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|/(?![/*])(?:\\.|\[[^\]]*\]|[^/\\\n])+/[a-z]*"""

@@ -31,6 +31,7 @@ __all__ = [
     "builtin_table",
     "message_keys",
     "parse_accept_language",
+    "text_direction",
 ]
 
 BUILTIN_LANGUAGES: tuple[str, ...] = (
@@ -54,6 +55,11 @@ MAX_ACCEPT_LANGUAGE_LENGTH = 1024
 MAX_ACCEPT_LANGUAGE_ENTRIES = 24
 
 _TAG = re.compile(r"^[a-z]{1,8}(?:-[a-z0-9]{1,8})*$")
+# Languages written right to left in their usual script, and the right-to-left scripts (a
+# script subtag decides: `ku-arab` is, `ku` is not; `az-arab` is, `az` is not).
+_RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ps", "sd", "syr", "ug", "ur", "yi"})
+_RTL_SCRIPTS = frozenset({"adlm", "arab", "hebr", "mand", "nkoo", "rohg", "samr", "syrc", "thaa"})
+_LTR_SCRIPTS = frozenset({"latn", "cyrl"})
 _QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 
 _UNITS: tuple[tuple[str, int], ...] = (
@@ -87,6 +93,20 @@ def builtin_table(language: str) -> Mapping[str, str]:
 def message_keys() -> tuple[str, ...]:
     """Every message key, in the order of the English table."""
     return tuple(builtin_table("en"))
+
+
+def text_direction(language: str) -> str:
+    """``"rtl"`` for a language tag written right to left, else ``"ltr"``: the ``dir`` of every
+    layer the UI puts in a page, which must not inherit the page's own direction.
+
+    >>> text_direction("he"), text_direction("ar-EG"), text_direction("ku-Arab"), text_direction("en")
+    ('rtl', 'rtl', 'rtl', 'ltr')
+    """
+    parts = language.lower().replace("_", "-").split("-")
+    scripts = {part for part in parts[1:] if len(part) == 4 and part.isalpha()}
+    if scripts & _RTL_SCRIPTS:
+        return "rtl"
+    return "rtl" if parts[0] in _RTL_LANGUAGES and not scripts & _LTR_SCRIPTS else "ltr"
 
 
 def parse_accept_language(header: str) -> list[tuple[str, float]]:

@@ -41,7 +41,7 @@ from consentgate.policy.model import (
     RegionMode,
     Service,
 )
-from consentgate.ui.locales import Locales
+from consentgate.ui.locales import Locales, text_direction
 from consentgate.ui.stencil import Marks, ShapeCache, Stencil, ascii_bytes
 from consentgate.ui.theme import compile_theme
 
@@ -741,6 +741,7 @@ class UI:
         values = {
             "t": texts,
             "lang": language,
+            "dir": text_direction(language),
             "consent_url": self._consent_url,
             "csrf": csrf,
             "next_url": next_url,
@@ -784,6 +785,7 @@ class UI:
         return {
             "t": texts,
             "lang": language,
+            "dir": text_direction(language),
             "show_banner": ctx.show_banner,
             "wall": self.policy.cookie_wall,
             "position": ctx.banner_position or self._theme.position,
