@@ -28,9 +28,10 @@ import html as html_lib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import pytest
@@ -123,6 +124,27 @@ def _router(site: str, policy: Policy, trackers: list[str]) -> Callable[[Route],
     return handle
 
 
+DESKTOP: Final = {"viewport": {"width": 1280, "height": 800}}
+PHONE: Final = {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True}
+
+
+@contextmanager
+def _tab(
+    browser: Browser, data: bytes, encoding: str, policy: Policy, seen: list[str], options: dict[str, Any]
+) -> Iterator[tuple[Page, str]]:
+    """The page served behind ConsentGate with ``policy``, in a fresh context of ``options``;
+    third-party requests answered by :func:`_router` (tracker URLs go to ``seen``). Yields the
+    tab and the site's origin."""
+    with serve(_site(data, encoding, policy)) as port:
+        site = f"http://127.0.0.1:{port}"
+        context = browser.new_context(**options)
+        try:
+            context.route("**/*", _router(site, policy, seen))
+            yield context.new_page(), site
+        finally:
+            context.close()
+
+
 def test_the_banner_works_on_real_pages_and_no_known_tracker_loads(
     browser: Browser, shared_dir: Path
 ) -> None:
@@ -134,73 +156,56 @@ def test_the_banner_works_on_real_pages_and_no_known_tracker_loads(
     assert len(sample) >= 12
     for name, entry in sample:
         data = (html / name).read_bytes()
-        gate = _site(data, entry["encoding"], policy)
         trackers: list[str] = []
-        with serve(gate) as port:
-            site = f"http://127.0.0.1:{port}"
-
-            handle = _router(site, policy, trackers)
-
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
+        with _tab(browser, data, entry["encoding"], policy, trackers, DESKTOP) as (tab, site):
+            tab.goto(site + "/", wait_until="load")
+            tab.wait_for_timeout(200)
+            measured = tab.evaluate(_MEASURE)
+            if measured is None:
+                problems.append(f"{name}: no banner")
+                continue
+            left, top, width, height = measured["banner"]
+            vw, vh = measured["viewport"]
+            if (
+                width < 200
+                or height < 50
+                or left >= vw
+                or top >= vh
+                or left + width <= 0
+                or top + height <= 0
+            ):
+                problems.append(f"{name}: banner off screen or squashed: {measured['banner']}")
+            accept, reject = measured["buttons"]
+            if abs(accept["width"] - reject["width"]) > 1 or abs(accept["height"] - reject["height"]) > 1:
+                problems.append(f"{name}: accept and reject differ in size: {accept} {reject}")
+            for label, button in (("accept", accept), ("reject", reject)):
+                if not button["onTop"] or not button["shown"]:
+                    problems.append(f"{name}: {label} is covered or hidden: {button}")
+                if button["height"] < 24 or button["width"] < 24 or button["fontSize"] < 12:
+                    problems.append(f"{name}: {label} too small: {button}")
             try:
-                context.route("**/*", handle)
-                tab = context.new_page()
-                tab.goto(site + "/", wait_until="load")
-                tab.wait_for_timeout(200)
-                measured = tab.evaluate(_MEASURE)
-                if measured is None:
-                    problems.append(f"{name}: no banner")
-                    continue
-                left, top, width, height = measured["banner"]
-                vw, vh = measured["viewport"]
-                if (
-                    width < 200
-                    or height < 50
-                    or left >= vw
-                    or top >= vh
-                    or left + width <= 0
-                    or top + height <= 0
-                ):
-                    problems.append(f"{name}: banner off screen or squashed: {measured['banner']}")
-                accept, reject = measured["buttons"]
-                if abs(accept["width"] - reject["width"]) > 1 or abs(accept["height"] - reject["height"]) > 1:
-                    problems.append(f"{name}: accept and reject differ in size: {accept} {reject}")
-                for label, button in (("accept", accept), ("reject", reject)):
-                    if not button["onTop"] or not button["shown"]:
-                        problems.append(f"{name}: {label} is covered or hidden: {button}")
-                    if button["height"] < 24 or button["width"] < 24 or button["fontSize"] < 12:
-                        problems.append(f"{name}: {label} too small: {button}")
-                try:
-                    tab.locator(f"{BANNER} [data-cg-action='reject_all']").click(timeout=5000)
-                except PlaywrightError as error:
-                    problems.append(f"{name}: cannot click Reject all: {str(error).splitlines()[0]}")
-                    continue
-                tab.wait_for_timeout(300)
-                if tab.locator(BANNER).is_visible():
-                    problems.append(f"{name}: the banner stays after Reject all")
-                if not any(c["name"].endswith("consentgate") for c in context.cookies()):
-                    problems.append(f"{name}: no consent cookie after Reject all")
-                tab.reload(wait_until="load")
-                tab.wait_for_timeout(200)
-                if tab.locator(BANNER).count():
-                    problems.append(f"{name}: the banner is back after a reload")
-            finally:
-                context.close()
+                tab.locator(f"{BANNER} [data-cg-action='reject_all']").click(timeout=5000)
+            except PlaywrightError as error:
+                problems.append(f"{name}: cannot click Reject all: {str(error).splitlines()[0]}")
+                continue
+            tab.wait_for_timeout(300)
+            if tab.locator(BANNER).is_visible():
+                problems.append(f"{name}: the banner stays after Reject all")
+            if not any(c["name"].endswith("consentgate") for c in tab.context.cookies()):
+                problems.append(f"{name}: no consent cookie after Reject all")
+            tab.reload(wait_until="load")
+            tab.wait_for_timeout(200)
+            if tab.locator(BANNER).count():
+                problems.append(f"{name}: the banner is back after a reload")
         css = sorted({url for url in trackers if _only_in_css(url, data)})
         problems += [f"{name}: requested {url[:120]}" for url in trackers if url not in css]
         if css:
             # The rewriter leaves CSS alone; the consent CSP, enforced, must stop these.
             enforced: list[str] = []
-            with serve(_site(data, entry["encoding"], load_dict({"csp": "enforce"}))) as port:
-                site = f"http://127.0.0.1:{port}"
-                context = browser.new_context(viewport={"width": 1280, "height": 800})
-                try:
-                    context.route("**/*", _router(site, policy, enforced))
-                    tab = context.new_page()
-                    tab.goto(site + "/", wait_until="load")
-                    tab.wait_for_timeout(300)
-                finally:
-                    context.close()
+            enforcing = load_dict({"csp": "enforce"})
+            with _tab(browser, data, entry["encoding"], enforcing, enforced, DESKTOP) as (tab, site):
+                tab.goto(site + "/", wait_until="load")
+                tab.wait_for_timeout(300)
             problems += [f"{name}: requested under an enforced CSP: {url[:120]}" for url in enforced]
             checked_css.append(name)
     assert problems == []
@@ -238,25 +243,18 @@ def test_accept_all_keeps_real_pages_whole(browser: Browser, shared_dir: Path) -
     problems: list[str] = []
     for name in sorted({n for n, _ in _sample(html)} | writers):
         data = (html / name).read_bytes()
-        with serve(_site(data, pages[name]["encoding"], policy)) as port:
-            site = f"http://127.0.0.1:{port}"
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
+        with _tab(browser, data, pages[name]["encoding"], policy, [], DESKTOP) as (tab, site):
+            tab.goto(site + "/", wait_until="load")
+            tab.wait_for_timeout(200)
+            tab.evaluate("() => { window.__cgSame = true; }")
+            before = tab.evaluate(_SHAPE)
             try:
-                context.route("**/*", _router(site, policy, []))
-                tab = context.new_page()
-                tab.goto(site + "/", wait_until="load")
-                tab.wait_for_timeout(200)
-                tab.evaluate("() => { window.__cgSame = true; }")
-                before = tab.evaluate(_SHAPE)
-                try:
-                    tab.locator(f"{BANNER} [data-cg-action='accept_all']").click(timeout=5000)
-                except PlaywrightError as error:
-                    problems.append(f"{name}: cannot click Accept all: {str(error).splitlines()[0]}")
-                    continue
-                tab.wait_for_timeout(600)
-                after = tab.evaluate(_SHAPE)
-            finally:
-                context.close()
+                tab.locator(f"{BANNER} [data-cg-action='accept_all']").click(timeout=5000)
+            except PlaywrightError as error:
+                problems.append(f"{name}: cannot click Accept all: {str(error).splitlines()[0]}")
+                continue
+            tab.wait_for_timeout(600)
+            after = tab.evaluate(_SHAPE)
         if not after["same"] or after["title"] != before["title"]:
             problems.append(f"{name}: Accept all replaced the document: {before} -> {after}")
         elif after["elements"] < 0.9 * before["elements"] or after["banner"] or not after["reopen"]:
@@ -291,43 +289,32 @@ def test_on_a_phone_the_banner_is_on_screen_and_one_tap_refuses(browser: Browser
     sent_away: list[str] = []
     wider = 0
     for name, entry in _sample(html):
-        with serve(_site((html / name).read_bytes(), entry["encoding"], policy)) as port:
-            site = f"http://127.0.0.1:{port}"
-            context = browser.new_context(
-                viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True
-            )
+        with _tab(browser, (html / name).read_bytes(), entry["encoding"], policy, [], PHONE) as (tab, site):
+            away: list[str] = []
+            tab.on("request", _leaving(tab, site, away))
+            tab.goto(site + "/", wait_until="commit")
+            for _ in range(100):  # until the runtime has started, or the page sends the phone away
+                if away or tab.evaluate("() => document.readyState !== 'loading' && !!window.consentgate"):
+                    break
+                tab.wait_for_timeout(50)
+            if away:  # washingtonpost.com sends phones to its mobile site, with or without us
+                sent_away.append(name)
+                continue
+            tab.wait_for_timeout(300)
+            seen = tab.evaluate(_ON_SCREEN)
+            if seen is None:
+                problems.append(f"{name}: no banner")
+                continue
+            left, top, right, bottom = seen["box"]
+            width, height = seen["screen"]
+            wider += seen["layout"][0] > width + 1
+            if left < -1 or top < -1 or right > width + 1 or bottom > height + 1:
+                problems.append(f"{name}: the banner leaves the screen: {seen}")
             try:
-                context.route("**/*", _router(site, policy, []))
-                tab = context.new_page()
-                away: list[str] = []
-                tab.on("request", _leaving(tab, site, away))
-                tab.goto(site + "/", wait_until="commit")
-                for _ in range(100):  # until the runtime has started, or the page sends the phone away
-                    if away or tab.evaluate(
-                        "() => document.readyState !== 'loading' && !!window.consentgate"
-                    ):
-                        break
-                    tab.wait_for_timeout(50)
-                if away:  # washingtonpost.com sends phones to its mobile site, with or without us
-                    sent_away.append(name)
-                    continue
-                tab.wait_for_timeout(300)
-                seen = tab.evaluate(_ON_SCREEN)
-                if seen is None:
-                    problems.append(f"{name}: no banner")
-                    continue
-                left, top, right, bottom = seen["box"]
-                width, height = seen["screen"]
-                wider += seen["layout"][0] > width + 1
-                if left < -1 or top < -1 or right > width + 1 or bottom > height + 1:
-                    problems.append(f"{name}: the banner leaves the screen: {seen}")
-                try:
-                    tab.locator(f"{BANNER} [data-cg-action='reject_all']").tap(timeout=5000)
-                    tab.wait_for_selector(BANNER, state="detached", timeout=5000)
-                except PlaywrightError as error:
-                    problems.append(f"{name}: cannot tap Reject all: {str(error).splitlines()[0]}")
-            finally:
-                context.close()
+                tab.locator(f"{BANNER} [data-cg-action='reject_all']").tap(timeout=5000)
+                tab.wait_for_selector(BANNER, state="detached", timeout=5000)
+            except PlaywrightError as error:
+                problems.append(f"{name}: cannot tap Reject all: {str(error).splitlines()[0]}")
     assert problems == []
     assert len(sent_away) <= 2, sent_away
     print(f"\n{wider} sampled pages are wider than the phone; sent to a mobile site: {sent_away}")
