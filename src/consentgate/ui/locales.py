@@ -95,6 +95,7 @@ def message_keys() -> tuple[str, ...]:
     return tuple(builtin_table("en"))
 
 
+@cache  # (called per render; the tags are the policy's offered languages)
 def text_direction(language: str) -> str:
     """``"rtl"`` for a language tag written right to left, else ``"ltr"``: the ``dir`` of every
     layer the UI puts in a page, which must not inherit the page's own direction.

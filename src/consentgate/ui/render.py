@@ -338,8 +338,7 @@ def _squeeze(line: str) -> str:
         out.append(line[pos : m.start()])
         token = m.group()
         if token.isspace():
-            before = next((piece[-1] for piece in reversed(out) if piece), "")
-            after = line[m.end() : m.end() + 1]
+            before, after = line[m.start() - 1 : m.start()], line[m.end() : m.end() + 1]
             if _NAME_CHAR.match(before + after) or before + after in ("++", "--", "+-", "-+"):
                 out.append(" ")
         else:
