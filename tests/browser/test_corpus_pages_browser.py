@@ -321,3 +321,41 @@ def test_on_a_phone_the_banner_is_on_screen_and_one_tap_refuses(browser: Browser
     assert problems == []
     assert len(sent_away) <= 2, sent_away
     print(f"\n{wider} sampled pages are wider than the phone; sent to a mobile site: {sent_away}")
+
+
+def _form_placeholder(finding: object) -> bytes:
+    return b'<form method="post"><input type="hidden" name="s" value="1"><button>Load</button></form>'
+
+
+_FORM_OWNERS = """() => [...document.querySelectorAll('[data-consentgate-placeholder] button,'
+  + '[data-consentgate-banner] button')].map(b => b.form ? (b.form.getAttribute('data-consentgate-form')
+  || 'the page form ' + (b.form.id || b.form.getAttribute('action'))) : 'no form')"""
+
+
+def test_placeholders_inside_the_pages_own_form_submit_their_own(browser: Browser, shared_dir: Path) -> None:
+    """On the corpus pages that render a placeholder inside a form the page opened (ASP.NET
+    pages wrap the body in one), every "Load content" button and every banner button belongs
+    to a consentgate form (see tests/browser/test_page_forms_browser.py for the clicks)."""
+    html = shared_dir / "corpora" / "html"
+    policy = load_dict({})
+    rules = Rules.compile(policy)
+    pages: dict[str, dict[str, Any]] = json.loads((html / "EXPECT.json").read_text())["pages"]
+    inside = [
+        n
+        for n in sorted(pages)
+        if b'form="consentgate-embed-'
+        in rewrite((html / n).read_bytes(), rules, lambda s, c: c == NECESSARY, placeholder=_form_placeholder)
+    ]
+    assert len(inside) >= 2  # hindustantimes.com and jpost.com: the point of this test
+    problems: list[str] = []
+    for name in inside:
+        with _tab(browser, (html / name).read_bytes(), pages[name]["encoding"], policy, [], DESKTOP) as (
+            tab,
+            site,
+        ):
+            tab.goto(site + "/", wait_until="load")
+            owners = tab.evaluate(_FORM_OWNERS)
+        wrong = [o for o in owners if o not in ("embed", "banner")]
+        if wrong or "embed" not in owners:
+            problems.append(f"{name}: {owners}")
+    assert problems == []

@@ -355,7 +355,12 @@ PIECES = [
     b'<script type="text/plain" data-category="analytics">a</script>',
     b"<base href=/>",
     b"<!DOCTYPE html>",
+    b"<form action=/search>",
+    b"</form>",
 ]
+# A placeholder with a form of its own, as consentgate.ui renders them: inside a form the page
+# left open, its form is detached (HtmlRewriter._placed).
+FORM_PH = b'[<form method="post"><input type="hidden" name="s" value="1"><button>Load</button></form>]'
 PAGES = st.lists(st.sampled_from(PIECES), max_size=30).map(b"".join) | st.binary(max_size=300)
 CHUNKS = st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6)
 CLOSERS = {
@@ -379,8 +384,8 @@ CLOSERS = {
 @settings(max_examples=200, deadline=None)
 @given(PAGES, CHUNKS)
 def test_output_does_not_depend_on_chunking(page: bytes, chunks: list[int]) -> None:
-    whole = run(page, head=HEAD, body=BODY, placeholder=b"[PH]")
-    assert run(page, head=HEAD, body=BODY, placeholder=b"[PH]", chunks=chunks) == whole
+    whole = run(page, head=HEAD, body=BODY, placeholder=FORM_PH)
+    assert run(page, head=HEAD, body=BODY, placeholder=FORM_PH, chunks=chunks) == whole
 
 
 @settings(max_examples=200, deadline=None)
@@ -397,7 +402,10 @@ def test_with_everything_granted_only_the_two_snippets_are_added(page: bytes, ch
     rest = out[:head_at] + out[head_at + len(HEAD) :]
     body_at = rest.index(BODY, head_at)
     rest = rest[:body_at] + rest[body_at + len(BODY) :]
-    assert rest.startswith(page) and rest[len(page) :] in CLOSERS
+    readings = [rest]
+    if rest[:body_at].endswith(b"</form>"):  # the body snippet after a </form> that ends a form
+        readings.append(rest[: body_at - 7] + rest[body_at:])  # the page left open, if it did
+    assert any(r.startswith(page) and r[len(page) :] in CLOSERS for r in readings)
 
 
 def test_image_url_without_slashes_after_the_scheme_is_still_read() -> None:

@@ -50,7 +50,7 @@ from consentgate.html.tokenizer import (
     parse_attrs,
 )
 
-__all__ = ["HtmlRewriter", "not_ascii_compatible", "rewrite", "scan"]
+__all__ = ["HtmlRewriter", "detach_form", "not_ascii_compatible", "rewrite", "scan"]
 
 logger = logging.getLogger("consentgate")
 
@@ -77,9 +77,10 @@ _START_NAMES: Final = frozenset(
         "area",  # <area ping>: rare (image maps), so looked at always
         "use",  # SVG: these two load their href
         "feimage",
+        "form",  # an open page form swallows the banner's and the placeholders' forms
     }
 )  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
-_END_NAMES: Final = frozenset({"body", "html", "object"})
+_END_NAMES: Final = frozenset({"body", "html", "object", "form"})
 _HEAD_CONTENT: Final = frozenset(
     {"base", "basefont", "bgsound", "link", "meta", "noscript", "script", "style", "template", "title"}
 )
@@ -374,6 +375,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._noscript_name = ""
         self._noscript_tree: ForeignContent | None = None
         self._placeholders: list[tuple[str, bytes | None]] = []
+        # The HTML parser's form element pointer: set by a <form> start tag, cleared only by
+        # </form>. While it is set, a <form> start tag is ignored, so the controls of a
+        # placeholder's form would belong to the page's form (ASP.NET wraps every page in
+        # one): its form goes after the page's </form> instead (see detach_form).
+        self._form_open = False
+        self._detached: list[bytes] = []
+        self._form_ids = 0
         self._closed = False
         self._depth = 0  # srcdoc documents inside srcdoc documents
         self._closes = True  # close what EOF leaves open (a page's snippets must not land in it)
@@ -420,13 +428,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if closer:
             tail.append(closer)
         if closer is not None or cut < end:
-            tail.extend(ph for _, ph in reversed(self._placeholders) if ph)
+            tail.extend(self._placed(ph) for _, ph in reversed(self._placeholders) if ph)
             if self._head != _HEAD_DONE:
                 tail.append(self._head_snippet)
                 self._head = _HEAD_DONE
             if not self._body_done:
-                tail.append(self._body_snippet)
+                tail.append(self._body_snippet_now())
                 self._body_done = True
+            if self._detached:  # placeholders after </body> in a form still open
+                tail.append(b"</form>" + self._forms_now())
         self._out.extend(tail)
         self._emit_to(end)
         out = b"".join(self._out)
@@ -662,8 +672,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 self._noscript_tree = None
         elif name == "plaintext":
             if not self._body_done:
-                self._replace(event.start, event.start, self._body_snippet)
+                self._replace(event.start, event.start, self._body_snippet_now())
                 self._body_done = True
+        elif name == "form":
+            if not event.foreign and not self._fragment:
+                self._form_open = True
         elif name == "base":
             if not self._base_seen:
                 attrs = self._amap(event)
@@ -690,11 +703,41 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 if self._placeholders[index][0] == name:
                     placeholder = self._placeholders.pop(index)[1]
                     if placeholder and not event.truncated:  # never inside an unread end tag
-                        self._replace(event.end, event.end, placeholder)
+                        self._replace(event.end, event.end, self._placed(placeholder))
                     break
         elif name in ("body", "html") and not self._body_done and not self._fragment:
-            self._replace(event.start, event.start, self._body_snippet)
+            self._replace(event.start, event.start, self._body_snippet_now())
             self._body_done = True
+        elif name == "form" and not event.foreign and not self._fragment:
+            self._form_open = False
+            if self._detached and not event.truncated:
+                self._replace(event.end, event.end, self._forms_now())
+
+    # -- what goes in the page's form, or after it ----------------------------------------------
+    def _placed(self, placeholder: bytes) -> bytes:
+        """The placeholder as it goes in here: inside an open form, without its own."""
+        if not self._form_open:
+            return placeholder
+        self._form_ids += 1
+        inline, form = detach_form(placeholder, b"consentgate-embed-%d" % self._form_ids)
+        if form:
+            self._detached.append(form)
+        return inline
+
+    def _forms_now(self) -> bytes:
+        """The detached forms, where the parser's form element pointer is clear: after the
+        page's </form> (or after one the rewriter inserts before the body snippet)."""
+        forms = b"".join(self._detached)
+        self._detached.clear()
+        return forms
+
+    def _body_snippet_now(self) -> bytes:
+        """The body snippet, after a </form> when the page left its form open: the banner's
+        forms would be ignored inside it, and its buttons would submit the page's form."""
+        if not self._form_open:
+            return self._forms_now() + self._body_snippet
+        self._form_open = False
+        return b"</form>" + self._forms_now() + self._body_snippet
 
     # -- scripts -----------------------------------------------------------------------------
     def _script_start(self, event: Event) -> None:
@@ -862,7 +905,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         placeholder = self._placeholder(finding) if self._placeholder is not None else None
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
-                self._replace(event.end, event.end, placeholder)
+                self._replace(event.end, event.end, self._placed(placeholder))
         elif name == "object":
             self._placeholders[slot] = (name, placeholder)
         elif name in _PLACEHOLDER_AFTER_END:
@@ -1210,6 +1253,35 @@ def _needs_full_look(tag: bytes) -> bool:
         or _MARKUP_DATA.search(tag) is not None
         or tag.find(b"optanon-category") >= 0
     )
+
+
+_OWN_FORM = re.compile(rb"<form\b([^>]*)>(.*?)</form>", re.DOTALL)
+_HIDDEN_INPUT = re.compile(rb'<input type="hidden"[^>]*>')
+_CONTROL = re.compile(rb"<(button|input|select|textarea)\b")
+
+
+def detach_form(markup: bytes, form_id: bytes) -> tuple[bytes, bytes]:
+    """Split snippet ``markup`` (a placeholder: consentgate.ui's, ASCII) that holds a ``<form>``
+    into what stays in place, whose controls name the form with a ``form`` attribute, and the
+    form itself, hidden, with the hidden inputs, to go where no other form is open.
+
+    Controls find the form that their ``form`` attribute names anywhere in the document, and
+    none if no form has that id: they never join the page's form. Markup without a form of
+    this shape comes back whole, with no form.
+
+    >>> detach_form(b'<div><form method="post"><input type="hidden" name="a" value="1">'
+    ...             b'<button type="submit">Load</button></form></div>', b"f1")
+    (b'<div><button form="f1" type="submit">Load</button></div>', \
+b'<form id="f1" hidden method="post"><input type="hidden" name="a" value="1"></form>')
+    """
+    m = _OWN_FORM.search(markup)
+    if m is None:
+        return markup, b""
+    attrs, content = m.groups()
+    hidden = b"".join(_HIDDEN_INPUT.findall(content))
+    shown = _CONTROL.sub(rb'<\1 form="' + form_id + rb'"', _HIDDEN_INPUT.sub(b"", content))
+    form = b'<form id="' + form_id + b'" hidden' + attrs + b">" + hidden + b"</form>"
+    return markup[: m.start()] + shown + markup[m.end() :], form
 
 
 def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:

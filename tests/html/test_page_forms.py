@@ -1,0 +1,159 @@
+"""Placeholders and the banner inside a form the page opened (ASP.NET wraps every page in one:
+hindustantimes.com and jpost.com in the corpus have blocked embeds inside it).
+
+While a form is open, the HTML parser ignores a ``<form>`` start tag: the controls of a
+placeholder's form would belong to the page's form, and "Load content" would post the page
+back instead of granting. The rewriter gives the placeholder's controls a ``form`` attribute
+and puts its form after the page's ``</form>``; a form the page never closes is closed before
+the banner. html5lib's tree builder (which follows the standard's form element pointer) says
+where every control ends up.
+"""
+
+from __future__ import annotations
+
+import re
+
+import html5lib
+import pytest
+
+from consentgate.html.rewriter import HtmlRewriter, detach_form
+
+from .kit import BODY, HEAD, RULES, deny_all, run
+
+PLACEHOLDER = (
+    b'<div class="ph"><p>YouTube</p><form method="post" action="/_consentgate/consent" '
+    b'data-consentgate-form="embed"><input type="hidden" name="csrf" value="t">'
+    b'<input type="hidden" name="service" value="youtube" data-consentgate-grant>'
+    b'<div class="cg-actions"><button type="submit" class="cg-btn">Load content</button></div>'
+    b"</form></div>"
+)
+YOUTUBE = b'<iframe src="https://www.youtube.com/embed/1"></iframe>'
+PAGE_FORM = b'<form id="aspnetForm" method="post" action="/postback"><input type="hidden" name="__VIEWSTATE" value="v">'
+
+
+def page(body: bytes) -> bytes:
+    return (
+        b"<!doctype html><html><head><meta charset=utf-8><title>t</title></head><body>"
+        + body
+        + b"</body></html>"
+    )
+
+
+def rewritten(body: bytes, chunks: list[int] | None = None) -> bytes:
+    return run(page(body), head=HEAD, body=BODY, placeholder=PLACEHOLDER, chunks=chunks)
+
+
+def owners(document: bytes) -> dict[str, str]:
+    """Each control's form owner as a browser computes it: the form its ``form`` attribute
+    names (none if no form has that id), else the form element pointer when it was parsed,
+    which html5lib records as the form ancestor."""
+    tree = html5lib.parse(document, namespaceHTMLElements=False)
+    by_id = {f.get("id"): f for f in tree.iter("form") if f.get("id")}
+    parents = {child: parent for parent in tree.iter() for child in parent}
+    found: dict[str, str] = {}
+    for control in (e for e in tree.iter() if e.tag in ("input", "button")):
+        key = control.get("name") or (control.text or "").strip()
+        named = control.get("form")
+        if named is not None:
+            form = by_id.get(named)
+        else:
+            form = control
+            while form is not None and form.tag != "form":
+                form = parents.get(form)
+        found[key] = "none" if form is None else form.get("id") or form.get("action") or "?"
+    return found
+
+
+def test_a_placeholder_outside_any_form_keeps_its_own_form() -> None:
+    out = rewritten(b"<main>" + YOUTUBE + b"</main>")
+    assert PLACEHOLDER in out
+    assert owners(out)["Load content"] == "/_consentgate/consent"
+
+
+def test_a_placeholder_in_the_pages_form_posts_its_own_form_not_the_pages() -> None:
+    out = rewritten(PAGE_FORM + b"<h1>News</h1>" + YOUTUBE + b"<p>more</p></form>")
+    assert b"<form method" not in out.split(b"</form>")[0]  # no form start tag inside the page's form
+    found = owners(out)
+    assert found["Load content"] == "consentgate-embed-1"
+    assert found["csrf"] == found["service"] == "consentgate-embed-1"
+    assert found["__VIEWSTATE"] == "aspnetForm"
+    # The hidden form comes right after the page's </form>, and the page is otherwise intact.
+    assert b'<p>more</p></form><form id="consentgate-embed-1" hidden method="post"' in out
+    tree = html5lib.parse(out, namespaceHTMLElements=False)
+    ours = next(f for f in tree.iter("form") if f.get("id") == "consentgate-embed-1")
+    assert ours.get("data-consentgate-form") == "embed" and ours.get("hidden") is not None
+
+
+def test_two_placeholders_in_one_form_each_grant_their_own_service() -> None:
+    second = PLACEHOLDER.replace(b"youtube", b"other").replace(b"Load content", b"Load video")
+    placeholders = iter([PLACEHOLDER, second])
+    rewriter = HtmlRewriter(
+        RULES, deny_all, head_snippet=HEAD, body_snippet=BODY, placeholder=lambda f: next(placeholders)
+    )
+    out = rewriter.feed(page(PAGE_FORM + YOUTUBE + YOUTUBE + b"</form>")) + rewriter.close()
+    found = owners(out)
+    assert found["Load content"] == "consentgate-embed-1"
+    assert found["Load video"] == "consentgate-embed-2"
+    tree = html5lib.parse(out, namespaceHTMLElements=False)
+    services = {
+        f.get("id"): [i.get("value") for i in f.iter("input") if i.get("name") == "service"]
+        for f in tree.iter("form")
+        if f.get("id", "").startswith("consentgate-embed")
+    }
+    assert services == {"consentgate-embed-1": ["youtube"], "consentgate-embed-2": ["other"]}
+
+
+def test_a_form_the_page_never_closes_is_closed_before_the_banner() -> None:
+    banner = b'<div id="cg-banner"><form method="post" action="/_consentgate/consent"><button name="action" value="reject_all">Reject all</button></form></div>'
+    out = run(page(PAGE_FORM + b"<h1>News</h1>" + YOUTUBE), head=HEAD, body=banner, placeholder=PLACEHOLDER)
+    assert b'</form><form id="consentgate-embed-1" hidden' in out
+    assert out.index(b"</form><form id=") < out.index(banner) < out.index(b"</body>")
+    found = owners(out)
+    assert found["action"] == "/_consentgate/consent"  # the banner's own form, not aspnetForm
+    assert found["Load content"] == "consentgate-embed-1"
+    assert found["__VIEWSTATE"] == "aspnetForm"
+
+
+def test_a_closed_form_adds_nothing_before_the_banner() -> None:
+    out = rewritten(PAGE_FORM + b"<h1>News</h1></form><p>after</p>")
+    assert out.count(b"</form>") == 1
+    assert b"<p>after</p>" + BODY + b"</body>" in out
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        b"<svg><form></form></svg><svg><form>",  # SVG elements named form are not forms
+        b"<noscript><form></noscript>",  # raw text with scripting on
+        b"<textarea><form></textarea>",
+        b"<!-- <form> -->",
+        b"<script>var f = '<form>';</script>",
+    ],
+)
+def test_only_a_real_form_start_tag_counts(shape: bytes) -> None:
+    out = rewritten(shape + YOUTUBE)
+    assert PLACEHOLDER in out
+    assert b"</form>" + BODY not in out
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 64])
+def test_chunking_changes_nothing(size: int) -> None:
+    body = PAGE_FORM + YOUTUBE + b"<p>x</p></form>" + PAGE_FORM + YOUTUBE
+    whole = rewritten(body)
+    assert whole.count(b'<form id="consentgate-embed-') == 2
+    assert rewritten(body, chunks=[size]) == whole
+
+
+def test_everything_granted_leaves_a_closed_form_byte_identical() -> None:
+    source = page(PAGE_FORM + YOUTUBE + b"</form>")
+    out = run(source, lambda service, category: True, head=HEAD, body=BODY, placeholder=PLACEHOLDER)
+    assert out.replace(HEAD, b"").replace(BODY, b"") == source
+
+
+def test_detach_form_leaves_markup_without_a_form_alone() -> None:
+    assert detach_form(b"<div>[PH]</div>", b"x") == (b"<div>[PH]</div>", b"")
+    inline, form = detach_form(PLACEHOLDER, b"consentgate-embed-9")
+    assert re.findall(rb"<(?:form|input)\b", inline) == []
+    assert inline.count(b'form="consentgate-embed-9"') == 1
+    assert form.startswith(b'<form id="consentgate-embed-9" hidden method="post"')
+    assert form.count(b'<input type="hidden"') == 2
