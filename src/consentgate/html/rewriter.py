@@ -319,6 +319,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         fast: bool = True,
         tree: ForeignContent | None = None,
         line_numbers: bool = True,
+        documents_only: bool = False,
     ) -> None:
         self._rules = rules
         # Sites send the same tags on every page: what a tag's bytes decide is kept per Rules
@@ -340,6 +341,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
         self._fast = fast
+        # The snippets go only into a response that starts as a document (see _is_document).
+        self._documents_only = documents_only and not fragment
         self._head_at = -1  # where the head snippet goes, once the first bytes are in
         if not inject_head:  # (with a head snippet, _start() picks the tokenizer from the first bytes)
             # <noscript> content is rewritten as a browser without JavaScript reads it: nested
@@ -450,6 +453,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._passthrough = True
             _log_passthrough()
             return True
+        if self._documents_only and not _is_document(data[:_PRESCAN]):
+            # A piece of a page fetched by a script (htmx, jQuery .load()): the page it goes
+            # into has its banner and runtime already; its trackers are still neutralised.
+            self._head = _HEAD_DONE
+            self._body_done = True
+            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
+            self._quiet_resources()
+            return False
         if self._head != _HEAD_DONE:
             prologue = _PROLOGUE.match(data)
             if prologue is not None and _is_charset_meta(attr_map(data, *prologue.span(1))):
@@ -1252,6 +1263,25 @@ def _needs_full_look(tag: bytes) -> bool:
         or _NO_SLASHES.search(tag) is not None
         or _MARKUP_DATA.search(tag) is not None
         or tag.find(b"optanon-category") >= 0
+    )
+
+
+_LEADING = re.compile(rb"(?:\xef\xbb\xbf)?" + _SKIPPED)
+_DOCUMENT_TAG = re.compile(rb"<(?:html|head|body)[\t\n\f\r />]")
+
+
+def _is_document(data: bytes) -> bool:
+    """Does the response start as a whole document: a doctype, or ``<html>``, ``<head>`` or
+    ``<body>`` as its first tag (after white space, comments and ``<?xml ...?>``)? The caller
+    passes the first 1024 bytes, whatever the chunks.
+
+    >>> _is_document(b"<!-- page --><!DOCTYPE html><title>t</title>"), _is_document(b"<tr><td>1</td></tr>")
+    (True, False)
+    """
+    end = _LEADING.match(data).end()  # type: ignore[union-attr]  # `*+` always matches
+    return (
+        data[:end].lower().find(b"<!doctype") >= 0
+        or _DOCUMENT_TAG.match(data[end : end + 6].lower()) is not None
     )
 
 

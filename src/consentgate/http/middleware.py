@@ -136,7 +136,18 @@ class ConsentGate:
             policy, own_names={self.cookie.name(True), self.cookie.name(False)}, inventory=self.cookies
         )
         self.met_services = MetServices(policy)
-        self.vary = ("Cookie", "Sec-GPC", "DNT", "Accept-Language", *self.regions.header_names)
+        # (Sec-Fetch-Dest, HX-Request, X-Requested-With: a piece of a page fetched by a script
+        # gets no banner; a browser cache must not answer one with the other.)
+        self.vary = (
+            "Cookie",
+            "Sec-GPC",
+            "DNT",
+            "Accept-Language",
+            "Sec-Fetch-Dest",
+            "HX-Request",
+            "X-Requested-With",
+            *self.regions.header_names,
+        )
         # key -> (visitor, the time it stops being valid: when the consent cookie expires)
         self._visitors: dict[tuple[bytes, bool, str, bool, bool], tuple[Visitor, float]] = {}
         self._variant_tags: dict[VariantKey, str] = {}

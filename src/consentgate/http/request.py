@@ -185,6 +185,15 @@ class Request:
         return b"text/html" in self._accept.lower()
 
     @property
+    def fetched_by_script(self) -> bool:
+        """A request a page's script made (fetch/XHR): ``Sec-Fetch-Dest: empty``, or the
+        headers htmx and jQuery add (``HX-Request``, ``X-Requested-With``). An HTML answer
+        that is a piece of a page gets no banner of its own (HtmlRewriter ``documents_only``)."""
+        if self.header(b"hx-request") or self.header(b"x-requested-with"):
+            return True
+        return self.header(b"sec-fetch-dest").strip().lower() == "empty"
+
+    @property
     def show_banner(self) -> bool:
         return self.decision.show_banner and not self.is_bot
 
@@ -282,6 +291,7 @@ class Request:
                 self.decision.mode,
                 self.decision.objection,
                 period,
+                self.fetched_by_script,
             )
             self._suffix = self.gate.variant_tag(key)
         return self._suffix
@@ -322,6 +332,7 @@ class Request:
             page_host=self.host or None,
             charset=_charset(headers),
             line_numbers=False,  # no listener here reads Finding.line
+            documents_only=self.fetched_by_script,
         )
         return rewriter
 
