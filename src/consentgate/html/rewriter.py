@@ -14,7 +14,9 @@ is held back between chunks is bounded by ``max_buffer``:
   CDATA sections in svg/math and raw text met after a guess about foreign content
   (consentgate.html.foreign), should the tokenizer's reading of foreign content be wrong;
 - the first 1024 bytes, so the head snippet can go after a ``<meta charset>`` there (the
-  browser's charset prescan only reads that far).
+  browser's charset prescan only reads that far) -- unless the response's Content-Type names
+  its charset (the prescan is then moot) or the page starts as usual, with ``<meta charset>``
+  in its first tags: a page streamed in small pieces is not held back then (_can_start).
 
 Scripts the site already gated (``type="text/plain"`` plus consent markup) keep their shape:
 blocked ones get ``data-consentgate-blocked``/``-category`` added, allowed ones are left
@@ -337,6 +339,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._fragment = fragment
         self._line_offset = line_offset
         self._passthrough = charset is not None and not_ascii_compatible(charset)
+        # A charset in Content-Type wins over any <meta charset>: no need to keep one in the
+        # first 1024 bytes, nor to wait for them.
+        self._charset_declared = charset is not None
         inject_head = bool(head_snippet) and not fragment
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
@@ -396,7 +401,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return data
         if self._pre is not None:
             self._pre += data
-            if len(self._pre) < _PRESCAN:
+            if len(self._pre) < _PRESCAN and not self._can_start(self._pre):
                 return b""
             data, self._pre = self._pre, None
             if self._start(data):
@@ -447,6 +452,21 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return out
 
     # -- start-up: encoding and charset prescan ----------------------------------------------
+    def _can_start(self, data: bytes) -> bool:
+        """Do the first bytes, fewer than 1024, decide all that :meth:`_start` decides, as the
+        first 1024 would? Then a page streamed in small pieces (a head flushed early, then a
+        slow body) flows at once. They do with two bytes (the byte order mark) when there is no
+        head snippet to place, or when Content-Type names the charset (no <meta charset> to
+        look for), and whenever the page starts as usual, ``<!doctype html><html><head><meta
+        charset>``: a match of the same regex on more bytes is the same match. A response
+        fetched by a script waits (whether it is a document is read on 1024 bytes)."""
+        if len(data) < 2 or self._documents_only:
+            return False
+        if self._head == _HEAD_DONE or self._charset_declared:
+            return True
+        prologue = _PROLOGUE.match(data)
+        return prologue is not None and _is_charset_meta(attr_map(data, *prologue.span(1)))
+
     def _start(self, data: bytes) -> bool:
         """Look at the first bytes; True when the page must pass through untouched."""
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # the UTF-16 BOMs: browsers know no other but UTF-8's
@@ -471,7 +491,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
                 self._quiet_resources()
                 return False
-            for m in _META_CHARSET.finditer(data, 0, _PRESCAN):
+            for m in _META_CHARSET.finditer(data, 0, 0 if self._charset_declared else _PRESCAN):
                 tag = m.group()
                 if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
                     self._meta_end = m.end()
