@@ -136,14 +136,14 @@ class ConsentGate:
             policy, own_names={self.cookie.name(True), self.cookie.name(False)}, inventory=self.cookies
         )
         self.met_services = MetServices(policy)
-        # (Sec-Fetch-Dest, HX-Request, X-Requested-With: a piece of a page fetched by a script
-        # gets no banner; a browser cache must not answer one with the other.)
+        # (HX-Request, X-Requested-With: a piece of a page fetched by a script gets no banner.
+        # Not Sec-Fetch-Dest, which a <link rel=prefetch> sends as "empty": the navigation
+        # would then never use the prefetched page; the ETag variant tells them apart.)
         self.vary = (
             "Cookie",
             "Sec-GPC",
             "DNT",
             "Accept-Language",
-            "Sec-Fetch-Dest",
             "HX-Request",
             "X-Requested-With",
             *self.regions.header_names,
