@@ -11,10 +11,11 @@ buttons would too. Here each click must store the choice and never post the page
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser, Locator, Page, Route
 
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
@@ -59,7 +60,12 @@ def site() -> Iterator[tuple[str, list[bytes]]]:
         yield f"http://127.0.0.1:{port}", posted
 
 
-def _context(browser: Browser, origin: str, javascript: bool) -> Any:
+@contextmanager
+def _opened(browser: Browser, site: tuple[str, list[bytes]], name: str, javascript: bool) -> Iterator[Page]:
+    """``/name`` in a fresh context (JavaScript on or off), the site's POST log cleared;
+    third-party requests are answered here with an empty 204."""
+    origin, posted = site
+    posted.clear()
     context = browser.new_context(java_script_enabled=javascript, viewport={"width": 1280, "height": 900})
 
     def handle(route: Route) -> None:
@@ -68,8 +74,19 @@ def _context(browser: Browser, origin: str, javascript: bool) -> Any:
         else:
             route.fulfill(status=204, body=b"")
 
-    context.route("**/*", handle)
-    return context
+    try:
+        context.route("**/*", handle)
+        tab = context.new_page()
+        tab.goto(f"{origin}/{name}", wait_until="load")
+        yield tab
+    finally:
+        context.close()
+
+
+def _owner(control: Locator) -> str | None:
+    """The ``data-consentgate-form`` of the form a button submits (None: the page's, or none)."""
+    found: str | None = control.evaluate("b => b.form && b.form.getAttribute('data-consentgate-form')")
+    return found
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
@@ -78,14 +95,10 @@ def test_load_content_grants_the_embed_and_never_posts_the_pages_form(
     browser: Browser, site: tuple[str, list[bytes]], name: str, javascript: bool
 ) -> None:
     origin, posted = site
-    posted.clear()
-    context = _context(browser, origin, javascript)
-    try:
-        tab = context.new_page()
-        tab.goto(f"{origin}/{name}", wait_until="load")
+    with _opened(browser, site, name, javascript) as tab:
         assert tab.locator("iframe").get_attribute("src") is None  # blocked before the choice
         button = tab.locator(f"{PLACEHOLDER} button")
-        assert button.evaluate("b => b.form && b.form.getAttribute('data-consentgate-form')") == "embed"
+        assert _owner(button) == "embed"
         button.click()
         if javascript:  # granted in place: the frame loads, the placeholder goes
             tab.locator(PLACEHOLDER).wait_for(state="detached", timeout=5000)
@@ -97,8 +110,6 @@ def test_load_content_grants_the_embed_and_never_posts_the_pages_form(
         # The server now sends the frame as it is: the choice was stored.
         assert tab.locator("iframe").get_attribute("src") == "https://www.youtube.com/embed/abc"
         assert tab.locator(PLACEHOLDER).count() == 0
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
@@ -106,21 +117,15 @@ def test_the_banner_works_where_the_page_never_closes_its_form(
     browser: Browser, site: tuple[str, list[bytes]], javascript: bool
 ) -> None:
     origin, posted = site
-    posted.clear()
-    context = _context(browser, origin, javascript)
-    try:
-        tab = context.new_page()
-        tab.goto(f"{origin}/unclosed", wait_until="load")
+    with _opened(browser, site, "unclosed", javascript) as tab:
         reject = tab.locator("[data-consentgate-banner] [data-cg-action='reject_all']")
-        assert reject.evaluate("b => b.form && b.form.getAttribute('data-consentgate-form')") == "banner"
+        assert _owner(reject) == "banner"
         reject.click()
         if not javascript:
             tab.wait_for_url(f"{origin}/unclosed", timeout=5000)
         tab.wait_for_timeout(300)
         assert posted == [], "the page's form was posted"
-        assert any(c["name"].endswith("consentgate") for c in context.cookies())
+        assert any(c["name"].endswith("consentgate") for c in tab.context.cookies())
         tab.goto(f"{origin}/unclosed", wait_until="load")
         assert tab.locator("[data-consentgate-banner]").count() == 0
         assert tab.locator(PLACEHOLDER).count() == 1  # refused: the embed stays blocked
-    finally:
-        context.close()
