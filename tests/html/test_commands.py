@@ -45,6 +45,22 @@ def test_scan_reads_standard_input(
     assert len(json.loads(capsys.readouterr().out)) == 2
 
 
+def test_scan_says_strictly_necessary_services_run_without_consent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "checkout.html"
+    page.write_bytes(
+        b'<script src="https://js.stripe.com/v3/"></script>\n'
+        b'<script src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>\n'
+    )
+    assert main(["scan", str(page)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["service"], r["category"], r["action"]) for r in rows] == [
+        ("stripe", "necessary", "allowed"),
+        ("google-tag-manager", "analytics", "blocked"),
+    ]
+
+
 def run_rewrite(args: list[str], capsysbinary: pytest.CaptureFixture[bytes]) -> bytes:
     assert main(["rewrite", *args]) == 0
     return capsysbinary.readouterr().out

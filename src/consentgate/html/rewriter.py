@@ -51,6 +51,7 @@ from consentgate.html.tokenizer import (
     named_attrs,
     parse_attrs,
 )
+from consentgate.policy.model import NECESSARY
 
 __all__ = ["HtmlRewriter", "detach_form", "not_ascii_compatible", "rewrite", "scan"]
 
@@ -1382,10 +1383,14 @@ def rewrite(
 
 
 def scan(data: bytes, rules: Rules, *, page_host: str | None = None) -> list[Finding]:
-    """Every tracker-relevant element of a page, as met with no consent at all."""
+    """Every tracker-relevant element of a page, as met with no consent at all (strictly
+    necessary services run without it, as in the middleware)."""
     findings: list[Finding] = []
     rewriter = HtmlRewriter(
-        rules, lambda service, category: False, on_finding=findings.append, page_host=page_host
+        rules,
+        lambda service, category: category == NECESSARY,
+        on_finding=findings.append,
+        page_host=page_host,
     )
     rewriter.feed(data)
     rewriter.close()
