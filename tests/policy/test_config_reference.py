@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from consentgate.html.rewriter import rewrite
+from consentgate.html.rules import Rules
 from consentgate.policy import schema
 from consentgate.policy.load import PolicyError, load_dict, load_text
 from consentgate.policy.model import Policy
@@ -147,6 +149,20 @@ def test_the_complete_example_in_the_doc_loads() -> None:
     policy = load_text(example.group(1), source="docs/configuration.md")
     assert policy.has_category("social")
     assert policy.service("youtube").category == "social"
+
+
+def test_the_documented_font_service_holds_web_fonts_until_consent() -> None:
+    snippet = re.search(r"```toml\n(\[services\.google-fonts\].*?)```", doc_text(), flags=re.DOTALL)
+    assert snippet is not None
+    rules = Rules.compile(load_text(snippet.group(1), source="docs/configuration.md"))
+    page = (
+        b'<link rel="preconnect" href="https://fonts.gstatic.com" crossorigin>'
+        b'<link rel="stylesheet" href="https://fonts.googleapis.com/css2?family=Roboto">'
+    )
+    held = rewrite(page, rules, lambda service, category: category == "necessary")
+    assert held.count(b'data-consentgate-service="google-fonts"') == 2
+    assert b' href="https://fonts.g' not in held
+    assert rewrite(page, rules, lambda service, category: category == "preferences") == page
 
 
 def test_unknown_keys_are_exactly_those_missing_from_the_schema() -> None:
