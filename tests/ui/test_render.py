@@ -663,7 +663,8 @@ def test_every_button_shares_one_size_rule_in_the_stylesheet(ui: UI) -> None:
     assert asset is not None
     css = asset[0].decode()
     assert "accept" not in css and "reject" not in css
-    assert "prefers-reduced-motion" in css and ":focus-visible" in css
+    # Nothing moves (no animation or transition to reduce), and focus is always visible.
+    assert "animation" not in css and "transition" not in css and ":focus-visible" in css
 
 
 # -- notice archive ----------------------------------------------------------------------------

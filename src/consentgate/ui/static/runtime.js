@@ -3,7 +3,7 @@
    writes the consent cookie: that cookie is HttpOnly and set by the server. No dependencies. */
 (function () {
   "use strict";
-  var d = document, w = window, P = "data-consentgate-", state = {}, listeners = [], opener = null;
+  var d = document, w = window, P = "data-consentgate-", state = {}, listeners = [], opener = null, clicked;
   try {
     state = JSON.parse(d.getElementById("consentgate-state").textContent) || {};
   } catch (e) {
@@ -234,23 +234,20 @@
   }
   function show() {
     var c = centre();
-    if (!c) {
+    // Without a centre in the page, or <dialog> (Safari before 15.4), the preferences page.
+    if (!c || !c.showModal) {
       location.href = endpoint("/preferences?next=") + encodeURIComponent(location.pathname + location.search);
       return;
     }
     if (c.open) return;
     opener = d.activeElement;
     sync(c);
-    if (c.showModal) c.showModal();
-    else c.setAttribute("open", "");
+    c.showModal();
     c.querySelector('[tabindex="-1"]').focus();
   }
   function hide() {
     var c = centre();
-    if (c && c.open) {
-      if (c.close) c.close();
-      else c.removeAttribute("open");
-    }
+    if (c && c.open) c.close();
   }
   function refocus() {
     var target = opener && d.contains(opener) ? opener : d.querySelector("[data-cg-reopen]:not([hidden])");
@@ -276,11 +273,7 @@
       w.dataLayer = w.dataLayer || [];
       (w.gtag || function () { w.dataLayer.push(arguments); })("consent", "update", next.consentMode);
     }
-    try {
-      d.dispatchEvent(new CustomEvent("consentgate:change", { detail: next, bubbles: true }));
-    } catch (e) {
-      // Very old browsers: the on("change") listeners below still run.
-    }
+    d.dispatchEvent(new CustomEvent("consentgate:change", { detail: next, bubbles: true }));
     listeners.forEach(function (fn) {
       try {
         fn(next);
@@ -347,10 +340,12 @@
   d.addEventListener("submit", function (e) {
     if (!get(e.target, P + "form") || !w.fetch) return;
     e.preventDefault();
-    submit(e.target, e.submitter);
+    submit(e.target, e.submitter || (clicked && clicked.form === e.target && clicked));
   }, true);
   d.addEventListener("click", function (e) {
     var t = e.target.closest && e.target.closest("[" + P + "open],[" + P + "close]");
+    // Safari before 15.4 names no submitter: the button clicked is the one ("Accept all").
+    clicked = e.target.closest && e.target.closest("button");
     // A modified click on a link keeps its usual meaning (new tab, new window).
     if (!t || e.ctrlKey || e.metaKey || e.shiftKey) return;
     e.preventDefault();
