@@ -83,6 +83,39 @@ def test_embed_and_object_get_placeholders_after_the_element() -> None:
     assert b"data-consentgate-data=" in out and live(out) == []
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # Google Tag Manager's <noscript> frame, as its install snippet writes it
+        b'<noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-X" height="0" width="0" '
+        b'style="display:none;visibility:hidden"></iframe></noscript>',
+        b'<iframe src="https://www.facebook.com/tr?id=1&amp;ev=PageView" width="1" height="1"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="border: 0; DISPLAY : none"></iframe>',
+        b'<iframe hidden src="https://www.youtube.com/embed/x"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="width:1px;height:0px"></iframe>',
+        b'<embed src="https://www.youtube.com/v/x" width="0px" height="0">',
+        b'<object data="https://www.youtube.com/v/y" style="visibility:hidden"></object>',
+    ],
+)
+def test_a_frame_nobody_sees_is_neutralised_without_a_placeholder(frame: bytes) -> None:
+    out = run(b"<p>before</p>" + frame + b"<p>after</p>", placeholder=b"[PH]")
+    assert b"[PH]" not in out
+    assert live(out, noscript=True) == [] and b"data-consentgate-blocked" in out
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'<iframe src="https://www.youtube.com/embed/x" width="560" height="315"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" width="1" height="315"></iframe>',  # a line is seen
+        b'<iframe src="https://www.youtube.com/embed/x" style="width:1px"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" data-hidden="no" class="hidden-xs"></iframe>',
+    ],
+)
+def test_a_frame_that_shows_gets_its_placeholder(frame: bytes) -> None:
+    assert run(frame, placeholder=b"[PH]").count(b"[PH]") == 1
+
+
 def test_pixel_inside_noscript_is_neutralised() -> None:
     page = b'<noscript><img height="1" width="1" src="https://www.facebook.com/tr?id=1&amp;ev=PageView"></noscript>'
     out = run(page)

@@ -934,7 +934,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 self._replace_if_changed(event, tag, self._with_srcdoc(event, tag))
             return
         self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
-        placeholder = self._placeholder(finding) if self._placeholder is not None else None
+        placeholder = None
+        if self._placeholder is not None and not _unseen(self._amap(event)):
+            placeholder = self._placeholder(finding)
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
                 self._replace(event.end, event.end, self._placed(placeholder))
@@ -1333,6 +1335,40 @@ b'<form id="f1" hidden method="post"><input type="hidden" name="a" value="1"></f
     shown = _CONTROL.sub(rb'<\1 form="' + form_id + rb'"', _HIDDEN_INPUT.sub(b"", content))
     form = b'<form id="' + form_id + b'" hidden' + attrs + b">" + hidden + b"</form>"
     return markup[: m.start()] + shown + markup[m.end() :], form
+
+
+_HIDDEN_STYLE = re.compile(rb"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
+_TINY_STYLE = re.compile(
+    rb"(?:^|[;\s])(width|height)\s*:\s*[01](?:\.0*)?(?:px)?\s*(?:!important\s*)?(?=;|$)", re.I
+)
+_TINY = re.compile(rb"[\t\n\f\r ]*[01](?:\.0*)?(?:px)?[\t\n\f\r ]*")
+
+
+def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
+    """Is the frame one nobody sees (``hidden``, ``display:none``, ``visibility:hidden``, or
+    at most 1 x 1 px): a tracking pixel in a frame (Meta's ``/tr``, DoubleClick's, Google Tag
+    Manager's ``<noscript>`` frame)? It is neutralised like any other, but a "Load content"
+    box in its place would show something where the page shows nothing.
+
+    >>> _unseen({b"width": b"1", b"height": b"1"}), _unseen({b"style": b"border:0; display: none"})
+    (True, True)
+    >>> _unseen({b"width": b"560", b"height": b"315"}), _unseen({b"style": b"width:1px"})
+    (False, False)
+    """
+    if b"hidden" in attrs:
+        return True
+    style = attrs.get(b"style", b"")
+    if style and (
+        _HIDDEN_STYLE.search(style) or len({m.group(1).lower() for m in _TINY_STYLE.finditer(style)}) == 2
+    ):
+        return True
+    width, height = attrs.get(b"width"), attrs.get(b"height")
+    return (
+        width is not None
+        and height is not None
+        and bool(_TINY.fullmatch(width))
+        and bool(_TINY.fullmatch(height))
+    )
 
 
 def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:
