@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from consentgate.html.rewriter import HtmlRewriter, rewrite, scan
 from consentgate.html.rules import Finding, Rules
+from consentgate.policy.model import Service
 
 from .kit import BODY, HEAD, RULES, allow_all, deny_all, granting, live, make_policy, run
 
@@ -114,6 +116,37 @@ def test_a_frame_nobody_sees_is_neutralised_without_a_placeholder(frame: bytes) 
 )
 def test_a_frame_that_shows_gets_its_placeholder(frame: bytes) -> None:
     assert run(frame, placeholder=b"[PH]").count(b"[PH]") == 1
+
+
+def test_only_frames_with_content_to_offer_get_a_placeholder() -> None:
+    policy = replace(
+        make_policy("block"),
+        services=(
+            Service("ads", "Ads", "marketing", hosts=("ads.example",), purposes=("advertising",)),
+            Service(
+                "tags", "Tags", "analytics", hosts=("tags.example",), purposes=("tag management", "analytics")
+            ),
+            Service("video", "Video", "marketing", hosts=("video.example",), purposes=("video",)),
+            Service(
+                "mixed", "Mixed", "marketing", hosts=("mixed.example",), purposes=("advertising", "maps")
+            ),
+            Service("plain", "Plain", "marketing", hosts=("plain.example",)),
+        ),
+    )
+    rules = Rules.compile(policy)
+
+    def placed(host: str) -> bool:
+        frame = f'<iframe src="https://{host}/x" width="300" height="250"></iframe>'.encode()
+        out = run(frame, rules=rules, placeholder=b"[PH]")
+        assert b"data-consentgate-blocked" in out  # neutralised either way
+        return b"[PH]" in out
+
+    # An ad slot or a measurement frame stays out until consent; what a visitor may want to
+    # load (a video, a map, a service without stated purposes, an unknown host) is offered.
+    assert [placed(h) for h in ("ads.example", "tags.example")] == [False, False]
+    assert [placed(h) for h in ("video.example", "mixed.example", "plain.example", "unknown.example")] == [
+        True
+    ] * 4
 
 
 def test_pixel_inside_noscript_is_neutralised() -> None:

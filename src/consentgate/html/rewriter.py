@@ -935,7 +935,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return
         self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = None
-        if self._placeholder is not None and not _unseen(self._amap(event)):
+        if self._placeholder is not None and _offers_content(verdict) and not _unseen(self._amap(event)):
             placeholder = self._placeholder(finding)
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
@@ -1335,6 +1335,21 @@ b'<form id="f1" hidden method="post"><input type="hidden" name="a" value="1"></f
     shown = _CONTROL.sub(rb'<\1 form="' + form_id + rb'"', _HIDDEN_INPUT.sub(b"", content))
     form = b'<form id="' + form_id + b'" hidden' + attrs + b">" + hidden + b"</form>"
     return markup[: m.start()] + shown + markup[m.end() :], form
+
+
+# Services whose frames are ad slots or measurement, nothing a visitor would ask to load.
+_NOTHING_TO_OFFER: Final = frozenset(
+    {"advertising", "analytics", "marketing", "tag management", "performance monitoring"}
+)
+
+
+def _offers_content(verdict: Verdict) -> bool:
+    """Does a blocked frame of this verdict hold something to offer with "Load content" (a
+    video, a map, a post, a chat, an unknown host's widget), rather than an ad slot or a
+    measurement frame, which is simply left out until consent (852 of the catalog's services
+    are advertising only)?"""
+    service = verdict.service
+    return service is None or not service.purposes or not _NOTHING_TO_OFFER.issuperset(service.purposes)
 
 
 _HIDDEN_STYLE = re.compile(rb"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
