@@ -346,7 +346,9 @@ def test_placeholders_inside_the_pages_own_form_submit_their_own(browser: Browse
         if b'form="consentgate-embed-'
         in rewrite((html / n).read_bytes(), rules, lambda s, c: c == NECESSARY, placeholder=_form_placeholder)
     ]
-    assert len(inside) >= 2  # hindustantimes.com and jpost.com: the point of this test
+    # jpost.com: a Brightcove video inside aspnetForm (hindustantimes.com's frame there is a Like
+    # button now, which gets no placeholder)
+    assert len(inside) >= 1
     problems: list[str] = []
     for name in inside:
         with _tab(browser, (html / name).read_bytes(), pages[name]["encoding"], policy, [], DESKTOP) as (

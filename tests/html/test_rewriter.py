@@ -97,9 +97,12 @@ def test_embed_and_object_get_placeholders_after_the_element() -> None:
         b'<iframe src="https://www.youtube.com/embed/x" style="width:1px;height:0px"></iframe>',
         b'<embed src="https://www.youtube.com/v/x" width="0px" height="0">',
         b'<object data="https://www.youtube.com/v/y" style="visibility:hidden"></object>',
+        # buttons and strips: a Like button, a follow box (at most 90 px tall)
+        b'<iframe src="https://www.facebook.com/plugins/like.php?href=x" width="85" height="20"></iframe>',
+        b'<iframe src="https://www.facebook.com/plugins/follow?x" style="border:none;height:35px"></iframe>',
     ],
 )
-def test_a_frame_nobody_sees_is_neutralised_without_a_placeholder(frame: bytes) -> None:
+def test_a_frame_nobody_sees_or_a_button_is_neutralised_without_a_placeholder(frame: bytes) -> None:
     out = run(b"<p>before</p>" + frame + b"<p>after</p>", placeholder=b"[PH]")
     assert b"[PH]" not in out
     assert live(out, noscript=True) == [] and b"data-consentgate-blocked" in out
@@ -110,6 +113,8 @@ def test_a_frame_nobody_sees_is_neutralised_without_a_placeholder(frame: bytes) 
     [
         b'<iframe src="https://www.youtube.com/embed/x" width="560" height="315"></iframe>',
         b'<iframe src="https://www.youtube.com/embed/x" width="1" height="315"></iframe>',  # a line is seen
+        b'<iframe src="https://www.youtube.com/embed/x" width="560" height="91"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" height="50%"></iframe>',
         b'<iframe src="https://www.youtube.com/embed/x" style="width:1px"></iframe>',
         b'<iframe src="https://www.youtube.com/embed/x" data-hidden="no" class="hidden-xs"></iframe>',
     ],

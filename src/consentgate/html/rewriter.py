@@ -935,8 +935,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return
         self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = None
-        if self._placeholder is not None and _offers_content(verdict) and not _unseen(self._amap(event)):
-            placeholder = self._placeholder(finding)
+        if self._placeholder is not None and _offers_content(verdict):
+            attrs = self._amap(event)
+            if not _unseen(attrs) and not _strip(attrs):
+                placeholder = self._placeholder(finding)
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
                 self._replace(event.end, event.end, self._placed(placeholder))
@@ -1357,6 +1359,26 @@ _TINY_STYLE = re.compile(
     rb"(?:^|[;\s])(width|height)\s*:\s*[01](?:\.0*)?(?:px)?\s*(?:!important\s*)?(?=;|$)", re.I
 )
 _TINY = re.compile(rb"[\t\n\f\r ]*[01](?:\.0*)?(?:px)?[\t\n\f\r ]*")
+
+
+_HEIGHT_STYLE = re.compile(rb"(?:^|[;\s])height\s*:\s*([0-9]+(?:\.[0-9]*)?)px\b", re.IGNORECASE)
+_PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
+_STRIP_HEIGHT: Final = 90.0
+
+
+def _strip(attrs: Mapping[bytes, bytes]) -> bool:
+    """Is the frame a button or a strip, at most 90 px tall as the page declares it (a Like or
+    Tweet button, a follow box: most social frames of the corpus pages)? A "Load content" box
+    would be taller than the frame and break the row it sits in; the banner and the preference
+    centre grant it with its category.
+
+    >>> _strip({b"width": b"85", b"height": b"20"}), _strip({b"style": b"border:0;height:35px"})
+    (True, True)
+    >>> _strip({b"height": b"166"}), _strip({b"height": b"10%"}), _strip({})
+    (False, False, False)
+    """
+    m = _PIXELS.fullmatch(attrs.get(b"height", b"")) or _HEIGHT_STYLE.search(attrs.get(b"style", b""))
+    return m is not None and float(m.group(1)) <= _STRIP_HEIGHT
 
 
 def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
