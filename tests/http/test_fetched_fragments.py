@@ -64,6 +64,22 @@ async def test_a_fetched_piece_of_a_page_has_no_banner_and_no_live_tracker(
     assert piece.header("etag") != page.header("etag")
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (("sec-fetch-dest", "document"), ("x-requested-with", "com.example.app")),  # an Android WebView
+        (("x-requested-with", "com.example.app"),),
+        (("sec-fetch-dest", "iframe"),),
+    ],
+    ids=["webview", "webview-without-fetch-metadata", "frame"],
+)
+async def test_a_piece_of_a_page_opened_as_a_page_gets_the_banner(
+    headers: tuple[tuple[str, str], ...],
+) -> None:
+    page = await get(gate(), "/rows", *headers)
+    assert page.body.count(BANNER) == 1 and page.body.count(STATE) == 1
+
+
 @pytest.mark.parametrize("headers", SCRIPTED, ids=["htmx", "fetch", "jquery"])
 async def test_a_fetched_whole_document_keeps_the_banner(headers: tuple[tuple[str, str], ...]) -> None:
     boosted = await get(gate(), "/page", *headers)

@@ -186,12 +186,17 @@ class Request:
 
     @property
     def fetched_by_script(self) -> bool:
-        """A request a page's script made (fetch/XHR): ``Sec-Fetch-Dest: empty``, or the
-        headers htmx and jQuery add (``HX-Request``, ``X-Requested-With``). An HTML answer
-        that is a piece of a page gets no banner of its own (HtmlRewriter ``documents_only``)."""
-        if self.header(b"hx-request") or self.header(b"x-requested-with"):
-            return True
-        return self.header(b"sec-fetch-dest").strip().lower() == "empty"
+        """A request a page's script made (fetch/XHR): ``Sec-Fetch-Dest: empty``; from a
+        browser without Fetch Metadata (Safari before 16.4), the headers htmx and jQuery add
+        (``HX-Request``, ``X-Requested-With: XMLHttpRequest``; an Android WebView sends the
+        app's name there on navigations too). An HTML answer that is a piece of a page gets no
+        banner of its own (HtmlRewriter ``documents_only``)."""
+        destination = self.header(b"sec-fetch-dest").strip().lower()
+        if destination:
+            return destination == "empty"
+        return (
+            bool(self.header(b"hx-request")) or self.header(b"x-requested-with").lower() == "xmlhttprequest"
+        )
 
     @property
     def show_banner(self) -> bool:
