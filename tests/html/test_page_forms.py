@@ -157,3 +157,14 @@ def test_detach_form_leaves_markup_without_a_form_alone() -> None:
     assert inline.count(b'form="consentgate-embed-9"') == 1
     assert form.startswith(b'<form id="consentgate-embed-9" hidden method="post"')
     assert form.count(b'<input type="hidden"') == 2
+
+
+def test_placeholders_waiting_for_the_pages_form_to_close_are_bounded() -> None:
+    # A form never closed, with a thousand embeds in it: at most 64 detached forms are held
+    # (memory stays bounded); past them the frames are neutralised without a placeholder.
+    body = PAGE_FORM + YOUTUBE * 1000
+    out = rewritten(body, chunks=[4096])
+    assert out.count(b'<form id="consentgate-embed-') == 64
+    assert out.count(b"data-consentgate-blocked") == 1000
+    assert b'</form><form id="consentgate-embed-1" hidden' in out  # closed before the banner
+    assert owners(out)["Load content"].startswith("consentgate-embed-")

@@ -216,6 +216,7 @@ _LINK_RELS: Final = frozenset(
 )
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
+_MAX_DETACHED: Final = 64  # placeholder forms waiting for the page's </form> (see _placed)
 _PRESCAN: Final = 1024
 _SKIPPED = (
     rb"(?:[\t\n\f\r ]++|<!--(?!-?>)[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>"
@@ -747,9 +748,13 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     # -- what goes in the page's form, or after it ----------------------------------------------
     def _placed(self, placeholder: bytes) -> bytes:
-        """The placeholder as it goes in here: inside an open form, without its own."""
+        """The placeholder as it goes in here: inside an open form, without its own (none at
+        all past _MAX_DETACHED forms waiting for the page's </form>: memory stays bounded, and
+        the frame is granted from the banner as any other)."""
         if not self._form_open:
             return placeholder
+        if len(self._detached) >= _MAX_DETACHED:
+            return b""
         self._form_ids += 1
         inline, form = detach_form(placeholder, b"consentgate-embed-%d" % self._form_ids)
         if form:
@@ -1361,26 +1366,6 @@ _TINY_STYLE = re.compile(
 _TINY = re.compile(rb"[\t\n\f\r ]*[01](?:\.0*)?(?:px)?[\t\n\f\r ]*")
 
 
-_HEIGHT_STYLE = re.compile(rb"(?:^|[;\s])height\s*:\s*([0-9]+(?:\.[0-9]*)?)px\b", re.IGNORECASE)
-_PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
-_STRIP_HEIGHT: Final = 90.0
-
-
-def _strip(attrs: Mapping[bytes, bytes]) -> bool:
-    """Is the frame a button or a strip, at most 90 px tall as the page declares it (a Like or
-    Tweet button, a follow box: most social frames of the corpus pages)? A "Load content" box
-    would be taller than the frame and break the row it sits in; the banner and the preference
-    centre grant it with its category.
-
-    >>> _strip({b"width": b"85", b"height": b"20"}), _strip({b"style": b"border:0;height:35px"})
-    (True, True)
-    >>> _strip({b"height": b"166"}), _strip({b"height": b"10%"}), _strip({})
-    (False, False, False)
-    """
-    m = _PIXELS.fullmatch(attrs.get(b"height", b"")) or _HEIGHT_STYLE.search(attrs.get(b"style", b""))
-    return m is not None and float(m.group(1)) <= _STRIP_HEIGHT
-
-
 def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
     """Is the frame one nobody sees (``hidden``, ``display:none``, ``visibility:hidden``, or
     at most 1 x 1 px): a tracking pixel in a frame (Meta's ``/tr``, DoubleClick's, Google Tag
@@ -1406,6 +1391,26 @@ def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
         and bool(_TINY.fullmatch(width))
         and bool(_TINY.fullmatch(height))
     )
+
+
+_HEIGHT_STYLE = re.compile(rb"(?:^|[;\s])height\s*:\s*([0-9]+(?:\.[0-9]*)?)px\b", re.IGNORECASE)
+_PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
+_STRIP_HEIGHT: Final = 90.0
+
+
+def _strip(attrs: Mapping[bytes, bytes]) -> bool:
+    """Is the frame a button or a strip, at most 90 px tall as the page declares it (a Like or
+    Tweet button, a follow box: most social frames of the corpus pages)? A "Load content" box
+    would be taller than the frame and break the row it sits in; the banner and the preference
+    centre grant it with its category.
+
+    >>> _strip({b"width": b"85", b"height": b"20"}), _strip({b"style": b"border:0;height:35px"})
+    (True, True)
+    >>> _strip({b"height": b"166"}), _strip({b"height": b"10%"}), _strip({})
+    (False, False, False)
+    """
+    m = _PIXELS.fullmatch(attrs.get(b"height", b"")) or _HEIGHT_STYLE.search(attrs.get(b"style", b""))
+    return m is not None and float(m.group(1)) <= _STRIP_HEIGHT
 
 
 def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:
