@@ -464,10 +464,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         fetched by a script waits (whether it is a document is read on 1024 bytes)."""
         if len(data) < 2 or self._documents_only:
             return False
-        if self._head == _HEAD_DONE or self._charset_declared:
-            return True
-        prologue = _PROLOGUE.match(data)
-        return prologue is not None and _is_charset_meta(attr_map(data, *prologue.span(1)))
+        return self._head == _HEAD_DONE or self._charset_declared or _usual_start(data) >= 0
+
+    def _scan_resources(self) -> None:
+        """From here on the tokenizer reports what :meth:`_start_tag` looks at."""
+        self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
+        self._quiet_resources()
 
     def _start(self, data: bytes) -> bool:
         """Look at the first bytes; True when the page must pass through untouched."""
@@ -480,20 +482,19 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             # into has its banner and runtime already; its trackers are still neutralised.
             self._head = _HEAD_DONE
             self._body_done = True
-            self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
-            self._quiet_resources()
+            self._scan_resources()
             return False
         if self._head != _HEAD_DONE:
-            prologue = _PROLOGUE.match(data)
-            if prologue is not None and _is_charset_meta(attr_map(data, *prologue.span(1))):
+            usual = _usual_start(data)
+            if usual >= 0:
                 # The usual start, <!doctype html><html><head><meta charset>: the snippet goes
                 # after the meta, as the tag-by-tag prologue below would find.
-                self._head_at = prologue.end()
+                self._head_at = usual
                 self._head = _HEAD_DONE
-                self._tok = Tokenizer(_START_NAMES, _END_NAMES, max_buffer=self._max_buffer, fast=self._fast)
-                self._quiet_resources()
+                self._scan_resources()
                 return False
-            for m in _META_CHARSET.finditer(data, 0, 0 if self._charset_declared else _PRESCAN):
+            # (A charset in Content-Type makes any <meta charset> moot: none is looked for.)
+            for m in () if self._charset_declared else _META_CHARSET.finditer(data, 0, _PRESCAN):
                 tag = m.group()
                 if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
                     self._meta_end = m.end()
@@ -1296,6 +1297,15 @@ def _needs_full_look(tag: bytes) -> bool:
     )
 
 
+def _usual_start(data: bytes) -> int:
+    """Where ``<!doctype html><html><head><meta charset>`` (each but the meta optional) ends
+    when the page starts so; else -1. On more bytes of the same page, the same answer."""
+    prologue = _PROLOGUE.match(data)
+    if prologue is None or not _is_charset_meta(attr_map(data, *prologue.span(1))):
+        return -1
+    return prologue.end()
+
+
 _LEADING = re.compile(rb"(?:\xef\xbb\xbf)?" + _SKIPPED)
 _DOCUMENT_TAG = re.compile(rb"<(?:html|head|body)[\t\n\f\r />]")
 
@@ -1360,10 +1370,25 @@ def _offers_content(verdict: Verdict) -> bool:
 
 
 _HIDDEN_STYLE = re.compile(rb"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
-_TINY_STYLE = re.compile(
-    rb"(?:^|[;\s])(width|height)\s*:\s*[01](?:\.0*)?(?:px)?\s*(?:!important\s*)?(?=;|$)", re.I
+_STYLE_SIZE = re.compile(
+    rb"(?:^|[;\s])(width|height)\s*:\s*([0-9]+(?:\.[0-9]*)?)(px)?\s*(?:!important\s*)?(?=;|$)", re.IGNORECASE
 )
-_TINY = re.compile(rb"[\t\n\f\r ]*[01](?:\.0*)?(?:px)?[\t\n\f\r ]*")
+_PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
+_STRIP_HEIGHT: Final = 90.0
+
+
+def _size(attrs: Mapping[bytes, bytes], name: bytes) -> float | None:
+    """The frame's ``width`` or ``height`` in CSS pixels as the page declares it: in its
+    ``style`` (which wins, as in browsers; a number needs ``px`` there, but for 0), else in
+    the attribute; None when not declared in pixels (``50%``, ``10em``)."""
+    found: float | None = None
+    for m in _STYLE_SIZE.finditer(attrs.get(b"style", b"")):
+        if m.group(1).lower() == name and (m.group(3) or float(m.group(2)) == 0):
+            found = float(m.group(2))  # the last declaration wins
+    if found is None:
+        value = _PIXELS.fullmatch(attrs.get(name, b""))
+        found = float(value.group(1)) if value else None
+    return found
 
 
 def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
@@ -1377,25 +1402,10 @@ def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
     >>> _unseen({b"width": b"560", b"height": b"315"}), _unseen({b"style": b"width:1px"})
     (False, False)
     """
-    if b"hidden" in attrs:
+    if b"hidden" in attrs or _HIDDEN_STYLE.search(attrs.get(b"style", b"")):
         return True
-    style = attrs.get(b"style", b"")
-    if style and (
-        _HIDDEN_STYLE.search(style) or len({m.group(1).lower() for m in _TINY_STYLE.finditer(style)}) == 2
-    ):
-        return True
-    width, height = attrs.get(b"width"), attrs.get(b"height")
-    return (
-        width is not None
-        and height is not None
-        and bool(_TINY.fullmatch(width))
-        and bool(_TINY.fullmatch(height))
-    )
-
-
-_HEIGHT_STYLE = re.compile(rb"(?:^|[;\s])height\s*:\s*([0-9]+(?:\.[0-9]*)?)px\b", re.IGNORECASE)
-_PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
-_STRIP_HEIGHT: Final = 90.0
+    width, height = _size(attrs, b"width"), _size(attrs, b"height")
+    return width is not None and height is not None and width <= 1 and height <= 1
 
 
 def _strip(attrs: Mapping[bytes, bytes]) -> bool:
@@ -1409,8 +1419,8 @@ def _strip(attrs: Mapping[bytes, bytes]) -> bool:
     >>> _strip({b"height": b"166"}), _strip({b"height": b"10%"}), _strip({})
     (False, False, False)
     """
-    m = _PIXELS.fullmatch(attrs.get(b"height", b"")) or _HEIGHT_STYLE.search(attrs.get(b"style", b""))
-    return m is not None and float(m.group(1)) <= _STRIP_HEIGHT
+    height = _size(attrs, b"height")
+    return height is not None and height <= _STRIP_HEIGHT
 
 
 def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:

@@ -68,6 +68,7 @@ class Request:
         "_csp",
         "_etags",
         "_locale",
+        "_scripted",
         "_suffix",
         "child",
         "consent",
@@ -115,6 +116,7 @@ class Request:
         self._locale: str | None = None
         self._suffix: str | None = None
         self._bot: bool | None = None
+        self._scripted: bool | None = None
         self._csp: CspPage | None = None
         self.etag_translated = False
         self.persist_pending = False  # set by Endpoints.persist_decision, done by finish_headers
@@ -190,13 +192,16 @@ class Request:
         browser without Fetch Metadata (Safari before 16.4), the headers htmx and jQuery add
         (``HX-Request``, ``X-Requested-With: XMLHttpRequest``; an Android WebView sends the
         app's name there on navigations too). An HTML answer that is a piece of a page gets no
-        banner of its own (HtmlRewriter ``documents_only``)."""
-        destination = self.header(b"sec-fetch-dest").strip().lower()
-        if destination:
-            return destination == "empty"
-        return (
-            bool(self.header(b"hx-request")) or self.header(b"x-requested-with").lower() == "xmlhttprequest"
-        )
+        banner of its own (HtmlRewriter ``documents_only``). Read once: the ETag variant and
+        the rewriter both ask."""
+        if self._scripted is None:
+            destination = self.header(b"sec-fetch-dest").strip().lower()
+            if destination:
+                self._scripted = destination == "empty"
+            else:
+                hx, xhr = self.header(b"hx-request"), self.header(b"x-requested-with")
+                self._scripted = bool(hx) or xhr.lower() == "xmlhttprequest"
+        return self._scripted
 
     @property
     def show_banner(self) -> bool:
