@@ -46,10 +46,12 @@ document.addEventListener("securitypolicyviolation", e => window.__violations.pu
 
 # -- the browser ----------------------------------------------------------------------------------
 @contextmanager
-def chromium(executable: str) -> Iterator[Browser]:
-    """A headless Chromium at ``executable`` (never a downloaded one), closed afterwards."""
+def chromium(executable: str, *, back_forward_cache: bool = False) -> Iterator[Browser]:
+    """A headless Chromium at ``executable`` (never a downloaded one), closed afterwards.
+    Playwright turns the back/forward cache off unless told otherwise."""
+    keep = {"ignore_default_args": ["--disable-back-forward-cache"]} if back_forward_cache else {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+        browser = playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS), **keep)
         try:
             yield browser
         finally:

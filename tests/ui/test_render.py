@@ -13,6 +13,7 @@ import pytest
 
 from consentgate.policy.model import Category, Controller, Policy, Service
 from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table, message_keys
+from consentgate.ui.mangle import mangle
 from consentgate.ui.render import UI, UIConfigError, _squeeze, _strip_js, script_json
 from consentgate.ui.theme import ThemeError
 
@@ -624,7 +625,21 @@ def test_the_served_runtime_is_the_source_token_for_token(ui: UI) -> None:
     code = "\n".join(
         line for line in source.split("*/", 1)[1].splitlines() if not line.strip().startswith("//")
     )
-    assert _js_tokens(served[0].decode()) == _js_tokens(code)
+    # Local names are shortened (consentgate.ui.mangle), one new name for each, never a name
+    # the source uses: otherwise token for token.
+    renamed = mangle(_strip_js(source)).names
+    assert len(set(renamed.values())) == len(renamed)
+    source_tokens, served_tokens = _js_tokens(code), _js_tokens(served[0].decode())
+    assert not set(renamed.values()) & set(source_tokens)
+    assert len(source_tokens) == len(served_tokens)
+    for k, (mine, theirs) in enumerate(zip(source_tokens, served_tokens, strict=True)):
+        before, after = source_tokens[k - 1], source_tokens[k + 1 : k + 2]
+        if before == "." or (after == [":"] and before in "{,") or before in ("get", "set"):
+            assert theirs == mine, (k, mine)  # a property or key keeps its name
+        else:
+            assert theirs == renamed.get(mine, mine), (k, mine)
+    # What the page and other scripts see keeps its name.
+    assert {"get", "state", "show", "hide", "on", "consentgate", "dispatchEvent"} <= set(served_tokens)
     # Every string and regex literal of the source, spaces included, is served verbatim.
     for literal in re.findall(r"(?<=[(,=:!&|?;{ ])" + _JS_LITERAL, code):
         assert literal in served[0].decode(), literal

@@ -42,6 +42,7 @@ from consentgate.policy.model import (
     Service,
 )
 from consentgate.ui.locales import Locales, text_direction
+from consentgate.ui.mangle import mangle
 from consentgate.ui.stencil import Marks, ShapeCache, Stencil, ascii_bytes
 from consentgate.ui.theme import compile_theme
 
@@ -454,7 +455,7 @@ class UI:
     # -- assets -----------------------------------------------------------------------------
     def _load_assets(self) -> None:
         static = resources.files("consentgate.ui").joinpath("static")
-        runtime = _strip_js(static.joinpath("runtime.js").read_text("utf-8"))
+        runtime = mangle(_strip_js(static.joinpath("runtime.js").read_text("utf-8"))).code
         stylesheet = _strip_css(static.joinpath("banner.css").read_text("utf-8"))
         sources = {
             "js": ("runtime", runtime.encode()),

@@ -144,19 +144,58 @@
     s.parentNode.insertBefore(html, s.nextSibling);
     queue.unshift.apply(queue, scripts);
   }
+  // A revived script runs after the page was parsed, often after it loaded: what it hooks on
+  // DOMContentLoaded or on the window's load (window.onload too) would never run, and a tag
+  // that waits for the page to load before it measures would measure nothing on the page
+  // where the visitor said yes. What a revived script hooks on an event that already fired
+  // runs once, in a task of its own, as it would have on a page parsed with consent. Hooked on
+  // the first revival only; the wrapper calls whatever addEventListener is current
+  // (frameworks patch the prototype later).
+  // (The runtime is deferred: it runs before DOMContentLoaded, with readyState "interactive".)
+  var seen, parsed = d.readyState === "complete";
+  d.addEventListener("DOMContentLoaded", function () { parsed = true; });
+  function fired(type, t) {
+    return type === "DOMContentLoaded" ? parsed : type === "load" && t === w && d.readyState === "complete";
+  }
+  function later(t, type, fn) {
+    setTimeout(function () {
+      var e = new Event(type);
+      if (typeof fn === "function") fn.call(t, e);
+      else if (fn && fn.handleEvent) fn.handleEvent(e);
+    });
+  }
+  function onload() {
+    if (w.onload !== seen && (seen = w.onload) && fired("load", w)) later(w, "load", seen);
+  }
+  function hook() {
+    if (seen !== undefined) return;
+    seen = w.onload;
+    [d, w].forEach(function (t) {
+      var mine = own(t, "addEventListener") && t.addEventListener;
+      t.addEventListener = function (type, fn) {
+        var s = d.currentScript;
+        (mine || Object.getPrototypeOf(t).addEventListener).apply(t, arguments);
+        if (s && s.cgRevived && fired(type, t)) later(t, type, fn);
+      };
+    });
+  }
   // In document order: an external classic or module script is awaited (load or error) before
   // the next one, as the parser would have; async ones and inline ones do not wait.
   function run(queue) {
     var old = queue.shift(), s, type, wait;
     if (!old) return;
     if (!old.parentNode) return run(queue);
+    hook();
     s = revive(old);
+    s.cgRevived = true;
     type = get(s, "type");
     wait = s.hasAttribute("src") && !s.async && (!type || /^module$|script$/i.test(type));
     if (!s.async && (!type || /script$/i.test(type))) s.cgWrites = [];
-    if (wait) s.onload = s.onerror = function () { written(s, queue); run(queue); };
+    if (wait) s.onload = s.onerror = function () { onload(); written(s, queue); run(queue); };
+    else if (s.hasAttribute("src")) s.addEventListener("load", onload);
     old.parentNode.replaceChild(s, old);
     if (!wait) {
+      onload();
       written(s, queue);
       run(queue);
     }
@@ -377,6 +416,17 @@
       if (name === "change" && typeof fn === "function") listeners.push(fn);
     }
   };
+  // A page restored from the back/forward cache shows the state it was left in: a choice made
+  // on another page since then is applied here too (a withdrawal reloads it).
+  w.addEventListener("pageshow", function (e) {
+    if (e.persisted && w.fetch) {
+      fetch(endpoint("/state"), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (next) {
+          if (next.consentId !== state.consentId || next.issuedAt !== state.issuedAt) apply(next);
+        }, function () {});
+    }
+  });
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", init);
   else init();
 })();
