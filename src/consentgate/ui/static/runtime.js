@@ -160,8 +160,7 @@
   function later(t, type, fn) {
     setTimeout(function () {
       var e = new Event(type);
-      if (typeof fn === "function") fn.call(t, e);
-      else if (fn && fn.handleEvent) fn.handleEvent(e);
+      if (fn) fn.handleEvent ? fn.handleEvent(e) : fn.call(t, e);
     });
   }
   function onload() {
@@ -418,12 +417,15 @@
   };
   // A page restored from the back/forward cache shows the state it was left in: a choice made
   // on another page since then is applied here too (a withdrawal reloads it).
+  function choice(s) {
+    return JSON.stringify([s.consentId, s.categories, s.services]);
+  }
   w.addEventListener("pageshow", function (e) {
-    if (e.persisted && w.fetch) {
+    if (e.persisted) {
       fetch(endpoint("/state"), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (next) {
-          if (next.consentId !== state.consentId || next.issuedAt !== state.issuedAt) apply(next);
+          if (choice(next) !== choice(state)) apply(next);
         }, function () {});
     }
   });
