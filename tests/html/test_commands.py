@@ -96,3 +96,15 @@ def test_bad_grant_and_missing_file_exit_with_2(page_file: Path, capsys: pytest.
     assert main(["rewrite", str(page_file), "--grant", "statistics"]) == 2
     assert "statistics" in capsys.readouterr().err
     assert main(["scan", str(page_file.parent / "missing.html")]) == 2
+
+
+@pytest.mark.parametrize("command", ["scan", "rewrite"])
+def test_a_url_is_answered_with_how_to_read_a_live_page(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "https://shop.example/"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "not a URL" in err
+        and f"curl -s https://shop.example/ | consentgate {command} - --host shop.example" in err
+    )

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+from urllib.parse import urlsplit
 import sys
 from typing import Any
 
@@ -66,6 +69,22 @@ def _read(path: str) -> bytes:
         return file.read()
 
 
+def _cannot_open(command: str, path: str, exc: OSError) -> int:
+    """Exit status 2 with the reason; a URL gets told how to read a live page."""
+    if _URL.match(path) and not os.path.exists(path):
+        print(
+            f"consentgate: {command} reads a saved page (a file, or - for standard input), not a URL;"
+            f" for a live page: curl -s {path} | consentgate {command} - --host {urlsplit(path).hostname or 'HOST'}",
+            file=sys.stderr,
+        )
+    else:
+        print(f"consentgate: {exc}", file=sys.stderr)
+    return 2
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def scan_command(args: argparse.Namespace) -> int:
     policy = _policy(args)
     if policy is None:
@@ -73,8 +92,7 @@ def scan_command(args: argparse.Namespace) -> int:
     try:
         data = _read(args.file)
     except OSError as exc:
-        print(f"consentgate: {exc}", file=sys.stderr)
-        return 2
+        return _cannot_open("scan", args.file, exc)
     findings = scan(data, Rules.compile(policy), page_host=args.host)
     rows = [
         {
@@ -119,8 +137,7 @@ def rewrite_command(args: argparse.Namespace) -> int:
     try:
         source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
     except OSError as exc:
-        print(f"consentgate: {exc}", file=sys.stderr)
-        return 2
+        return _cannot_open("rewrite", args.file, exc)
     with source:
         while chunk := source.read(_CHUNK):
             out.write(rewriter.feed(chunk))
