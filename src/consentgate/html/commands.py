@@ -11,9 +11,9 @@ import argparse
 import json
 import os
 import re
-from urllib.parse import urlsplit
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from consentgate.html.rewriter import HtmlRewriter, scan
 from consentgate.html.rules import Rules
