@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,3 +72,8 @@ def test_renaming_is_consistent_for_any_set_of_declarations(declared: list[str])
     assert f"return{{{declared[0]}:" + "+".join(
         names[n] for n in declared
     ) + f',s:"{uses}"}}.{declared[0]};' in (out.replace(" ", ""))
+
+
+def test_a_template_literal_is_refused_rather_than_renamed_inside() -> None:
+    with pytest.raises(ValueError, match="template literals"):
+        mangle("(function(){var name=1;return `name ${name}`;})();")

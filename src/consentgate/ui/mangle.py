@@ -157,6 +157,9 @@ def mangle(js: str) -> Mangled:
     tokens = _tokens(js)
     if "".join(tokens) != js:  # pragma: no cover - the token pattern ends with a catch-all
         raise ValueError("runtime.js did not tokenize")
+    if "`" in tokens:
+        # Text in a template literal would be renamed with the names it happens to contain.
+        raise ValueError("runtime.js: template literals are not supported by the name shortener")
     declared = _declared(tokens)
     code_at = [i for i, t in enumerate(tokens) if not t.isspace()]
     code = [tokens[i] for i in code_at]
