@@ -77,3 +77,23 @@ def test_renaming_is_consistent_for_any_set_of_declarations(declared: list[str])
 def test_a_template_literal_is_refused_rather_than_renamed_inside() -> None:
     with pytest.raises(ValueError, match="template literals"):
         mangle("(function(){var name=1;return `name ${name}`;})();")
+
+
+def test_the_runtimes_own_expandos_get_short_private_names() -> None:
+    js = "(function(){function mark(el){el.cgQueued=true;return el.cgQueued&&el.queued;}mark(document.body);})();"
+    out, names = mangle(js)
+    assert names["cgQueued"].startswith("_")
+    assert out.count("." + names["cgQueued"]) == 2 and ".queued" in out and "cgQueued" not in out
+
+
+def test_promise_catch_is_not_a_catch_clause() -> None:
+    out, names = mangle("(function(){var request=fetch('/x');request.catch(console.error);})();")
+    assert "console" not in names and "console.error" in out
+
+
+def test_a_slash_where_a_division_could_be_is_refused() -> None:
+    with pytest.raises(ValueError, match="division"):
+        mangle("(function(){var half=width/2,third=width/3;return half;})();")
+    # After an operator or a keyword, a slash starts a regex literal, never looked into.
+    out, names = mangle("(function(){var src=1;return/src/.test(src)?[/src/]:src;})();")
+    assert out.count("/src/") == 2 and "src" in names

@@ -197,7 +197,8 @@ def test_runtime_reads_consent_markup_with_the_servers_synonyms() -> None:
     assert synonyms is not None and onetrust is not None
     table = {
         alias: category
-        for category, aliases in json.loads(synonyms.group(1)).items()
+        # (an object literal with bare keys: quoted, it is JSON)
+        for category, aliases in json.loads(re.sub(r"(\w+):", r'"\1":', synonyms.group(1))).items()
         for alias in [category, *aliases.split()]
     }
     assert table == dict(html_rules._SYNONYMS)

@@ -29,12 +29,17 @@ __all__ = ["Mangled", "mangle"]
 
 _TOKEN: Final = re.compile(
     r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'"""
-    # a `/` where an operand is expected starts a regex literal (runtime.js has no division)
-    r"|(?:(?<=[(,=:!&|?;{\n])|(?<=return))/(?![/*])(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\n])+/[a-z]*"
+    # runtime.js writes no division and no comments are left: a `/` starts a regex literal
+    # (checked in mangle(): one must follow an operator or a keyword)
+    r"|/(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\n])+/[a-z]*"
     r"|\d[\w.]*"
     r"|[A-Za-z_$][\w$]*"
     r"|[\s\S]"
 )
+_BEFORE_REGEX: Final = frozenset("(,=:!&|?;{}[") | {"", "return", "typeof", "else", "case", "in", "throw", "void"}
+# Properties the runtime sets on elements for its own bookkeeping (`el.cgQueued`): renamed too,
+# to `_` and a fresh name (no DOM property starts with `_`).
+_EXPANDO: Final = re.compile(r"cg[A-Z][\w$]*\Z")
 _NAME: Final = re.compile(r"[A-Za-z_$][\w$]*\Z")
 _KEYWORDS: Final = frozenset(
     [
@@ -121,7 +126,7 @@ def _declared(tokens: list[str]) -> set[str]:
                     expect_name = True
                 elif (depth == 0 and t == ";") or t == "in":
                     break
-        elif token in ("function", "catch"):
+        elif token in ("function", "catch") and (i == 0 or code[i - 1] != "."):  # not `.catch(`
             j = i + 1
             if token == "function" and j < len(code) and _NAME.match(code[j]):
                 names.add(code[j])
@@ -164,11 +169,20 @@ def mangle(js: str) -> Mangled:
     code_at = [i for i, t in enumerate(tokens) if not t.isspace()]
     code = [tokens[i] for i in code_at]
     uses: Counter[str] = Counter()
-    variable = [False] * len(code)
+    expandos: Counter[str] = Counter()
+    renamed = [False] * len(code)
     for k, token in enumerate(code):
+        if token.startswith("/") and len(token) > 1 and (code[k - 1] if k else "") not in _BEFORE_REGEX:
+            raise ValueError(f"runtime.js: a division or a regex literal in an unknown place: {token!r}")
         if token in declared and _is_variable(code, k):
-            variable[k] = True
+            renamed[k] = True
             uses[token] += 1
+        elif _EXPANDO.match(token) and k and code[k - 1] == ".":
+            renamed[k] = True
+            expandos[token] += 1
+    literals = " ".join(t for t in code if t[0] in "\"'/")
+    if any(name in literals for name in expandos):
+        raise ValueError("runtime.js: an expando property is also named in a string")
     taken = {t for t in tokens if _NAME.match(t)}
     fresh = _fresh(taken)
     spare = next(fresh)
@@ -177,8 +191,12 @@ def mangle(js: str) -> Mangled:
     for name, _ in sorted(uses.items(), key=lambda item: (-item[1], item[0])):
         if len(spare) < len(name):
             names[name], spare = spare, next(fresh)
+    for name, _ in sorted(expandos.items(), key=lambda item: (-item[1], item[0])):
+        while "_" + spare in taken:
+            spare = next(fresh)
+        names[name], spare = "_" + spare, next(fresh)
     out = list(tokens)
     for k, i in enumerate(code_at):
-        if variable[k] and code[k] in names:
+        if renamed[k] and code[k] in names:
             out[i] = names[code[k]]
     return Mangled("".join(out), names)

@@ -10,12 +10,12 @@
     // No state block: nothing is granted, and choices still post to the default prefix.
   }
   // Category names of other consent tools' markup, read as the server reads them
-  // (consentgate.html.rules; a test keeps the two tables equal). Parsed as JSON by that test.
+  // (consentgate.html.rules; a test keeps the two tables equal).
   var SYNONYMS = {
-    "necessary": "essential strictly-necessary strictly_necessary required",
-    "preferences": "preference functional functionality",
-    "analytics": "statistics statistic performance measurement",
-    "marketing": "advertising ads targeting social social-media"
+    necessary: "essential strictly-necessary strictly_necessary required",
+    preferences: "preference functional functionality",
+    analytics: "statistics statistic performance measurement",
+    marketing: "advertising ads targeting social social-media"
   };
   // OneTrust's default groups C0001..C0005.
   var ONETRUST = ["necessary", "analytics", "preferences", "marketing", "marketing"];
@@ -36,14 +36,11 @@
   function own(o, k) {
     return Object.prototype.hasOwnProperty.call(o || {}, k);
   }
-  function prefix() {
-    return state.prefix || "/_consentgate";
-  }
   // Our endpoints, on this document's own origin: a relative URL in fetch() or location.href
   // would follow the page's <base href>, which may name another origin (a CDN, the canonical
   // host of a page served elsewhere).
   function endpoint(path) {
-    return location.protocol + "//" + location.host + prefix() + path;
+    return location.origin + (state.prefix || "/_consentgate") + path;
   }
 
   // The site's own consent markup, as Rules.classify_markup reads it: [service, category].
@@ -149,22 +146,33 @@
   // that waits for the page to load before it measures would measure nothing on the page
   // where the visitor said yes. What a revived script hooks on an event that already fired
   // runs once, in a task of its own, as it would have on a page parsed with consent. Hooked on
-  // the first revival only; the wrapper calls whatever addEventListener is current
-  // (frameworks patch the prototype later).
+  // the first revival only; the wrapper calls whatever EventTarget's addEventListener
+  // is then (frameworks such as zone.js patch it later).
   // (The runtime is deferred: it runs before DOMContentLoaded, with readyState "interactive".)
-  var seen, parsed = d.readyState === "complete";
+  var seen, parsed = d.readyState === "complete", done = [];
   d.addEventListener("DOMContentLoaded", function () { parsed = true; });
   function fired(type, t) {
     return type === "DOMContentLoaded" ? parsed : type === "load" && t === w && d.readyState === "complete";
   }
+  // Once per listener: a "ready" helper hooked on both events (unhooking itself when called)
+  // runs once, as it does on a parsed page.
   function later(t, type, fn) {
     setTimeout(function () {
-      var e = new Event(type);
-      if (fn) fn.handleEvent ? fn.handleEvent(e) : fn.call(t, e);
+      if (fn && done.indexOf(fn) < 0) {
+        done.push(fn);
+        typeof fn === "function" ? fn.call(t, new Event(type)) : fn.handleEvent(new Event(type));
+      }
     });
   }
+  // window.onload is read once the scripts revived together have run, so tags that chain onto
+  // each other (`var old = window.onload; window.onload = function () { old(); ... }`) run
+  // once each; never when the page had a handler of its own, which ran at load (a chain
+  // would run it again).
   function onload() {
-    if (w.onload !== seen && (seen = w.onload) && fired("load", w)) later(w, "load", seen);
+    setTimeout(function () {
+      if (!seen && fired("load", w)) later(w, "load", w.onload);
+      seen = w.onload;
+    });
   }
   function hook() {
     if (seen !== undefined) return;
@@ -172,9 +180,9 @@
     [d, w].forEach(function (t) {
       var mine = own(t, "addEventListener") && t.addEventListener;
       t.addEventListener = function (type, fn) {
-        var s = d.currentScript;
-        (mine || Object.getPrototypeOf(t).addEventListener).apply(t, arguments);
-        if (s && s.cgRevived && fired(type, t)) later(t, type, fn);
+        var s = d.currentScript, o = this || t;
+        (mine || EventTarget.prototype.addEventListener).apply(o, arguments);
+        if (s && s.cgRevived && fired(type, o)) later(o, type, fn);
       };
     });
   }
@@ -420,12 +428,17 @@
   function choice(s) {
     return JSON.stringify([s.consentId, s.categories, s.services]);
   }
+  // (Not over a choice made here while the request was out.)
   w.addEventListener("pageshow", function (e) {
+    var asked = state;
     if (e.persisted) {
       fetch(endpoint("/state"), { credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          if (!r.ok) throw r;
+          return r.json();
+        })
         .then(function (next) {
-          if (choice(next) !== choice(state)) apply(next);
+          if (state === asked && choice(next) !== choice(state)) apply(next);
         }, function () {});
     }
   });
