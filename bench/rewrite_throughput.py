@@ -189,6 +189,10 @@ def main() -> None:
             for i in range(0, len(block), 4096):
                 yield block[i : i + 4096]
 
+    # The per-Rules memory (inline scripts and tags already decided) fills on the first pass;
+    # it is bounded and shared by every page, not part of streaming one: filled before tracing,
+    # whatever --sizes ran before.
+    rewrite(warm, block)
     rewriter = HtmlRewriter(warm, deny, head_snippet=HEAD, body_snippet=BODY)
     tracemalloc.start()
     start = time.process_time()
