@@ -38,6 +38,11 @@ def run(data: bytes, chunk: int | None = None, *, documents_only: bool = True) -
         b"<title>New title</title><div>" + YOUTUBE + b"</div>",  # htmx takes the title from it
         b"plain text, no markup",
         b"",
+        # htmx merges a piece's <head> into the page's head: snippets there run twice
+        b"<head><title>Page 2</title></head><div id=results>" + YOUTUBE + b"</div>",
+        b"\n\n<body class=page>" + YOUTUBE,
+        b"<!-- was: <!DOCTYPE html> --><tr><td>1</td></tr>",  # a doctype inside a comment
+        b"<br />\n<b>Deprecated</b>: a PHP notice<div>" + YOUTUBE + b"</div>",
     ],
 )
 def test_a_piece_of_a_page_gets_no_snippets_but_its_trackers_are_neutralised(fragment: bytes) -> None:
@@ -57,8 +62,8 @@ def test_a_piece_of_a_page_gets_no_snippets_but_its_trackers_are_neutralised(fra
         b"\xef\xbb\xbf<!-- built 12:00 -->\n<!DOCTYPE html><title>t</title>",
         b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body>x</body></html>',
         b"<HTML><BODY>x</BODY></HTML>",
-        b"<head><title>t</title></head>",
-        b"\n\n<body class=page>" + YOUTUBE,
+        b"<!-- " + b"licence " * 300 + b"-->\n<!DOCTYPE html><html><head><title>t</title>",
+        b"<!-->\n<!doctype html><title>t</title>",
     ],
 )
 def test_a_whole_document_fetched_by_a_script_gets_both_snippets(document: bytes) -> None:
@@ -67,15 +72,24 @@ def test_a_whole_document_fetched_by_a_script_gets_both_snippets(document: bytes
     assert out == run(document, documents_only=False)
 
 
-def test_the_decision_reads_the_first_bytes_whatever_the_chunks() -> None:
+def test_the_decision_reads_the_first_tag_whatever_the_chunks() -> None:
     long_fragment = b"<div>" + b"<p>text</p>" * 300 + YOUTUBE + b"</div>"
     document = b"<!-- " + b"x" * 900 + b" -->" + b"<!doctype html><body>" + YOUTUBE
-    # The first 1024 bytes decide: a doctype after a longer comment is not seen.
+    # Comments of any length come first (licences); past 16 KiB without a tag, a fragment.
     late = b"<!-- " + b"x" * 2000 + b" -->" + b"<!doctype html><body>" + YOUTUBE
-    for page in (long_fragment, document, late):
+    endless = b"<!-- " + b"x" * 20000 + b" -->" + b"<!doctype html><body>" + YOUTUBE
+    for page in (long_fragment, document, late, endless):
         whole = run(page)
-        assert all(run(page, size) == whole for size in (1, 5, 100, 1023, 1024, 1025))
-    assert HEAD not in run(long_fragment) and HEAD in run(document) and HEAD not in run(late)
+        assert all(run(page, size) == whole for size in (1, 5, 100, 1023, 1024, 1025, 16384))
+    assert HEAD not in run(long_fragment) and HEAD in run(document) and HEAD in run(late)
+    assert HEAD not in run(endless)
+
+
+def test_a_fragment_streams_from_its_first_tag() -> None:
+    """A streamed htmx response (a chat, a log) is not held back for 1024 bytes."""
+    rewriter = HtmlRewriter(RULES, deny_all, head_snippet=HEAD, body_snippet=BODY, documents_only=True)
+    assert rewriter.feed(b"<li>first message</li>") == b"<li>first message</li>"
+    assert rewriter.feed(b"<li>second</li>") == b"<li>second</li>"
 
 
 @settings(max_examples=150, deadline=None)
@@ -83,6 +97,10 @@ def test_the_decision_reads_the_first_bytes_whatever_the_chunks() -> None:
     st.lists(
         st.sampled_from(
             [
+                b"\xef\xbb\xbf",
+                b"<head>",
+                b"<!-->",
+                b"<?xml?>",
                 b"<!doctype html>",
                 b"<html>",
                 b"<body>",

@@ -460,11 +460,34 @@ def test_output_does_not_depend_on_chunking(page: bytes, chunks: list[int]) -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(PAGES, CHUNKS)
-def test_with_a_declared_charset_output_does_not_depend_on_chunking(page: bytes, chunks: list[int]) -> None:
-    # (The first bytes are read before 1024 of them are in: HtmlRewriter._can_start.)
-    whole = run(page, head=HEAD, body=BODY, placeholder=FORM_PH, charset="utf-8")
-    assert run(page, head=HEAD, body=BODY, placeholder=FORM_PH, chunks=chunks, charset="utf-8") == whole
+@given(st.booleans(), PAGES, CHUNKS, st.sampled_from(["utf-8", "windows-1252", "utf8mb4"]))
+def test_with_a_declared_charset_output_does_not_depend_on_chunking(
+    bom: bool, page: bytes, chunks: list[int], charset: str
+) -> None:
+    # (The first bytes are read before 1024 of them are in: HtmlRewriter._can_start; a page
+    # may start with UTF-8's byte order mark, cut by the first chunks.)
+    page = (b"\xef\xbb\xbf" if bom else b"") + page
+    whole = run(page, head=HEAD, body=BODY, placeholder=FORM_PH, charset=charset)
+    assert run(page, head=HEAD, body=BODY, placeholder=FORM_PH, chunks=chunks, charset=charset) == whole
+
+
+@pytest.mark.parametrize("label", ["utf8mb4", "latin-1", "utf-7", "utf-32", "x-nonsense"])
+def test_a_charset_label_browsers_do_not_know_keeps_the_meta_charset_in_the_first_1024_bytes(
+    label: str,
+) -> None:
+    # Browsers ignore such a label and read the <meta charset> found in the first 1024 bytes:
+    # the head snippet must not push it out of them, as it may under a label they know.
+    page = (
+        b'<!doctype html><html lang="en"><head><title>Caf\xc3\xa9</title>'
+        + b'<link rel="stylesheet" href="/static/css/site-%d.css">' * 7 % tuple(range(7))
+        + b'<meta charset="utf-8"></head><body><p>x</p></body></html>'
+    )
+    long_head = b"<script>" + b"/* snippet */" * 60 + b"</script>"
+    for chunks in (None, [1] * 40, [300, 300]):
+        out = run(page, head=long_head, body=BODY, charset=label, chunks=chunks)
+        assert out.find(b'<meta charset="utf-8">') + 22 <= 1024
+        assert out.index(long_head) > out.index(b"<meta charset")
+    assert run(page, head=long_head, body=BODY, charset=label) == run(page, head=long_head, body=BODY)
 
 
 @settings(max_examples=200, deadline=None)

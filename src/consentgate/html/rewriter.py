@@ -277,6 +277,37 @@ def not_ascii_compatible(label: str) -> bool:
     return label.strip(" \t\n\f\r\"'").lower() in _NOT_ASCII_LABELS
 
 
+# Labels of the Encoding Standard that browsers act on in Content-Type (the common ones; a label
+# left out only means the page is read as before: its <meta charset> kept in the first 1024
+# bytes). A label browsers do not know (`utf8mb4`, `latin-1`, `utf-7`) is ignored by them, and
+# the <meta charset> in the first 1024 bytes decides: it must stay there.
+_KNOWN_LABELS: Final = frozenset(
+    {
+        "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8",
+        "ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1",
+        "iso-ir-100", "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1",
+        "us-ascii", "windows-1252", "x-cp1252",
+        "csisolatin5", "iso-8859-9", "iso-ir-148", "iso8859-9", "iso88599", "iso_8859-9", "l5",
+        "latin5", "windows-1254", "cp1254", "x-cp1254",
+        "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
+        "iso-8859-8", "iso-8859-8-i", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15",
+        "iso-8859-16", "latin2", "latin9", "l2",
+        "windows-1250", "windows-1251", "windows-1253", "windows-1255", "windows-1256",
+        "windows-1257", "windows-1258", "cp1250", "cp1251", "cp1253", "cp1255", "cp1256", "cp1257",
+        "cp1258", "windows-874", "tis-620", "koi8-r", "koi8-u", "koi8_r", "ibm866", "cp866",
+        "macintosh", "x-mac-cyrillic",
+        "gbk", "gb2312", "gb18030", "x-gbk", "chinese", "big5", "big5-hkscs", "x-x-big5",
+        "euc-jp", "x-euc-jp", "shift_jis", "shift-jis", "sjis", "ms932", "ms_kanji", "windows-31j",
+        "x-sjis", "euc-kr", "ks_c_5601-1987", "windows-949", "korean",
+    }
+)  # fmt: skip
+
+
+def known_charset(label: str) -> bool:
+    """Whether browsers decode a page by this Content-Type charset, whatever its <meta>."""
+    return label.strip(" \t\n\f\r\"'").lower() in _KNOWN_LABELS
+
+
 _HEAD_PROLOGUE, _HEAD_OPEN, _HEAD_AWAIT_META, _HEAD_DONE = range(4)
 
 
@@ -341,9 +372,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._fragment = fragment
         self._line_offset = line_offset
         self._passthrough = charset is not None and not_ascii_compatible(charset)
-        # A charset in Content-Type wins over any <meta charset>: no need to keep one in the
-        # first 1024 bytes, nor to wait for them.
-        self._charset_declared = charset is not None
+        # A charset in Content-Type that browsers know wins over any <meta charset>: no need to
+        # keep one in the first 1024 bytes, nor to wait for them.
+        self._charset_declared = charset is not None and known_charset(charset)
         inject_head = bool(head_snippet) and not fragment
         self._head = _HEAD_PROLOGUE if inject_head else _HEAD_DONE
         self._body_done = fragment or not body_snippet
@@ -403,7 +434,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return data
         if self._pre is not None:
             self._pre += data
-            if len(self._pre) < _PRESCAN and not self._can_start(self._pre):
+            if not self._can_start(self._pre):
                 return b""
             data, self._pre = self._pre, None
             if self._start(data):
@@ -460,9 +491,19 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         slow body) flows at once. They do with two bytes (the byte order mark) when there is no
         head snippet to place, or when Content-Type names the charset (no <meta charset> to
         look for), and whenever the page starts as usual, ``<!doctype html><html><head><meta
-        charset>``: a match of the same regex on more bytes is the same match. A response
-        fetched by a script waits (whether it is a document is read on 1024 bytes)."""
-        if len(data) < 2 or self._documents_only:
+        charset>``: a match of the same regex on more bytes is the same match. Never inside
+        UTF-8's byte order mark. A response fetched by a script first shows whether it is a
+        document (see :func:`_is_document`; 16 KiB without an answer make it a fragment): a
+        fragment starts at once, a document as any other page."""
+        if self._documents_only:
+            document = _is_document(data[:_DOCUMENT_LOOK])
+            if document is None:
+                return len(data) >= _DOCUMENT_LOOK
+            if not document:
+                return True  # a fragment: no snippet to place
+        if len(data) >= _PRESCAN:
+            return True
+        if len(data) < 2 or (len(data) == 2 and _UTF8_BOM.startswith(data)):
             return False
         return self._head == _HEAD_DONE or self._charset_declared or _usual_start(data) >= 0
 
@@ -477,7 +518,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._passthrough = True
             _log_passthrough()
             return True
-        if self._documents_only and not _is_document(data[:_PRESCAN]):
+        if self._documents_only and not _is_document(data[:_DOCUMENT_LOOK]):
             # A piece of a page fetched by a script (htmx, jQuery .load()): the page it goes
             # into has its banner and runtime already; its trackers are still neutralised.
             self._head = _HEAD_DONE
@@ -1306,23 +1347,43 @@ def _usual_start(data: bytes) -> int:
     return prologue.end()
 
 
-_LEADING = re.compile(rb"(?:\xef\xbb\xbf)?" + _SKIPPED)
-_DOCUMENT_TAG = re.compile(rb"<(?:html|head|body)[\t\n\f\r />]")
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+# How far a response fetched by a script is read for a doctype or <html> before it counts as a
+# fragment (licence comments come before doctypes).
+_DOCUMENT_LOOK: Final = 16384
+# One token of what may come before a document's first tag: white space, a doctype (group 1),
+# a comment (`<!-->` and `<!--->` included), a bogus comment (`<!x>`, `<?xml ...?>`).
+_LEADING_TOKEN = re.compile(
+    rb"[\t\n\f\r ]++|(<![dD][oO][cC][tT][yY][pP][eE][^>]*+>)"
+    rb"|<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)|<!(?!--)[^>]*+>|<\?[^>]*+>"
+)
+_HTML_TAG = re.compile(rb"<[hH][tT][mM][lL][\t\n\f\r />]")
 
 
-def _is_document(data: bytes) -> bool:
-    """Does the response start as a whole document: a doctype, or ``<html>``, ``<head>`` or
-    ``<body>`` as its first tag (after white space, comments and ``<?xml ...?>``)? The caller
-    passes the first 1024 bytes, whatever the chunks.
+def _is_document(data: bytes) -> bool | None:
+    """Does a response start as a whole document: a doctype, or ``<html>`` as its first tag,
+    after white space, comments and ``<?xml ...?>`` of any length? None while the first bytes
+    cannot tell yet (the answer on more bytes of the same response is then the same).
+
+    A piece that starts with ``<head>`` or ``<body>`` is a fragment: htmx merges a fragment's
+    ``<head>`` into the page's head, where snippets would run a second runtime.
 
     >>> _is_document(b"<!-- page --><!DOCTYPE html><title>t</title>"), _is_document(b"<tr><td>1</td></tr>")
     (True, False)
+    >>> _is_document(b"<!-- not a <!DOCTYPE html> --><li>"), _is_document(b"<!-- a licence, not yet"), _is_document(b"<ht")
+    (False, None, None)
     """
-    end = _LEADING.match(data).end()  # type: ignore[union-attr]  # `*+` always matches
-    return (
-        data[:end].lower().find(b"<!doctype") >= 0
-        or _DOCUMENT_TAG.match(data[end : end + 6].lower()) is not None
-    )
+    if len(data) < 3 and _UTF8_BOM.startswith(data):
+        return None
+    pos = 3 if data.startswith(_UTF8_BOM) else 0
+    while (m := _LEADING_TOKEN.match(data, pos)) is not None:
+        if m.group(1) is not None:
+            return True
+        pos = m.end()
+    rest = data[pos : pos + 6]
+    if rest.startswith((b"<!", b"<?")) or (len(rest) < 6 and b"<html ".startswith(rest.lower())):
+        return None  # a comment, doctype or `<?` not finished yet, or all white space so far
+    return _HTML_TAG.match(rest) is not None
 
 
 _OWN_FORM = re.compile(rb"<form\b([^>]*)>(.*?)</form>", re.DOTALL)

@@ -36,7 +36,16 @@ _TOKEN: Final = re.compile(
     r"|[A-Za-z_$][\w$]*"
     r"|[\s\S]"
 )
-_BEFORE_REGEX: Final = frozenset("(,=:!&|?;{}[") | {"", "return", "typeof", "else", "case", "in", "throw", "void"}
+_BEFORE_REGEX: Final = frozenset("(,=:!&|?;{}[") | {
+    "",
+    "return",
+    "typeof",
+    "else",
+    "case",
+    "in",
+    "throw",
+    "void",
+}
 # Properties the runtime sets on elements for its own bookkeeping (`el.cgQueued`): renamed too,
 # to `_` and a fresh name (no DOM property starts with `_`).
 _EXPANDO: Final = re.compile(r"cg[A-Z][\w$]*\Z")
