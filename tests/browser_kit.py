@@ -72,6 +72,16 @@ def open_tab(browser: Browser, *init_scripts: str, **context_options: Any) -> It
         context.close()
 
 
+@contextmanager
+def error_free_tab(browser: Browser, *init_scripts: str, **context_options: Any) -> Iterator[Page]:
+    """:func:`open_tab`, and afterwards: no uncaught error in the page's scripts."""
+    with open_tab(browser, *init_scripts, **context_options) as tab:
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        yield tab
+        assert errors == [], errors
+
+
 def settle(page: Page) -> None:
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(300)  # anything that should not run has had time to run

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
-from tests.browser_kit import open_tab, serve
+from tests.browser_kit import error_free_tab, open_tab, serve
 
 pytestmark = pytest.mark.browser
 
@@ -56,11 +56,8 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    with open_tab(browser) as tab:
-        errors: list[str] = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
+    with error_free_tab(browser) as tab:
         yield tab
-        assert errors == []
 
 
 def test_the_example_follows_the_choice_and_opens_the_settings(page: Page, base_url: str) -> None:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
-from tests.browser_kit import chromium, open_tab, serve
+from tests.browser_kit import chromium, error_free_tab, serve
 
 pytestmark = pytest.mark.browser
 
@@ -68,11 +68,8 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture
 def page(cache_browser: Browser) -> Iterator[Page]:
-    with open_tab(cache_browser) as tab:
-        errors: list[str] = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
+    with error_free_tab(cache_browser) as tab:
         yield tab
-        assert errors == []
 
 
 def choose_on_page_b(page: Page, action: str) -> None:

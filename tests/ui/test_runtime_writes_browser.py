@@ -24,7 +24,7 @@ from starlette.routing import Route
 from consentgate.audit.events import MemorySink
 from consentgate.http.middleware import ConsentGate
 from consentgate.policy.load import load_dict
-from tests.browser_kit import open_tab, serve
+from tests.browser_kit import error_free_tab, open_tab, serve
 
 pytestmark = pytest.mark.browser
 
@@ -105,11 +105,8 @@ def parsed(browser: Browser, strict: bool) -> list[str]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    with open_tab(browser) as tab:
-        errors: list[str] = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
+    with error_free_tab(browser) as tab:
         yield tab
-        assert errors == []
 
 
 def order(page: Page) -> list[str]:
