@@ -287,6 +287,39 @@ def test_head_snippet_goes_after_a_meta_charset_in_the_first_kilobyte() -> None:
     assert out.index(b"<meta charset") < 1024 and out.index(b"H") > out.index(b"<meta charset")
 
 
+GTAG = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # browsers' charset prescan reads the first 1024 bytes, wherever the meta stands
+        b"<!doctype html><html><head><title>t</title></head><body><div>Men\xc3\xbc</div>"
+        + GTAG
+        + b'<meta charset="utf-8"><p>x</p></body></html>',
+        b'<!doctype html><html><head><title>t</title></head><meta charset="utf-8"><body><p>x</p>',
+        b'<!doctype html><title>t</title><svg></svg><meta charset="utf-8"><p>x</p>',
+    ],
+)
+def test_a_meta_charset_after_the_head_is_not_pushed_out_of_the_first_kilobyte(page: bytes) -> None:
+    big = b"<script>" + b"/* snippet */" * 75 + b"</script>"
+    out = run(page, head=big, body=b"B")
+    assert out.index(b"<meta charset") + 22 <= 1024 < len(big) + out.index(b"<meta charset")
+    assert out.index(big) > out.index(b"<meta charset")  # after it, even in the body
+    assert [script for script in live(out) if "snippet" not in script] == []  # the page's stay held
+    assert run(page, head=big, body=b"B", chunks=[1]) == out
+    # A small snippet still goes into the head, where the meta keeps within the first 1024.
+    assert run(page, head=b"<!--H-->", body=b"B").index(b"<!--H-->") < page.index(b"<meta")
+
+
+@pytest.mark.parametrize("snippet", [b"<!--H-->", b"<script>" + b"/* snippet */" * 75 + b"</script>"])
+def test_the_head_snippet_never_lands_in_template_content(snippet: bytes) -> None:
+    # Template content is inert: a snippet placed after a meta inside it would never run.
+    page = b'<!doctype html><head><title>t</title><template><meta charset="utf-8"></template></head><p>x</p>'
+    out = run(page, head=snippet, body=b"B")
+    assert out.index(snippet) < out.index(b"<template>")
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -663,9 +663,16 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         return self._meta_end + len(self._head_snippet) <= _PRESCAN
 
     def _inject_head(self, offset: int, *, lookahead: bool = False, after_meta: bool = False) -> None:
-        if not after_meta and lookahead and offset < self._meta_end and self._meta_ahead(offset):
-            # A <meta charset> further on, within the first 1024 bytes and still in the head:
-            # the snippet goes after it, so the browser's charset prescan still finds it.
+        # A <meta charset> further on, within the first 1024 bytes, and still in the head, or
+        # one the snippet would push out of those bytes (after the page's first text or
+        # `</head>`: browsers' charset prescan reads it there too): the snippet goes after it,
+        # even in the body, so the prescan still finds it.
+        pushed = self._meta_end + len(self._head_snippet) > _PRESCAN
+        if (
+            not after_meta
+            and offset < self._meta_end
+            and ((lookahead and self._meta_ahead(offset)) or (pushed and self._meta_reachable(offset)))
+        ):
             self._head = _HEAD_AWAIT_META
             return
         self._replace(offset, offset, self._head_snippet)
@@ -704,12 +711,23 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 if _NOT_WS.search(look.slice(event.start, event.end)) is not None:
                     return False
             elif kind == START:
-                if name not in _HEAD_CONTENT:
+                if name not in _HEAD_CONTENT or name == "template":  # (template content is inert)
                     return False
                 if name in ("title", "style", "script", "noscript"):
                     raw = name
             elif kind == END and name not in _HEAD_CONTENT:
                 return False
+        return False
+
+    def _meta_reachable(self, offset: int) -> bool:
+        """Is the prescan's <meta charset> further on a tag the page's own parse reaches (not
+        text of a script, comment or ``<noscript>``, nor inert ``<template>`` content)?"""
+        look = Tokenizer(None, None)
+        for event in look.feed(self._tok.slice(offset, self._meta_end), final=False):
+            if event.kind == START and event.name == "template":
+                return False
+            if event.kind == START and event.name == "meta" and event.end + offset == self._meta_end:
+                return True
         return False
 
     def _amap(self, event: Event) -> dict[bytes, bytes]:
