@@ -107,7 +107,10 @@ def test_a_form_the_page_never_closes_is_closed_before_the_banner() -> None:
     banner = b'<div id="cg-banner"><form method="post" action="/_consentgate/consent"><button name="action" value="reject_all">Reject all</button></form></div>'
     out = run(page(PAGE_FORM + b"<h1>News</h1>" + YOUTUBE), head=HEAD, body=banner, placeholder=PLACEHOLDER)
     assert b'</form><form id="consentgate-embed-1" hidden' in out
-    assert out.index(b"</form><form id=") < out.index(banner) < out.index(b"</body>")
+    # At the end: a </body> inside the form does not say the form is over (more of its fields
+    # may follow a stray one); what follows </html> still goes into the body.
+    assert out.index(b"</body>") < out.index(b"</form><form id=") < out.index(banner)
+    assert out.endswith(banner)
     found = owners(out)
     assert found["action"] == "/_consentgate/consent"  # the banner's own form, not aspnetForm
     assert found["Load content"] == "consentgate-embed-1"
@@ -168,3 +171,22 @@ def test_placeholders_waiting_for_the_pages_form_to_close_are_bounded() -> None:
     assert out.count(b"data-consentgate-blocked") == 1000
     assert b'</form><form id="consentgate-embed-1" hidden' in out  # closed before the banner
     assert owners(out)["Load content"].startswith("consentgate-embed-")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        PAGE_FORM + b"<div>w</body></div><input name=later>" + YOUTUBE + b"<input name=last></form>",
+        PAGE_FORM + b"<p>w</p></body><input name=later><input name=last></form></html>",
+    ],
+)
+def test_a_stray_body_end_tag_inside_the_pages_form_cuts_none_of_its_fields(body: bytes) -> None:
+    # A template's stray </body> mid-page: the banner waits for the page's own </form>.
+    document = b"<!doctype html><html><head><meta charset=utf-8><title>t</title></head><body>" + body
+    out = run(document, head=HEAD, body=BODY, placeholder=PLACEHOLDER)
+    found = owners(out)
+    assert found["__VIEWSTATE"] == found["later"] == found["last"] == "aspnetForm"
+    assert out.count(BODY) == 1 and out.index(BODY) > out.index(b"<input name=last></form>")
+    assert all(
+        run(document, head=HEAD, body=BODY, placeholder=PLACEHOLDER, chunks=[n]) == out for n in (1, 7)
+    )

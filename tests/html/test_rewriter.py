@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from consentgate.html.rewriter import HtmlRewriter, rewrite, scan
 from consentgate.html.rules import Finding, Rules
+from consentgate.policy.load import load_dict
 from consentgate.policy.model import Service
 
 from .kit import BODY, HEAD, RULES, allow_all, deny_all, granting, live, make_policy, run
@@ -100,6 +101,8 @@ def test_embed_and_object_get_placeholders_after_the_element() -> None:
         # buttons and strips: a Like button, a follow box (at most 90 px tall)
         b'<iframe src="https://www.facebook.com/plugins/like.php?href=x" width="85" height="20"></iframe>',
         b'<iframe src="https://www.facebook.com/plugins/follow?x" style="border:none;height:35px"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="display:block;display:none"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="height:40px !important;height:400px"></iframe>',
     ],
 )
 def test_a_frame_nobody_sees_or_a_button_is_neutralised_without_a_placeholder(frame: bytes) -> None:
@@ -117,6 +120,15 @@ def test_a_frame_nobody_sees_or_a_button_is_neutralised_without_a_placeholder(fr
         b'<iframe src="https://www.youtube.com/embed/x" height="50%"></iframe>',
         b'<iframe src="https://www.youtube.com/embed/x" style="width:1px"></iframe>',
         b'<iframe src="https://www.youtube.com/embed/x" data-hidden="no" class="hidden-xs"></iframe>',
+        # the style is read as the cascade reads it: comments out, the last declaration (or
+        # the !important one) wins, and a size the style gives in other units overrides the
+        # attribute
+        b'<iframe src="https://www.youtube.com/embed/x" style="/* display:none */ width:560px"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="display:none;display:block"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="visibility:hidden;visibility:visible"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" style="height:400px !important; height:40px"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" height="50" style="height:100%"></iframe>',
+        b'<iframe src="https://www.youtube.com/embed/x" width=1 height=1 style="width:100%;height:auto"></iframe>',
     ],
 )
 def test_a_frame_that_shows_gets_its_placeholder(frame: bytes) -> None:
@@ -152,6 +164,20 @@ def test_only_frames_with_content_to_offer_get_a_placeholder() -> None:
     assert [placed(h) for h in ("video.example", "mixed.example", "plain.example", "unknown.example")] == [
         True
     ] * 4
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "https://cdn.jwplayer.com/players/AbCd1234-XyZ.html",  # catalogued as JW Player's ad business
+        "https://www.linkedin.com/embed/feed/update/urn:li:share:1",  # as LinkedIn Insight
+        "https://www.bing.com/maps/embed?h=400&w=500",  # as Bing Ads
+    ],
+)
+def test_a_player_embed_or_map_gets_a_placeholder_whatever_its_vendors_purposes(src: str) -> None:
+    frame = f'<iframe src="{src}" width="640" height="360"></iframe>'.encode()
+    out = run(frame, rules=Rules.compile(load_dict({})), placeholder=b"[PH]")
+    assert b"data-consentgate-blocked" in out and out.count(b"[PH]") == 1
 
 
 def test_pixel_inside_noscript_is_neutralised() -> None:

@@ -421,6 +421,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         # placeholder's form would belong to the page's form (ASP.NET wraps every page in
         # one): its form goes after the page's </form> instead (see detach_form).
         self._form_open = False
+        self._body_after_form = False  # </body> met inside the page's form: the banner follows its </form>
         self._detached: list[bytes] = []
         self._form_ids = 0
         self._closed = False
@@ -799,12 +800,23 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                         self._replace(event.end, event.end, self._placed(placeholder))
                     break
         elif name in ("body", "html") and not self._body_done and not self._fragment:
-            self._replace(event.start, event.start, self._body_snippet_now())
-            self._body_done = True
+            if self._form_open:
+                # A </body> inside the page's form (a template's stray one, mid-page): closing
+                # the form here would cut off the fields after it; the banner follows the
+                # page's own </form> (or, if none comes, the end, as for a form left open).
+                self._body_after_form = True
+            else:
+                self._replace(event.start, event.start, self._body_snippet_now())
+                self._body_done = True
         elif name == "form" and not event.foreign and not self._fragment:
             self._form_open = False
-            if self._detached and not event.truncated:
-                self._replace(event.end, event.end, self._forms_now())
+            if not event.truncated:
+                after = self._forms_now() if self._detached else b""
+                if self._body_after_form and not self._body_done:
+                    after += self._body_snippet
+                    self._body_done = True
+                if after:
+                    self._replace(event.end, event.end, after)
 
     # -- what goes in the page's form, or after it ----------------------------------------------
     def _placed(self, placeholder: bytes) -> bytes:
@@ -1000,7 +1012,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return
         self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = None
-        if self._placeholder is not None and _offers_content(verdict):
+        if self._placeholder is not None and (_offers_content(verdict) or _CONTENT_URL.search(tag) is not None):
             attrs = self._amap(event)
             if not _unseen(attrs) and not _strip(attrs):
                 placeholder = self._placeholder(finding)
@@ -1439,6 +1451,12 @@ _NOTHING_TO_OFFER: Final = frozenset(
 )
 
 
+# A frame URL that names a player, an embed or a map offers content, whatever its vendor's
+# catalog purposes say (JW Player is catalogued as its ad business, LinkedIn's post embeds
+# as its Insight tag, Bing Maps as Bing Ads).
+_CONTENT_URL: Final = re.compile(rb"(?i)\bsrc\s*=\s*[\"']?[^\"'\s>]*(?:/embed|/player|/maps\b|\.player\.)")
+
+
 def _offers_content(verdict: Verdict) -> bool:
     """Does a blocked frame of this verdict hold something to offer with "Load content" (a
     video, a map, a post, a chat, an unknown host's widget), rather than an ad slot or a
@@ -1448,26 +1466,39 @@ def _offers_content(verdict: Verdict) -> bool:
     return service is None or not service.purposes or not _NOTHING_TO_OFFER.issuperset(service.purposes)
 
 
-_HIDDEN_STYLE = re.compile(rb"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
-_STYLE_SIZE = re.compile(
-    rb"(?:^|[;\s])(width|height)\s*:\s*([0-9]+(?:\.[0-9]*)?)(px)?\s*(?:!important\s*)?(?=;|$)", re.IGNORECASE
-)
+_CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|$)", re.DOTALL)
+_DECLARATION = re.compile(rb"""([A-Za-z-]+)\s*:((?:[^;("']|\([^)]*\)?|"[^"]*"?|'[^']*'?)*)""")
+_IMPORTANT = re.compile(rb"\s*!\s*important\s*$", re.IGNORECASE)
+_CSS_PIXELS = re.compile(rb"\s*([0-9]*\.?[0-9]+)(px)?\s*")
 _PIXELS = re.compile(rb"[\t\n\f\r ]*([0-9]+(?:\.[0-9]*)?)(?:px)?[\t\n\f\r ]*")
 _STRIP_HEIGHT: Final = 90.0
+
+
+def _declarations(style: bytes) -> dict[bytes, bytes]:
+    """What a ``style`` attribute sets, property (lower case) -> value, as the cascade has it:
+    comments out, the last declaration wins unless an earlier one is ``!important``."""
+    found: dict[bytes, tuple[bytes, bool]] = {}
+    for m in _DECLARATION.finditer(_CSS_COMMENT.sub(b" ", style)):
+        name, value = m.group(1).lower(), m.group(2)
+        important = _IMPORTANT.search(value) is not None
+        if important:
+            value = value[: _IMPORTANT.search(value).start()]  # type: ignore[union-attr]
+        if name not in found or important or not found[name][1]:
+            found[name] = (value.strip().lower(), important)
+    return {name: value for name, (value, _) in found.items()}
 
 
 def _size(attrs: Mapping[bytes, bytes], name: bytes) -> float | None:
     """The frame's ``width`` or ``height`` in CSS pixels as the page declares it: in its
     ``style`` (which wins, as in browsers; a number needs ``px`` there, but for 0), else in
-    the attribute; None when not declared in pixels (``50%``, ``10em``)."""
-    found: float | None = None
-    for m in _STYLE_SIZE.finditer(attrs.get(b"style", b"")):
-        if m.group(1).lower() == name and (m.group(3) or float(m.group(2)) == 0):
-            found = float(m.group(2))  # the last declaration wins
-    if found is None:
-        value = _PIXELS.fullmatch(attrs.get(name, b""))
-        found = float(value.group(1)) if value else None
-    return found
+    the attribute; None when not declared in pixels (``50%``, ``10em``, ``auto``, ``calc()``
+    in the style: the attribute then says nothing either)."""
+    declared = _declarations(attrs.get(b"style", b"")).get(name)
+    if declared is not None:
+        m = _CSS_PIXELS.fullmatch(declared)
+        return float(m.group(1)) if m and (m.group(2) or float(m.group(1)) == 0) else None
+    value = _PIXELS.fullmatch(attrs.get(name, b""))
+    return float(value.group(1)) if value else None
 
 
 def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
@@ -1481,7 +1512,8 @@ def _unseen(attrs: Mapping[bytes, bytes]) -> bool:
     >>> _unseen({b"width": b"560", b"height": b"315"}), _unseen({b"style": b"width:1px"})
     (False, False)
     """
-    if b"hidden" in attrs or _HIDDEN_STYLE.search(attrs.get(b"style", b"")):
+    style = _declarations(attrs.get(b"style", b""))
+    if b"hidden" in attrs or style.get(b"display") == b"none" or style.get(b"visibility") == b"hidden":
         return True
     width, height = _size(attrs, b"width"), _size(attrs, b"height")
     return width is not None and height is not None and width <= 1 and height <= 1
