@@ -1012,7 +1012,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return
         self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = None
-        if self._placeholder is not None and (_offers_content(verdict) or _CONTENT_URL.search(tag) is not None):
+        if self._placeholder is not None and (
+            _offers_content(verdict) or _CONTENT_URL.search(tag) is not None
+        ):
             attrs = self._amap(event)
             if not _unseen(attrs) and not _strip(attrs):
                 placeholder = self._placeholder(finding)
