@@ -274,7 +274,12 @@ _NOT_ASCII_LABELS: Final = frozenset(
 def not_ascii_compatible(label: str) -> bool:
     """Whether a browser decodes a page labelled ``label`` (a Content-Type charset) in a way
     that byte-level rewriting would corrupt, or that runs nothing anyway."""
-    return label.strip(" \t\n\f\r\"'").lower() in _NOT_ASCII_LABELS
+    return _label(label) in _NOT_ASCII_LABELS
+
+
+def _label(label: str) -> str:
+    """A Content-Type charset as the Encoding Standard compares it."""
+    return label.strip(" \t\n\f\r\"'").lower()
 
 
 # Labels of the Encoding Standard that browsers act on in Content-Type (the common ones; a label
@@ -305,7 +310,7 @@ _KNOWN_LABELS: Final = frozenset(
 
 def known_charset(label: str) -> bool:
     """Whether browsers decode a page by this Content-Type charset, whatever its <meta>."""
-    return label.strip(" \t\n\f\r\"'").lower() in _KNOWN_LABELS
+    return _label(label) in _KNOWN_LABELS
 
 
 _HEAD_PROLOGUE, _HEAD_OPEN, _HEAD_AWAIT_META, _HEAD_DONE = range(4)
@@ -1482,9 +1487,10 @@ def _declarations(style: bytes) -> dict[bytes, bytes]:
     found: dict[bytes, tuple[bytes, bool]] = {}
     for m in _DECLARATION.finditer(_CSS_COMMENT.sub(b" ", style)):
         name, value = m.group(1).lower(), m.group(2)
-        important = _IMPORTANT.search(value) is not None
-        if important:
-            value = value[: _IMPORTANT.search(value).start()]  # type: ignore[union-attr]
+        bang = _IMPORTANT.search(value)
+        important = bang is not None
+        if bang is not None:
+            value = value[: bang.start()]
         if name not in found or important or not found[name][1]:
             found[name] = (value.strip().lower(), important)
     return {name: value for name, (value, _) in found.items()}
