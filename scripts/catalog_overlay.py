@@ -235,7 +235,15 @@ SERVICES: dict[str, ServiceOverlay] = {
         "platforms": ["Matomo"],
         "signatures": ["_paq.push(", "_mtm.push(", "matomo.js", "piwik.js"],
     },
-    "piwik-pro": {"entity": "Piwik", "name": "Piwik PRO", "platforms": ["Piwik"]},
+    "piwik-pro": {
+        "entity": "Piwik",
+        "name": "Piwik PRO",
+        "platforms": ["Piwik"],
+        # third-party-web has only the old piwikpro.com; the tag manager and tracker are served
+        # from <account>.containers.piwik.pro and <account>.piwik.pro today.
+        "add_hosts": ["piwik.pro"],
+        "signatures": [".containers.piwik.pro/", ".piwik.pro/ppms.js"],
+    },
     "yandex-metrica": {
         "entity": "Yandex Metrica",
         "provider": "Yandex",
@@ -324,7 +332,8 @@ SERVICES: dict[str, ServiceOverlay] = {
     "heap": {
         "entity": "Heap",
         "platforms": ["Heap Analytics"],
-        "signatures": ["heap.load(", "cdn.heapanalytics.com"],
+        "add_hosts": ["heap-api.com"],  # the current snippet's host (cdn.us.heap-api.com)
+        "signatures": ["heap.load(", "cdn.heapanalytics.com", "heap-api.com/config/"],
     },
     "fullstory": {
         "entity": "FullStory",
@@ -551,6 +560,108 @@ SERVICES: dict[str, ServiceOverlay] = {
         "add_hosts": ["posthog.com"],
         "signatures": ["posthog.init(", "i.posthog.com"],
     },
+    # Hosted analytics and session replay that third-party-web does not list (or lists under a
+    # host the vendor no longer serves from): sites paste their tags as often as the big ones'.
+    # "Cookieless" products still send each visit to a third party, so they wait for consent.
+    "umami-cloud": {
+        "name": "Umami Cloud",
+        "provider": "Umami Software",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["umami.is", "umami.dev"],
+        "signatures": ["cloud.umami.is/script.js", "analytics.umami.is/script.js"],
+    },
+    "simple-analytics": {
+        "name": "Simple Analytics",
+        "provider": "Simple Analytics",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["simpleanalyticscdn.com"],
+        "signatures": ["simpleanalyticscdn.com/"],
+    },
+    "goatcounter": {
+        "name": "GoatCounter",
+        "provider": "GoatCounter",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["goatcounter.com", "gc.zgo.at"],
+        "signatures": ["gc.zgo.at/count.js", ".goatcounter.com/count"],
+    },
+    "pirsch": {
+        "name": "Pirsch Analytics",
+        "provider": "Emvi Software",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["pirsch.io"],
+        "signatures": ["api.pirsch.io/"],
+    },
+    "logrocket": {
+        "name": "LogRocket",
+        "provider": "LogRocket",
+        "category": "analytics",
+        "purposes": ["session replay"],
+        "add_hosts": ["logrocket.io", "logrocket.com", "lr-ingest.io", "lr-ingest.com", "lr-in-prod.com"],
+        "signatures": ["LogRocket.init(", "cdn.logrocket.io", "cdn.lr-ingest.io", "cdn.lr-in-prod.com"],
+    },
+    "datadog-rum": {
+        "name": "Datadog Real User Monitoring",
+        "provider": "Datadog",
+        # Per-visit timings, errors and (with session replay) the page as the visitor saw it,
+        # sent to a third party: measurement, like New Relic Browser above.
+        "category": "analytics",
+        "purposes": ["performance monitoring", "session replay"],
+        "add_hosts": [
+            "datadoghq-browser-agent.com",
+            "browser-intake-datadoghq.com",
+            "browser-intake-datadoghq.eu",
+            "browser-intake-us3-datadoghq.com",
+            "browser-intake-us5-datadoghq.com",
+            "browser-intake-ap1-datadoghq.com",
+        ],
+        "signatures": ["DD_RUM.init(", "datadoghq-browser-agent.com/"],
+    },
+    "userpilot": {
+        "name": "Userpilot",
+        "provider": "Userpilot",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["userpilot.io"],
+        "signatures": ["js.userpilot.io/"],
+    },
+    "rudderstack": {
+        "name": "RudderStack",
+        "provider": "RudderStack",
+        "category": "analytics",
+        "purposes": ["analytics"],
+        "add_hosts": ["rudderlabs.com", "rudderstack.com"],
+        "signatures": ["rudderanalytics.load(", "cdn.rudderlabs.com/"],
+    },
+    "spotify-ad-analytics": {
+        "entity": "Podsights",
+        "name": "Spotify Ad Analytics (Podsights)",
+        "provider": "Spotify",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "add_hosts": ["pixel.byspotify.com", "pixel-static.spotify.com"],
+        "signatures": ["pixel.byspotify.com/", "pdst.fm/"],
+    },
+    "nextdoor-ads": {
+        "name": "Nextdoor Pixel",
+        "provider": "Nextdoor",
+        "category": "marketing",
+        "purposes": ["advertising"],
+        "add_hosts": ["ads.nextdoor.com"],
+        "signatures": ["ndp('init'", 'ndp("init"', "ads.nextdoor.com/public/pixel"],
+    },
+    "vidyard": {
+        "entity": "Vidyard",
+        # third-party-web files it as "utility"; its player reports who watched what to the
+        # site's sales tools (like the video embeds above).
+        "category": "marketing",
+        "purposes": ["video"],
+        "signatures": ["play.vidyard.com/embed/"],
+    },
+    "tidio": {"entity": "Tidio Live Chat", "add_hosts": ["tidio.co"], "signatures": ["code.tidio.co/"]},
     # Security and payment widgets: strictly necessary for the form or checkout they serve, so
     # they run without consent, and under unknown_third_party = "block" they are not unknown.
     "google-recaptcha": {
