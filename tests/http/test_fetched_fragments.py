@@ -22,13 +22,13 @@ BANNER = b"data-consentgate-banner"
 STATE = b'id="consentgate-state"'
 
 
-def gate() -> ConsentGate:
+def gate(policy: dict[str, Any] | None = None) -> ConsentGate:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/html; charset=utf-8"), (b"etag", b'"v1"')]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": BODIES[scope["path"]]})
 
-    return ConsentGate(app, secret_keys=["k" * 32], policy=load_dict({}), audit=MemorySink())
+    return ConsentGate(app, secret_keys=["k" * 32], policy=load_dict(policy or {}), audit=MemorySink())
 
 
 async def get(middleware: ConsentGate, path: str, *headers: tuple[str, str]) -> Recorder:

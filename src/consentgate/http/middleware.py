@@ -35,8 +35,11 @@ IpMode = Literal["none", "truncate", "hmac"]
 
 _PREFIX = re.compile(r"/[A-Za-z0-9_.~-]+(?:/[A-Za-z0-9_.~-]+)*")
 # (granted categories, granted services, denied services, a choice exists) of the consent, then
-# is_bot, locale, region mode, objection, CSRF period, fetched by a script: never a visitor's id.
-VariantKey = tuple[frozenset[str], frozenset[str], frozenset[str], bool, bool, str, str, bool, int, bool]
+# is_bot, locale, region mode, objection, CSRF period, fetched by a script, framed: never a
+# visitor's id.
+VariantKey = tuple[
+    frozenset[str], frozenset[str], frozenset[str], bool, bool, str, str, bool, int, bool, bool
+]
 
 
 class ConsentGate:

@@ -33,6 +33,9 @@ logger = logging.getLogger("consentgate.http")
 _DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "*"})
 _PAGE_SUFFIXES = (".html", ".htm", ".xhtml", "/")
 _CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
+# Fetch Metadata destinations of a page navigated to inside another page's body. Not "frame":
+# a <frameset> page has no body to show the banner in, so its frames keep theirs.
+_FRAME_DESTINATIONS = frozenset({"iframe", "embed", "object"})
 _NO_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
 # Request headers read on every request; one set probe per header keeps the common path cheap.
 _READ = frozenset({b"cookie", b"accept", b"if-none-match", b"sec-gpc", b"dnt"})
@@ -67,6 +70,7 @@ class Request:
         "_bot",
         "_csp",
         "_etags",
+        "_framed",
         "_locale",
         "_scripted",
         "_suffix",
@@ -117,6 +121,7 @@ class Request:
         self._suffix: str | None = None
         self._bot: bool | None = None
         self._scripted: bool | None = None
+        self._framed: bool | None = None
         self._csp: CspPage | None = None
         self.etag_translated = False
         self.persist_pending = False  # set by Endpoints.persist_decision, done by finish_headers
@@ -204,8 +209,28 @@ class Request:
         return self._scripted
 
     @property
+    def framed(self) -> bool:
+        """A page opened inside a frame of a page of the same origin: Fetch Metadata's
+        ``Sec-Fetch-Dest`` ``iframe``, ``embed`` or ``object`` with
+        ``Sec-Fetch-Site: same-origin``. The visitor chooses in the page around it, which has
+        the banner, so the frame gets no banner, centre or reopen control of its own (not two
+        banners, one inside the other, nor a "cookie settings" button in every embedded
+        widget or modal). It still gets the head snippet: its trackers are held, its
+        placeholders work, and a choice made around it applies when it next loads.
+
+        A frame on another site's page keeps its banner: that page cannot ask for this site.
+        So do the frames of a ``<frameset>`` (which has no body to show it in) and every frame
+        from a browser without Fetch Metadata (Safari before 16.4)."""
+        if self._framed is None:
+            self._framed = (
+                self.header(b"sec-fetch-dest").strip().lower() in _FRAME_DESTINATIONS
+                and self.header(b"sec-fetch-site").strip().lower() == "same-origin"
+            )
+        return self._framed
+
+    @property
     def show_banner(self) -> bool:
-        return self.decision.show_banner and not self.is_bot
+        return self.decision.show_banner and not self.is_bot and not self.framed
 
     def locale(self, override: str | None = None) -> str:
         if override:
@@ -302,6 +327,7 @@ class Request:
                 self.decision.objection,
                 period,
                 self.fetched_by_script,
+                self.framed,
             )
             self._suffix = self.gate.variant_tag(key)
         return self._suffix
@@ -336,7 +362,7 @@ class Request:
             gate.rules,
             allows,
             head_snippet=first + ui.head(ctx),
-            body_snippet=ui.body(ctx),
+            body_snippet=b"" if self.framed else ui.body(ctx),
             placeholder=placeholder,
             on_finding=on_finding,
             page_host=self.host or None,
