@@ -164,11 +164,13 @@ def fast_scanner(
         add(name, group, leaf)
     for name in sorted(end_names):
         add("/" + name, "e_" + _LEAF_GROUP.sub("_", name), Leaf("end", name, True))
-    pattern = rb"<(?:" + _prefilter(list(entries)) + _trie(entries)
+    # One prefilter for the names of both tries: the `<` of a `div` or `span` fails one test.
+    pattern = rb"<(?:" + _prefilter([*entries, *quiet]) + rb"(?:" + _trie(entries)
     if quiet:
         # `wanted` once for all of them, read from the name on (names hold no byte it looks for)
         names = b"|".join(re.escape(k) for k in sorted(quiet, key=len, reverse=True))
         pattern += rb"|(?=(?:" + names + rb")" + _DELIM + rb")" + wanted + _trie(quiet)
+    pattern += b")"
     if "a" in start_names:
         leaves["s_a"] = Leaf("tag", "a", True)
         pattern += b"|a" + _leaf_pattern("s_a", leaves["s_a"])

@@ -305,7 +305,11 @@ class Rules:
             return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
 
         host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
-        return rb"//(?:" + host_byte + rb"*\.)?(?:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
+        label = rb"[^./\\?#\"'\t\n\f\r >:@]*+"
+        # The trie is tried at the host's start, then after each dot, label by label (a lazy
+        # repeat of possessive labels): a greedy `host_byte*` then `\.` would back off one byte
+        # at a time, and the 2,000-host trie would be tried at every dot on the way back.
+        return rb"//(?:" + label + rb"\.)*?(?:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):
