@@ -144,6 +144,7 @@ def test_the_command_prints_a_table(sqlite_url: str, capsys: pytest.CaptureFixtu
 
 
 def test_an_empty_log_says_so(tmp_path: Path) -> None:
+    assert main(["audit", "migrate", "--store", f"sqlite:///{tmp_path / 'empty.db'}"]) == 0
     out = io.StringIO()
     args = argparse.Namespace(
         store=f"sqlite:///{tmp_path / 'empty.db'}", days=0, leaks_only=False, limit=10, json=False

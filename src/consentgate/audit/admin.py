@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from consentgate.audit.chain import Keys, VerifyReport, verify
+from consentgate.audit.chain import Keys, VerifyReport, load_key, verify
 from consentgate.audit.export import (
     FORMATS,
     MEDIA_TYPES,
@@ -223,7 +223,10 @@ def admin_app(
 
     >>> app.mount("/admin/audit", admin_app("sqlite:///var/consent.db", auth=token))  # doctest: +SKIP
     """
-    admin = _Admin(open_store(store) if isinstance(store, str) else store, auth, key, verify_ttl)
+    # Read as the writer reads it (white space around it ignored), or a sound log fails /verify.
+    admin = _Admin(
+        open_store(store) if isinstance(store, str) else store, auth, load_key(key, name="key"), verify_ttl
+    )
     routes = [
         Route("/events", admin.guarded(admin.events)),
         Route("/export", admin.guarded(admin.export)),

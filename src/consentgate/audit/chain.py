@@ -88,10 +88,12 @@ Mac = Callable[[bytes], str]
 
 
 def load_key(key: bytes | str | None, *, name: str = "audit_key") -> bytes | None:
-    """Validate an audit key: at least 32 bytes (a str is taken as UTF-8)."""
+    """Validate an audit key: at least 32 bytes (a str is taken as UTF-8), white space around
+    it ignored. A key file written by ``print()`` or an editor ends in a newline: the writer
+    and ``--key-file`` must read the same key from it, or a sound log fails verification."""
     if key is None:
         return None
-    raw = key.encode() if isinstance(key, str) else bytes(key)
+    raw = (key.encode() if isinstance(key, str) else bytes(key)).strip()
     if len(raw) < MIN_KEY_BYTES:
         raise ValueError(f"{name} must be at least {MIN_KEY_BYTES} bytes, got {len(raw)}")
     return raw

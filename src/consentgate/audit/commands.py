@@ -28,7 +28,7 @@ from consentgate.audit.export import (
 )
 from consentgate.audit.notices import notices_document
 from consentgate.audit.retention import DAY_MS, purge, purge_rule
-from consentgate.audit.stores import Store, StoreError, open_store
+from consentgate.audit.stores import Store, StoreError, open_existing_store, open_store
 from consentgate.audit.stores.base import Query
 from consentgate.policy.durations import parse_duration
 
@@ -170,10 +170,11 @@ def _key(args: argparse.Namespace) -> list[bytes] | None:
     return keys or None
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store of --store; only ``migrate`` (``create``) may make a new one."""
     if not args.store:
         raise _UsageError("no store: pass --store URL or set CONSENTGATE_AUDIT_STORE")
-    return open_store(args.store)
+    return open_store(args.store) if create else open_existing_store(args.store)
 
 
 def _query(args: argparse.Namespace) -> Query:
@@ -196,7 +197,7 @@ def _run(
     """Open the store, run the command, close the store; errors become exit status 2."""
 
     async def main() -> int:
-        store = _store(args)
+        store = _store(args, create=not open_first)
         try:
             if open_first:
                 await store.open()

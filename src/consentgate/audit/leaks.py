@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -171,7 +172,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "(no service claims the host: declare it), first_party, not_listed (granted but not yet in "
         "the header), granted_on_page (granted after the page was served).",
     )
-    parser.add_argument("--store", required=True, help="audit store URL, e.g. sqlite:///var/consent.db")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("CONSENTGATE_AUDIT_STORE"),
+        help="audit store URL, e.g. sqlite:///var/consent.db (default: $CONSENTGATE_AUDIT_STORE)",
+    )
     parser.add_argument("--days", type=int, default=30, help="look back this many days (default 30; 0: all)")
     parser.add_argument("--leaks-only", action="store_true", help="only leak and suspected_leak groups")
     parser.add_argument("--limit", type=int, default=100, help="show at most this many groups (default 100)")
@@ -180,15 +185,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from consentgate.audit.stores import StoreError, open_store
+    from consentgate.audit.stores import StoreError, open_existing_store
 
     out = out if out is not None else sys.stdout
+    if not args.store:
+        print(
+            "consentgate audit leaks: no store: pass --store URL or set CONSENTGATE_AUDIT_STORE",
+            file=sys.stderr,
+        )
+        return 2
     if args.days < 0 or args.limit < 1:
         print("consentgate audit leaks: --days must be 0 or more and --limit at least 1", file=sys.stderr)
         return 2
     since = int((time.time() - args.days * 86400) * 1000) if args.days else None
     try:
-        store = open_store(args.store)
+        store = open_existing_store(args.store)
     except StoreError as error:
         print(f"consentgate audit leaks: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from consentgate.audit.stores.base import Query, Record, Row, Store, StoreError, redact
 
-__all__ = ["Query", "Record", "Row", "Store", "StoreError", "open_store"]
+__all__ = ["Query", "Record", "Row", "Store", "StoreError", "open_existing_store", "open_store"]
 
 
 def _path_of(url: str, scheme: str) -> str:
@@ -54,3 +54,16 @@ def open_store(url: str) -> Store:
     raise StoreError(
         f"audit store URL {redact(url)!r} is not sqlite:///path, postgresql://user@host/db or jsonl:///path"
     )
+
+
+def open_existing_store(url: str) -> Store:
+    """:func:`open_store` for a command that reads or prunes a log: a SQLite or JSON Lines
+    path where there is no file is an error, not a new empty log (a mistyped path, or a
+    relative ``sqlite:///var/...`` read from another directory, would otherwise "verify" an
+    empty log and report it sound)."""
+    store = open_store(url)
+    path = getattr(store, "path", None)
+    if path is not None and not path.is_file():
+        where = path if path.is_absolute() else f"{path} (relative to {path.cwd()})"
+        raise StoreError(f"no audit log at {where}: check --store (sqlite:////abs/path has four slashes)")
+    return store

@@ -1,0 +1,98 @@
+"""What an operator or a data protection officer runs into first: a key file ending in a
+newline, a mistyped store path, the store URL in the environment. None of them may make a sound
+log look forged, nor an empty log look sound."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from consentgate.audit.chain import load_key
+from consentgate.cli import main
+from consentgate.http.middleware import ConsentGate
+from tests.http.test_durable_consent import KEY as SECRET
+from tests.http.test_durable_consent import POLICY, SAME_ORIGIN, app, client
+
+AUDIT_KEY = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
+
+
+async def test_a_log_written_with_a_key_file_ending_in_a_newline_verifies_with_that_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The docs' recipe: ``audit_key=open("audit.key", "rb").read()`` of a file that
+    ``print()`` or an editor wrote; ``--key-file`` reads the same file."""
+    key_file = tmp_path / "audit.key"
+    key_file.write_bytes(AUDIT_KEY + b"\n")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    middleware = ConsentGate(
+        app, secret_keys=[SECRET], policy=POLICY, audit=url, audit_key=key_file.read_bytes()
+    )
+    async with client(middleware) as http:
+        for action in ("accept_all", "withdraw"):
+            response = await http.post("/_consentgate/consent", json={"action": action}, headers=SAME_ORIGIN)
+            assert response.status_code == 200
+    await middleware.audit.stop()
+    # (The command runs its own event loop: in a thread, as from a shell.)
+    assert (
+        await asyncio.to_thread(main, ["audit", "verify", "--store", url, "--key-file", str(key_file)]) == 0
+    )
+    assert "OK: 1 chains, 2 records verified" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "key", [AUDIT_KEY + b"\n", AUDIT_KEY + b"\r\n", b"  " + AUDIT_KEY, AUDIT_KEY.decode() + "\n"]
+)
+def test_white_space_around_a_key_is_not_part_of_it(key: bytes | str) -> None:
+    assert load_key(key) == AUDIT_KEY
+
+
+def test_a_key_of_white_space_padding_is_still_too_short() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        load_key(b"short" + b" " * 40)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "verify"],
+        ["audit", "export", "--format", "jsonl"],
+        ["audit", "stats"],
+        ["audit", "cookies"],
+        ["audit", "heads"],
+        ["audit", "purge", "--dry-run"],
+        ["audit", "notice", "0" * 64],
+        ["audit", "leaks"],
+    ],
+    ids=lambda argv: argv[1],
+)
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_command_on_a_mistyped_path_says_there_is_no_log_and_creates_none(
+    command: list[str], scheme: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "consent.db"
+    assert main([*command, "--store", f"{scheme}:///{missing}"]) == 2
+    err = capsys.readouterr().err
+    assert "no audit log at" in err and str(missing) in err
+    assert not (tmp_path / "no").exists()
+
+
+def test_migrate_still_creates_a_new_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "new" / "consent.db"
+    assert main(["audit", "migrate", "--store", f"sqlite:///{path}"]) == 0
+    assert path.is_file()
+    assert main(["audit", "verify", "--store", f"sqlite:///{path}"]) == 0
+    assert "OK: 0 chains" in capsys.readouterr().out
+
+
+def test_leaks_takes_the_store_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "consent.db"
+    assert main(["audit", "migrate", "--store", f"sqlite:///{path}"]) == 0
+    monkeypatch.setenv("CONSENTGATE_AUDIT_STORE", f"sqlite:///{path}")
+    assert main(["audit", "leaks"]) == 0
+    monkeypatch.delenv("CONSENTGATE_AUDIT_STORE")
+    assert main(["audit", "leaks"]) == 2
+    assert "no store" in capsys.readouterr().err
