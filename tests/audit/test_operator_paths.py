@@ -5,6 +5,7 @@ log look forged, nor an empty log look sound."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,56 @@ def test_leaks_takes_the_store_from_the_environment(
     monkeypatch.delenv("CONSENTGATE_AUDIT_STORE")
     assert main(["audit", "leaks"]) == 2
     assert "no store" in capsys.readouterr().err
+
+
+def _seed_years_ago(url: str, years: float, events: int, key_file: Path) -> None:
+    from tests.audit.test_commands import _seed
+
+    _seed(url, events, ts=int((time.time() - years * 365.25 * 86400) * 1000))
+
+
+@pytest.fixture
+def audit_key_file(tmp_path: Path) -> Path:
+    from tests.audit.conftest import KEY
+
+    path = tmp_path / "audit.key"
+    path.write_bytes(KEY + b"\n")
+    return path
+
+
+def test_a_dry_run_counts_what_the_purge_then_deletes(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/audit.db"
+    _seed_years_ago(url, 6, 12, audit_key_file)
+    args = ["audit", "purge", "--store", url, "--key-file", str(audit_key_file), "--older-than", "3y"]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(12 records)" in out and "would delete 12 records" in out
+    assert main(args) == 0
+    assert "deleted 12 records" in capsys.readouterr().out
+    # Twice: from the purge checkpoint on, nothing more is due.
+    assert main([*args, "--dry-run"]) == 0
+    assert "would delete 0 records" in capsys.readouterr().out
+
+
+def test_purge_keeps_records_for_the_retention_the_policy_declares(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[audit] retention = "8 years"` in the site's policy: records 6 years old (and their
+    consents ended long ago) stay; the default of 3 years would delete them."""
+    url = f"sqlite:///{tmp_path}/audit.db"
+    _seed_years_ago(url, 6, 5, audit_key_file)
+    policy = tmp_path / "consentgate.toml"
+    policy.write_text('[audit]\nretention = "8 years"\n')
+    base = ["audit", "purge", "--store", url, "--key-file", str(audit_key_file)]
+    assert main([*base, "--policy", str(policy)]) == 0
+    assert "deleted 0 records older than 2920 days" in capsys.readouterr().out
+    # An explicit --older-than wins over the policy; without either, 3 years.
+    assert main([*base, "--policy", str(policy), "--older-than", "3y", "--dry-run"]) == 0
+    assert "would delete 5 records older than 1095 days" in capsys.readouterr().out
+    assert main([*base, "--dry-run"]) == 0
+    assert "would delete 5 records older than 1095 days" in capsys.readouterr().out
+    policy.write_text('[audit]\nretention = "forever"\n')
+    assert main([*base, "--policy", str(policy)]) == 2
+    assert "--policy" in capsys.readouterr().err

@@ -66,3 +66,53 @@ def test_risky_settings_are_warned_about(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     for setting in ("cookie_wall", "gpc", "unknown_third_party", "consent_mode.mode", "url_passthrough"):
         assert setting in err
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message"),
+    [
+        (
+            'gpc = true\n[theme]\nlight = { fg = "#ffffff", bg = "#ffffff" }\n',
+            3,
+            "theme.light.fg",
+            "contrast",
+        ),
+        ('[theme]\nradius = "huge"\n', 2, "theme.radius", "CSS length"),
+        ('[theme]\nlight = { background = "#ffffff" }\n', 2, "theme.light.background", "unknown theme key"),
+        (
+            'languages = ["en"]\n\n[notice.en]\nbanner_titel = "x"\n',
+            4,
+            "notice.en.banner_titel",
+            "banner_title",
+        ),
+        ('languages = ["xx-YY"]\n', 1, "notice.xx-YY", "no built-in texts"),
+    ],
+    ids=["contrast", "radius", "palette-key", "notice-key", "language-without-texts"],
+)
+def test_what_the_middleware_would_refuse_at_start_up_is_refused_here_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, key: str, message: str
+) -> None:
+    """check-policy promises the middleware starts with what it passes: the banner's theme
+    and texts are built as the middleware builds them."""
+    path = write(tmp_path, text)
+    assert main(["check-policy", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:{line}: {key}: " in err and message in err
+    assert "Traceback" not in err
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "consentgate.toml"
+    path.write_bytes(b"\xef\xbb\xbfgpc = true\n")
+    assert main(["check-policy", str(path)]) == 0
+    assert ": OK (" in capsys.readouterr().out
+
+
+def test_a_file_not_in_utf8_names_the_line_and_the_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "consentgate.toml"
+    path.write_bytes(b'gpc = true\n[notice.fr]\nbanner_title = "Caf\xe9"\n')  # Latin-1 from an old editor
+    assert main(["check-policy", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:3: not UTF-8: byte 0xe9 (column 20)" in err

@@ -12,6 +12,7 @@ import pytest
 from consentgate.html.rewriter import rewrite
 from consentgate.html.rules import Rules
 from consentgate.policy import schema
+from consentgate.policy.commands import ui_problem
 from consentgate.policy.load import PolicyError, load_dict, load_text
 from consentgate.policy.model import Policy
 
@@ -109,9 +110,11 @@ def _concrete(path: str) -> str:
 def test_every_documented_key_is_accepted_with_its_example(key: schema.Key) -> None:
     text = _document_for(key)
     try:
-        load_text(text)
+        policy = load_text(text)
     except PolicyError as exc:  # pragma: no cover - the message is the point
         pytest.fail(f"{key.path}: the documented example does not load:\n{text}\n{exc}")
+    # ... and the middleware starts with it (theme, texts and languages are checked there).
+    assert ui_problem(policy) is None, f"{key.path}: {ui_problem(policy)}"
 
 
 def _literal_default(key: schema.Key) -> bool:
@@ -147,6 +150,7 @@ def test_the_complete_example_in_the_doc_loads() -> None:
     example = re.search(r"```toml\n(.*?)```", doc_text(), flags=re.DOTALL)
     assert example is not None
     policy = load_text(example.group(1), source="docs/configuration.md")
+    assert ui_problem(policy) is None
     assert policy.has_category("social")
     assert policy.service("youtube").category == "social"
 

@@ -84,7 +84,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _store_option(retention)
     _key_option(retention)
     retention.add_argument(
-        "--older-than", default="3y", help="retention period, e.g. 3y, 36 months (default 3y)"
+        "--older-than",
+        help="retention period, e.g. 3y, 36 months (default: the policy's audit.retention, else 3y)",
+    )
+    retention.add_argument(
+        "--policy", metavar="FILE", help="the site's consentgate.toml: its [audit] retention is the default"
     )
     retention.add_argument(
         "--consent-lifetime", default="395 days", help="longest a choice stays in force (default 395 days)"
@@ -329,9 +333,20 @@ def _duration_ms(text: str, option: str) -> int:
 def _purge(args: argparse.Namespace) -> int:
     key = _key(args)
     now = int(time.time() * 1000)
+    if args.older_than is not None:
+        older_than_ms = _duration_ms(args.older_than, "--older-than")
+    elif args.policy is not None:
+        from consentgate.policy.load import PolicyError, load_file
+
+        try:
+            older_than_ms = load_file(args.policy).audit_retention_seconds * 1000
+        except PolicyError as exc:
+            raise _UsageError(f"--policy: {exc}") from None
+    else:
+        older_than_ms = _duration_ms("3y", "--older-than")
     rule = purge_rule(
         now_ms=now,
-        older_than_ms=_duration_ms(args.older_than, "--older-than"),
+        older_than_ms=older_than_ms,
         consent_lifetime_ms=_duration_ms(args.consent_lifetime, "--consent-lifetime"),
         protect_min_age_ms=_duration_ms(args.us_minimum, "--us-minimum"),
     )
@@ -340,8 +355,7 @@ def _purge(args: argparse.Namespace) -> int:
         report = await purge(store, key, rule, dry_run=args.dry_run, now_ms=now)
         verb = "would delete" if args.dry_run else "deleted"
         for chain in report.purged:
-            count = "" if args.dry_run else f" ({chain.deleted} records)"
-            print(f"{verb} chain {chain.chain_id} up to seq {chain.upto_seq}{count}")
+            print(f"{verb} chain {chain.chain_id} up to seq {chain.upto_seq} ({chain.deleted} records)")
         for chain_id, why in report.skipped:
             print(f"SKIPPED chain {chain_id}: {why}", file=sys.stderr)
         days = (now - rule.delete_before) // DAY_MS

@@ -111,8 +111,9 @@ async def purge(
         if why:
             skipped.append((plan.chain_id, why))
             continue
-        if dry_run:
-            purged.append(PurgedChain(plan.chain_id, plan.upto_seq, 0))
+        if dry_run:  # what the purge would delete: the verified prefix after the checkpoint
+            start_seq = previous.seq if previous is not None else 0
+            purged.append(PurgedChain(plan.chain_id, plan.upto_seq, plan.upto_seq - start_seq))
             continue
         signature = sign_checkpoint(
             plan.chain_id, plan.upto_seq, last_hash, created, rule.delete_before, macs[0]

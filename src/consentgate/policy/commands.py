@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from consentgate.policy.durations import format_duration
 from consentgate.policy.load import PolicyError, load_file
 from consentgate.policy.model import Policy
+from consentgate.policy.toml_lines import KeyPath, key_lines, line_of
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -35,10 +37,51 @@ def check_policy(args: argparse.Namespace) -> int:
             f"{path}: {count} problem{'s' if count != 1 else ''}; the policy was not loaded", file=sys.stderr
         )
         return 1
+    refused = ui_problem(policy)
+    if refused is not None:
+        # What the middleware refuses at start-up beyond the loader's checks: the theme's
+        # contrast and values, notice texts and languages the banner cannot be rendered in.
+        key, message = refused
+        lines = key_lines(Path(path).read_text(encoding="utf-8-sig"))
+        # The key itself, else the nearest table it is in, else (texts for a language the
+        # file never spells out) the language list.
+        found = _key_path(key)
+        candidates = [found[:n] for n in range(len(found), 0, -1)] + [("languages",)]
+        line = next((n for c in candidates if (n := line_of(lines, c)) is not None), None)
+        where = f"{path}:{line}" if line is not None else path
+        print(f"{where}: {key}: {message}", file=sys.stderr)
+        print(f"{path}: 1 problem; the middleware would refuse to start", file=sys.stderr)
+        return 1
     for warning in policy_warnings(policy):
         print(f"{path}: warning: {warning}", file=sys.stderr)
     print(summary(path, policy))
     return 0
+
+
+def ui_problem(policy: Policy) -> tuple[str, str] | None:
+    """The first setting the banner cannot be rendered with, as (dotted key, message): the UI
+    is built as the middleware builds it at start-up."""
+    from consentgate.ui.locales import LocaleError
+    from consentgate.ui.render import UI, UIConfigError
+    from consentgate.ui.theme import ThemeError
+
+    try:
+        UI(policy, cache_size=0)
+    except (ThemeError, LocaleError, UIConfigError) as exc:
+        return exc.key, str(exc).removeprefix(f"{exc.key}: ")
+    return None
+
+
+def _key_path(dotted: str) -> KeyPath:
+    """``notice.en.banner_title`` or ``languages[1]`` as the path ``line_of`` looks up."""
+    path: list[str | int] = []
+    for part in dotted.split("."):
+        name, _, index = part.partition("[")
+        if name:
+            path.append(name)
+        if index.rstrip("]").isdigit():
+            path.append(int(index.rstrip("]")))
+    return tuple(path)
 
 
 def summary(path: str, policy: Policy) -> str:

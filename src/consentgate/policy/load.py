@@ -148,9 +148,17 @@ def load_file(path: str | Path) -> Policy:
     """Read a ``consentgate.toml``; ``PolicyError`` names the key and line of every mistake."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = file.read_bytes()
+    except OSError as exc:
         raise PolicyError([Problem("", None, f"cannot read the policy: {exc}")], source=str(file)) from exc
+    try:
+        # (A byte order mark, which Windows editors write, is not part of the TOML.)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8: byte 0x{raw[exc.start]:02x} (column {column}); save the file as UTF-8"
+        raise PolicyError([Problem("", line, message)], source=str(file)) from exc
     return load_text(text, source=str(file))
 
 

@@ -153,7 +153,8 @@ SCHEMA: tuple[Key, ...] = (
     # -- [audit] -----------------------------------------------------------------------------
     Key("audit", "table", "", "The audit log of consent events.", 'retention = "5 years"'),
     Key("audit.retention", "duration", '"3 years"',
-        "How long consent records are kept (GDPR art. 7(1) proof; CCPA needs ≥ 24 months).",
+        "How long consent records are kept (GDPR art. 7(1) proof; CCPA needs ≥ 24 months): "
+        "`consentgate audit purge --policy FILE` deletes by it.",
         '"5 years"'),
     # -- [cookie] ----------------------------------------------------------------------------
     Key("cookie", "table", "", "The consent cookie.", 'name = "cg"'),
@@ -200,7 +201,7 @@ SCHEMA: tuple[Key, ...] = (
         '"Georgia, serif"'),
     Key("theme.light", "map", "{}",
         "Light palette: custom property name (without `--cg-`) → CSS colour.",
-        '{ accent = "#0050b3", background = "#ffffff" }'),
+        '{ accent = "#0050b3", bg = "#ffffff" }'),
     Key("theme.dark", "map", "{}", "Dark palette, same names as `light`.",
         '{ accent = "#7fb2ff" }'),
     # -- [notice.<locale>] ---------------------------------------------------------------------
