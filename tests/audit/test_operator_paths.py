@@ -150,3 +150,52 @@ def test_purge_keeps_records_for_the_retention_the_policy_declares(
     policy.write_text('[audit]\nretention = "forever"\n')
     assert main([*base, "--policy", str(policy)]) == 2
     assert "--policy" in capsys.readouterr().err
+
+
+def test_a_wrong_or_missing_key_is_not_reported_as_tampering(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.audit.test_commands import _seed
+
+    monkeypatch.delenv("CONSENTGATE_AUDIT_KEY", raising=False)
+    url = f"sqlite:///{tmp_path}/audit.db"
+    _seed(url, 6)
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("w" * 40)
+    for key_args in (["--key-file", str(wrong)], []):
+        assert main(["audit", "verify", "--store", url, *key_args]) == 2
+        out = capsys.readouterr().out
+        assert "unverified" in out and "--key-file it was written with" in out
+        assert "edited" not in out and "forged" not in out
+    # The right key after the wrong one (a retired key listed first) verifies.
+    assert (
+        main(["audit", "verify", "--store", url, "--key-file", str(wrong), "--key-file", str(audit_key_file)])
+        == 0
+    )
+    capsys.readouterr()
+    # A purge with the wrong key skips the chain and says why; nothing is deleted.
+    assert main(["audit", "purge", "--store", url, "--key-file", str(wrong), "--older-than", "1 day"]) == 1
+    assert "--key-file it was written with" in capsys.readouterr().err
+    # An export checked with the wrong key: not "every row broken".
+    export = tmp_path / "out.jsonl"
+    assert main(["audit", "export", "--store", url, "--format", "jsonl", "-o", str(export)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify-export", str(export), "--key-file", str(wrong)]) == 2
+    out = capsys.readouterr().out
+    assert out.count("UNVERIFIED") == 1 and "BROKEN" not in out
+    assert main(["audit", "verify-export", str(export), "--key-file", str(audit_key_file)]) == 0
+
+
+def test_edits_with_the_right_key_are_still_tampering_however_many(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.audit.conftest import StoreCase
+    from tests.audit.test_commands import _seed
+
+    case = StoreCase("sqlite", f"sqlite:///{tmp_path}/audit.db", path=tmp_path / "audit.db")
+    _seed(case.url, 6)
+    case.edit(1, "region", "US")
+    case.edit(2, "region", "US")  # the first two: a key problem would look the same so far
+    assert main(["audit", "verify", "--store", case.url, "--key-file", str(audit_key_file)]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN chain" in out and "at seq 1" in out and "unverified" not in out

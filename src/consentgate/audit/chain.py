@@ -461,7 +461,14 @@ def checkpoint_valid(checkpoint: Checkpoint, mac: Mac) -> bool:
 
 # --- verification ------------------------------------------------------------------------------
 
-ProblemKind = Literal["edited", "deleted", "reordered", "forged", "checkpoint", "truncated"]
+ProblemKind = Literal["edited", "deleted", "reordered", "forged", "checkpoint", "truncated", "unverified"]
+
+# Why a chain fails when none of its records verifies, whatever key is tried.
+UNVERIFIED = (
+    "no key given verifies any of its records: the chain was written with another key (pass "
+    "the --key-file it was written with; retired keys after the current one), or without one, "
+    "or every record was rewritten"
+)
 
 
 @dataclass(frozen=True)
@@ -591,6 +598,20 @@ async def chain_mac(store: Store, chain_id: str, after_seq: int, macs: Sequence[
     return macs[0]
 
 
+async def unverifiable(store: Store, chain_id: str, after_seq: int, macs: Sequence[Mac]) -> bool:
+    """Does no record of the chain (after ``after_seq``; two at least) verify under any key?
+    Then the key is wrong or missing: edits leave the records around them sound. (Read only
+    when verification already failed.)"""
+    seen = 0
+    async with contextlib.aclosing(store.read_chain(chain_id, after_seq=after_seq)) as records:
+        async for record in records:
+            stored = _text(record.get("hash"))
+            if any(hmac.compare_digest(record_hash(record, mac), stored) for mac in macs):
+                return False
+            seen += 1
+    return seen >= 2
+
+
 def checkpoint_mac(checkpoint: Checkpoint, macs: Sequence[Mac]) -> Mac | None:
     return next((mac for mac in macs if checkpoint_valid(checkpoint, mac)), None)
 
@@ -644,6 +665,8 @@ async def _verify_chain(
     problem = walk.finish()
     if problem is not None and problem.kind == "forged" and walk.suspect is not None:
         problem = await _classify_link(store, chain_id, walk.suspect, problem, start_seq)
+    if problem is not None and walk.count == 0 and await unverifiable(store, chain_id, start_seq, macs):
+        problem = Problem("unverified", chain_id, problem.seq, problem.event_id, UNVERIFIED)
     return ChainReport(
         chain_id,
         walk.count,

@@ -279,6 +279,8 @@ def _verify(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_dict(), indent=2))
         else:
             print_report(report, sys.stdout)
+        if report.problems and all(problem.kind == "unverified" for problem in report.problems):
+            return 2  # nothing says the log was changed: the key given is not its key
         return 0 if report.ok else 1
 
     return _run(args, body)
@@ -317,8 +319,10 @@ def _verify_export(args: argparse.Namespace) -> int:
         raise _UsageError(f"{args.file}: no such file")
     check = verify_export(args.file, key)
     for problem in check.problems:
-        print(f"BROKEN {problem}")
+        print(f"{'UNVERIFIED' if check.unverified and problem.startswith('no row') else 'BROKEN'} {problem}")
     print(f"{'OK' if check.ok else 'FAILED'}: {check.rows} rows checked in {args.file}")
+    if check.unverified and len(check.problems) == 1:
+        return 2  # nothing says the export was changed: the key given is not its key
     return 0 if check.ok else 1
 
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from consentgate.audit.chain import (
+    UNVERIFIED,
     ChainWalk,
     Keys,
     Mac,
@@ -26,6 +27,7 @@ from consentgate.audit.chain import (
     checkpoint_mac,
     make_macs,
     sign_checkpoint,
+    unverifiable,
 )
 from consentgate.audit.stores.base import Checkpoint, PurgePlan, PurgeRule, Store
 
@@ -108,6 +110,8 @@ async def purge(
                 continue
             chain_key = found
         last_hash, why = await _verified_prefix(store, plan, previous, chain_key)
+        if why and await unverifiable(store, plan.chain_id, previous.seq if previous else 0, macs):
+            why = f"not purged: {UNVERIFIED}"
         if why:
             skipped.append((plan.chain_id, why))
             continue
