@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from consentgate import __version__
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 # Add a line here when a package gains commands (keep the list sorted).
@@ -25,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cookie consent enforced in the HTTP response: policy checks, HTML scanning, "
         "audit log tools, the demo site and a browser self-test.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -38,7 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    result: int = func(args)
+    try:
+        result: int = func(args)
+    except BrokenPipeError:
+        # The reader stopped early (`consentgate scan page.html | head`): no traceback, and
+        # no second error when Python flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return result
 
 

@@ -5,6 +5,12 @@ log look forged, nor an empty log look sound."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shlex
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -199,3 +205,74 @@ def test_edits_with_the_right_key_are_still_tampering_however_many(
     assert main(["audit", "verify", "--store", case.url, "--key-file", str(audit_key_file)]) == 1
     out = capsys.readouterr().out
     assert "BROKEN chain" in out and "at seq 1" in out and "unverified" not in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["export", "--action", "bogus"], "invalid choice: 'bogus'"),
+        (["export", "--since", "2026-11-29", "--until", "2026-11-28"], "is not after --since"),
+        (["export", "-o", "/nonexistent-dir/x.jsonl"], "--output: no directory /nonexistent-dir"),
+    ],
+    ids=["unknown-action", "empty-period", "output-directory"],
+)
+def test_an_export_that_could_only_come_out_empty_or_fail_says_why(
+    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/audit.db"
+    assert main(["audit", "migrate", "--store", url]) == 0
+    command, *options = extra
+    with pytest.raises(SystemExit) if "bogus" in options else contextlib.nullcontext():
+        assert main(["audit", command, "--store", url, *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "store is unavailable" not in err
+
+
+def test_verify_against_a_heads_file_without_heads_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/audit.db"
+    assert main(["audit", "migrate", "--store", url]) == 0
+    heads = tmp_path / "heads.json"
+    heads.write_text("{}")
+    assert main(["audit", "verify", "--store", url, "--heads", str(heads)]) == 2
+    assert "lists no chain heads" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text('<script src="https://www.google-analytics.com/analytics.js"></script>\n' * 5000)
+    done = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m consentgate.cli scan {shlex.quote(str(page))} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == "[\n"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from consentgate import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"consentgate {__version__}"
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_new_log_is_readable_by_its_owner_only(
+    tmp_path: Path, scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.audit.test_commands import _seed
+
+    os.umask(0o022)  # the usual umask: new files readable by every local user
+    path = tmp_path / "logs" / f"consent.{'db' if scheme == 'sqlite' else 'jsonl'}"
+    _seed(f"{scheme}:///{path}", 3)
+    # (The JSONL store's empty lock file holds nothing.)
+    written = [p for p in path.parent.iterdir() if p.name.startswith("consent.") and p.suffix != ".lock"]
+    assert path in written
+    for file in written:  # the database, its WAL and shared-memory files, the notices file
+        assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, (file.name, oct(file.stat().st_mode))

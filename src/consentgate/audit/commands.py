@@ -15,9 +15,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from consentgate.audit.chain import VerifyReport, known_heads, load_key, verify
+from consentgate.audit.events import Action
 from consentgate.audit.export import (
     FORMATS,
     consent_stats,
@@ -64,10 +65,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     export = add("export", "stream events to CSV/JSONL/JSON with a manifest and the notices shown", _export)
     _store_option(export)
-    export.add_argument("--format", choices=FORMATS, default="csv")
+    export.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
     _filter_options(export)
     export.add_argument("--consent-id", help="only this consent id")
-    export.add_argument("--action", action="append", default=[], help="only this action (repeatable)")
+    export.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        choices=get_args(Action),
+        metavar="ACTION",
+        help=f"only this action (repeatable): {', '.join(get_args(Action))}",
+    )
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write FILE, FILE.manifest.json, FILE.notices.json"
     )
@@ -187,6 +195,8 @@ def _query(args: argparse.Namespace) -> Query:
         until = parse_when(args.until) if args.until else None
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+    if since is not None and until is not None and until <= since:
+        raise _UsageError(f"--until ({args.until}) is not after --since ({args.since}): nothing can match")
     return Query(
         since=since,
         until=until,
@@ -214,6 +224,8 @@ def _run(
     except (_UsageError, StoreError, ValueError) as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): consentgate.cli ends quietly
     except OSError as exc:
         print(f"{_PROG}: error: the audit store is unavailable: {exc}", file=sys.stderr)
         return 2
@@ -272,6 +284,11 @@ def _verify(args: argparse.Namespace) -> int:
             heads = known_heads(json.loads(Path(args.heads).read_text("utf-8")))
         except (OSError, ValueError) as exc:
             raise _UsageError(f"--heads: {exc}") from None
+        if not heads:
+            # Checking against no heads would check nothing and still say OK.
+            raise _UsageError(
+                f"--heads: {args.heads} lists no chain heads (chain_heads: chain_id, last_seq, last_hash)"
+            )
 
     async def body(store: Store) -> int:
         report = await verify(store, key, known_heads=heads)
@@ -289,6 +306,8 @@ def _verify(args: argparse.Namespace) -> int:
 @_guard
 def _export(args: argparse.Namespace) -> int:
     query = _query(args)
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        raise _UsageError(f"--output: no directory {Path(args.output).resolve().parent}")
 
     async def body(store: Store) -> int:
         if args.output:

@@ -17,10 +17,12 @@ so a replayed spool never duplicates an event.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from pathlib import Path
 from typing import Literal, Protocol
 
 from consentgate.audit.events import EVENT_FIELDS
@@ -382,3 +384,14 @@ async def plan_purge_sql(
         if upto > checkpoint_seq:
             plans.append(PurgePlan(chain_id, upto))
     return plans
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by its owner only, unless it exists: consent
+    records hold consent ids and network data, and the process umask usually leaves a new file
+    readable by every local user. SQLite gives its WAL and journal files the database's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass

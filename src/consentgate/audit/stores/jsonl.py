@@ -37,6 +37,7 @@ from consentgate.audit.stores.base import (
     StoredNotice,
     StoreError,
     StoreKind,
+    create_private,
     parse_map,
 )
 
@@ -105,8 +106,7 @@ class JsonlStore:
     async def open(self) -> None:
         if self._executor is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(exist_ok=True)
+        create_private(self.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consentgate-jsonl")
 
     async def migrate(self) -> list[str]:
@@ -271,6 +271,7 @@ class JsonlStore:
     # --- notices, cookies, checkpoints -----------------------------------------------------
 
     def _append(self, path: Path, lines: Sequence[str]) -> None:
+        create_private(path)
         with open(path, "ab") as handle:
             handle.write("".join(line + "\n" for line in lines).encode())
             handle.flush()

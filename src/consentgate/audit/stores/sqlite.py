@@ -46,6 +46,7 @@ from consentgate.audit.stores.base import (
     StoredNotice,
     StoreError,
     StoreKind,
+    create_private,
     events_table_ddl,
     plan_purge_sql,
     select_events,
@@ -223,7 +224,7 @@ class SQLiteStore:
             raise
 
     def _open_sync(self, check: bool = True) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         conn = self._connect()
         try:
             conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")  # (before WAL: it is fixed after)
