@@ -265,6 +265,28 @@ async def test_a_form_post_redirects_to_the_same_origin_next() -> None:
 
 
 @pytest.mark.parametrize(
+    ("ui", "action", "recorded"),
+    [
+        ("banner", "reject_all", "banner.reject_all"),
+        ("preferences", "save", "preferences.save"),
+        ("embed", "save", "embed.save"),
+        ("banner.accept_all", "accept_all", "banner.accept_all"),  # already as the runtime sends it
+    ],
+)
+async def test_a_form_without_javascript_records_its_control_as_the_runtime_does(
+    ui: str, action: str, recorded: str
+) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        token = await form_token(http)
+        response = await http.post(
+            "/_consentgate/consent", data={"action": action, "ui": ui, "csrf": token}, headers=SAME_ORIGIN
+        )
+    assert response.status_code == 303
+    assert [event.ui_action for event in sink.events] == [recorded]
+
+
+@pytest.mark.parametrize(
     "target",
     [
         "https://evil.example/x",

@@ -12,7 +12,7 @@ import pytest
 from consentgate.html.rewriter import rewrite
 from consentgate.html.rules import Rules
 from consentgate.policy import schema
-from consentgate.policy.commands import ui_problem
+from consentgate.policy.commands import policy_warnings, ui_problem
 from consentgate.policy.load import PolicyError, load_dict, load_text
 from consentgate.policy.model import Policy
 
@@ -151,6 +151,8 @@ def test_the_complete_example_in_the_doc_loads() -> None:
     assert example is not None
     policy = load_text(example.group(1), source="docs/configuration.md")
     assert ui_problem(policy) is None
+    # The example teaches no setup the checker warns about (a tracker its first-party hosts hide).
+    assert [w for w in policy_warnings(policy) if "first_party_hosts" in w] == []
     assert policy.has_category("social")
     assert policy.service("youtube").category == "social"
 

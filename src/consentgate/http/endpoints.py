@@ -357,7 +357,11 @@ class Endpoints:
         if unknown:
             raise Refused(400, f"unknown service {unknown[0]!r}")
         if ui_action and not _UI_ACTION.fullmatch(ui_action):
-            raise Refused(400, "'ui' must be a short control id such as 'banner.accept'")
+            raise Refused(400, "'ui' must be a short control id such as 'banner.accept_all'")
+        if ui_action and "." not in ui_action:
+            # A form without JavaScript names its layer; the button pressed names the action:
+            # recorded as the runtime records it ("banner.reject_all").
+            ui_action = f"{ui_action}.{action}"[:64]
         return Choice(
             action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
             categories=frozenset(categories),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from consentgate.policy.durations import format_duration
 from consentgate.policy.load import PolicyError, load_file
@@ -21,6 +23,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("file", help="path to the policy (TOML)")
     parser.set_defaults(func=check_policy)
+
+    catalog = subparsers.add_parser(
+        "catalog",
+        help="look up the built-in tracker catalog: the service of a host, or services by name",
+        description="Look up the built-in catalog (the ids `services.<id>.catalog` takes). "
+        "QUERY is a host (www.googletagmanager.com), a URL, or words of an id or name; "
+        "without QUERY, every service. Exit status 1 when nothing matches.",
+    )
+    catalog.add_argument("query", nargs="?", default="", help="host, URL, or part of an id or name")
+    catalog.add_argument("--json", action="store_true", help="one JSON object per service, one per line")
+    catalog.set_defaults(func=catalog_command)
 
 
 def check_policy(args: argparse.Namespace) -> int:
@@ -149,3 +162,38 @@ def _first_party_shadows(policy: Policy) -> list[str]:
                 )
                 break
     return found
+
+
+def catalog_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from consentgate.policy.catalog import catalog_info, catalog_lookup, encode_service, load_catalog
+
+    out = out if out is not None else sys.stdout
+    query = str(args.query).strip()
+    host = urlsplit(query if "//" in query else f"//{query}").hostname or "" if query else ""
+    found = []
+    by_host = catalog_lookup().service_for_host(host) if host and "." in host else None
+    if by_host is not None:
+        found.append(by_host)
+    words = query.lower().split()
+    for service in load_catalog():
+        text = f"{service.id} {service.name} {service.provider}".lower()
+        if service is not by_host and all(word in text for word in words):
+            found.append(service)
+    if not found:
+        print(f"consentgate catalog: nothing matches {query!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        for service in found:
+            print(json.dumps(encode_service(service), separators=(",", ":")), file=out)
+        return 0
+    if by_host is not None:
+        print(f"{host} belongs to {by_host.id} ({by_host.category}): {by_host.name}", file=out)
+    for service in found[1 if by_host is not None else 0 :]:
+        hosts = ", ".join(service.hosts[:3]) + (", …" if len(service.hosts) > 3 else "")
+        print(
+            f"{service.id:32s} {service.category:12s} {service.name}" + (f"  [{hosts}]" if hosts else ""),
+            file=out,
+        )
+    info = catalog_info()
+    print(f"({len(found)} of {info.service_count} services; catalog {info.version})", file=sys.stderr)
+    return 0
