@@ -47,8 +47,11 @@ MICROSOFT_PRIVACY = "https://privacy.microsoft.com/privacystatement"
 
 # Google Consent Mode's `gtag('consent', 'default', …)` must run *before* consent, so `gtag(` on
 # its own is not a signature: only the commands that configure or send measurement are.
+# Nor is `gtag('set', …)`: Consent Mode setups send `gtag('set', 'ads_data_redaction', true)` and
+# `url_passthrough` with their default (Cookiebot's snippet does), and a default held back and run
+# after the visitor's grant would deny again what was just granted. It only configures the tag.
 _GTAG_MEASUREMENT = [
-    f"gtag({q}{command}{q}" for command in ("config", "js", "event", "set", "get") for q in ("'", '"')
+    f"gtag({q}{command}{q}" for command in ("config", "js", "event", "get") for q in ("'", '"')
 ]
 _GTAG_ADS = [
     f"gtag({q}config{q},{space}{q}{prefix}-"
@@ -107,7 +110,15 @@ SERVICES: dict[str, ServiceOverlay] = {
             "google_conversion_id",
         ],
     },
-    "google-optimize": {"entity": "Google Optimize", "provider": "Google", "privacy_url": GOOGLE_PRIVACY},
+    "google-optimize": {
+        "entity": "Google Optimize",
+        "provider": "Google",
+        "privacy_url": GOOGLE_PRIVACY,
+        # The anti-flicker snippet hides the page until Optimize loads or 4 s pass: with Optimize
+        # held back, it would hide every page for 4 s. It waits with Optimize.
+        "signatures": ["'async-hide','dataLayer'", '"async-hide","dataLayer"'],
+    },
+    "kameleoon": {"entity": "Kameleoon", "signatures": ["kameleoonLoadingStyleSheet"]},  # the same, 1 s
     "meta-pixel": {
         "entity": "Facebook",
         "name": "Meta Pixel and Facebook plugins",
@@ -487,7 +498,16 @@ SERVICES: dict[str, ServiceOverlay] = {
         "entity": "Infoline",
         "name": "INFOnline (IVW audience measurement)",
         "add_hosts": ["ivwbox.de"],
-        "signatures": ["var iam_data", "iom.c(", "script.ioam.de"],
+        "signatures": [
+            "var iam_data",
+            "iom.c(",
+            "script.ioam.de",
+            "IOMm('configure'",
+            'IOMm("configure"',
+            "IOMm('pageview'",
+            'IOMm("pageview"',
+            "/iomm/latest/",
+        ],
     },
     # Native-advertising widgets that third-party-web files as "content".
     "revcontent": {"entity": "Revcontent", "category": "marketing", "purposes": ["advertising"]},
@@ -662,6 +682,381 @@ SERVICES: dict[str, ServiceOverlay] = {
         "signatures": ["play.vidyard.com/embed/"],
     },
     "tidio": {"entity": "Tidio Live Chat", "add_hosts": ["tidio.co"], "signatures": ["code.tidio.co/"]},
+    # A sweep of ~150 vendors' documented snippets (2026-11): hosts third-party-web lacks or
+    # files under a category that maps to nothing, loaders served from public CDNs (caught by
+    # their signatures), embeds, chat and review widgets, and one consent platform the InMobi ad
+    # entity's *.inmobi.com swallowed (consent platforms are not trackers: they load).
+    "ahrefs-analytics": {
+        "name": "Ahrefs Web Analytics",
+        "provider": "Ahrefs Pte. Ltd.",
+        "category": "analytics",
+        "add_hosts": ["analytics.ahrefs.com"],
+        "signatures": ["analytics.ahrefs.com/analytics.js"],
+    },
+    "kissmetrics": {
+        "entity": "KISSmetrics",
+        "add_hosts": ["kissmetrics.io"],
+        "signatures": ["i.kissmetrics.io/i.js", "scripts.kissmetrics.io/"],
+    },
+    "snowplow": {
+        "entity": "Snowplow",
+        "signatures": ["GlobalSnowplowNamespace", "@snowplow/javascript-tracker"],
+    },
+    "chameleon": {"entity": "Chameleon", "add_hosts": ["chameleon.io"], "signatures": ["fast.chameleon.io/"]},
+    "mutiny": {
+        "name": "Mutiny",
+        "provider": "Mutiny Inc.",
+        "category": "marketing",
+        "add_hosts": ["mutinycdn.com"],
+    },
+    "gainsight-px": {
+        "name": "Gainsight PX",
+        "provider": "Gainsight, Inc.",
+        "category": "analytics",
+        "add_hosts": ["aptrinsic.com"],
+        "signatures": ["web-sdk.aptrinsic.com/"],
+    },
+    "openreplay": {
+        "name": "OpenReplay",
+        "provider": "Asayer, Inc. (OpenReplay)",
+        "category": "analytics",
+        "add_hosts": ["static.openreplay.com", "api.openreplay.com"],
+        "signatures": ["window.OpenReplay=", "static.openreplay.com/"],
+    },
+    "highlight": {
+        "name": "Highlight.io",
+        "provider": "Highlight Inc.",
+        "category": "analytics",
+        "add_hosts": ["highlight.io", "highlight.run"],
+        "signatures": ["unpkg.com/highlight.run", "npm/highlight.run"],
+    },
+    "algolia-insights": {
+        "name": "Algolia Insights",
+        "provider": "Algolia SAS",
+        "category": "analytics",
+        "add_hosts": ["insights.algolia.io"],
+        "signatures": ["AlgoliaAnalyticsObject", "search-insights@"],
+    },
+    "6sense": {
+        "name": "6sense",
+        "provider": "6sense Insights, Inc.",
+        "category": "marketing",
+        "add_hosts": ["6sc.co"],
+        "signatures": ["window._6si", "j.6sc.co/"],
+    },
+    "leadfeeder": {
+        "name": "Leadfeeder (Dealfront)",
+        "provider": "Dealfront",
+        "category": "marketing",
+        "add_hosts": ["lfeeder.com"],
+        "signatures": ["window.ldfdr", "sc.lfeeder.com/lftracker"],
+    },
+    "zoominfo": {
+        "name": "ZoomInfo WebSights",
+        "provider": "ZoomInfo Technologies",
+        "category": "marketing",
+        "add_hosts": ["ws.zoominfo.com", "js.zi-scripts.com", "ws-assets.zoominfo.com"],
+    },
+    "qualified": {
+        "name": "Qualified",
+        "provider": "Qualified.com",
+        "category": "marketing",
+        "add_hosts": ["js.qualified.com"],
+        "signatures": ["js.qualified.com/qualified.js"],
+    },
+    "brevo": {
+        "name": "Brevo (Sendinblue) tracker",
+        "provider": "Sendinblue SAS (Brevo)",
+        "category": "marketing",
+        "add_hosts": ["sibautomation.com", "cdn.brevo.com"],
+        "signatures": ["sibautomation.com/sa.js", "cdn.brevo.com/js/sdk-loader.js", "window.sendinblue = {}"],
+    },
+    "brevo-conversations": {
+        "name": "Brevo Conversations",
+        "provider": "Sendinblue SAS (Brevo)",
+        "category": "preferences",
+        "add_hosts": ["conversations-widget.brevo.com", "conversations-widget.sendinblue.com"],
+        "signatures": ["BrevoConversationsID", "SibConversationsID"],
+    },
+    "omnisend": {
+        "name": "Omnisend",
+        "provider": "Omnisend",
+        "category": "marketing",
+        "add_hosts": ["omnisnippet1.com"],
+        "signatures": ["omnisnippet1.com/"],
+    },
+    "mailerlite": {
+        "name": "MailerLite",
+        "provider": "MailerLite Limited",
+        "category": "marketing",
+        "add_hosts": ["assets.mailerlite.com", "static.mailerlite.com"],
+        "signatures": ["mailerlite.com/js/universal.js"],
+    },
+    "optinmonster": {
+        "entity": "OptinMonster",
+        "add_hosts": ["omappapi.com"],
+        "signatures": ["a.omappapi.com/app/js/api.min.js"],
+    },
+    "justuno": {"entity": "JustUno", "add_hosts": ["jst.ai"], "signatures": ["window.ju4_num"]},
+    "sleeknote": {
+        "name": "Sleeknote",
+        "provider": "Sleeknote ApS",
+        "category": "marketing",
+        "add_hosts": ["sleeknote.com"],
+        "signatures": ["sleeknotecustomerscripts.sleeknote.com"],
+    },
+    "wisepops": {
+        "entity": "WisePops",
+        "category": "marketing",
+        "add_hosts": ["wisepops.net"],
+        "signatures": ["WisePopsObject"],
+    },
+    "partnerize": {
+        "name": "Partnerize",
+        "provider": "Partnerize",
+        "category": "marketing",
+        "add_hosts": ["prf.hn"],
+        "signatures": ["prf.hn/conversion"],
+    },
+    "shareasale": {
+        "name": "ShareASale",
+        "provider": "ShareASale (Awin)",
+        "category": "marketing",
+        "add_hosts": ["shareasale.com"],
+        "signatures": ["shareasale.com/sale.cfm"],
+    },
+    "tradetracker": {
+        "name": "TradeTracker",
+        "provider": "TradeTracker.com",
+        "category": "marketing",
+        "add_hosts": ["tradetracker.net"],
+        "signatures": ["_TradeTrackerTagOptions"],
+    },
+    "cj-affiliate": {"entity": "CJ Affiliate", "add_hosts": ["mczbf.com"], "signatures": ["d.id='cjapitag'"]},
+    "ezoic": {
+        "entity": "Ezoic",
+        "category": "marketing",
+        "add_hosts": ["ezojs.com", "ezodn.com"],
+        "signatures": ["ezstandalone.cmd"],
+    },
+    "raptive": {
+        "name": "Raptive (AdThrive)",
+        "provider": "Raptive",
+        "category": "marketing",
+        "add_hosts": ["adthrive.com"],
+        "signatures": ["w.adthrive.host"],
+    },
+    "freestar": {
+        "name": "Freestar",
+        "provider": "Freestar",
+        "category": "marketing",
+        "add_hosts": ["pub.network"],
+        "signatures": ["freestar.queue = freestar.queue"],
+    },
+    "permutive": {"entity": "Permutive", "add_hosts": ["permutive.app"], "signatures": ["permutive.addon("]},
+    "ethicalads": {
+        "name": "EthicalAds",
+        "provider": "Read the Docs, Inc.",
+        "category": "marketing",
+        "add_hosts": ["ethicalads.io"],
+    },
+    "prebid": {
+        "name": "Prebid.js header bidding",
+        "provider": "Prebid.org (and its bidders)",
+        "category": "marketing",
+        "signatures": ["pbjs.requestBids(", "pbjs.addAdUnits(", "npm/prebid.js@"],
+    },
+    "okendo": {
+        "name": "Okendo Reviews",
+        "provider": "Okendo",
+        "category": "marketing",
+        "add_hosts": ["okendo.io"],
+    },
+    "trusted-shops": {
+        "entity": "Trusted Shops",
+        "category": "preferences",
+        "signatures": ["widgets.trustedshops.com/js/"],
+    },
+    "trustindex": {
+        "name": "Trustindex",
+        "provider": "Trustindex Kft.",
+        "category": "preferences",
+        "add_hosts": ["trustindex.io"],
+    },
+    "provenexpert": {
+        "name": "ProvenExpert",
+        "provider": "Expert Systems AG",
+        "category": "preferences",
+        "add_hosts": ["provenexpert.com"],
+    },
+    "google-customer-reviews": {
+        "name": "Google Customer Reviews",
+        "provider": "Google",
+        "category": "marketing",
+        "signatures": ["gapi.load('surveyoptin'", 'gapi.load("surveyoptin"', "gapi.surveyoptin.render("],
+    },
+    "freshchat": {
+        "entity": "Freshchat",
+        "add_hosts": ["fw-cdn.com", "freshworks.com"],
+        "signatures": ["window.fwSettings", "window.FreshworksWidget"],
+    },
+    "zoho-salesiq": {
+        "name": "Zoho SalesIQ",
+        "provider": "Zoho Corporation",
+        "category": "preferences",
+        "add_hosts": [
+            "salesiq.zoho.com",
+            "salesiq.zoho.eu",
+            "salesiq.zoho.in",
+            "salesiq.zoho.com.au",
+            "salesiq.zohopublic.com",
+            "salesiq.zohopublic.eu",
+            "salesiq.zohopublic.in",
+            "salesiq.zohopublic.com.au",
+        ],
+        "signatures": ["$zoho.salesiq"],
+    },
+    "gorgias": {
+        "name": "Gorgias chat",
+        "provider": "Gorgias",
+        "category": "preferences",
+        "add_hosts": ["gorgias.chat"],
+    },
+    "reamaze": {
+        "name": "Re:amaze",
+        "provider": "Re:amaze (GoDaddy)",
+        "category": "preferences",
+        "add_hosts": ["reamaze.com"],
+    },
+    "chatra": {
+        "name": "Chatra",
+        "provider": "Chatra",
+        "category": "preferences",
+        "add_hosts": ["chatra.io"],
+        "signatures": ["w.ChatraID"],
+    },
+    "trengo": {
+        "name": "Trengo",
+        "provider": "Trengo B.V.",
+        "category": "preferences",
+        "add_hosts": ["widget.trengo.eu"],
+    },
+    "userlike": {
+        "name": "Userlike",
+        "provider": "Userlike UG",
+        "category": "preferences",
+        "add_hosts": ["userlike-cdn-widgets.s3-eu-west-1.amazonaws.com", "userlike.com"],
+    },
+    "getbutton": {
+        "name": "GetButton (WhatsApp chat button)",
+        "provider": "GetButton",
+        "category": "preferences",
+        "add_hosts": ["getbutton.io"],
+        "signatures": ["WhWidgetSendButton"],
+    },
+    "kampyle": {
+        "entity": "Kampyle",
+        "name": "Medallia Digital (Kampyle)",
+        "add_hosts": ["digital-cloud.medallia.com", "digital-cloud.medallia.eu"],
+    },
+    "loom": {
+        "name": "Loom video",
+        "provider": "Loom (Atlassian)",
+        "category": "marketing",
+        "add_hosts": ["loom.com"],
+    },
+    "mixcloud": {
+        "name": "Mixcloud",
+        "provider": "Mixcloud Ltd",
+        "category": "marketing",
+        "add_hosts": ["mixcloud.com"],
+    },
+    "deezer": {
+        "name": "Deezer widget",
+        "provider": "Deezer SA",
+        "category": "marketing",
+        "add_hosts": ["widget.deezer.com"],
+    },
+    "apple-media-embeds": {
+        "name": "Apple Podcasts and Music embeds",
+        "provider": "Apple",
+        "category": "marketing",
+        "add_hosts": ["embed.podcasts.apple.com", "embed.music.apple.com"],
+    },
+    "threads": {
+        "name": "Threads embeds",
+        "provider": "Meta Platforms Ireland",
+        "category": "marketing",
+        "add_hosts": ["threads.net", "threads.com"],
+    },
+    "bluesky": {
+        "name": "Bluesky embeds",
+        "provider": "Bluesky Social PBC",
+        "category": "marketing",
+        "add_hosts": ["embed.bsky.app"],
+    },
+    "issuu": {"entity": "issuu", "category": "marketing"},
+    "giphy": {"entity": "GIPHY", "category": "marketing"},
+    "flickr-embed": {
+        "name": "Flickr embeds",
+        "provider": "Flickr",
+        "category": "marketing",
+        "add_hosts": ["embedr.flickr.com"],
+    },
+    "google-workspace-embeds": {
+        "name": "Google Forms and Calendar embeds",
+        "provider": "Google",
+        "category": "preferences",
+        "signatures": ["docs.google.com/forms/", "calendar.google.com/calendar/embed"],
+    },
+    "google-translate": {
+        "name": "Google Translate widget",
+        "provider": "Google",
+        "category": "preferences",
+        "add_hosts": ["translate.google.com", "translate.googleapis.com"],
+        "signatures": ["google.translate.TranslateElement(", "translate_a/element.js"],
+    },
+    "typeform": {
+        "name": "Typeform",
+        "provider": "Typeform SL",
+        "category": "preferences",
+        "add_hosts": ["embed.typeform.com", "form.typeform.com"],
+    },
+    "jotform": {"entity": "JotForm", "category": "preferences", "add_hosts": ["jotform.com", "jotfor.ms"]},
+    "elfsight": {
+        "name": "Elfsight widgets",
+        "provider": "Elfsight",
+        "category": "preferences",
+        "add_hosts": ["elfsight.com", "elfsightcdn.com"],
+    },
+    "powr": {"entity": "POWr", "category": "preferences"},
+    "onesignal": {
+        "entity": "OneSignal",
+        "category": "marketing",
+        "signatures": ["OneSignalDeferred.push(", "OneSignal.init("],
+    },
+    "pushengage": {
+        "name": "PushEngage",
+        "provider": "PushEngage",
+        "category": "marketing",
+        "add_hosts": ["pushengage.com"],
+        "signatures": ["PushEngage.push(['init'"],
+    },
+    "wonderpush": {
+        "name": "WonderPush",
+        "provider": "WonderPush SAS",
+        "category": "marketing",
+        "add_hosts": ["wonderpush.com"],
+        "signatures": ['WonderPush.push(["init"'],
+    },
+    "inmobi-choice": {
+        "name": "InMobi Choice (consent platform)",
+        "provider": "InMobi",
+        "category": "necessary",
+        "add_hosts": ["cmp.inmobi.com"],
+        "purposes": ["consent management"],
+        "description": "The consent management platform some sites still load beside ConsentGate; not a tracker.",
+    },
     # Security and payment widgets: strictly necessary for the form or checkout they serve, so
     # they run without consent, and under unknown_third_party = "block" they are not unknown.
     "google-recaptcha": {
