@@ -276,3 +276,16 @@ def test_a_new_log_is_readable_by_its_owner_only(
     assert path in written
     for file in written:  # the database, its WAL and shared-memory files, the notices file
         assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, (file.name, oct(file.stat().st_mode))
+
+
+def test_an_unreachable_postgres_is_named_once_with_the_reason_and_no_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.browser_kit import free_port
+
+    url = f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/test"
+    assert main(["audit", "verify", "--store", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line: not one per retry of the pool
+    assert "cannot connect to postgresql://postgres:***@127.0.0.1" in err and "Connection refused" in err
+    assert "s3cret" not in err

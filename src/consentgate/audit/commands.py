@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -30,7 +31,7 @@ from consentgate.audit.export import (
 from consentgate.audit.notices import notices_document
 from consentgate.audit.retention import DAY_MS, purge, purge_rule
 from consentgate.audit.stores import Store, StoreError, open_existing_store, open_store
-from consentgate.audit.stores.base import Query
+from consentgate.audit.stores.base import Query, redact
 from consentgate.policy.durations import parse_duration
 
 _PROG = "consentgate audit"
@@ -219,6 +220,9 @@ def _run(
         finally:
             await store.close()
 
+    # The PostgreSQL pool retries in the background and logs every failed attempt; a command
+    # says once why it could not connect (below), so those repeats are not shown.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         return asyncio.run(main())
     except (_UsageError, StoreError, ValueError) as exc:
@@ -230,8 +234,23 @@ def _run(
         print(f"{_PROG}: error: the audit store is unavailable: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # driver errors (e.g. psycopg.OperationalError) without a traceback
-        print(f"{_PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = _connect_error(args.store) if type(exc).__name__ == "PoolTimeout" else None
+        if reason is not None:
+            print(f"{_PROG}: error: cannot connect to {redact(args.store)}: {reason}", file=sys.stderr)
+        else:
+            print(f"{_PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+
+
+def _connect_error(url: str) -> str | None:
+    """Why one plain connection to a PostgreSQL store fails (the pool only says it timed out)."""
+    try:
+        import psycopg
+
+        psycopg.connect(url, connect_timeout=5).close()
+    except Exception as exc:
+        return " ".join(str(exc).split())
+    return None
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
