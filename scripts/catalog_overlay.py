@@ -1007,7 +1007,8 @@ SERVICES: dict[str, ServiceOverlay] = {
         "name": "Google Forms and Calendar embeds",
         "provider": "Google",
         "category": "preferences",
-        "signatures": ["docs.google.com/forms/", "calendar.google.com/calendar/embed"],
+        # The embed codes' URLs only: a script that links to a form (a feedback button) is not one.
+        "signatures": ["/viewform?embedded=true", "calendar.google.com/calendar/embed"],
     },
     "google-translate": {
         "name": "Google Translate widget",

@@ -143,3 +143,19 @@ def test_nothing_of_the_vendor_loads_or_runs_without_consent(snippet: bytes, ser
 def test_consent_platforms_and_a_consent_mode_default_are_left_alone(snippet: bytes) -> None:
     page = PAGE % snippet
     assert run(page, deny_all, rules=CATALOG) == page
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        # A feedback button that opens a Google Form: a link, not an embed.
+        b'<script>document.getElementById("fb").onclick=function(){'
+        b'window.open("https://docs.google.com/forms/d/e/1FAIpQLSf/viewform")}</script>',
+        # A site's own Consent Mode update after its own banner: configuration only.
+        b"<script>gtag('set', 'url_passthrough', true);</script>",
+    ],
+    ids=["google-form-link", "gtag-set"],
+)
+def test_a_sites_own_script_that_only_names_a_vendor_stays(script: bytes) -> None:
+    page = PAGE % script
+    assert run(page, deny_all, rules=CATALOG) == page
