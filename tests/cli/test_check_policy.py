@@ -116,3 +116,28 @@ def test_a_file_not_in_utf8_names_the_line_and_the_byte(
     assert main(["check-policy", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}:3: not UTF-8: byte 0xe9 (column 20)" in err
+
+
+@pytest.mark.parametrize(
+    ("code", "accepted"),
+    [
+        ("US-CA", True),
+        ("US-DC", True),
+        ("US-PR", True),
+        ("CA-QC", True),
+        ("FR-75", True),
+        ("DE-BY", True),
+        ("US-ZZ", False),
+        ("US-CAL", False),
+        ("CA-XX", False),
+    ],
+)
+def test_a_made_up_us_or_canadian_subdivision_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, accepted: bool
+) -> None:
+    """State and provincial laws are written per subdivision there: a typo would never match a
+    visitor and silently leave the default rule in force."""
+    path = write(tmp_path, f'[regions]\n"{code}" = "opt_out"\n')
+    assert main(["check-policy", path]) == (0 if accepted else 1)
+    if not accepted:
+        assert f"{path}:2: regions.{code}: " in capsys.readouterr().err

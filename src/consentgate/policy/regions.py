@@ -61,6 +61,73 @@ FRENCH_REGIONS: frozenset[str] = frozenset(
 COMMON_MISTAKES: dict[str, str] = {"UK": "GB", "EL": "GR"}
 
 _SUBDIVISION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
+# The subdivisions of the countries whose privacy laws are made by subdivision (US states,
+# Canadian provinces): a made-up code there (`US-ZZ`) would silently never match a visitor.
+# ISO 3166-2:US (states, DC, outlying areas) and ISO 3166-2:CA.
+KNOWN_SUBDIVISIONS: dict[str, frozenset[str]] = {
+    "US": frozenset(
+        [
+            "AL",
+            "AK",
+            "AZ",
+            "AR",
+            "CA",
+            "CO",
+            "CT",
+            "DE",
+            "FL",
+            "GA",
+            "HI",
+            "ID",
+            "IL",
+            "IN",
+            "IA",
+            "KS",
+            "KY",
+            "LA",
+            "ME",
+            "MD",
+            "MA",
+            "MI",
+            "MN",
+            "MS",
+            "MO",
+            "MT",
+            "NE",
+            "NV",
+            "NH",
+            "NJ",
+            "NM",
+            "NY",
+            "NC",
+            "ND",
+            "OH",
+            "OK",
+            "OR",
+            "PA",
+            "RI",
+            "SC",
+            "SD",
+            "TN",
+            "TX",
+            "UT",
+            "VT",
+            "VA",
+            "WA",
+            "WV",
+            "WI",
+            "WY",
+            "DC",
+            "AS",
+            "GU",
+            "MP",
+            "PR",
+            "UM",
+            "VI",
+        ]
+    ),
+    "CA": frozenset(["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"]),
+}
 
 US_CHOICE_LIFETIME = 390 * DAY  # "13 months": an opt-out must not be re-asked for 12 months
 US_CHOICES_LINK = "Your Privacy Choices"
@@ -74,6 +141,9 @@ def expand(code: str) -> tuple[str, ...]:
         return (code,)
     match = _SUBDIVISION.match(code)
     if match and match.group(1) in COUNTRIES:
+        known = KNOWN_SUBDIVISIONS.get(match.group(1))
+        if known is not None and code[3:] not in known:
+            raise ValueError(f"{code!r} is not an ISO 3166-2 subdivision of {match.group(1)}")
         return (code,)
     hint = COMMON_MISTAKES.get(code.upper())
     if hint:
