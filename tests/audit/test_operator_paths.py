@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from consentgate.audit.chain import load_key
+from consentgate.audit.stores import open_store
 from consentgate.cli import main
 from consentgate.http.middleware import ConsentGate
 from tests.http.test_durable_consent import KEY as SECRET
@@ -169,7 +170,7 @@ def test_a_wrong_or_missing_key_is_not_reported_as_tampering(
     wrong = tmp_path / "wrong.key"
     wrong.write_text("w" * 40)
     for key_args in (["--key-file", str(wrong)], []):
-        assert main(["audit", "verify", "--store", url, *key_args]) == 2
+        assert main(["audit", "verify", "--store", url, *key_args]) == 3
         out = capsys.readouterr().out
         assert "unverified" in out and "--key-file it was written with" in out
         assert "edited" not in out and "forged" not in out
@@ -186,7 +187,7 @@ def test_a_wrong_or_missing_key_is_not_reported_as_tampering(
     export = tmp_path / "out.jsonl"
     assert main(["audit", "export", "--store", url, "--format", "jsonl", "-o", str(export)]) == 0
     capsys.readouterr()
-    assert main(["audit", "verify-export", str(export), "--key-file", str(wrong)]) == 2
+    assert main(["audit", "verify-export", str(export), "--key-file", str(wrong)]) == 3
     out = capsys.readouterr().out
     assert out.count("UNVERIFIED") == 1 and "BROKEN" not in out
     assert main(["audit", "verify-export", str(export), "--key-file", str(audit_key_file)]) == 0
@@ -236,7 +237,11 @@ def test_verify_against_a_heads_file_without_heads_is_refused(
     heads = tmp_path / "heads.json"
     heads.write_text("{}")
     assert main(["audit", "verify", "--store", url, "--heads", str(heads)]) == 2
-    assert "lists no chain heads" in capsys.readouterr().err
+    assert "is not a heads document" in capsys.readouterr().err
+    # What `audit heads` writes for an empty log is a heads document: it verifies.
+    assert main(["audit", "heads", "--store", url]) == 0
+    heads.write_text(capsys.readouterr().out)
+    assert main(["audit", "verify", "--store", url, "--heads", str(heads)]) == 0
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
@@ -289,3 +294,57 @@ def test_an_unreachable_postgres_is_named_once_with_the_reason_and_no_password(
     assert err.count("\n") == 1, err  # one line: not one per retry of the pool
     assert "cannot connect to postgresql://postgres:***@127.0.0.1" in err and "Connection refused" in err
     assert "s3cret" not in err
+
+
+def test_a_forged_chain_beside_sound_ones_is_forged_not_a_key_problem(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records inserted by someone without the key form a chain none of whose records
+    verifies; the rest of the log verifies with the key given, so the key is right."""
+    from consentgate.audit.chain import Sealer
+    from tests.audit.conftest import make_event
+    from tests.audit.test_commands import _seed
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    _seed(url, 5)
+    forger = Sealer(b"f" * 40)
+
+    async def inject() -> None:
+        store = open_store(url)
+        await store.open()
+        await store.write(forger.seal(make_event(i, ts=1_760_000_100_000 + i) for i in range(2)))
+        await store.close()
+
+    asyncio.run(inject())
+    assert main(["audit", "verify", "--store", url, "--key-file", str(audit_key_file)]) == 1
+    out = capsys.readouterr().out
+    assert "forged" in out and "unverified" not in out
+
+
+def test_a_purged_jsonl_log_and_a_spool_stay_owner_only(
+    tmp_path: Path, audit_key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from consentgate.audit.chain import Sealer
+    from consentgate.audit.spool import Spool
+    from tests.audit.conftest import KEY, make_event
+
+    os.umask(0o022)
+    path = tmp_path / "consent.jsonl"
+    url = f"jsonl:///{path}"
+    _seed_years_ago(url, 6, 4, audit_key_file)
+    assert (
+        main(["audit", "purge", "--store", url, "--key-file", str(audit_key_file), "--older-than", "3y"]) == 0
+    )
+    assert "deleted 4 records" in capsys.readouterr().out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    sealer = Sealer(KEY)
+    spool = Spool(tmp_path / "spool", sealer.chain_id)
+    spool.add(
+        [
+            sealer.seal_one(make_event(0))
+            if hasattr(sealer, "seal_one")
+            else next(iter(sealer.seal([make_event(0)])))
+        ]
+    )
+    assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
+    spool.close()

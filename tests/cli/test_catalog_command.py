@@ -33,3 +33,8 @@ def test_words_find_services_by_id_or_name_and_the_id_works_in_a_policy(
 def test_nothing_found_exits_1_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "no-such-vendor-anywhere"]) == 1
     assert "nothing matches" in capsys.readouterr().err
+
+
+def test_a_query_that_is_not_a_url_is_read_as_words(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "["]) in (0, 1)  # no traceback, whatever matches
+    assert "Traceback" not in capsys.readouterr().err

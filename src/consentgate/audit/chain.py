@@ -20,6 +20,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -463,11 +464,11 @@ def checkpoint_valid(checkpoint: Checkpoint, mac: Mac) -> bool:
 
 ProblemKind = Literal["edited", "deleted", "reordered", "forged", "checkpoint", "truncated", "unverified"]
 
-# Why a chain fails when none of its records verifies, whatever key is tried.
+# Why a log fails when none of its records verifies, whatever key is tried.
 UNVERIFIED = (
-    "no key given verifies any of its records: the chain was written with another key (pass "
-    "the --key-file it was written with; retired keys after the current one), or without one, "
-    "or every record was rewritten"
+    "no key given verifies any record of the log: it was written with another key (pass the "
+    "--key-file it was written with; retired keys after the current one), or without one, or "
+    "every record was rewritten"
 )
 
 
@@ -633,7 +634,27 @@ async def verify(store: Store, key: Keys, *, known_heads: Sequence[KnownHead] = 
         reports.append(
             await _verify_chain(store, chain_id, macs, checkpoints.get(chain_id), known.get(chain_id))
         )
+    # A chain none of whose records verifies is "unverified" (the key is not the log's) only
+    # when nothing in the log verifies: when other chains or a checkpoint do, the key is right
+    # and such a chain was forged (or written with a retired key not given).
+    if any(report.records for report in reports) or any(
+        checkpoint_mac(checkpoint, macs) is not None for checkpoint in checkpoints.values()
+    ):
+        reports = [_forged_if_unverified(report) for report in reports]
     return VerifyReport(keyed=key is not None and key != [], chains=tuple(reports))
+
+
+def _forged_if_unverified(report: ChainReport) -> ChainReport:
+    problem = report.problem
+    if problem is None or problem.kind != "unverified":
+        return report
+    message = (
+        "no record of this chain matches its hash under the keys given, while the rest of the log "
+        "does: forged records, or a chain written with a retired key not given (--key-file)"
+    )
+    return dataclasses.replace(
+        report, problem=Problem("forged", problem.chain_id, problem.seq, problem.event_id, message)
+    )
 
 
 async def _verify_chain(

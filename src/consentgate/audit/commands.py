@@ -2,7 +2,8 @@
 
 The store comes from ``--store URL`` or ``CONSENTGATE_AUDIT_STORE``; the chain key from
 ``--key-file FILE`` or ``CONSENTGATE_AUDIT_KEY``. Exit status: 0 fine, 1 the log (or an export)
-failed verification, 2 a usage or store error.
+failed verification, 2 a usage or store error, 3 (verify, verify-export) no record verifies with
+the key given: not the log's key, or every record rewritten.
 """
 
 from __future__ import annotations
@@ -300,13 +301,17 @@ def _verify(args: argparse.Namespace) -> int:
     heads = []
     if args.heads:
         try:
-            heads = known_heads(json.loads(Path(args.heads).read_text("utf-8")))
+            document = json.loads(Path(args.heads).read_text("utf-8"))
         except (OSError, ValueError) as exc:
             raise _UsageError(f"--heads: {exc}") from None
-        if not heads:
-            # Checking against no heads would check nothing and still say OK.
+        heads = known_heads(document)
+        listed = document.get("chain_heads") if isinstance(document, dict) else None
+        if not isinstance(listed, list) or len(heads) != len(listed):
+            # A file that is not a heads document would check nothing and still say OK. (The
+            # heads of an empty log, an empty list, are a heads document.)
             raise _UsageError(
-                f"--heads: {args.heads} lists no chain heads (chain_heads: chain_id, last_seq, last_hash)"
+                f"--heads: {args.heads} is not a heads document "
+                "(chain_heads: a list of chain_id, last_seq, last_hash)"
             )
 
     async def body(store: Store) -> int:
@@ -316,7 +321,7 @@ def _verify(args: argparse.Namespace) -> int:
         else:
             print_report(report, sys.stdout)
         if report.problems and all(problem.kind == "unverified" for problem in report.problems):
-            return 2  # nothing says the log was changed: the key given is not its key
+            return 3  # no record verifies with the key given: not its key, or all rewritten
         return 0 if report.ok else 1
 
     return _run(args, body)
@@ -360,7 +365,7 @@ def _verify_export(args: argparse.Namespace) -> int:
         print(f"{'UNVERIFIED' if check.unverified and problem.startswith('no row') else 'BROKEN'} {problem}")
     print(f"{'OK' if check.ok else 'FAILED'}: {check.rows} rows checked in {args.file}")
     if check.unverified and len(check.problems) == 1:
-        return 2  # nothing says the export was changed: the key given is not its key
+        return 3  # no row verifies with the key given: not its key, or all rewritten
     return 0 if check.ok else 1
 
 

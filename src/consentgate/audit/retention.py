@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 
 from consentgate.audit.chain import (
-    UNVERIFIED,
     ChainWalk,
     Keys,
     Mac,
@@ -111,7 +110,10 @@ async def purge(
             chain_key = found
         last_hash, why = await _verified_prefix(store, plan, previous, chain_key)
         if why and await unverifiable(store, plan.chain_id, previous.seq if previous else 0, macs):
-            why = f"not purged: {UNVERIFIED}"
+            why = (
+                "not purged: no record of this chain verifies under the keys given (pass the "
+                "--key-file it was written with; retired keys after the current one), or it was forged"
+            )
         if why:
             skipped.append((plan.chain_id, why))
             continue

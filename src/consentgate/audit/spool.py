@@ -145,7 +145,9 @@ class Spool:
             # Created under a temporary name and locked before it gets its real name, so no
             # other writer can mistake it for an orphan in between.
             temporary = self.directory / f".{self.path.name}.new"
-            handle = open(temporary, "a+b")  # noqa: SIM115 - lives as long as the writer
+            # Owner-only, like the log it stands in for: it holds whole events.
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            handle = os.fdopen(fd, "a+b")
             if not _try_lock(handle):  # pragma: no cover - the chain id is unique
                 handle.close()
                 raise OSError(f"{temporary} is locked by another process")

@@ -169,7 +169,10 @@ def catalog_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out if out is not None else sys.stdout
     query = str(args.query).strip()
-    host = urlsplit(query if "//" in query else f"//{query}").hostname or "" if query else ""
+    try:
+        host = urlsplit(query if "//" in query else f"//{query}").hostname or "" if query else ""
+    except ValueError:  # not a URL ("[", a bracketed non-address): words only
+        host = ""
     found = []
     by_host = catalog_lookup().service_for_host(host) if host and "." in host else None
     if by_host is not None:

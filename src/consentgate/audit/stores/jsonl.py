@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -416,7 +417,10 @@ class JsonlStore:
             self._append(self._checkpoints, [json.dumps(checkpoint.to_dict(), separators=(",", ":"))])
             temporary = self.path.with_name(self.path.name + ".purge.tmp")
             deleted = 0
-            with open(temporary, "wb") as out:
+            # The rewritten log keeps the log's own mode (owner-only when we created it).
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as out:
+                os.fchmod(out.fileno(), mode)  # (O_CREAT's mode passes through the umask)
                 for _, line in self._lines(self.path):
                     record = self._parse(line)
                     seq = None if record is None else record.get("seq")
