@@ -41,9 +41,12 @@ async def test_a_same_origin_frame_has_no_banner_but_holds_its_trackers(destinat
         # a <frameset>'s frame: the frameset page has no body to show the banner in
         (("sec-fetch-dest", "frame"), ("sec-fetch-site", "same-origin")),
         (("sec-fetch-dest", "iframe"),),  # no Sec-Fetch-Site: nothing says whose page it is
+        # a link followed inside a frame (maybe one on another site's page): same-origin names
+        # the frame's own page as the initiator, not the page holding the frame
+        (("sec-fetch-dest", "iframe"), ("sec-fetch-site", "same-origin"), ("sec-fetch-user", "?1")),
         (),  # no Fetch Metadata at all (Safari before 16.4)
     ],
-    ids=["cross-site", "same-site", "frameset", "no-site", "no-fetch-metadata"],
+    ids=["cross-site", "same-site", "frameset", "no-site", "link-inside-a-frame", "no-fetch-metadata"],
 )
 async def test_a_frame_that_may_not_sit_in_a_page_with_the_banner_keeps_it(
     headers: tuple[tuple[str, str], ...],

@@ -219,12 +219,19 @@ class Request:
         placeholders work, and a choice made around it applies when it next loads.
 
         A frame on another site's page keeps its banner: that page cannot ask for this site.
-        So do the frames of a ``<frameset>`` (which has no body to show it in) and every frame
-        from a browser without Fetch Metadata (Safari before 16.4)."""
+        So do pages a visitor opens by a link or a form inside a frame (Fetch Metadata cannot
+        tell whose page holds that frame), the frames of a ``<frameset>`` (which has no body to
+        show it in) and every frame from a browser without Fetch Metadata (Safari before
+        16.4)."""
         if self._framed is None:
             self._framed = (
                 self.header(b"sec-fetch-dest").strip().lower() in _FRAME_DESTINATIONS
                 and self.header(b"sec-fetch-site").strip().lower() == "same-origin"
+                # Sec-Fetch-Site names who started the navigation, not who holds the frame: a
+                # link followed or a form sent inside a frame on another site's page is
+                # same-origin too, but a person started it (Sec-Fetch-User), and the page
+                # around a frame does not: such a page keeps its banner.
+                and self.header(b"sec-fetch-user").strip() != "?1"
             )
         return self._framed
 
