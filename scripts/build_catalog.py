@@ -384,6 +384,13 @@ class Builder:
         known = self.cookie_only_by_key.get(key)
         if known is not None:
             return self.drafts[known]
+        overlay = SERVICES.get(service_id)
+        if overlay is not None and "entity" not in overlay:
+            # A service the overlay adds under this platform's own name: its cookies belong to it.
+            raise SystemExit(
+                f"catalog_overlay: service {service_id!r} takes the id of the Open Cookie Database "
+                f'platform {platform!r}: add "platforms": [{platform!r}] to it, or pick another id'
+            )
         if service_id in self.drafts or service_id in SERVICES:
             # the id is taken by a host-based service of another vendor
             service_id = self._free_id(service_id, category)

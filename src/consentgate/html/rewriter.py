@@ -1454,7 +1454,23 @@ b'<form id="f1" hidden method="post"><input type="hidden" name="a" value="1"></f
 
 # Services whose frames are ad slots or measurement, nothing a visitor would ask to load.
 _NOTHING_TO_OFFER: Final = frozenset(
-    {"advertising", "analytics", "marketing", "tag management", "performance monitoring"}
+    {
+        "advertising",
+        "analytics",
+        "marketing",
+        "tag management",
+        "performance monitoring",
+        "session replay",
+        "error monitoring",
+        "affiliate tracking",
+        "visitor identification",
+        "visitor tracking",
+        "email marketing",
+        "pop-ups",
+        "push notifications",
+        "website personalisation",
+        "product tours",
+    }
 )
 
 
