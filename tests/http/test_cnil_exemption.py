@@ -371,8 +371,27 @@ async def test_the_no_js_form_objects_by_leaving_the_switch_off_and_keeps_it_whe
     assert script_live(kept, "stats.shop.fr") and not script_live(kept, "stats.example")
     assert not script_live(objected, "stats.shop.fr")
     assert [e.services["matomo"] for e in sink.events] == [True, False]
-    # Without JavaScript the objection is named by the server all the same.
+    # Without JavaScript the objection is named by the server all the same, and the control
+    # is recorded as the runtime records it.
     assert [e.detail.get("cnil_objection") for e in sink.events] == [None, "matomo"]
+    assert [e.ui_action for e in sink.events] == ["preferences.save", "reopen.save.cnil_object"]
+
+
+async def test_the_no_js_banner_refusal_is_recorded_as_an_objection_like_the_runtimes() -> None:
+    app, sink = gate()
+    async with client(app, "FR") as http:
+        page = (await http.get("/")).text
+        await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "ui": "banner", "csrf": csrf_of(page), "next": "/"},
+        )
+        # A second refusal objects to nothing that was still on: no objection mark.
+        page = (await http.get("/_consentgate/preferences")).text
+        await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "ui": "preferences", "csrf": csrf_of(page), "next": "/"},
+        )
+    assert [e.ui_action for e in sink.events] == ["banner.reject_all.cnil_object", "preferences.reject_all"]
 
 
 async def test_consenting_to_statistics_with_the_switch_off_still_objects_in_france() -> None:

@@ -275,8 +275,19 @@ class Endpoints:
             )
             if objected:
                 detail["cnil_objection"] = ",".join(objected)
+        ui_action = choice.ui_action
+        if (
+            exempt
+            and objected
+            and choice.next_url is not None  # a form: the runtime marks its own posts
+            and ui_action
+            and not ui_action.endswith(".cnil_object")
+            and any(request.consent.allows_service(sid, categories.get(sid, "")) for sid in objected)
+        ):
+            # As the runtime records it: a choice that turns off exempt measurement that was on.
+            ui_action = f"{ui_action}.cnil_object"[:64]
         event = consent_event(
-            self.gate, request, consent, action, ui_action=choice.ui_action, page=page, detail=detail
+            self.gate, request, consent, action, ui_action=ui_action, page=page, detail=detail
         )
         if event is None:
             return None  # a crawler: nothing to record (the caller checked is_bot already)
