@@ -24,7 +24,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from consentgate.html.signatures import SignatureScanner
@@ -289,27 +289,7 @@ class Rules:
         it, is declared by a service (trailing dots allowed). A superset: first party and
         over-long hosts are the exact check's business. It starts with ``//``."""
         domains = sorted({normalise_host(h) for s in self.policy.services for h in s.hosts} - {""})
-        if not domains:
-            return rb"(?!)"
-        trie: dict[int, dict] = {}  # type: ignore[type-arg]
-        for domain in domains:
-            node = trie
-            for byte in domain.encode("utf-8"):
-                node = node.setdefault(byte, {})
-            node[-1] = {}
-
-        def emit(node: dict) -> bytes:  # type: ignore[type-arg]
-            branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
-            if -1 in node:
-                branches.append(b"")  # an empty alternative, not `?`: `re` repeats are slow
-            return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-
-        host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
-        label = rb"[^./\\?#\"'\t\n\f\r >:@]*+"
-        # The trie is tried at the host's start, then after each dot, label by label (a lazy
-        # repeat of possessive labels): a greedy `host_byte*` then `\.` would back off one byte
-        # at a time, and the 2,000-host trie would be tried at every dot on the way back.
-        return rb"//(?:" + label + rb"\.)*?(?:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"
+        return _host_trie_pattern(tuple(domains))
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):
@@ -461,3 +441,30 @@ def _most_sensitive(categories: Iterable[str | None]) -> str | None:
 def _text(value: bytes) -> str:
     text = value.decode("latin-1")
     return html.unescape(text) if "&" in text else text
+
+
+@lru_cache(maxsize=8)
+def _host_trie_pattern(domains: tuple[str, ...]) -> bytes:
+    """:attr:`Rules.known_host_pattern` for these (sorted) domains: built once per process for
+    the catalog's 2,000 hosts, not once per middleware."""
+    if not domains:
+        return rb"(?!)"
+    trie: dict[int, dict] = {}  # type: ignore[type-arg]
+    for domain in domains:
+        node = trie
+        for byte in domain.encode("utf-8"):
+            node = node.setdefault(byte, {})
+        node[-1] = {}
+
+    def emit(node: dict) -> bytes:  # type: ignore[type-arg]
+        branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b >= 0]
+        if -1 in node:
+            branches.append(b"")  # an empty alternative, not `?`: `re` repeats are slow
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+    host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
+    label = rb"[^./\\?#\"'\t\n\f\r >:@]*+"
+    # The trie is tried at the host's start, then after each dot, label by label (a lazy
+    # repeat of possessive labels): a greedy `host_byte*` then `\.` would back off one byte
+    # at a time, and the 2,000-host trie would be tried at every dot on the way back.
+    return rb"//(?:" + label + rb"\.)*?(?:" + emit(trie) + rb")\.*(?!" + host_byte + rb")"

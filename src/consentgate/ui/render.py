@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from importlib import resources
 from typing import Literal, NamedTuple, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import quote, urlsplit
@@ -368,6 +369,29 @@ class _CompactLoader(jinja2.BaseLoader):
         return _LAYOUT_WHITESPACE.sub("", source), None, lambda: True
 
 
+@cache
+def _compiled_templates() -> dict[str, jinja2.Template]:
+    """The templates, compiled once per process: they do not depend on the policy (what does is
+    passed in when they render), and compiling them costs more than the rest of a UI."""
+    env = jinja2.Environment(
+        loader=_CompactLoader(),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return {name: env.get_template(name) for name in _TEMPLATES}
+
+
+@cache
+def _static_sources() -> tuple[str, str]:
+    """The served runtime (shortened) and the stylesheet without the theme, once per process."""
+    static = resources.files("consentgate.ui").joinpath("static")
+    runtime = mangle(_strip_js(static.joinpath("runtime.js").read_text("utf-8"))).code
+    return runtime, _strip_css(static.joinpath("banner.css").read_text("utf-8"))
+
+
 class UI:
     """Renders consentgate's banner, preference centre and placeholders for one policy.
 
@@ -405,15 +429,7 @@ class UI:
         self._locales = Locales(policy)
         self._privacy_url = privacy_url
         self._consent_url = f"{prefix}/consent"
-        self._env = jinja2.Environment(
-            loader=_CompactLoader(),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            auto_reload=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._templates = {name: self._env.get_template(name) for name in _TEMPLATES}
+        self._templates = _compiled_templates()
         self._assets: dict[str, tuple[bytes, str]] = {}
         self._asset_urls: dict[str, str] = {}
         self._load_assets()
@@ -454,9 +470,7 @@ class UI:
 
     # -- assets -----------------------------------------------------------------------------
     def _load_assets(self) -> None:
-        static = resources.files("consentgate.ui").joinpath("static")
-        runtime = mangle(_strip_js(static.joinpath("runtime.js").read_text("utf-8"))).code
-        stylesheet = _strip_css(static.joinpath("banner.css").read_text("utf-8"))
+        runtime, stylesheet = _static_sources()
         sources = {
             "js": ("runtime", runtime.encode()),
             # The theme's custom properties go into the same file: no inline style anywhere.
