@@ -109,7 +109,8 @@ async def purge(
                 continue
             chain_key = found
         last_hash, why = await _verified_prefix(store, plan, previous, chain_key)
-        if why and await unverifiable(store, plan.chain_id, previous.seq if previous else 0, macs):
+        start_seq = previous.seq if previous is not None else 0
+        if why and await unverifiable(store, plan.chain_id, start_seq, macs):
             why = (
                 "not purged: no record of this chain verifies under the keys given (pass the "
                 "--key-file it was written with; retired keys after the current one), or it was forged"
@@ -118,7 +119,6 @@ async def purge(
             skipped.append((plan.chain_id, why))
             continue
         if dry_run:  # what the purge would delete: the verified prefix after the checkpoint
-            start_seq = previous.seq if previous is not None else 0
             purged.append(PurgedChain(plan.chain_id, plan.upto_seq, plan.upto_seq - start_seq))
             continue
         signature = sign_checkpoint(

@@ -272,8 +272,9 @@ class JsonlStore:
     # --- notices, cookies, checkpoints -----------------------------------------------------
 
     def _append(self, path: Path, lines: Sequence[str]) -> None:
-        create_private(path)
-        with open(path, "ab") as handle:
+        # One open call creates a missing file owner-only (O_CREAT's mode): no extra system
+        # calls on every write to make it private.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as handle:
             handle.write("".join(line + "\n" for line in lines).encode())
             handle.flush()
             os.fsync(handle.fileno())
