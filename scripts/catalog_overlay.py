@@ -321,6 +321,10 @@ SERVICES: dict[str, ServiceOverlay] = {
         "name": "HubSpot",
         "privacy_url": "https://legal.hubspot.com/privacy-policy",
         "platforms": ["Hubspot", "HubSpot"],
+        # HubSpot CMS serves a site's own theme CSS, JS and images from these (file manager,
+        # CMS assets): blocking them takes a HubSpot-hosted site's layout with them. The
+        # tracking code is on hs-scripts.com, hs-analytics.net, hs-banner.com, hubspot.com...
+        "drop_hosts": ["*.hubspot.net", "*.hsstatic.net"],
         "signatures": ["_hsq.push(", "js.hs-scripts.com", "js.hs-analytics.net", "hbspt.forms.create("],
     },
     "segment": {

@@ -159,3 +159,22 @@ def test_consent_platforms_and_a_consent_mode_default_are_left_alone(snippet: by
 def test_a_sites_own_script_that_only_names_a_vendor_stays(script: bytes) -> None:
     page = PAGE % script
     assert run(page, deny_all, rules=CATALOG) == page
+
+
+def test_a_hubspot_hosted_sites_own_assets_stay_and_its_tracking_code_waits() -> None:
+    # HubSpot CMS serves the site's theme and file-manager images from HubSpot's own hosts.
+    assets = (
+        b'<link rel="stylesheet" href="https://cdn2.hubspot.net/hub/123/hub_generated/template_assets/theme.min.css">'
+        b'<link rel="stylesheet" href="https://static.hsstatic.net/BottomFunnelCMSContent/ex/cms.css">'
+        b'<script src="https://static.hsstatic.net/jquery-libs/static-1.4/jquery/jquery-1.11.2.js"></script>'
+        b'<img src="https://cdn2.hubspot.net/hubfs/123/logo.png" alt="Acme">'
+    )
+    page = PAGE % assets
+    assert run(page, deny_all, rules=CATALOG) == page
+    tracking = b'<script id="hs-script-loader" async defer src="//js.hs-scripts.com/123.js"></script>'
+    out = run(PAGE % (assets + tracking), deny_all, rules=CATALOG)
+    assert assets in out
+    assert (
+        b'data-consentgate-service="hubspot"' in out
+        and b'data-consentgate-src="//js.hs-scripts.com/123.js"' in out
+    )

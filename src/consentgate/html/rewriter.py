@@ -183,6 +183,12 @@ _BLANKS: Final = {
 # would be "unknown".
 _LAZY: Final = frozenset({"img", "image", "iframe", "source"})
 _LAZY_ATTRS: Final = (b"data-src", b"data-srcset")
+# Where lazy loaders park the URL they copy into src/srcset: lazysizes and most (data-src),
+# WP Rocket and a3 (data-lazy-src), LiteSpeed (data-litespeed-src), vanilla-lazyload options
+# (data-ll-src), Avada (data-orig-src), jquery.lazyload (data-original), echo.js, Layzr.
+_LAZY_NAME = re.compile(
+    rb"data-(?:[a-z0-9-]*-)?src(?:set)?|data-original(?:-set)?|data-(?:lazy|lazyload|echo|layzr)"
+)
 _MOVED_NAME: Final = {
     b"src": b"data-consentgate-src",
     b"srcset": b"data-consentgate-srcset",
@@ -1047,15 +1053,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         rules = self._rules
         verdict = rules.classify_markup(attrs)
         primary = _FOREIGN_URL_ATTRS[name] if event.foreign else _URL_ATTRS[name]
-        lazy = name in _LAZY and (b"data-src" in attrs or b"data-srcset" in attrs)
+        lazy = _lazy_attrs(attrs) if name in _LAZY else ()
         source = primary
         if verdict is None:
             unknown_counts = name in _UNKNOWN_COUNTS
             verdict = self._classify_attrs(attrs, primary, unknown_counts)
             if verdict is None and lazy:
                 # Lazy loaders copy data-src into src: a tracker parked there loads all the same.
-                source = _LAZY_ATTRS
-                verdict = self._classify_attrs(attrs, _LAZY_ATTRS, False)
+                source = lazy
+                verdict = self._classify_attrs(attrs, lazy, False)
         if verdict is None and name in _DOCUMENT_FRAMES:
             verdict = self._document_verdict(attrs[a] for a in primary if a in attrs)
         if verdict is None and event.truncated and (name == "iframe" or not any(a in attrs for a in primary)):
@@ -1063,10 +1069,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
         if verdict is None:
             return None
-        moved = {a: _MOVED_NAME[a] for a in source if a in attrs}
-        if source is _LAZY_ATTRS and any(a in attrs for a in primary):
-            # never two attributes of one name: the site's placeholder src stays where it is
-            moved = {a: b"data-consentgate-" + a for a in moved}
+        if source is lazy:
+            moved = _lazy_moves(lazy, has_primary=any(a in attrs for a in primary))
+        else:
+            moved = {a: _MOVED_NAME[a] for a in source if a in attrs}
         insert = _markers(verdict)
         if event.truncated:
             insert = _BLANKS[name] + insert
@@ -1567,8 +1573,36 @@ def _is_charset_meta(attrs: dict[bytes, bytes]) -> bool:
     )
 
 
+def _lazy_attrs(attrs: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
+    """The attributes of an image or frame a lazy loader may copy into its src or srcset."""
+    return tuple(
+        a
+        for a in attrs
+        if a.startswith(b"data-") and not a.startswith(b"data-consentgate-") and _LAZY_NAME.fullmatch(a)
+    )
+
+
+def _lazy_moves(lazy: tuple[bytes, ...], *, has_primary: bool) -> dict[bytes, bytes]:
+    """Where a tracker's lazy attributes go while blocked. data-src/-srcset beside the site's own
+    src go back under their names (lazysizes watches them); any other loader's attribute goes
+    back as src or srcset itself, as its loader (which looked for it once, at start) would have
+    put it; never two attributes of one name: later ones stay inert."""
+    moved: dict[bytes, bytes] = {}
+    taken: set[bytes] = set()
+    for attr in lazy:
+        if has_primary and attr in _LAZY_ATTRS:
+            target = b"data-consentgate-" + attr
+        else:
+            target = b"data-consentgate-srcset" if attr.endswith(b"set") else b"data-consentgate-src"
+        if target in taken:
+            target = b"data-consentgate-inert-" + attr
+        taken.add(target)
+        moved[attr] = target
+    return moved
+
+
 def _urls(attr: bytes, value: bytes) -> list[bytes]:
-    if attr in (b"srcset", b"data-srcset", b"imagesrcset"):
+    if attr.endswith(b"srcset") or attr in (b"data-original-set",):
         return [c.strip(_WS).split()[0] for c in value.split(b",") if c.strip(_WS)]
     if attr == b"ping":
         return value.split()
