@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Final, Literal
 
+from consentgate.html.carrier import DataCarrier
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
@@ -419,6 +420,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._stream_script: Verdict | None = None  # a long script being scanned as it streams
         self._stream_scan_from = -1
         self._stream_found: Verdict | None = None
+        self._carrier: DataCarrier | None = None  # a streamed script that may be framework data
+        self._carrier_fed = 0
         self._stream_line = 0
         # Content rewritten as markup once its element ends: <noscript> (what a browser without
         # JavaScript loads), or raw text that is markup in the other reading of a guess about
@@ -936,26 +939,55 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         from the start tag, whatever the chunks), then scan the rest as it streams."""
         self._held = None
         cut = max(event.end, event.start + self._max_buffer)
-        verdict = self._rules.classify_inline(self._tok.slice(event.end, cut), whole=False)
-        self._decide_script(event, attrs, verdict)
+        first = self._tok.slice(event.end, cut)
+        verdict = self._rules.classify_inline(first, whole=False)
+        carrier = DataCarrier()
+        if verdict is not None and carrier.feed(first):
+            # Maybe a framework's data (consentgate.html.carrier), which must stay whole: it
+            # streams, and is broken at its end unless all of it proves to be data.
+            self._carrier, self._carrier_fed = carrier, cut
+            self._stream_found = verdict
+            verdict = None
+        else:
+            self._decide_script(event, attrs, verdict)
         if verdict is None:
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
             self._stream_scan_from = max(event.end, cut - _SIG_OVERLAP)
             self._stream_line = self._line(event.start)
+            if self._carrier is None and carrier.feed(first):
+                self._carrier, self._carrier_fed = carrier, cut
 
     def _end_stream(self, content_end: int) -> None:
-        """End of a streamed script: a signature met after the cut, not granted, breaks it."""
+        """End of a streamed script: a signature met after the cut, not granted, breaks it,
+        unless all of the script was a framework's data."""
         self._scan_stream(content_end)
+        carrier = self._carrier
+        if carrier is not None:
+            self._carrier = None
+            if carrier.feed(b"", final=True):
+                self._stream_found = None
+            elif self._stream_found is not None:
+                found = self._stream_found
+                self._report("script", found, self._stream_line, self._action(found))
         if self._stream_found is not None and not self._stream_allowed():
             self._replace(content_end, content_end, _BREAKER)
         self._stream_script = self._stream_found = None
 
     def _scan_stream(self, upto: int) -> None:
+        carrier = self._carrier
+        if carrier is not None and upto > self._carrier_fed:
+            if not carrier.feed(self._tok.slice(self._carrier_fed, upto)):
+                self._carrier = None
+                if self._stream_found is not None:  # reported now that it is not data
+                    found = self._stream_found
+                    self._report("script", found, self._stream_line, self._action(found))
+            self._carrier_fed = upto
         if self._stream_found is None and upto > self._stream_scan_from:
             verdict = self._rules.classify_inline(self._tok.slice(self._stream_scan_from, upto), whole=False)
             if verdict is not None:
                 self._stream_found = verdict
-                self._report("script", verdict, self._stream_line, self._action(verdict))
+                if self._carrier is None:  # (data or not is known at its end)
+                    self._report("script", verdict, self._stream_line, self._action(verdict))
         self._stream_scan_from = max(self._stream_scan_from, upto - _SIG_OVERLAP)
 
     def _stream_allowed(self) -> bool:

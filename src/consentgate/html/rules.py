@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal
 
+from consentgate.html.carrier import is_data_carrier
 from consentgate.html.signatures import SignatureScanner
 from consentgate.policy.lookup import normalise_host
 from consentgate.policy.model import NECESSARY, Policy, Service, UnknownMode
@@ -312,7 +313,8 @@ class Rules:
         """
         scanner = self._signatures
         if scanner is None:
-            return self._loaded_script(script, page_host) if whole else None
+            verdict = self._loaded_script(script, page_host) if whole else None
+            return None if verdict is not None and is_data_carrier(script) else verdict
         key = (len(script), hash(script), whole, page_host)
         verdict = self._inline_verdicts.get(key, _MISSING)
         if verdict is not _MISSING:
@@ -323,6 +325,8 @@ class Rules:
         else:
             service = self.lookup.service_for_signature(found)
             verdict = Verdict(service.category, service, "", "signature")
+        if verdict is not None and whole and is_data_carrier(script):
+            verdict = None  # a framework's data: what it names loads nothing from here
         if self._inline_cache_size:
             if len(self._inline_verdicts) >= self._inline_cache_size:
                 self._inline_verdicts.clear()  # bounded; a site has few distinct scripts
