@@ -166,6 +166,14 @@ _LIVE_SCRIPT = re.compile(rb"<script(?![^>]*text/plain)[^>]*\ssrc=\"" + re.escap
         pytest.param(
             b"<svg>" * 50_000 + b"</svg>" * 50_000 + b'<script src="' + GA + b'"></script>', id="deep-svg"
         ),
+        # Loader-sized scripts of `//a/` runs: each `//` once read the rest of the string again.
+        pytest.param(
+            b"".join(b"<script>document.write('%d" % i + b"//a/" * 4000 + b"')</script>" for i in range(120))
+            + b'<script src="'
+            + GA
+            + b'"></script>',
+            id="slash-runs",
+        ),
     ],
 )
 def test_huge_and_deep_pages_are_rewritten_in_bounded_time(page: bytes) -> None:

@@ -415,9 +415,12 @@ def _spelling(slashes: bytes) -> _Spelling:
         slashes,
         re.compile(
             s
-            + rb"([^/\\?#\"'`\t\n\f\r <>:@]+)(?::[0-9]*)?"
+            + rb"([^/\\?#\"'`\t\n\f\r <>:@]++)(?::[0-9]*+)?"
             + slash
-            + rb"[^\"'`\t\n\f\r <>?#]*\.m?[jJ][sS](?=[\"'`?#])"
+            # The path up to a quote, `?` or `#`, ending in .js or .mjs. Possessive, and never
+            # across another `//`: a string of `//a/` runs would be read again from each one.
+            + rb"[^\"'`\t\n\f\r <>?#/]*+(?:/(?!/|\\/)[^\"'`\t\n\f\r <>?#/]*+)*+"
+            + rb"(?:(?<=\.[jJ][sS])|(?<=\.m[jJ][sS]))(?=[\"'`?#])"
         ),
         re.compile(rb"src" + _EQ + _HTTP + s + _URL_HOST),
         re.compile(rb"SRC" + _EQ + _HTTP + s + _URL_HOST),
