@@ -73,6 +73,16 @@ PIXEL = (
 )
 # A module script importing a vendor's ES module.
 MODULE = b'<script type="module">import "https://client.crisp.chat/static/js/widget.mjs";</script>'
+# Requests a script sends itself, to a vendor's collection endpoint.
+BEACON = b'<script>navigator.sendBeacon("https://api-js.mixpanel.com/track/", JSON.stringify(e));</script>'
+FETCH = b'<script>fetch("https://www.facebook.com/tr?id=1&ev=PageView", {mode: "no-cors"});</script>'
+XHR = (
+    b'<script>var x = new XMLHttpRequest(); x.open("GET", "https://px.ads.linkedin.com/collect?pid=1");'
+    b"x.send();</script>"
+)
+DYNAMIC_IMPORT = (
+    b"<script>import('https://t.contentsquare.net/uxa/abc').then(function(m){m.init()});</script>"
+)
 
 
 @pytest.mark.parametrize(
@@ -88,6 +98,10 @@ MODULE = b'<script type="module">import "https://client.crisp.chat/static/js/wid
         (IVW_WRITE, "infonline", "glam.ivwbox.de"),
         (EFFECTIVE_MEASURE, "effective-measure", "in-cdn.effectivemeasure.net"),
         (PIXEL, "ghostery-enterprise", "l.betrad.com"),
+        (BEACON, "mixpanel", "api-js.mixpanel.com"),
+        (FETCH, "meta-pixel", "www.facebook.com"),
+        (XHR, "linkedin-insight", "px.ads.linkedin.com"),
+        (DYNAMIC_IMPORT, "contentsquare", "t.contentsquare.net"),
     ],
 )
 def test_a_loader_snippet_of_a_known_host_is_that_services_and_comes_back_exactly(
@@ -122,6 +136,10 @@ def test_a_loader_snippet_of_a_known_host_is_that_services_and_comes_back_exactl
         b"+encodeURIComponent(location.href)+'\">Share</a>');</script>",
         # An element the script builds, but the vendor only named in a message.
         b'<script>var i=new Image();i.alt="Follow us on twitter.com/example";</script>',
+        # A request to the site's own API, and a share window: neither is a vendor's request.
+        b"<script>fetch('/api/cart').then(function(r){return r.json()});"
+        b"document.getElementById('s').onclick=function(){window.open('https://www.facebook.com/sharer.php?u=x','_blank')};"
+        b"</script>",
         # The file name only, no host: nothing says whose it is.
         b'<script>var s = document.createElement("script"); s.src = "/js/l.js";</script>',
     ],

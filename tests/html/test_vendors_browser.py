@@ -16,7 +16,7 @@ from tests.browser_kit import third_party_requests
 from .kit import deny_all, granting, run
 from .test_embeds import EMBEDS
 from .test_hosted_analytics import DATADOG_RUM, PIWIK_PRO, SPOTIFY_PIXEL
-from .test_inline_loaders import CRISP, MAILCHIMP, ZERGNET_WRITE
+from .test_inline_loaders import CRISP, FETCH, MAILCHIMP, ZERGNET_WRITE
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,7 @@ def requested_hosts(browser: Browser, page_bytes: bytes) -> list[str]:
         pytest.param(PIWIK_PRO, "analytics", "acme.containers.piwik.pro", id="piwik-pro-loader"),
         pytest.param(DATADOG_RUM, "analytics", "www.datadoghq-browser-agent.com", id="datadog-rum-loader"),
         pytest.param(SPOTIFY_PIXEL, "marketing", "pixel.byspotify.com", id="spotify-pixel-loader"),
+        pytest.param(FETCH, "marketing", "www.facebook.com", id="fetch-to-a-pixel-endpoint"),
     ],
 )
 def test_chromium_requests_the_vendor_only_with_consent(
