@@ -13,7 +13,7 @@ from consentgate.html.carrier import DataCarrier, is_data_carrier
 from consentgate.html.rules import Rules
 from consentgate.policy.load import load_dict
 
-from .kit import deny_all, live_scripts, run
+from .kit import deny_all, granting, live_scripts, run
 
 CATALOG = Rules.compile(load_dict({}))
 PAGE = b"<!doctype html><html><head><title>t</title></head><body><main>post</main>%s</body></html>"
@@ -22,15 +22,23 @@ PAGE = b"<!doctype html><html><head><title>t</title></head><body><main>post</mai
 DATA = {
     "next-flight-embed": b'self.__next_f.push([1,"5:[\\"$\\",\\"iframe\\",null,{\\"src\\":'
     b'\\"https://www.youtube.com/embed/dQw4w9WgXcQ\\",\\"allowFullScreen\\":true}]\\n"])',
-    "next-flight-gtag-props": b'self.__next_f.push([1,"6:[\\"$\\",\\"$L7\\",null,{\\"src\\":'
-    b'\\"https://www.googletagmanager.com/gtag/js?id=G-ABC\\",\\"strategy\\":\\"afterInteractive\\"}]\\n'
-    b'8:[\\"$\\",\\"$L7\\",null,{\\"id\\":\\"fb\\",\\"children\\":\\"fbq(\'init\', \'1\')\\"}]\\n"])',
     "next-flight-start": b"(self.__next_f=self.__next_f||[]).push([0]);self.__next_f.push([2,null])",
     "remix": b'window.__remixContext = {"url":"/blog/x","state":{"loaderData":{"html":'
     b'"<iframe src=\\"https://player.vimeo.com/video/76979871\\"></iframe>"}}};',
-    "redux-json-parse": b'window.__PRELOADED_STATE__ = JSON.parse(\'{"page":{"embed":'
-    b'"https://www.youtube.com/embed/abc"}}\')',
+    "redux-json-parse": b'window.__PRELOADED_STATE__ = JSON.parse(\'{"page":{"html":'
+    b'"\\\\u003ciframe src=\\\\"https://www.youtube.com/embed/abc\\\\"\\\\u003e"}}\')',
     "var-state": b'var __INITIAL_STATE__ = {"ads": {"pixel": "https://www.facebook.com/tr?id=1"}, "n": -1.5e3};',
+}
+# Data that holds a script (its URL or its code): the framework inserts and runs it itself
+# (next/script, React Helmet's head tags), so it waits for consent like that script.
+SCRIPT_DATA = {
+    "next-flight-gtag-props": b'self.__next_f.push([1,"6:[\\"$\\",\\"$L7\\",null,{\\"src\\":'
+    b'\\"https://www.googletagmanager.com/gtag/js?id=G-ABC\\",\\"strategy\\":\\"afterInteractive\\"}]\\n'
+    b'8:[\\"$\\",\\"$L7\\",null,{\\"id\\":\\"fb\\",\\"children\\":\\"fbq(\'init\', \'1\')\\"}]\\n"])',
+    "helmet-state": b'window.__APOLLO_STATE__ = {"head": "<script>(function(w,d,s,l,i){w[l].push('
+    b"{'gtm.start':new Date().getTime(),event:'gtm.js'})})(window,document,'script','dataLayer','GTM-X')"
+    b'</script>"};',
+    "pixel-url-outside-markup": b'window.__CONFIG__ = {"pixel": "https://connect.facebook.net/en_US/fbevents.js"};',
 }
 # Code, even when it starts or ends like data.
 CODE = {
@@ -69,6 +77,15 @@ def test_scripts_that_do_more_than_hand_over_data_are_not_data(script: bytes) ->
     assert not is_data_carrier(script)
 
 
+@pytest.mark.parametrize("name", sorted(SCRIPT_DATA))
+def test_framework_data_that_holds_a_script_waits_for_consent(name: str) -> None:
+    assert is_data_carrier(SCRIPT_DATA[name])
+    page = PAGE % (b"<script>" + SCRIPT_DATA[name] + b"</script>")
+    out = run(page, deny_all, rules=CATALOG)
+    assert live_scripts(out) == [], out
+    assert run(page, granting("analytics", "marketing"), rules=CATALOG) == page
+
+
 @pytest.mark.parametrize("name", sorted(CODE))
 def test_code_that_names_a_vendor_is_still_held_back(name: str) -> None:
     assert not is_data_carrier(CODE[name])
@@ -92,6 +109,21 @@ def test_a_long_streamed_payload_stays_whole_wherever_the_vendor_is_named(where:
     page = PAGE % (b"<script>" + body + b"</script>")
     for chunks in (None, [4096], [65536], [1, 7, 65521]):
         assert run(page, deny_all, rules=CATALOG, chunks=chunks) == page
+
+
+@pytest.mark.parametrize("where", ["early", "late"])
+def test_a_long_payload_that_holds_a_script_is_held_or_broken(where: str) -> None:
+    # (as frameworks write it inside a script: `<` escaped, so no `</script>` ends it early)
+    script = b'\\u003cscript async src=\\"https://www.googletagmanager.com/gtag/js?id=G-1\\"\\u003e\\u003c/script\\u003e'
+    if where == "early":
+        body = b'window.__STATE__ = {"head": "' + script + b"x" * 150_000 + b'"};'
+    else:
+        body = b'window.__STATE__ = {"head": "' + b"x" * 150_000 + script + b'"};'
+    assert is_data_carrier(body)
+    page = PAGE % (b"<script>" + body + b"</script>")
+    for chunks in (None, [4096], [1, 7, 65521]):
+        out = run(page, deny_all, rules=CATALOG, chunks=chunks)
+        assert b'type="text/plain"' in out or body + b"\n}</script>" in out
 
 
 @pytest.mark.parametrize("where", ["early", "late"])

@@ -422,6 +422,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._stream_found: Verdict | None = None
         self._carrier: DataCarrier | None = None  # a streamed script that may be framework data
         self._carrier_fed = 0
+        self._carrier_hit: Verdict | None = None  # what its data names (counts if it is code)
         self._stream_line = 0
         # Content rewritten as markup once its element ends: <noscript> (what a browser without
         # JavaScript loads), or raw text that is markup in the other reading of a guess about
@@ -942,11 +943,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         first = self._tok.slice(event.end, cut)
         verdict = self._rules.classify_inline(first, whole=False)
         carrier = DataCarrier()
-        if verdict is not None and carrier.feed(first):
-            # Maybe a framework's data (consentgate.html.carrier), which must stay whole: it
-            # streams, and is broken at its end unless all of it proves to be data.
-            self._carrier, self._carrier_fed = carrier, cut
-            self._stream_found = verdict
+        if carrier.feed(first) and (
+            verdict is None or self._rules.data_verdict(first, self._page_host) is None
+        ):
+            # Maybe a framework's data (consentgate.html.carrier), which must stay whole: what
+            # it names counts only if it turns out to be code (broken at its end then).
+            self._carrier, self._carrier_fed, self._carrier_hit = carrier, cut, verdict
             verdict = None
         else:
             self._decide_script(event, attrs, verdict)
@@ -954,40 +956,48 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
             self._stream_scan_from = max(event.end, cut - _SIG_OVERLAP)
             self._stream_line = self._line(event.start)
-            if self._carrier is None and carrier.feed(first):
-                self._carrier, self._carrier_fed = carrier, cut
 
     def _end_stream(self, content_end: int) -> None:
         """End of a streamed script: a signature met after the cut, not granted, breaks it,
-        unless all of the script was a framework's data."""
+        unless all of the script was a framework's data naming only frames, images or links."""
         self._scan_stream(content_end)
         carrier = self._carrier
-        if carrier is not None:
-            self._carrier = None
-            if carrier.feed(b"", final=True):
-                self._stream_found = None
-            elif self._stream_found is not None:
-                found = self._stream_found
-                self._report("script", found, self._stream_line, self._action(found))
+        if carrier is not None and not carrier.feed(b"", final=True):
+            self._not_data()
+        self._carrier = self._carrier_hit = None
         if self._stream_found is not None and not self._stream_allowed():
             self._replace(content_end, content_end, _BREAKER)
         self._stream_script = self._stream_found = None
+
+    def _not_data(self) -> None:
+        """The streamed script is code after all: what its data named counts."""
+        self._carrier = None
+        if self._stream_found is None and self._carrier_hit is not None:
+            self._found_in_stream(self._carrier_hit)
+
+    def _found_in_stream(self, verdict: Verdict) -> None:
+        self._stream_found = verdict
+        self._report("script", verdict, self._stream_line, self._action(verdict))
 
     def _scan_stream(self, upto: int) -> None:
         carrier = self._carrier
         if carrier is not None and upto > self._carrier_fed:
             if not carrier.feed(self._tok.slice(self._carrier_fed, upto)):
-                self._carrier = None
-                if self._stream_found is not None:  # reported now that it is not data
-                    found = self._stream_found
-                    self._report("script", found, self._stream_line, self._action(found))
+                self._not_data()
             self._carrier_fed = upto
         if self._stream_found is None and upto > self._stream_scan_from:
-            verdict = self._rules.classify_inline(self._tok.slice(self._stream_scan_from, upto), whole=False)
-            if verdict is not None:
-                self._stream_found = verdict
-                if self._carrier is None:  # (data or not is known at its end)
-                    self._report("script", verdict, self._stream_line, self._action(verdict))
+            piece = self._tok.slice(self._stream_scan_from, upto)
+            verdict = self._rules.classify_inline(piece, whole=False)
+            if verdict is not None and self._carrier is not None:
+                held = self._rules.data_verdict(piece, self._page_host)
+                if held is None:  # only frames, images or links so far
+                    self._carrier_hit = self._carrier_hit or verdict
+                else:  # data holding a script: it waits like that script
+                    self._not_data()
+                    if self._stream_found is None:
+                        self._found_in_stream(held)
+            elif verdict is not None:
+                self._found_in_stream(verdict)
         self._stream_scan_from = max(self._stream_scan_from, upto - _SIG_OVERLAP)
 
     def _stream_allowed(self) -> bool:

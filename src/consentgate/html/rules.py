@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from consentgate.html.carrier import is_data_carrier
 from consentgate.html.signatures import SignatureScanner
@@ -314,7 +314,9 @@ class Rules:
         scanner = self._signatures
         if scanner is None:
             verdict = self._loaded_script(script, page_host) if whole else None
-            return None if verdict is not None and is_data_carrier(script) else verdict
+            if verdict is not None and is_data_carrier(script):
+                verdict = self.data_verdict(script, page_host)
+            return verdict
         key = (len(script), hash(script), whole, page_host)
         verdict = self._inline_verdicts.get(key, _MISSING)
         if verdict is not _MISSING:
@@ -326,12 +328,39 @@ class Rules:
             service = self.lookup.service_for_signature(found)
             verdict = Verdict(service.category, service, "", "signature")
         if verdict is not None and whole and is_data_carrier(script):
-            verdict = None  # a framework's data: what it names loads nothing from here
+            verdict = self.data_verdict(script, page_host)  # a framework's data: see there
         if self._inline_cache_size:
             if len(self._inline_verdicts) >= self._inline_cache_size:
                 self._inline_verdicts.clear()  # bounded; a site has few distinct scripts
             self._inline_verdicts[key] = verdict
         return verdict
+
+    def data_verdict(self, data: bytes, page_host: str | None = None) -> Verdict | None:
+        """What a framework's data (consentgate.html.carrier) holds that it may run: the service
+        of a signature or catalogued host named anywhere but in a frame's, an image's or a
+        link's markup. The framework hydrates those from the page the server sent, where they
+        are blocked; a script's code or URL (``next/script`` props, React Helmet's head tags)
+        it inserts and runs itself, so such data waits for consent like the script it holds."""
+        hits: list[tuple[int, Verdict]] = []
+        scanner = self._signatures
+        if scanner is not None:
+            for at, signature in scanner.occurrences(data):
+                named = self.lookup.service_for_signature(signature)
+                hits.append((at, Verdict(named.category, named, "", "signature")))
+        for p in _SPELLINGS:
+            if data.find(p.slashes) < 0:
+                continue
+            for m in p.slashed.finditer(data):
+                host = self.tracker_host(m.group(1).lower().strip(b"."))
+                service = (
+                    self.lookup.service_for_host(host) if host is not None and host != page_host else None
+                )
+                if service is not None:
+                    hits.append((m.start(), Verdict(service.category, service, host or "", "host")))
+        for at, verdict in sorted(hits, key=lambda hit: hit[0]):
+            if not _in_inert_markup(data, at):
+                return verdict
+        return None
 
     def _loaded_script(self, script: bytes, page_host: str | None) -> Verdict | None:
         """The most sensitive known service whose code or pixel a small inline script loads:
@@ -385,6 +414,48 @@ class Rules:
                 best_rank = _SEVERITY.get(service.category, 2)
                 best = Verdict(service.category, service, host or "", "host")
         return best
+
+
+# In a framework's data, the element a URL belongs to: markup in a string (`<iframe src=`, `<`
+# escaped as \u003c or \x3c) or a React element (`["$","iframe",null,{"src":`, quotes escaped
+# inside a streamed payload's string).
+_ELEMENT_BEFORE = re.compile(
+    rb"(?:<|\\u003[cC]|\\x3[cC])([A-Za-z][A-Za-z0-9-]*)|\\?\"\$\\?\",\\?\"([A-Za-z][A-Za-z0-9-]*)\\?\""
+)
+# Elements a framework hydrates from the server's markup (blocked there) rather than inserting
+# anew: frames, images, media, links.
+_INERT_ELEMENTS: Final = frozenset(
+    {
+        b"iframe",
+        b"frame",
+        b"img",
+        b"image",
+        b"picture",
+        b"source",
+        b"video",
+        b"audio",
+        b"embed",
+        b"object",
+        b"a",
+    }
+)
+_ELEMENT_REACH: Final = 600
+
+
+def _in_inert_markup(data: bytes, at: int) -> bool:
+    """Is the URL or signature at ``at`` part of an element of ``_INERT_ELEMENTS`` (the last
+    element named within ``_ELEMENT_REACH`` bytes before it, with no tag end in between)?"""
+    start = max(0, at - _ELEMENT_REACH)
+    last = None
+    for match in _ELEMENT_BEFORE.finditer(data, start, at):
+        last = match
+    if last is None:
+        return False
+    name = (last.group(1) or last.group(2)).lower()
+    if name not in _INERT_ELEMENTS:
+        return False
+    between = data[last.end() : at]
+    return between.find(b">") < 0 and between.find(b"\\u003e") < 0 and between.find(b"\\u003E") < 0
 
 
 def _builds_loading_element(script: bytes) -> bool:
