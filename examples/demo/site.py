@@ -12,7 +12,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -32,7 +32,7 @@ from consentgate.consent.state import Consent
 from consentgate.http.cookies import parse_cookie_headers
 from consentgate.http.middleware import ConsentGate
 from consentgate.http.types import Sink
-from consentgate.policy.model import Policy
+from consentgate.policy.model import Policy, Service
 
 from .content import ARTICLES, PRODUCTS, article
 
@@ -75,6 +75,28 @@ class Origins:
 
 def load_policy() -> Policy:
     return Policy.from_file(str(POLICY_PATH))
+
+
+def at_origins(policy: Policy, origins: Origins) -> Policy:
+    """``policy`` with its third parties' privacy links on the ports the demo really uses:
+    consentgate.toml names the default ones, and ``consentgate demo --video-port 9003`` (or a
+    test on free ports) moves an origin."""
+    default = Origins()
+    moved = {
+        getattr(default, name) + "/": getattr(origins, name) + "/"
+        for name in ("analytics", "ads", "video")
+        if getattr(default, name) != getattr(origins, name)
+    }
+
+    def relinked(service: Service) -> Service:
+        for old, new in moved.items():
+            if service.privacy_url.startswith(old):
+                return replace(service, privacy_url=new + service.privacy_url[len(old) :])
+        return service
+
+    if not moved:
+        return policy
+    return replace(policy, services=tuple(relinked(service) for service in policy.services))
 
 
 def _distances(text: str) -> Markup:
@@ -248,7 +270,7 @@ def create_site(
     ``admin`` (the consent dashboard) is mounted at ``/admin/consent`` outside the middleware:
     it is not a page for visitors, so it gets no banner.
     """
-    policy = policy or load_policy()
+    policy = at_origins(policy or load_policy(), origins)
     pages = _Pages(origins, policy)
     site_routes = [
         Route("/", pages.home),

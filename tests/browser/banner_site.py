@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -53,7 +54,9 @@ def strict_csp(nonce: str) -> str:
     return f"script-src 'nonce-{nonce}'; object-src 'none'; base-uri 'none'"
 
 
-def make_gate(trackers: TrackerScripts, sink: MemorySink, *, csp: str = "report-only") -> ConsentGate:
+def make_gate(
+    trackers: TrackerScripts, sink: MemorySink, *, csp: str = "report-only", **options: Any
+) -> ConsentGate:
     async def home(request: Request) -> Response:
         return HTMLResponse(_page(trackers, None))
 
@@ -82,7 +85,7 @@ def make_gate(trackers: TrackerScripts, sink: MemorySink, *, csp: str = "report-
         }
     )
     app = Starlette(routes=[Route("/", home), Route("/strict", strict)])
-    return ConsentGate(app, secret_keys=[KEY], policy=policy, audit=sink)
+    return ConsentGate(app, secret_keys=[KEY], policy=policy, audit=sink, **options)
 
 
 @dataclass
@@ -98,10 +101,11 @@ class World:
 
 
 @contextmanager
-def world(port: int, *, csp: str = "report-only") -> Iterator[World]:
+def world(port: int, *, csp: str = "report-only", **options: Any) -> Iterator[World]:
+    """The site; ``options`` go to ``ConsentGate`` (``csrf_max_age=1``: pages go stale fast)."""
     scripts = tracker_origins(port)
     sink = MemorySink()
-    gate = make_gate(scripts, sink, csp=csp)
+    gate = make_gate(scripts, sink, csp=csp, **options)
     with serve_site(port, gate, scripts.apps()) as base:
         yield World(base, gate, scripts, sink)
 

@@ -351,3 +351,124 @@ def test_without_javascript_withdrawing_blocks_the_scripts_again(browser: Browse
     events = site.sink.events
     assert len(events) == 2 and events[0].action == "accept_all"
     assert events[0].consent_id == events[1].consent_id  # one visitor, one record to show
+
+
+# -- one visitor, two tabs -------------------------------------------------------------------
+
+
+@contextmanager
+def other_tab(t: Tab) -> Iterator[Tab]:
+    """A second page in the same browser (one cookie jar): the visitor's other tab."""
+    page = t.context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        yield Tab(page, t.context, t.w)
+    finally:
+        page.close()
+
+
+def choice_posts(t: Tab) -> list[int]:
+    statuses: list[int] = []
+    t.page.on(
+        "response", lambda r: statuses.append(r.status) if r.url.endswith("/_consentgate/consent") else None
+    )
+    return statuses
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_a_tab_opened_before_the_first_choice_can_still_refuse(
+    browser: Browser, site: World, js: bool
+) -> None:
+    with tab(browser, site, js=js) as a, other_tab(a) as b:
+        a.page.goto(site.base + "/")
+        b.page.goto(site.base + "/")
+        a.settle()
+        b.settle()
+        if js:
+            a.page.locator(f"{BANNER} [data-cg-action='accept_all']").click()
+            a.page.wait_for_function(BOTH_RAN)
+        else:
+            choose(a, f"{BANNER} [data-cg-action='accept_all']")
+        posts = choice_posts(b)
+        # Tab B still shows the banner it was served with, and its page's token names an id
+        # of its own: the refusal is stored all the same.
+        if js:
+            b.page.locator(f"{BANNER} [data-cg-action='reject_all']").click()
+            b.page.wait_for_selector(BANNER, state="detached")
+        else:
+            choose(b, f"{BANNER} [data-cg-action='reject_all']")
+            assert b.page.url == site.base + "/" and b.page.locator(BANNER).count() == 0
+        b.settle()
+        assert posts == [200] if js else posts == [303]
+        assert rejected(b.state())
+        assert not b.ran("analytics") and not b.ran("marketing")
+    events = site.sink.events
+    assert [e.action for e in events] == ["accept_all", "reject_all"]
+    assert events[0].consent_id == events[1].consent_id
+
+
+def test_a_stale_tabs_preference_centre_shows_and_saves_what_is_stored_now(
+    browser: Browser, site: World
+) -> None:
+    with tab(browser, site) as a:
+        a.page.goto(site.base + "/")
+        a.page.locator(f"{BANNER} [data-cg-action='accept_all']").click()
+        a.page.wait_for_function(BOTH_RAN)
+        a.page.evaluate("window.__sameDocument = 'accepted page'")
+        with other_tab(a) as b:
+            b.page.goto(site.base + "/")
+            b.page.locator("[data-cg-reopen]").click()
+            b.page.locator(CENTRE).wait_for(state="visible")
+            with b.page.expect_navigation():
+                b.page.locator(f"{CENTRE} [data-cg-action='reject_all']").click()
+        assert rejected(a.state())
+        # Tab A still runs what was accepted. Opening its centre first asks what is stored: the
+        # withdrawal takes the page away (what ran cannot be unloaded otherwise), to the
+        # preferences page, which shows the choice stored now.
+        a.page.locator("[data-cg-reopen]").click()
+        a.page.wait_for_url("**/_consentgate/preferences?next=%2F")
+        form = a.page.locator("form[data-consentgate-form]")
+        for kind in ("preferences", "analytics", "marketing"):
+            assert not form.locator(f"input[name='category'][value='{kind}']").is_checked()
+        # "Save choices" there saves what it shows, and returns to the page, nothing running.
+        choose(a, "form[data-consentgate-form] [data-cg-action='save']")
+        assert a.page.url == site.base + "/"
+        a.settle()
+        assert rejected(a.state())
+        assert a.page.evaluate("window.__sameDocument === undefined")
+        assert not a.ran("analytics") and not a.ran("marketing")
+    last = site.sink.events[-1]
+    assert last.ui_action == "reopen.save" and not last.categories["marketing"]
+
+
+def test_a_choice_on_a_page_left_open_past_its_tokens_age_is_retried_and_stored(
+    browser: Browser, free_port: int
+) -> None:
+    with world(free_port, csrf_max_age=1) as w, tab(browser, w) as t:
+        first_view(t)
+        posts = choice_posts(t)
+        t.page.wait_for_timeout(2_100)  # the page's token has expired
+        t.page.locator(f"{BANNER} [data-cg-action='reject_all']").click()
+        t.page.wait_for_selector(BANNER, state="detached")
+        assert posts == [403, 200]  # refused once, then sent again with the state's fresh token
+        assert rejected(t.state())
+        assert [e.action for e in w.sink.events] == ["reject_all"]
+
+
+def test_without_javascript_an_expired_form_gets_a_page_to_choose_again(
+    browser: Browser, free_port: int
+) -> None:
+    with world(free_port, csrf_max_age=1) as w, tab(browser, w, js=False) as t:
+        no_js_first_view(t)
+        t.page.wait_for_timeout(2_100)
+        with t.page.expect_response(lambda r: r.url.endswith("/_consentgate/consent")) as posted:
+            t.page.locator(f"{BANNER} [data-cg-action='reject_all']").click()
+        assert posted.value.status == 403
+        assert posted.value.headers["content-type"].startswith("text/html")
+        t.page.wait_for_load_state("load")
+        assert t.page.locator("main > [role='alert']").is_visible()
+        # A fresh form on the page itself: one click stores the refusal and returns to the page.
+        choose(t, "form[data-consentgate-form] [data-cg-action='reject_all']")
+        assert t.page.url == w.base + "/"
+        assert rejected(t.state())
+    assert [e.action for e in w.sink.events] == ["reject_all"]

@@ -301,6 +301,42 @@ async def _run_lifespan(app: Any) -> None:
     await asyncio.wait_for(task, 5)
 
 
+async def test_without_javascript_the_footers_cookie_settings_link_returns_to_the_page(
+    http: httpx.AsyncClient, sink: MemorySink
+) -> None:
+    article = "/articles/ridge-walks-for-short-days"
+    html = (await http.get(article)).text
+    link = re.search(r'<a href="([^"]+)" data-consentgate-open>Cookie settings</a>', html)
+    assert link is not None and "next=" not in link.group(1)  # the site's own plain link
+    # A browser sends the page it came from: the preferences page takes it as the way back.
+    page = (await http.get(link.group(1), headers={"Referer": SITE + article})).text
+    assert f'<input type="hidden" name="next" value="{article}">' in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None
+    saved = await http.post(
+        "/_consentgate/consent",
+        data={"action": "reject_all", "ui": "preferences", "csrf": token.group(1), "next": article},
+        headers={"Origin": SITE},
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == article
+    assert [e.action for e in sink.events] == ["reject_all"]
+
+
+async def test_provider_privacy_links_follow_the_ports_the_demo_runs_on(demo: ModuleType) -> None:
+    origins = demo.Origins(analytics="http://127.0.0.2:9001", video="http://127.0.0.4:9003")
+    app = demo.create_site(origins, secret_keys=[KEY], audit=MemorySink())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=SITE, headers={"User-Agent": CHROME}
+    ) as client:
+        html = (await client.get("/articles/how-we-test-rain-shells")).text
+        prefs = (await client.get("/_consentgate/preferences")).text
+    placeholder = html[html.index("data-consentgate-placeholder") :]
+    assert 'href="http://127.0.0.4:9003/"' in placeholder  # Trailcast's privacy policy, --video-port
+    assert "127.0.0.4:8003" not in placeholder
+    assert 'href="http://127.0.0.2:9001/"' in prefs and "127.0.0.2:8001" not in prefs
+    assert 'href="http://127.0.0.3:8002/"' in prefs  # the ads origin did not move
+
+
 # -- the third-party origins --------------------------------------------------------------------
 
 

@@ -322,14 +322,26 @@ def test_a_token_issued_to_another_visitor_cannot_change_this_visitors_choice() 
     first = post(json.dumps({"action": "reject_all"}).encode(), "application/json")
     victim = cookie_header(first)
     attacker_token = GATE.csrf.issue("EEEEEEEEEEEEEEEEEEEEEE")
+    body = urlencode({"action": "accept_all", "csrf": attacker_token}).encode()
+    # From another site the browser says so (Origin, Sec-Fetch-Site): refused whatever the token.
+    for headers in CROSS_SITE:
+        before = len(SINK.events)
+        reply = post(body, "application/x-www-form-urlencoded", headers=[*headers, victim])
+        assert reply.status == 403
+        check_outcome(reply, before)
+    # A browser that says nothing of where the form was (no Fetch Metadata, no Origin): the
+    # token must name the visitor's own id.
     before = len(SINK.events)
-    reply = post(
-        urlencode({"action": "accept_all", "csrf": attacker_token}).encode(),
-        "application/x-www-form-urlencoded",
-        headers=[*SAME_ORIGIN, victim],
-    )
+    reply = post(body, "application/x-www-form-urlencoded", headers=[victim])
     assert reply.status == 403
     check_outcome(reply, before)
+    # Posted from one of this site's own pages (another tab opened before the first choice):
+    # recorded under the visitor's own id, never the token's.
+    before = len(SINK.events)
+    reply = post(body, "application/x-www-form-urlencoded", headers=[*SAME_ORIGIN, victim])
+    assert reply.status == 303
+    check_outcome(reply, before)
+    assert SINK.events[-1].consent_id != "EEEEEEEEEEEEEEEEEEEEEE"
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"])

@@ -184,8 +184,7 @@ def test_another_visitors_cookie_gives_their_consent_and_nothing_more() -> None:
             "/_consentgate/consent",
             method="POST",
             scheme="http",
-            headers=[
-                ("origin", "http://shop.example"),
+            headers=[  # (a browser that sends no Fetch Metadata and no Origin)
                 ("content-type", "application/x-www-form-urlencoded"),
                 ("cookie", f"{PLAIN_NAME}={theirs}"),
             ],

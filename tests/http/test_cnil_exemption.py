@@ -358,6 +358,26 @@ async def test_objecting_in_the_centre_blocks_it_from_the_next_request_and_is_au
     assert event.detail == {"cnil_objection": "matomo"}
 
 
+@pytest.mark.parametrize(
+    ("payload", "recorded"),
+    [
+        ({"action": "save", "categories": ["analytics"], "ui": "reopen.save"}, "reopen.save.cnil_object"),
+        ({"action": "reject_all", "ui": "banner.reject_all"}, "banner.reject_all.cnil_object"),
+        ({"action": "save", "services": {"matomo": True}, "ui": "preferences.save"}, "preferences.save"),
+        ({"action": "save", "ui": "embed.save", "services": {"stats": True}}, "embed.save"),
+    ],
+)
+async def test_the_server_names_the_objection_whoever_posts_the_choice(
+    payload: dict[str, Any], recorded: str
+) -> None:
+    # The runtime no longer marks its posts: the control is named here, from what was on when
+    # the choice came (a page's own state may be older than that).
+    app, sink = gate()
+    async with client(app, "FR") as http:
+        await http.post("/_consentgate/consent", json=payload)
+    assert [e.ui_action for e in sink.events] == [recorded]
+
+
 async def test_the_no_js_form_objects_by_leaving_the_switch_off_and_keeps_it_when_on() -> None:
     app, sink = gate()
     async with client(app, "FR") as http:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
+from html import escape as html_escape
+from html import unescape as html_unescape
 from typing import Any
 
 import httpx
 import pytest
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 from consentgate.audit.events import ConsentEvent, MemorySink
 from consentgate.audit.minimise import ip_value
@@ -340,6 +343,243 @@ async def test_a_token_bound_to_another_visitor_is_refused() -> None:
     assert response.status_code == 403
 
 
+async def two_tabs_before_a_choice(http: httpx.AsyncClient) -> tuple[str, str]:
+    """The tokens of two pages opened before any choice: each names an id of its own."""
+    first, second = await form_token(http), await form_token(http)
+    assert first.partition(".")[0] != second.partition(".")[0]
+    return first, second
+
+
+async def test_a_second_tab_opened_before_the_first_choice_can_refuse_without_javascript() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        tab_a, tab_b = await two_tabs_before_a_choice(http)
+        accepted = await http.post(
+            "/_consentgate/consent",
+            data={"action": "accept_all", "ui": "banner", "csrf": tab_a, "next": "/shop"},
+            headers=SAME_ORIGIN,
+        )
+        refused = await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "ui": "banner", "csrf": tab_b, "next": "/article"},
+            headers=SAME_ORIGIN,
+        )
+        state = await state_of(http)
+    assert accepted.status_code == refused.status_code == 303
+    assert refused.headers["location"] == "/article"
+    assert state["exists"] and not any(v for k, v in state["categories"].items() if k != "necessary")
+    # One visitor, one record: the refusal is stored under the id the first tab's choice got.
+    assert [(e.action, e.consent_id) for e in sink.events] == [
+        ("accept_all", tab_a.partition(".")[0]),
+        ("reject_all", tab_a.partition(".")[0]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [{"sec-fetch-site": "same-origin"}, {"origin": "http://testserver"}],
+    ids=["fetch-site", "origin"],
+)
+async def test_a_second_tabs_runtime_can_refuse_when_the_browser_vouches_for_the_page(
+    evidence: dict[str, str],
+) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        tab_a, tab_b = await two_tabs_before_a_choice(http)
+        await http.post(
+            "/_consentgate/consent", json={"action": "accept_all", "csrf": tab_a}, headers=SAME_ORIGIN
+        )
+        refused = await http.post(
+            "/_consentgate/consent",
+            json={"action": "reject_all", "csrf": tab_b, "ui": "banner.reject_all"},
+            headers=evidence,
+        )
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["state"]["categories"]["marketing"] is False
+    assert sink.events[-1].consent_id == sink.events[0].consent_id
+
+
+async def test_a_stale_token_without_the_browsers_word_is_still_refused() -> None:
+    # An old browser sends neither Origin nor Sec-Fetch-Site: the token must name the cookie's
+    # id, and a form from another site with a token its author fetched gets nowhere.
+    middleware, sink = make()
+    async with client(middleware) as http:
+        tab_a, tab_b = await two_tabs_before_a_choice(http)
+        await http.post("/_consentgate/consent", json={"action": "reject_all", "csrf": tab_a})
+        forged = await http.post(
+            "/_consentgate/consent", data={"action": "accept_all", "csrf": tab_b, "next": "/"}
+        )
+        cross_site = await http.post(
+            "/_consentgate/consent",
+            data={"action": "accept_all", "csrf": tab_b, "next": "/"},
+            headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+        )
+    assert forged.status_code == cross_site.status_code == 403
+    assert [e.action for e in sink.events] == ["reject_all"]
+
+
+async def test_a_refused_form_gets_the_preferences_page_with_a_fresh_form_and_a_way_back() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "ui": "banner", "csrf": "abc.def.ghi", "next": "/shop?page=2"},
+            headers=SAME_ORIGIN,
+        )
+        page = response.text
+        fresh = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert fresh is not None
+        again = await http.post(
+            "/_consentgate/consent",
+            data={
+                "action": "reject_all",
+                "ui": "preferences",
+                "csrf": fresh.group(1),
+                "next": "/shop?page=2",
+            },
+            headers=SAME_ORIGIN,
+        )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert 'role="alert"' in page and "reload" in page  # what went wrong, and why
+    assert '<a href="/shop?page=2">' in page  # the way back
+    assert '<input type="hidden" name="next" value="/shop?page=2">' in page
+    assert again.status_code == 303 and again.headers["location"] == "/shop?page=2"
+    assert [e.action for e in sink.events] == ["reject_all"]
+
+
+async def test_a_refusal_for_the_runtime_stays_json() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "reject_all", "csrf": "abc.def.ghi"}, headers=SAME_ORIGIN
+        )
+    assert response.status_code == 403 and response.json()["error"].startswith("the form has expired")
+
+
+async def test_load_content_adds_its_grant_to_the_choice_stored_now() -> None:
+    # A page served while analytics and preferences were granted; another tab has withdrawn
+    # analytics since. "Load content" there must not grant analytics again.
+    middleware, sink = make()
+    async with client(middleware) as http:
+        await http.post(
+            "/_consentgate/consent",
+            json={
+                "action": "save",
+                "categories": ["analytics", "preferences"],
+                "services": {"hotjar": False},
+            },
+        )
+        await http.post("/_consentgate/consent", json={"action": "save", "categories": ["preferences"]})
+        token = await form_token(http)
+        loaded = await http.post(
+            "/_consentgate/consent",
+            data={"action": "save", "ui": "embed", "service": "youtube", "csrf": token, "next": "/"},
+            headers=SAME_ORIGIN,
+        )
+    assert loaded.status_code == 303
+    event = sink.events[-1]
+    assert (event.ui_action, event.categories["analytics"], event.categories["preferences"]) == (
+        "embed.save",
+        False,
+        True,
+    )
+    assert event.services["youtube"] is True
+
+
+async def test_load_content_for_an_undeclared_host_grants_the_category_it_counts_as() -> None:
+    blocking = load_dict({"unknown_third_party": "block"})
+    middleware = ConsentGate(app, secret_keys=[KEY], policy=blocking, audit=(sink := MemorySink()))
+    async with client(middleware) as http:
+        token = await form_token(http)
+        # A page rendered before placeholders named it, or another client: "unknown" all the same.
+        loaded = await http.post(
+            "/_consentgate/consent",
+            data={"action": "save", "ui": "embed", "category": "unknown", "csrf": token, "next": "/"},
+            headers=SAME_ORIGIN,
+        )
+        state = await state_of(http)
+    assert loaded.status_code == 303, loaded.text
+    assert state["categories"]["marketing"] is True and state["unknown"] == "marketing"
+    assert state["categories"]["analytics"] is False
+    assert sink.events[0].categories["marketing"] is True
+
+
+@pytest.mark.parametrize(
+    ("ui", "source"),
+    [
+        ("banner.accept_all", "banner"),
+        ("preferences.save", "preferences"),
+        ("reopen.save", "preferences"),
+        ("reopen.reject_all", "preferences"),
+        ("embed.save", "banner"),
+        ("", "api"),
+    ],
+)
+async def test_a_choice_is_stored_with_the_source_of_the_layer_it_was_made_in(ui: str, source: str) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        await http.post("/_consentgate/consent", json={"action": "accept_all"})
+        saved = await http.post("/_consentgate/consent", json={"action": "reject_all", "ui": ui})
+    assert saved.json()["state"]["source"] == source
+    assert sink.events[-1].ui_action == ui
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver/articles/x?page=2", "/articles/x?page=2"),
+        ("https://evil.example/phish", "/"),
+        ("http://testserver/_consentgate/preferences?next=/a", "/"),
+        ("", "/"),
+    ],
+)
+async def test_the_preferences_page_without_next_returns_to_the_page_it_was_opened_from(
+    referer: str, back: str
+) -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        page = (await http.get("/_consentgate/preferences", headers={"referer": referer})).text
+        named = (await http.get("/_consentgate/preferences?next=/named", headers={"referer": referer})).text
+    assert f'<input type="hidden" name="next" value="{html_escape(back)}">' in page
+    assert '<input type="hidden" name="next" value="/named">' in named  # next wins when given
+
+
+async def test_pages_with_the_forms_cannot_be_framed_by_another_site() -> None:
+    middleware, _ = make()
+    async with client(middleware) as http:
+        page = await http.get("/_consentgate/preferences")
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'self'"
+
+
+async def html_app(scope: Any, receive: Any, send: Any) -> None:
+    await HTMLResponse("<!doctype html><html><head><title>t</title></head><body><p>Hi</p></body></html>")(
+        scope, receive, send
+    )
+
+
+@pytest.mark.parametrize("signal", [{"dnt": "1"}, {"sec-gpc": "1"}], ids=["dnt", "gpc"])
+async def test_the_signal_notice_is_true_for_the_signal_sent_and_is_the_text_recorded(
+    signal: dict[str, str],
+) -> None:
+    sink = MemorySink()
+    middleware = ConsentGate(html_app, secret_keys=[KEY], policy=POLICY, audit=sink)
+    async with client(middleware) as http:
+        page = (await http.get("/", headers=signal)).text
+        await http.post("/_consentgate/consent", json={"action": "reject_all"}, headers=signal)
+    shown = re.findall(r"<p [^>]*data-cg-gpc-notice>([^<]*)</p>", page)
+    assert shown, "the banner says why marketing stays off"
+    text = html_unescape(shown[0])
+    assert "Do Not Track" in text and "Global Privacy Control" in text  # true whichever was sent
+    notice = middleware.ui.notice("en")
+    assert notice["texts"]["gpc_notice"] == text
+    canonical = json.dumps(notice, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert sink.events[0].notice_hash == hashlib.sha256(canonical.encode()).hexdigest()
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 
@@ -360,6 +600,52 @@ async def test_a_cross_site_post_is_refused_and_changes_nothing(headers: dict[st
     assert response.status_code == 403
     assert response.json()["error"].startswith("cross-")
     assert "set-cookie" not in response.headers and sink.events == []
+
+
+# A page sent with `Referrer-Policy: no-referrer` posts its forms with `Origin: null`; the
+# browser's own Sec-Fetch-Site still tells a same-origin form from a sandboxed or foreign one.
+NO_REFERRER_FORM = {"origin": "null", "sec-fetch-site": "same-origin"}
+
+
+async def test_a_same_origin_form_from_a_no_referrer_page_is_accepted_with_its_token() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        token = await form_token(http)
+        response = await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "csrf": token, "next": "/", "ui": "banner"},
+            headers=NO_REFERRER_FORM,
+        )
+    assert response.status_code == 303 and len(sink.events) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "data", "reason"),
+    [
+        (NO_REFERRER_FORM, {"action": "accept_all", "next": "/"}, "the form has expired"),  # no token
+        (NO_REFERRER_FORM, {"action": "accept_all", "csrf": "forged", "next": "/"}, "the form has expired"),
+        ({"origin": "null"}, {"action": "accept_all", "next": "/"}, "cross-origin"),  # no Fetch Metadata
+        ({"origin": "null", "sec-fetch-site": "none"}, {"action": "accept_all"}, "cross-origin"),
+        ({"origin": "null", "sec-fetch-site": "cross-site"}, {"action": "accept_all"}, "cross-site"),
+    ],
+)
+async def test_origin_null_is_refused_unless_a_same_origin_form_with_its_token(
+    headers: dict[str, str], data: dict[str, str], reason: str
+) -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post("/_consentgate/consent", data=data, headers=headers)
+    assert response.status_code == 403 and reason in response.text
+    assert "set-cookie" not in response.headers and sink.events == []
+
+
+async def test_origin_null_never_carries_a_json_choice() -> None:
+    middleware, sink = make()
+    async with client(middleware) as http:
+        response = await http.post(
+            "/_consentgate/consent", json={"action": "accept_all"}, headers=NO_REFERRER_FORM
+        )
+    assert response.status_code == 403 and sink.events == []
 
 
 async def test_an_allowed_origin_and_a_default_port_are_accepted() -> None:

@@ -63,10 +63,19 @@ class Marker:
 
 
 class FakePage:
-    def __init__(self, transform: Marker | None = None, *, translated: bool = False) -> None:
+    def __init__(
+        self,
+        transform: Marker | None = None,
+        *,
+        translated: bool = False,
+        cacheable: bool = True,
+        if_none_match: str = "",
+    ) -> None:
         self.made: list[RawHeaders] = []
         self._transform = transform or Marker()
         self.etag_translated = translated
+        self.cacheable = cacheable
+        self.if_none_match = if_none_match
 
     @property
     def vary(self) -> tuple[str, ...]:
@@ -188,13 +197,24 @@ async def test_messages_without_body_or_more_body_keys_use_the_defaults() -> Non
     assert send.header("content-length") == str(len(b"<!--/cg-->"))
 
 
-async def test_head_gets_the_get_headers_without_length_and_no_body() -> None:
+async def test_head_gets_the_get_headers_length_included_and_no_body() -> None:
     get = await run(HTMLResponse(PAGE, headers={"etag": '"abc"'}))
     head = await run(HTMLResponse(PAGE, headers={"etag": '"abc"'}), method="HEAD")
     assert head.body == b""
-    assert head.header("content-length") is None
-    without_length = [h for h in get.headers if h[0] != b"content-length"]
-    assert head.headers == without_length
+    assert head.header("content-length") == str(len(rewritten(PAGE)))
+    assert head.headers == get.headers
+
+
+async def test_head_answered_without_a_body_promises_no_length() -> None:
+    # (FileResponse answers HEAD with its file's length and no body: the rewritten length is
+    # unknown, so none is sent rather than a wrong one.)
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), (b"content-length", b"9999")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    head = await run(app, method="HEAD")
+    assert head.body == b"" and head.header("content-length") is None
 
 
 async def test_a_file_response_is_rewritten_when_pathsend_is_hidden_or_not(tmp_path: Path) -> None:
@@ -266,10 +286,7 @@ async def test_a_charset_browsers_do_not_know_is_rewritten() -> None:
         JSONResponse({"a": 1}),
         Response(b"data: 1\n\n", media_type="text/event-stream"),
         Response(
-            b"<html></html>",
-            status_code=206,
-            media_type="text/html",
-            headers={"content-range": "bytes 0-12/99"},
+            b"\x00\x01", status_code=206, media_type="video/mp4", headers={"content-range": "bytes 0-1/9"}
         ),
         Response(status_code=204),
         Response(status_code=304, headers={"etag": '"abc"'}),
@@ -349,6 +366,147 @@ async def test_debug_trailers_and_unknown_messages_are_forwarded_in_order() -> N
     assert send.header("content-length") is None  # trailers: the length is never promised
 
 
+async def test_a_byte_range_of_a_page_is_refused_rather_than_sent_unrewritten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counters: Counter[str] = Counter()
+    response = Response(
+        PAGE[:12],
+        status_code=206,
+        media_type="text/html",
+        headers={"content-range": f"bytes 0-11/{len(PAGE)}", "set-cookie": "_ga=1"},
+    )
+    with caplog.at_level(logging.WARNING, logger="consentgate.http"):
+        send = await run(response, counters=counters)
+    assert send.status == 416 and send.body == b""
+    assert send.header("content-range") == f"bytes */{len(PAGE)}"
+    assert send.header("content-type") is None and send.header("set-cookie") is None
+    assert counters["range_refused"] == 1 and "416" in caplog.text
+
+
+@pytest.mark.parametrize("status", [201, 202, 203, 419, 444, 499, 520])
+async def test_a_page_under_any_status_a_browser_shows_is_rewritten(status: int) -> None:
+    send = await run(HTMLResponse(PAGE, status_code=status))
+    assert send.status == status and send.body == rewritten(PAGE)
+
+
+async def test_a_download_passes_byte_identical_and_only_its_cookies_are_filtered() -> None:
+    response = HTMLResponse(
+        PAGE,
+        headers={
+            "content-disposition": 'Attachment; filename="report.html"',
+            "etag": '"abc"',
+            "accept-ranges": "bytes",
+            "set-cookie": "_ga=GA1.2",
+        },
+    )
+    plain = Recorder()
+    await response(scope(), receiver(), plain)
+    send = await run(response)
+    assert send.body == PAGE and send.messages[1:] == plain.messages[1:]
+    assert send.header("etag") == '"abc"' and send.header("accept-ranges") == "bytes"
+    assert send.header("content-length") == str(len(PAGE))
+    assert send.header("set-cookie") is None  # the firewall still applies to its headers
+
+
+async def test_another_methods_answer_keeps_its_etag_but_is_private() -> None:
+    # A PUT's or POST's ETag names the resource it changed (RFC 9110 8.8.3), for the next
+    # If-Match: not these bytes, so it stays as the app made it.
+    send = await run(
+        HTMLResponse(PAGE, status_code=201, headers={"etag": '"rev-7"'}),
+        method="POST",
+        page=FakePage(cacheable=False),
+    )
+    assert send.body == rewritten(PAGE)
+    assert send.header("etag") == '"rev-7"'
+    assert send.header("cache-control") == "private" and "Cookie" in (send.header("vary") or "")
+
+
+# --- a body without a Content-Type: sniffed as a browser does --------------------------------
+
+
+def untyped(*chunks: bytes, headers: RawHeaders = ()) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        for index, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": index < len(chunks) - 1})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        PAGE,
+        b"\n\t <!DOCTYPE html><title>t</title>",
+        b"<!-- generated -->" + PAGE,
+        b"<P>hello",
+        b"<b>bold</b>",
+        b"<script>fbq('init')</script>",
+    ],
+)
+async def test_a_body_without_content_type_that_a_browser_renders_as_html_is_rewritten(body: bytes) -> None:
+    send = await run(untyped(body))
+    assert send.body == rewritten(body)
+    # Said explicitly: the injected head snippet must not turn the start into something else.
+    assert send.header("content-type") == "text/html"
+    assert send.header("cache-control") == "private"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"plain text <html>", b"<br/>", b"<?xml version='1.0'?><html/>", b"%PDF-1.7", b"{}", b"", b"<!--x-->"],
+)
+async def test_a_body_without_content_type_that_is_not_html_passes_byte_identical(body: bytes) -> None:
+    app = untyped(body)
+    plain = Recorder()
+    await app(scope(), receiver(), plain)
+    send = await run(app)
+    assert send.messages == plain.messages
+
+
+async def test_nosniff_keeps_a_body_without_content_type_from_being_html() -> None:
+    app = untyped(PAGE, headers=[(b"x-content-type-options", b"NoSniff")])
+    send = await run(app)
+    assert send.body == PAGE and send.header("content-type") is None
+
+
+async def test_sniffing_holds_only_the_bytes_that_decide() -> None:
+    release = anyio.Event()
+    send = Recorder()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for byte in b"  <ht":  # not yet decided: held
+            await send({"type": "http.response.body", "body": bytes([byte]), "more_body": True})
+        await send({"type": "http.response.body", "body": b"ml><body>", "more_body": True})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"</body></html>", "more_body": False})
+
+    responder = Responder(
+        send,
+        consent=NOBODY,
+        firewall=CookieFirewall(POLICY, own_names=()),
+        page=FakePage(),
+        sweep=(),
+        counters=Counter(),
+    )
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(app, scope(), receiver(), responder)
+        with anyio.fail_after(2):
+            while not send.started:
+                await anyio.sleep(0.001)
+        assert send.header("content-type") == "text/html"  # decided before the stream ended
+        release.set()
+    assert send.body == rewritten(b"  <html><body></body></html>")
+
+
+async def test_a_gzip_body_without_content_type_is_sniffed_decoded() -> None:
+    body = gzip.compress(PAGE)
+    send = await run(untyped(body[:5], body[5:], headers=[(b"content-encoding", b"gzip")]))
+    assert gzip.decompress(send.body) == rewritten(PAGE)
+
+
 # --- headers of a rewritten page -------------------------------------------------------------
 
 
@@ -381,6 +539,13 @@ async def test_a_304_answering_our_variant_gets_the_same_variant_etag() -> None:
     assert send.header("etag") == 'W/"abc-cgwv1"'
     assert "Cookie" in (send.header("vary") or "")
     assert send.body == b""
+
+
+async def test_a_304_keeps_the_tag_the_browser_holds_when_the_app_changes_its_strength() -> None:
+    # Django: GZip weakens the 200's tag (W/"abc"), ConditionalGet's 304 carries it strong.
+    page = FakePage(translated=True, if_none_match='W/"abc-cgwv1"')
+    send = await run(Response(status_code=304, headers={"etag": '"abc"'}), page=page)
+    assert send.header("etag") == 'W/"abc-cgwv1"'
 
 
 async def test_the_csp_and_other_headers_reach_the_rewriter_unchanged() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, replace
@@ -291,6 +292,24 @@ def test_gpc_in_an_opt_in_region_shows_a_notice_on_the_banner(ui: UI, policy: Po
     assert not find_all(root, data_cg_gpc_status=None)
 
 
+def heading_levels(markup: bytes) -> list[int]:
+    return [
+        int(e.tag[1])
+        for e in parse(markup).iter()
+        if isinstance(e.tag, str) and re.fullmatch(r"h[1-6]", e.tag)
+    ]
+
+
+def test_headings_go_down_one_level_at_a_time_on_the_page_and_in_the_dialog(ui: UI, policy: Policy) -> None:
+    # axe "heading-order": the no-JS page had h1 then h3 (services, "Who is responsible").
+    ctx = context(policy, met_services=tuple(policy.services))
+    page, body = heading_levels(ui.preferences_page(ctx)), heading_levels(ui.body(ctx))
+    assert page[0] == 1 and 2 in page and 3 not in page
+    assert body[0] == 2 and 3 in body and 1 not in body  # inside the site's page: banner, centre
+    for levels in (page, body):
+        assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(levels))
+
+
 # -- placeholders ------------------------------------------------------------------------------
 
 
@@ -309,10 +328,23 @@ def test_placeholder_names_the_service_and_grants_only_it(ui: UI, policy: Policy
     fields = [(i.get("name"), i.get("value")) for i in find_all(form, "input")]
     assert ("action", "save") in fields
     assert ("service", "youtube") in fields
-    assert ("category", "analytics") in fields  # the earlier grant survives the click
-    assert ("category", "marketing") not in fields
+    # Only its grant: the server adds it to the choice stored when the button is pressed (the
+    # earlier grant of analytics survives there, tests/http/test_endpoints.py).
+    assert [name for name, _ in fields if name in ("category", "service")] == ["service"]
     (button,) = find_all(form, "button")
-    assert text_of(button) == "Load content"
+    # Its accessible name says what it loads (a page may hold many); "Load content" is what shows.
+    assert text_of(button) == "Load content (YouTube)"
+    (hidden_part,) = find_all(button, "span", **{"class": "cg-vh"})
+    assert text_of(hidden_part) == " (YouTube)"
+    assert (box.get("role"), box.get("aria-label")) == ("group", "YouTube")
+
+
+def test_placeholder_no_longer_depends_on_the_visitors_choice(ui: UI, policy: Policy) -> None:
+    finding = FakeFinding("marketing", "youtube", "YouTube", "www.youtube.com")
+    before = ui.placeholder(finding, context(policy))
+    after = ui.placeholder(finding, context(policy, choice(policy, {"analytics", "preferences"})))
+    assert before == after
+    assert ui.cached_shapes()["placeholder"] == 1
 
 
 def test_placeholder_for_an_unknown_host_grants_its_category(ui: UI, policy: Policy) -> None:
@@ -323,6 +355,29 @@ def test_placeholder_for_an_unknown_host_grants_its_category(ui: UI, policy: Pol
     assert "data-consentgate-service" not in box.attrib
     (grant,) = find_all(box, "input", data_consentgate_grant=None)
     assert (grant.get("name"), grant.get("value")) == ("category", "marketing")
+
+
+def test_an_undeclared_hosts_placeholder_grants_the_category_unknown_hosts_count_as(
+    ui: UI, policy: Policy
+) -> None:
+    # The rewriter names an undeclared host's frame "unknown" (unknown_third_party = "block"):
+    # "Load content" grants what that counts as, marketing here, and says what that is.
+    finding = FakeFinding("unknown", None, "", "booking.example-partner.net")
+    root = parse(ui.placeholder(finding, context(policy)))
+    (box,) = find_all(root, data_consentgate_placeholder=None)
+    assert box.get("data-consentgate-category") == "marketing"
+    (grant,) = find_all(box, "input", data_consentgate_grant=None)
+    assert (grant.get("name"), grant.get("value")) == ("category", "marketing")
+    assert "booking.example-partner.net" in text_of(box) and "Shows ads." in text_of(box)
+    assert ui.unknown_category == "marketing"
+    assert ui.state_json(context(policy))["unknown"] == "marketing"
+
+
+def test_unknown_hosts_count_as_the_most_sensitive_optional_category(policy: Policy) -> None:
+    without_marketing = replace(policy, categories=tuple(c for c in policy.categories if c.id != "marketing"))
+    assert UI(without_marketing).unknown_category == "analytics"
+    only_required = replace(policy, categories=tuple(c for c in policy.categories if c.required))
+    assert UI(only_required).unknown_category is None
 
 
 # -- escaping and encoding ---------------------------------------------------------------------
@@ -518,6 +573,7 @@ def test_state_json_matches_the_interface(ui: UI, policy: Policy) -> None:
     assert set(state) == {
         "v", "exists", "consentId", "categories", "services", "source", "issuedAt", "expiresAt",
         "gpc", "region", "mode", "prefix", "csrf", "locale", "nonce", "consentMode", "csp", "exempt",
+        "unknown",
     }  # fmt: skip
     # The runtime reloads instead of activating in place under an enforcing consent CSP.
     assert state["csp"] == policy.csp

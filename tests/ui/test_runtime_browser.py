@@ -78,9 +78,11 @@ class FakeSite:
     fail: bool = False
     posts: list[dict[str, Any]] = field(default_factory=list)
     page_loads: int = 0
+    token: str = "csrf-123"  # what pages and the state endpoint hand out
+    refused: set[str] = field(default_factory=set)  # tokens the consent endpoint answers 403
 
     def context(self) -> RenderContext:
-        return render_context(self.policy, self.consent, csrf_token="csrf-123", next_url="/", nonce=NONCE)
+        return render_context(self.policy, self.consent, csrf_token=self.token, next_url="/", nonce=NONCE)
 
     async def page(self, request: Request) -> Response:
         self.page_loads += 1
@@ -100,6 +102,9 @@ class FakeSite:
         )
         csp = f"script-src 'nonce-{NONCE}'; style-src 'nonce-{NONCE}'; object-src 'none'"
         return HTMLResponse(document, headers={"content-security-policy": csp, "cache-control": "no-store"})
+
+    async def state(self, request: Request) -> Response:
+        return JSONResponse(self.ui.state_json(self.context()))
 
     async def preferences(self, request: Request) -> Response:
         return HTMLResponse(self.ui.preferences_page(self.context()))
@@ -121,6 +126,8 @@ class FakeSite:
         self.posts.append(body)
         if self.fail:
             return JSONResponse({"error": "boom"}, status_code=500)
+        if body.get("csrf") in self.refused:
+            return JSONResponse({"error": "the form has expired"}, status_code=403)
         optional = {c.id for c in self.policy.categories if not c.required}
         action = body["action"]
         services = body.get("services", {})
@@ -146,6 +153,7 @@ class FakeSite:
                 Route("/pixel.gif", lambda r: Response(b"GIF89a", media_type="image/gif")),
                 Route("/_consentgate/static/{name}", self.asset),
                 Route("/_consentgate/preferences", self.preferences),
+                Route("/_consentgate/state", self.state),
                 Route("/_consentgate/consent", self.consent_endpoint, methods=["POST"]),
             ]
         )
@@ -275,7 +283,7 @@ def test_customised_choice_runs_only_the_granted_category(tab: Tab, site: FakeSi
     page = tab.page
     page.goto(base_url)
     page.click(f"{BANNER} [data-cg-action='customise']")
-    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    page.wait_for_selector(f"{CENTRE}[open]")  # once the stored state is fetched
     assert page.evaluate("document.activeElement.id") == "consentgate-centre-title"
     assert page.evaluate(f"[...document.querySelectorAll('{CENTRE} input:checked')].map(i => i.value)") == [
         "necessary"
@@ -344,7 +352,7 @@ def test_escape_closes_the_centre_and_returns_focus(tab: Tab, base_url: str) -> 
     page.goto(base_url)
     page.focus("#footer-link")
     page.keyboard.press("Enter")
-    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    page.wait_for_selector(f"{CENTRE}[open]")
     page.keyboard.press("Escape")
     page.wait_for_function(f"() => !document.querySelector('{CENTRE}').open")
     page.wait_for_function("() => document.activeElement.id === 'footer-link'")
@@ -393,7 +401,7 @@ def test_api_show_hide_and_change_listeners(tab: Tab, base_url: str) -> None:
         window.consentgate.show();
     }"""
     )
-    assert page.evaluate(f"document.querySelector('{CENTRE}').open")
+    page.wait_for_selector(f"{CENTRE}[open]")
     page.evaluate("window.consentgate.hide()")
     assert not page.evaluate(f"document.querySelector('{CENTRE}').open")
     assert page.evaluate("window.consentgate.state.exists") is False
@@ -417,3 +425,88 @@ def test_banner_centre_and_page_have_no_serious_axe_violations(
         assert serious_violations(page) == []
         page.goto(base_url + "/_consentgate/preferences")
         assert serious_violations(page) == []
+
+
+def test_load_content_is_named_for_its_service_and_hands_focus_to_the_frame(tab: Tab, base_url: str) -> None:
+    page = tab.page
+    page.goto(base_url)
+    # A page may hold many "Load content" buttons: each says which service it loads.
+    button = page.get_by_role("button", name="Load content (Video)")
+    # What shows is "Load content": the service's name is read out, not shown.
+    hidden = button.locator(".cg-vh").bounding_box()
+    assert hidden is not None and hidden["width"] <= 1 and hidden["height"] <= 1
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('iframe').getAttribute('src') === '/frame'")
+    # Focus was on the button, which is gone: it is on the frame now, not lost to <body>.
+    page.wait_for_function("() => document.activeElement.tagName === 'IFRAME'")
+
+
+def test_the_centre_shows_a_choice_made_in_another_tab_before_it_opens(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    site.consent = site.consent.with_choice({"analytics"}, source="banner")  # in another tab
+    page.click(f"{BANNER} [data-cg-action='customise']")
+    page.wait_for_selector(f"{CENTRE}[open]")
+    assert page.is_checked("#consentgate-cat-analytics") and not page.is_checked("#consentgate-cat-marketing")
+    assert page.locator(BANNER).count() == 0  # a choice exists: the first layer is gone
+    wait_for_scripts(page, "a", "site")  # and the page runs what it allows
+    assert site.page_loads == 1 and site.posts == []
+
+
+def test_a_withdrawal_in_another_tab_takes_the_page_to_the_preferences_page(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    site.consent = site.consent.with_choice({"analytics", "marketing", "preferences"}, source="banner")
+    page = tab.page
+    page.goto(base_url)
+    wait_for_scripts(page, *ORDERED)
+    site.consent = site.consent.with_choice(set(), source="preferences")  # in another tab
+    # What ran here cannot be unloaded: the page goes, and the centre shows what is stored now.
+    page.click("[data-cg-reopen]")
+    page.wait_for_url("**/_consentgate/preferences?next=%2F")
+    checked = page.evaluate("[...document.querySelectorAll('input:checked')].map(i => i.value)")
+    assert checked == ["necessary"]
+    assert site.posts == []
+
+
+def test_a_tab_the_visitor_comes_back_to_applies_a_choice_made_elsewhere(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    site.consent = site.consent.with_choice({"analytics"}, source="banner")
+    # (Headless tabs never turn hidden: the event a browser sends on coming back.)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_selector(BANNER, state="detached")
+    wait_for_scripts(page, "a", "site")
+    assert site.page_loads == 1 and site.posts == []
+
+
+def test_a_refused_token_is_replaced_from_the_state_and_the_choice_sent_once_more(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    site.refused, site.token = {"csrf-123"}, "csrf-456"  # the page's token went stale
+    page.click(f"{BANNER} button[data-cg-action='reject_all']")
+    page.wait_for_selector(BANNER, state="detached")
+    assert [(post["action"], post["csrf"]) for post in site.posts] == [
+        ("reject_all", "csrf-123"),
+        ("reject_all", "csrf-456"),
+    ]
+    assert site.consent.exists and site.consent.categories == {"necessary"}
+
+
+def test_a_choice_refused_again_says_so_and_is_not_sent_a_third_time(
+    tab: Tab, site: FakeSite, base_url: str
+) -> None:
+    page = tab.page
+    page.goto(base_url)
+    site.refused = {"csrf-123"}
+    page.click(f"{BANNER} button[data-cg-action='reject_all']")
+    page.wait_for_selector(f"{BANNER} [data-consentgate-error]", state="visible")
+    page.wait_for_timeout(300)
+    assert len(site.posts) == 2 and not site.consent.exists

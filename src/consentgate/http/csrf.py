@@ -7,6 +7,12 @@ it only when the signature verifies, it is younger than ``max_age``, and its id 
 consent cookie the request carries. A first-time visitor has no cookie yet: the token's id then
 becomes the new consent id, so the id shown on the page is the id the audit log records.
 
+A browser holds nothing of ours before its first choice, so pages served then cannot be bound
+to it: each names a fresh id, and a second tab's token names another id than the cookie the
+first tab's choice set. The endpoint accepts such a token when the browser itself vouches that
+the post comes from the site's own page (``Sec-Fetch-Site: same-origin``, or the site's
+``Origin``), which another site cannot make it do (``Endpoints._consent_id``).
+
 Every page carries a token, so issuing one is a single HMAC with a pre-derived key.
 
 References: OWASP CSRF Prevention Cheat Sheet ("Signed Double-Submit Cookie", "Fetch

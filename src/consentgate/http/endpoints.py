@@ -4,7 +4,8 @@ centre, static assets, the visitor's receipt; plus ``/.well-known/gpc.json``.
 A change of consent is a write that becomes legal evidence, so the save endpoint refuses what a
 forged or confused request could carry: another site's origin (403), a form without a valid
 token bound to this visitor (403), a body over the limit (413), a content type it does not read
-(415), a malformed body (400). Each refusal states its reason and changes nothing.
+(415), a malformed body (400). Each refusal states its reason and changes nothing; a form posted
+without JavaScript gets the reason on the preferences page, with a fresh form to choose again.
 
 References: Fetch Metadata (``Sec-Fetch-Site``); RFC 6454 (``Origin``); OWASP "Unvalidated
 Redirects and Forwards"; W3C GPC (``/.well-known/gpc.json``); GDPR art. 7(1) and 7(3).
@@ -29,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from consentgate.audit.events import ConsentEvent, MemorySink
 from consentgate.audit.minimise import EventBuilder
 from consentgate.consent.state import Consent, Source, new_consent_id
+from consentgate.html.rules import UNKNOWN_CATEGORY
 from consentgate.http.body import Refused, read_body
 from consentgate.http.request import render_context
 from consentgate.http.types import Receive, Send, Sink
@@ -46,6 +48,8 @@ ACTIONS = ("accept_all", "reject_all", "save", "withdraw")
 _UI_ACTION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _STATIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _NO_STORE = (b"cache-control", b"no-store")
+# Pages with the consent forms are never framed by another site (clickjacking a choice).
+_OWN_FRAMES = [(b"x-frame-options", b"SAMEORIGIN"), (b"content-security-policy", b"frame-ancestors 'self'")]
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Endpoints:
         self.policy = gate.policy
         self.events = EventBuilder(gate.policy, ip_mode=gate.ip_mode, ip_key=gate.audit.ip_key)
         self._categories = {c.id for c in gate.policy.categories}
+        # "Load content" on an unknown host's frame grants the category it counts as (ui/render.py).
+        self._unknown = gate.ui.unknown_category
         self._required = frozenset(c.id for c in gate.policy.categories if c.required) | {"necessary"}
         ui = gate.ui
         # Content-hashed asset names never change content, so browsers may keep them for a year.
@@ -114,7 +120,7 @@ class Endpoints:
 
     async def _preferences(self, request: Request, send: Send) -> None:
         query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
-        next_url = safe_next(query.get("next", "/"), request.header(b"host"))
+        next_url = self._back(request, query.get("next"))
         ctx = render_context(
             self.gate,
             request,
@@ -123,8 +129,18 @@ class Endpoints:
             locale=request.locale(query.get("lang")) if query.get("lang") else None,
         )
         body = self.gate.ui.preferences_page(ctx)
-        headers = [_NO_STORE, (b"vary", b"Cookie, Accept-Language")]
+        headers = [_NO_STORE, (b"vary", b"Cookie, Accept-Language"), *_OWN_FRAMES]
         await _send(send, 200, b"" if request.method == "HEAD" else body, "text/html; charset=utf-8", headers)
+
+    def _back(self, request: Request, next_url: str | None) -> str:
+        """Where a form sends the visitor back: ``next`` when given, else the page the visitor came
+        from (a plain "Cookie settings" link names none), never one of our own routes."""
+        host = request.header(b"host")
+        if next_url is None:
+            next_url = safe_next(request.header(b"referer"), host)
+            own = f"{request.scope.get('root_path', '')}{self.gate.prefix}/"
+            return "/" if next_url.startswith(own) else next_url
+        return safe_next(next_url, host)
 
     async def _static(self, name: str, send: Send, *, head: bool) -> None:
         asset = self.gate.ui.asset(name) if _STATIC_NAME.fullmatch(name) else None
@@ -216,17 +232,18 @@ class Endpoints:
         return self.gate.cookie.delete_cookie(secure=request.secure)
 
     async def _save(self, request: Request, receive: Receive, send: Send) -> None:
+        choice: Choice | None = None
         try:
-            _check_origin(request, self.gate.allowed_origins)
+            own_page = _check_origin(request, self.gate.allowed_origins)
             kind = _content_kind(request.header(b"content-type"))
             body = await read_body(request, receive, self.gate.max_body)
             if body is None:
                 return  # the client went away: nothing to answer, nothing changed
             choice = self._parse(body, kind, request)
-            consent_id = self._consent_id(choice, request, form=kind == "form")
+            consent_id = self._consent_id(choice, request, form=kind == "form", own_page=own_page)
         except Refused as refused:
             self.gate.counters["consent_refused"] += 1
-            await _error(send, request, refused.status, refused.reason)
+            await self._refuse(send, request, refused, choice)
             return
         consent, action = self._apply(choice, request, consent_id)
         await self.gate.audit.start()  # no-op when lifespan already started it
@@ -236,9 +253,8 @@ class Endpoints:
         elif (unrecorded := await self._record(request, consent, action, choice)) is not None:
             # Refuse rather than set a cookie nobody can prove later: the visitor's state is unchanged.
             self.gate.counters["consent_unrecorded"] += 1
-            await _error(
-                send, request, 503, f"the choice could not be recorded ({unrecorded}); please try again"
-            )
+            reason = f"the choice could not be recorded ({unrecorded}); please try again"
+            await self._refuse(send, request, Refused(503, reason), choice)
             return
         headers: list[tuple[bytes, bytes]] = [_NO_STORE]
         headers.append(
@@ -254,6 +270,17 @@ class Endpoints:
         ctx = render_context(self.gate, request, consent=consent, show_banner=False, next_url="")
         body_out = json.dumps({"state": self.gate.ui.state_json(ctx)}, separators=(",", ":")).encode()
         await _send(send, 200, body_out, "application/json", headers)
+
+    async def _refuse(self, send: Send, request: Request, refused: Refused, choice: Choice | None) -> None:
+        """The reason, as JSON for the runtime; without JavaScript the preferences page says it,
+        with a fresh form (a stale page's form would only be refused again) and a way back."""
+        if _wants_json(request):
+            await _error(send, request, refused.status, refused.reason)
+            return
+        next_url = choice.next_url if choice is not None and choice.next_url is not None else None
+        ctx = render_context(self.gate, request, show_banner=False, next_url=self._back(request, next_url))
+        body = self.gate.ui.preferences_page(ctx, error=refused.reason)
+        await _send(send, refused.status, body, "text/html; charset=utf-8", [_NO_STORE, *_OWN_FRAMES])
 
     async def _record(self, request: Request, consent: Consent, action: Action, choice: Choice) -> str | None:
         """None once the event is recorded (durably, when the sink can tell); else why not."""
@@ -279,12 +306,12 @@ class Endpoints:
         if (
             exempt
             and objected
-            and choice.next_url is not None  # a form: the runtime marks its own posts
             and ui_action
             and not ui_action.endswith(".cnil_object")
             and any(request.consent.allows_service(sid, categories.get(sid, "")) for sid in objected)
         ):
-            # As the runtime records it: a choice that turns off exempt measurement that was on.
+            # The control is marked too (as runtimes before this one marked their own posts): a
+            # choice that turns off exempt measurement that was on, judged by what is stored now.
             ui_action = f"{ui_action}.cnil_object"[:64]
         event = consent_event(
             self.gate, request, consent, action, ui_action=ui_action, page=page, detail=detail
@@ -312,7 +339,7 @@ class Endpoints:
             denied=[],
             csrf=(values.get("csrf") or [""])[0],
             ui_action=(values.get("ui") or [""])[0],
-            next_url=safe_next((values.get("next") or ["/"])[0], request.header(b"host")),
+            next_url=self._back(request, values["next"][0] if "next" in values else None),
         )
 
     def _parse_json(self, body: bytes) -> Choice:
@@ -361,6 +388,9 @@ class Endpoints:
     ) -> Choice:
         if action not in ACTIONS:
             raise Refused(400, f"'action' must be one of {', '.join(ACTIONS)}")
+        if self._unknown is not None and UNKNOWN_CATEGORY not in self._categories:
+            # A page served before the placeholder named the category it grants (or a cached one).
+            categories = [self._unknown if c == UNKNOWN_CATEGORY else c for c in categories]
         unknown = [c for c in categories if c not in self._categories]
         if unknown:
             raise Refused(400, f"unknown category {unknown[0]!r}")
@@ -384,14 +414,23 @@ class Endpoints:
             gpc=gpc,
         )
 
-    def _consent_id(self, choice: Choice, request: Request, *, form: bool) -> str:
-        """The id the choice is recorded under; forms must carry a token bound to this visitor."""
+    def _consent_id(self, choice: Choice, request: Request, *, form: bool, own_page: bool) -> str:
+        """The id the choice is recorded under; forms must carry a token this site issued.
+
+        A token names the consent id of the page it came with. Before a first choice every page
+        names a fresh id, so a second tab opened then still names its own after the first tab's
+        choice set the cookie. Its token is accepted when the browser itself says the form was
+        posted from one of this site's pages (``own_page``: ``Sec-Fetch-Site: same-origin`` or
+        this site's ``Origin``), which no other site can make it say; the choice is recorded
+        under the cookie's id. Without that word from the browser (an old one), the token must
+        name the cookie's id, as before.
+        """
         token_id = self.gate.csrf.verify(choice.csrf) if choice.csrf else None
         has_cookie = request.cookie_status == "ok"
         if form or choice.csrf:
             if token_id is None:
                 raise Refused(403, "the form has expired or was not issued by this site; reload the page")
-            if has_cookie and token_id != request.consent.consent_id:
+            if has_cookie and token_id != request.consent.consent_id and not own_page:
                 raise Refused(403, "the form was issued for another visitor; reload the page")
         if has_cookie:
             return request.consent.consent_id
@@ -399,12 +438,20 @@ class Endpoints:
 
     def _apply(self, choice: Choice, request: Request, consent_id: str) -> tuple[Consent, Action]:
         """The stored consent and its audit action, by the region's rules (jurisdiction.py)."""
+        categories, granted, denied = choice.categories, choice.granted, choice.denied
+        if choice.action == "save" and choice.ui_action.startswith("embed"):
+            # "Load content" adds its one grant to the choice stored now, not to the one the page
+            # was served with: another tab may have withdrawn something since.
+            stored = request.consent
+            categories = categories | stored.categories
+            granted = granted | stored.services
+            denied = (denied | stored.denied_services) - granted
         return self.gate.jurisdiction.apply_choice(
             request.decision,
             choice.action,
-            categories=choice.categories,
-            granted=choice.granted,
-            denied=choice.denied,
+            categories=categories,
+            granted=granted,
+            denied=denied,
             source=_source(choice.ui_action),
             consent_id=consent_id,
             gpc_reported=choice.gpc,
@@ -443,7 +490,8 @@ def consent_event(
 
 
 def _source(ui_action: str) -> Source:
-    if ui_action.startswith("preferences"):
+    # "reopen": the same preference centre, opened again after a choice.
+    if ui_action.startswith(("preferences", "reopen")):
         return "preferences"
     if ui_action.startswith(("banner", "embed")):
         return "banner"
@@ -453,17 +501,32 @@ def _source(ui_action: str) -> Source:
 # --- request checks --------------------------------------------------------------------------
 
 
-def _check_origin(request: Request, allowed: frozenset[str]) -> None:
-    """Refuse cross-site writes: a forged "accept all" would be a false record of consent."""
+def _check_origin(request: Request, allowed: frozenset[str]) -> bool:
+    """Refuse cross-site writes: a forged "accept all" would be a false record of consent.
+
+    True when the browser said the request comes from this site's own pages (Fetch Metadata
+    ``same-origin``, or an ``Origin`` of this site or of ``allowed_origins``).
+    """
     fetch_site = request.header(b"sec-fetch-site").strip().lower()
     if fetch_site and fetch_site not in ("same-origin", "none"):
         raise Refused(403, f"cross-site request refused (Sec-Fetch-Site: {fetch_site})")
     origin = request.header(b"origin").strip()
     if not origin:
-        return  # not a browser write (browsers send Origin on every POST), or Fetch Metadata said same-origin
+        # Not a browser write (browsers send Origin on every POST), or Fetch Metadata said
+        # same-origin ("none": typed or bookmarked, not from a page of ours).
+        return fetch_site == "same-origin"
     key = origin.rstrip("/").lower()
+    if key == "null":
+        # A page sent with `Referrer-Policy: no-referrer` posts its forms with `Origin: null`
+        # (Fetch, "append a request Origin header"); Sec-Fetch-Site, which no page can set,
+        # still says same-origin. A sandboxed frame's opaque origin is never same-origin. Only
+        # a form: it must carry a token issued to this visitor (Endpoints._consent_id).
+        form = request.header(b"content-type").partition(";")[0].strip().lower()
+        if fetch_site == "same-origin" and form == "application/x-www-form-urlencoded":
+            return True
+        raise Refused(403, "cross-origin request refused (Origin: null)")
     if key in allowed:
-        return
+        return True
     parts = urlsplit(key)
     host = request.header(b"host").strip().lower()
     if (
@@ -472,6 +535,7 @@ def _check_origin(request: Request, allowed: frozenset[str]) -> None:
         or _strip_port(parts.netloc, parts.scheme) != _strip_port(host, parts.scheme)
     ):
         raise Refused(403, f"cross-origin request refused (Origin: {origin[:100]})")
+    return True
 
 
 def _strip_port(netloc: str, scheme: str) -> str:
@@ -533,10 +597,13 @@ async def _send(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _wants_json(request: Request) -> bool:
+    return "json" in request.header(b"content-type") or "json" in request.header(b"accept")
+
+
 async def _error(send: Send, request: Request, status: int, reason: str) -> None:
-    wants_json = "json" in request.header(b"content-type") or "json" in request.header(b"accept")
     headers = [_NO_STORE]
-    if wants_json:
+    if _wants_json(request):
         body = json.dumps({"error": reason}).encode()
         await _send(send, status, body, "application/json", headers)
     else:

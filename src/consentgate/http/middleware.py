@@ -187,12 +187,12 @@ class ConsentGate:
             await self.audit.start()  # so that finish_headers, which cannot await, can enqueue
             request.unreadable_pending = True
         child = request.app_scope()
-        method = request.method
-        page = request if method == "GET" or method == "HEAD" else None
         # Bound to what this browser holds: the CNIL-exempt cookies' 13 months run from then.
         firewall = self.firewall.bind(visitor.cookies, secure=request.secure)
+        # Any method's answer may be a page (a form shown again, a "thank you" page): each is
+        # rewritten; the ETag and 304 rules apply to GET and HEAD only (Request.cacheable).
         responder = Responder(
-            send, request.consent, firewall, page, set_cookies, self.counters, method == "HEAD"
+            send, request.consent, firewall, request, set_cookies, self.counters, request.method == "HEAD"
         )
         await self.app(child, receive, responder)
 

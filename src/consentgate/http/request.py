@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 from consentgate.consent.cookie import CookieStatus
 from consentgate.consent.signals import UNKNOWN, is_dnt_value
@@ -32,6 +33,24 @@ logger = logging.getLogger("consentgate.http")
 
 _DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "*"})
 _PAGE_SUFFIXES = (".html", ".htm", ".xhtml", "/")
+# Fetch Metadata destinations whose answer a browser never renders as a page: a script, a
+# stylesheet, an image... even if it is HTML, nothing in it loads.
+_SUBRESOURCE_DESTINATIONS = frozenset(
+    {
+        "audio", "audioworklet", "font", "image", "json", "manifest", "paintworklet", "report",
+        "script", "serviceworker", "sharedworker", "style", "track", "video", "worker", "xslt",
+    }
+)  # fmt: skip
+# Extensions of files that are not HTML (static assets, media, data), for a path's last segment.
+_NOT_HTML_EXTENSIONS = frozenset(
+    {
+        "js", "mjs", "css", "map", "json", "xml", "txt", "csv", "png", "jpg", "jpeg", "gif", "webp",
+        "avif", "ico", "bmp", "svg", "woff", "woff2", "ttf", "otf", "eot", "mp3", "mp4", "m4a", "m4s",
+        "m4v", "webm", "oga", "ogg", "ogv", "wav", "flac", "aac", "m3u8", "ts", "pdf", "zip", "gz",
+        "br", "zst", "wasm", "webmanifest",
+    }
+)  # fmt: skip
+_HTML_RANGES = frozenset({"text/html", "application/xhtml+xml", "text/*", "application/*", "*/*", "*"})
 _CSP_NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]{8,128})'")
 # Fetch Metadata destinations of a page navigated to inside another page's body. Not "frame":
 # a <frameset> page has no body to show the banner in, so its frames keep theirs.
@@ -62,8 +81,8 @@ class PageContext:
 
 
 class Request:
-    """Headers read in one pass, the region and signals, the visitor's consent; for GET and HEAD
-    also the responder's ``Page`` (ETag variant, rewriter factory)."""
+    """Headers read in one pass, the region and signals, the visitor's consent; and the
+    responder's ``Page`` (ETag variant for GET and HEAD, rewriter factory)."""
 
     __slots__ = (
         "_accept",
@@ -247,8 +266,20 @@ class Request:
         return self._locale
 
     def next_url(self) -> str:
-        query = self.scope.get("query_string", b"")
-        path: str = self.scope.get("raw_path", b"").decode("latin-1") or self.scope["path"]
+        """Where the banner's form (without JavaScript) brings the visitor back: this page, as
+        the browser addressed it (under the app's mount point). A page answering another method
+        (a form's "thank you") may have no GET: then the page the form was on, when a Referer
+        of this site names it."""
+        scope = self.scope
+        if self.method != "GET" and self.method != "HEAD":
+            referer = urlsplit(self.header(b"referer"))
+            if referer.path and referer.netloc.lower() == self.header(b"host").strip().lower():
+                return referer.path + ("?" + referer.query if referer.query else "")
+        query = scope.get("query_string", b"")
+        path: str = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+        root: str = scope.get("root_path", "").rstrip("/")
+        if root and path != root and not path.startswith(root + "/"):
+            path = root + path  # a server that gives the path below the mount point
         return path + ("?" + query.decode("latin-1") if query else "")
 
     def sweep(self, consent: Consent | None = None) -> list[str]:
@@ -263,18 +294,28 @@ class Request:
 
     # -- the scope the app sees -------------------------------------------------------------
     def app_scope(self) -> Scope:
-        """A copy of the scope for the app (never the server's own dict), holding the consent."""
+        """A copy of the scope for the app (never the server's own dict), holding the consent.
+
+        Whatever may come back as a page must come back in a form we can rewrite: without
+        brotli or zstd (gzip and deflate stay), and for a page navigation without a byte range
+        or a conditional request the app could answer for another consent state's page.
+        """
         scope = self.scope
         self.child = child = dict(scope)  # (a copy, then one key: cheaper than {**scope, ...})
         child["consentgate"] = self.consent
-        if self.method != "GET" and self.method != "HEAD":
-            return child
+        method = self.method
+        cacheable = method == "GET" or method == "HEAD"
         # bytes.find, not `in`: on CPython 3.11 `in` first tries the operand as an integer and
         # pays for a TypeError (≈ 80 ns), on every request here.
-        navigation = self._accept.find(b"html") >= 0 or self.route.endswith(_PAGE_SUFFIXES)
-        if not navigation and (not self._etags or self._etags.find(b"-cg") < 0):
+        accept = self._accept
+        navigation = cacheable and (
+            (accept.find(b"html") >= 0 and _accepts_html(accept)) or self.route.endswith(_PAGE_SUFFIXES)
+        )
+        translate = cacheable and self._etags.find(b"-cg") >= 0
+        html = navigation or self._may_be_html()
+        if not html and not translate:
             return child
-        headers = self._headers_for_app(navigation)
+        headers = self._headers_for_app(navigation, html, translate)
         if headers is not None:
             child["headers"] = headers
         extensions = scope.get("extensions")
@@ -283,17 +324,37 @@ class Request:
             child["extensions"] = {k: v for k, v in extensions.items() if k not in _NO_EXTENSIONS}
         return child
 
-    def _headers_for_app(self, navigation: bool) -> RawHeaders | None:
+    def _may_be_html(self) -> bool:
+        """Whether the answer may be HTML a browser shows or a script inserts into a page: any
+        request that does not say otherwise (``fetch()`` and htmx send ``Accept: */*``). Not:
+        a subresource destination (a script, an image: never rendered as a page), an Accept
+        without any range that admits HTML (``application/json``), or a path naming a file that
+        is not HTML (``.js``, ``.png``, ``.pdf``...), which keep their brotli."""
+        route = self.route
+        dot = route.rfind(".")
+        if dot > route.rfind("/") and route[dot + 1 :].lower() in _NOT_HTML_EXTENSIONS:
+            return False  # (first: most requests that are no page are static files)
+        if self._accept and not _accepts_html(self._accept):
+            return False
+        destination = self.header(b"sec-fetch-dest")
+        return not destination or destination.strip().lower() not in _SUBRESOURCE_DESTINATIONS
+
+    def _headers_for_app(self, navigation: bool, html: bool, translate: bool) -> RawHeaders | None:
         """The request headers the app should see, or None when they need no change.
 
-        For a page we might rewrite: no encoding we cannot decode, no conditional request that
-        could answer 304 for a page cached under another consent state, no byte range of the
-        unrewritten page.
+        For a page navigation also: no conditional request that could answer 304 for a page
+        cached under another consent state, no byte range of the unrewritten page. A download
+        being resumed keeps its range (``If-Range`` with a strong tag: we send only weak ones,
+        so it names bytes we passed on as they were); should the answer be a page, it is
+        refused (``Responder._refuse_range``).
         """
         changed = False
+        keep_range = navigation and any(
+            name == b"if-range" and value.lstrip().startswith(b'"') for name, value in self.scope["headers"]
+        )
         headers: RawHeaders = []
         for name, value in self.scope["headers"]:
-            if name == b"if-none-match":
+            if name == b"if-none-match" and (translate or navigation):
                 etags, self.etag_translated = restore_if_none_match(
                     value.decode("latin-1"), self.etag_suffix, drop_foreign=navigation
                 )
@@ -301,16 +362,17 @@ class Request:
                 if etags is not None:
                     headers.append((name, etags.encode("latin-1")))
                 continue
-            if navigation:
-                if name == b"accept-encoding":
-                    kept = _decodable_encodings(value)
-                    if kept != value:
-                        changed = True
-                        headers.append((name, kept))
-                        continue
-                elif name in (b"if-modified-since", b"range", b"if-range"):
+            if html and name == b"accept-encoding":
+                kept = _decodable_encodings(value)
+                if kept != value:
                     changed = True
+                    headers.append((name, kept))
                     continue
+            elif navigation and (
+                name == b"if-modified-since" or (name in (b"range", b"if-range") and not keep_range)
+            ):
+                changed = True
+                continue
             headers.append((name, value))
         return headers if changed else None
 
@@ -318,6 +380,14 @@ class Request:
     @property
     def vary(self) -> Sequence[str]:
         return self.gate.vary
+
+    @property
+    def cacheable(self) -> bool:
+        return self.method == "GET" or self.method == "HEAD"
+
+    @property
+    def if_none_match(self) -> str:
+        return self._etags.decode("latin-1")
 
     def etag_suffix(self) -> str:
         """A short, stable name for everything a rewritten page depends on."""
@@ -489,6 +559,7 @@ def render_context(
     values = gate.consent_mode.values(consent, objection=objection) if gate.consent_mode.enabled else None
     return RenderContext(
         consent=consent,
+        root_path=request.scope.get("root_path", ""),
         show_banner=request.show_banner if show_banner is None else show_banner,
         locale=locale,
         csrf_token=gate.csrf.issue(consent_id),
@@ -526,6 +597,25 @@ class MetServices:
 
     def services(self) -> tuple[Service, ...]:
         return self._listed
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_html(accept: bytes) -> bool:
+    """Whether an Accept header admits HTML: a range that covers it with a q above 0."""
+    for part in accept.decode("latin-1").lower().split(","):
+        media, *params = part.split(";")
+        if media.strip() in _HTML_RANGES:
+            quality = "1"
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip() == "q":
+                    quality = value.strip()
+            try:
+                if float(quality) > 0:
+                    return True
+            except ValueError:
+                return True  # a q we cannot read: assume it admits
+    return False
 
 
 @functools.lru_cache(maxsize=256)

@@ -44,15 +44,27 @@ __all__ = [
 logger = logging.getLogger("consentgate.http")
 
 HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
-# Statuses whose HTML is a document a visitor sees: the page itself and error pages (a 404 page
-# carrying analytics must not load it without consent either). Never 1xx/204/205/206/304.
-REWRITE_STATUSES = frozenset({200, *range(400, 419), *range(421, 432), 451, *range(500, 512)})
+# Statuses whose body a browser shows as the page: the page itself (200, a form's 201, a
+# proxy's 203...) and error pages (a 404 page carrying analytics must not load it without
+# consent either). Not those without a body (1xx, 204, 205, 304), a byte range (206, see
+# _refuse_range) or a redirect, whose body a browser following it never shows.
+REWRITE_STATUSES = frozenset(range(200, 600)) - {204, 205, 206, 301, 302, 303, 304, 307, 308}
+# Content-Type values that say nothing, so a browser sniffs the body (WHATWG MIME Sniffing 5.1).
+_UNKNOWN_TYPES = frozenset({b"", b"unknown/unknown", b"application/unknown", b"*/*"})
 DECODABLE = {b"gzip": 31, b"x-gzip": 31, b"deflate": 15}
-# Stateful or wide encodings where "<" may be half of a character: rewriting bytes would break them.
 # Headers that describe the exact bytes of the app's body and are wrong after a rewrite.
 _BODY_BOUND = frozenset(
     {b"content-length", b"accept-ranges", b"content-md5", b"digest", b"content-digest", b"repr-digest"}
 )
+# WHATWG MIME Sniffing 7.1, "rules for identifying an unknown MIME type": a body without a
+# Content-Type is shown as HTML when its first bytes, after whitespace, are one of these (any
+# case) followed by a space or ">"; only the first 1445 bytes are read.
+_HTML_SIGNATURES = (
+    b"<!DOCTYPE HTML", b"<HTML", b"<HEAD", b"<SCRIPT", b"<IFRAME", b"<H1", b"<DIV", b"<FONT",
+    b"<TABLE", b"<A", b"<STYLE", b"<TITLE", b"<B", b"<BODY", b"<BR", b"<P", b"<!--",
+)  # fmt: skip
+_SNIFF_LIMIT = 1445
+_SNIFF_WHITESPACE = b"\t\n\x0c\r "
 
 
 class BodyTransform(Protocol):
@@ -67,7 +79,13 @@ class Page(Protocol):
     def vary(self) -> Sequence[str]: ...  # request headers a rewritten page depends on
 
     @property
+    def cacheable(self) -> bool: ...  # GET or HEAD: the ETag names these bytes, 304 may answer
+
+    @property
     def etag_translated(self) -> bool: ...  # the request's If-None-Match named our variant
+
+    @property
+    def if_none_match(self) -> str: ...  # the request's If-None-Match as the browser sent it
 
     def etag_suffix(self) -> str: ...
 
@@ -75,6 +93,19 @@ class Page(Protocol):
 
     def finish_headers(self, headers: RawHeaders) -> RawHeaders: ...  # just before they are sent
     def filter_links(self, headers: RawHeaders) -> RawHeaders: ...  # Link preloads of blocked services
+
+
+class _Sniff:
+    """A response without a Content-Type, held until its first bytes show whether a browser
+    would render it as HTML."""
+
+    __slots__ = ("data", "encoding", "messages", "start")
+
+    def __init__(self, start: Message, encoding: bytes) -> None:
+        self.start = start
+        self.encoding = encoding
+        self.messages: list[Message] = []
+        self.data = b""
 
 
 class Responder:
@@ -89,6 +120,7 @@ class Responder:
         "_held",
         "_held_trailers",
         "_rewriting",
+        "_sniff",
         "_transform",
         "consent",
         "page",
@@ -114,8 +146,9 @@ class Responder:
         self._counters = counters
         self._head_only = head_only
         # The rest of the state (_transform, _held, _held_trailers, _failed, _ended) is only
-        # read once rewriting starts, and set there: most responses never need it.
+        # read once we take the body over, and set there: most responses never need it.
         self._rewriting = False
+        self._sniff: _Sniff | None = None
 
     def __call__(self, message: Message) -> Awaitable[None]:
         # Not a coroutine itself: a message that goes on untouched is handed to the server's
@@ -129,6 +162,9 @@ class Responder:
         return self._rewritten(message)
 
     async def _rewritten(self, message: Message) -> None:
+        if self._sniff is not None:
+            await self._sniffing(self._sniff, message)
+            return
         message_type = message["type"]
         if message_type == "http.response.body":
             await self._body(message.get("body", b""), more_body=message.get("more_body", False))
@@ -144,10 +180,11 @@ class Responder:
     # -- start ------------------------------------------------------------------------------
     def _plain(self, message: Message) -> bool:
         """True when the start needs nothing from us: no cookie to filter or add, and neither a
-        page to rewrite nor a 304 for one. Decided without copying anything."""
+        page to rewrite (or sniff) nor a 304 for one. Decided without copying anything."""
         if self.sweep:
             return False
         page = self.page
+        typed = False
         for key, value in message.get("headers") or ():
             # By length first: only the two names that matter are lower-cased (any case counts).
             size = len(key)
@@ -155,17 +192,21 @@ class Responder:
                 if key == b"set-cookie" or key.lower() == b"set-cookie":
                     return False
             elif (
-                size == 12
-                and page is not None
-                and (key == b"content-type" or key.lower() == b"content-type")
-                and value.lower().find(b"htm") >= 0  # not `in`: see Request.app_scope
+                size == 12 and page is not None and (key == b"content-type" or key.lower() == b"content-type")
             ):
-                return False
-        return page is None or message["status"] != 304 or not page.etag_translated
+                if value.lower().find(b"htm") >= 0:  # not `in`: see Request.app_scope
+                    return False
+                typed = value.partition(b";")[0].strip().lower() not in _UNKNOWN_TYPES
+        if page is None:
+            return True
+        status: int = message["status"]
+        if status == 304:
+            return not page.etag_translated
+        return typed or status not in REWRITE_STATUSES  # untyped: the browser sniffs, so do we
 
     async def _start(self, message: Message) -> None:
         raw: Iterable[tuple[bytes, bytes]] = message.get("headers") or ()
-        content_type = encoding = b""
+        content_type = encoding = disposition = nosniff = b""
         has_cookie = False
         for key, value in raw:
             key = key.lower()
@@ -175,15 +216,30 @@ class Responder:
                 has_cookie = True
             elif key == b"content-encoding":
                 encoding = value
+            elif key == b"content-disposition":
+                disposition = value
+            elif key == b"x-content-type-options" and not nosniff:
+                nosniff = value  # Fetch: only the first value counts
         page = self.page
-        rewrite = translated_304 = False
-        if page is not None:
-            status: int = message["status"]
+        status: int = message["status"]
+        encoding = encoding.strip().lower()
+        action = ""
+        # A download (Content-Disposition: attachment) is saved, not shown: its bytes stay the
+        # app's, so a saved file is the file and a resumed download fits the part already saved.
+        if page is not None and disposition.partition(b";")[0].strip().lower() != b"attachment":
+            media = content_type.partition(b";")[0].strip().lower()
             if status == 304:
-                translated_304 = page.etag_translated
-            elif status in REWRITE_STATUSES:
-                rewrite = content_type.partition(b";")[0].strip().lower() in HTML_TYPES
-        if not (rewrite or translated_304 or has_cookie or self.sweep):
+                action = "304" if page.etag_translated else ""
+            elif media in HTML_TYPES:
+                action = "rewrite" if status in REWRITE_STATUSES else "range" if status == 206 else ""
+            elif (
+                media in _UNKNOWN_TYPES
+                and status in REWRITE_STATUSES
+                and nosniff.partition(b",")[0].strip().lower() != b"nosniff"
+                and (not encoding or encoding == b"identity" or encoding in DECODABLE)
+            ):
+                action = "sniff"
+        if not (action or has_cookie or self.sweep):
             await self.send(message)
             return
         headers = list(raw)
@@ -197,25 +253,43 @@ class Responder:
             headers.extend((b"set-cookie", line.encode("latin-1")) for line in self.sweep)
             # A shared cache must never replay these deletions to another visitor.
             headers = merge_cache_control(merge_vary(headers, ("Cookie",)))
-        if page is None or not (rewrite or translated_304):
+        if page is None or not action:
             await self.send({**message, "headers": headers})
-            return
-        headers = _private_variant(headers, page.vary)
-        headers = page.filter_links(headers)
-        suffix = page.etag_suffix()
-        if translated_304:
-            await self.send({**message, "headers": variant_etag(headers, suffix)})
-            return
-        reason = _cannot_rewrite(content_type, encoding.strip().lower())
+        elif action == "range":
+            await self._refuse_range(message, headers, page)
+        elif action == "sniff":
+            self._sniff = _Sniff({**message, "headers": headers}, encoding)
+            self._rewriting = True  # the body is read before the start goes out
+        elif action == "304":
+            headers = page.filter_links(_private_variant(headers, page.vary))
+            # The tag the browser holds, as it holds it: the app's 304 may carry its tag in
+            # another strength than its 200 did (Django's GZip weakens only what it compresses).
+            await self.send(
+                {**message, "headers": variant_etag(headers, page.etag_suffix(), sent=page.if_none_match)}
+            )
+        else:
+            await self._begin(message, headers, page, content_type, encoding)
+
+    async def _begin(
+        self, message: Message, headers: RawHeaders, page: Page, content_type: bytes, encoding: bytes
+    ) -> None:
+        """Take over a page's body: its headers now, its bytes through the page's rewriter."""
+        headers = page.filter_links(_private_variant(headers, page.vary))
+        reason = _cannot_rewrite(content_type, encoding)
         if reason:
             # Consent-dependent headers stay (cheap and safe); the body cannot be made safe.
             self._counters["rewrite_skipped"] += 1
             logger.warning(
                 "consentgate: not rewriting an HTML response (%s): trackers in it are not blocked", reason
             )
+            self._rewriting = False
             await self.send({**message, "headers": headers})
             return
-        headers = variant_etag([(k, v) for k, v in headers if k.lower() not in _BODY_BOUND], suffix)
+        headers = [(k, v) for k, v in headers if k.lower() not in _BODY_BOUND]
+        if page.cacheable:
+            headers = variant_etag(headers, page.etag_suffix())
+        # (Another method's ETag, if any, names the resource it changed, not these bytes: RFC
+        # 9110 8.8.3; it stays for the client's next If-Match.)
         start = {**message, "headers": headers}
         self._transform: BodyTransform | None = None
         self._held: Message | None = None
@@ -223,15 +297,10 @@ class Responder:
         self._failed = False
         self._ended = False
         self._rewriting = True
-        if self._head_only:
-            # HEAD: the same headers as GET, and never a body from us
-            await self.send({**start, "headers": page.finish_headers(headers)})
-            return
         try:
             transform: BodyTransform = page.transform(headers)
-            key = encoding.strip().lower()
-            if key in DECODABLE:
-                transform = _Recoded(transform, wbits=DECODABLE[key])
+            if encoding in DECODABLE:
+                transform = _Recoded(transform, wbits=DECODABLE[encoding])
         except Exception:
             logger.exception("consentgate: could not prepare the HTML rewriter; the body is withheld")
             self._counters["rewrite_failed"] += 1
@@ -239,8 +308,57 @@ class Responder:
             transform = _Withheld()
         self._transform = transform
         # Held until the first body message: if that is the whole body, we can send its length.
+        # HEAD too: its body is rewritten and dropped, so that it gets GET's headers (length, CSP).
         self._held = start
         self._held_trailers = bool(message.get("trailers", False))
+
+    async def _sniffing(self, sniff: _Sniff, message: Message) -> None:
+        sniff.messages.append(message)
+        if message["type"] == "http.response.body":
+            sniff.data += message.get("body", b"")
+            html = sniffs_as_html(
+                _sniff_bytes(sniff.data, sniff.encoding), complete=not message.get("more_body", False)
+            )
+            if html is None:
+                return  # a few more bytes decide
+        else:
+            html = False  # a file or a message of an extension: decided by what came so far
+        self._sniff = None
+        start = sniff.start
+        if html and self.page is not None:
+            # Said out loud: the head snippet may now come first, and "<link" is no HTML signature.
+            headers = [*start["headers"], (b"content-type", b"text/html")]
+            await self._begin(start, headers, self.page, b"text/html", sniff.encoding)
+        else:
+            self._rewriting = False
+            await self.send(start)
+        for held in sniff.messages:
+            await self(held)
+
+    async def _refuse_range(self, message: Message, headers: RawHeaders, page: Page) -> None:
+        """Fail closed on a byte range of a page we would rewrite: its bytes are the app's,
+        unrewritten, and the rewritten page has no stable bytes to take a range of. The client
+        hears that its range cannot be served (RFC 9110 15.5.17) and asks for the whole page,
+        which it gets rewritten. (Page requests reach the app without ``Range``; this is for the
+        rest, see ``Request.app_scope``.)"""
+        self._counters["range_refused"] += 1
+        logger.warning("consentgate: a byte range of an HTML page was answered 416 instead of 206")
+        kept: RawHeaders = [(k, v) for k, v in headers if k.lower() == b"set-cookie"]
+        complete = ""
+        for key, value in headers:
+            if key.lower() == b"content-range":
+                complete = value.decode("latin-1").rpartition("/")[2].strip()
+        if complete.isdigit():
+            kept.append((b"content-range", f"bytes */{complete}".encode()))
+        kept = _private_variant(kept, page.vary)
+        kept.append((b"content-length", b"0"))
+        self._transform = None
+        self._held = None
+        self._held_trailers = False
+        self._failed = True  # the app's body is dropped; _body sends the empty end
+        self._ended = False
+        self._rewriting = True
+        await self.send({**message, "status": 416, "headers": kept})
 
     async def _release(self, body_length: int | None = None) -> None:
         held = self._held
@@ -258,14 +376,9 @@ class Responder:
     async def _body(self, body: bytes, *, more_body: bool) -> None:
         if self._ended:
             return  # nothing may follow the final body (only trailers, forwarded above)
-        if self._head_only:
-            if not more_body:
-                self._ended = True
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
         transform = self._transform
-        if self._failed or transform is None:
-            out = b""
+        if self._failed or transform is None or (self._head_only and self._held is None):
+            out = b""  # (HEAD: its headers are out, the rest of its body is never shown)
         else:
             try:
                 out = transform.feed(body) if body else b""
@@ -280,8 +393,17 @@ class Responder:
                 more_body, out = False, b""
         if self._failed:
             more_body = False
-        await self._release(len(out) if not more_body else None)
-        if more_body and not out:
+        # HEAD promises a length only when it is GET's (RFC 9110 8.6): not when the app sent no
+        # body to measure, nor for a body compressed again (the page's own tokens change it).
+        known = not more_body and (
+            not self._head_only or (bool(body) and not isinstance(transform, _Recoded))
+        )
+        await self._release(len(out) if known else None)
+        if self._head_only:
+            out = b""
+            if more_body:
+                return
+        elif more_body and not out:
             return  # the rewriter is holding an unfinished tag; nothing to send yet
         if not more_body:
             self._ended = True
@@ -290,14 +412,12 @@ class Responder:
     async def _pathsend(self, path: str) -> None:
         # The app's server offered pathsend and we could not hide it (the request did not look
         # like a page): read the file ourselves so static HTML is rewritten too.
-        if self._head_only:
-            await self._body(b"", more_body=False)
-            return
         async with await anyio.open_file(path, "rb") as file:
             while True:
-                chunk = await file.read(65536)
-                await self._body(chunk, more_body=len(chunk) == 65536)
-                if len(chunk) < 65536:
+                chunk = b"" if self._failed else await file.read(65536)
+                more = len(chunk) == 65536 and not (self._head_only and self._held is None)
+                await self._body(chunk, more_body=more)
+                if not more:
                     return
 
 
@@ -329,6 +449,42 @@ def _cannot_rewrite(content_type: bytes, encoding: bytes) -> str:
     if charset is not None and not_ascii_compatible(charset):
         return f"charset in {content_type.decode('latin-1')!r} is not ASCII-compatible"
     return ""
+
+
+def sniffs_as_html(data: bytes, *, complete: bool) -> bool | None:
+    """Whether a browser renders a body without a Content-Type, starting with ``data``, as HTML
+    (WHATWG MIME Sniffing 7.1, the HTML rows); None while the next bytes could still decide.
+
+    >>> [sniffs_as_html(d, complete=True) for d in (b"  <!doctype html>", b"<b>x", b"<br/>", b"<?xml")]
+    [True, True, False, False]
+    >>> sniffs_as_html(b"\\n<HT", complete=False) is None
+    True
+    """
+    header = data[:_SNIFF_LIMIT]
+    rest = header.lstrip(_SNIFF_WHITESPACE)[:16].upper()  # the longest signature and one more
+    more = not complete and len(header) < _SNIFF_LIMIT
+    undecided = False
+    for signature in _HTML_SIGNATURES:
+        size = len(signature)
+        if len(rest) > size:
+            if rest.startswith(signature) and rest[size] in b" >":
+                return True
+        elif more and signature.startswith(rest):
+            undecided = True  # (whitespace only so far, or a signature's first bytes)
+    return None if undecided else False
+
+
+def _sniff_bytes(data: bytes, encoding: bytes) -> bytes:
+    """The first decoded bytes of a body in one of the encodings we decode (what a browser sniffs)."""
+    wbits = DECODABLE.get(encoding)
+    if wbits is None:
+        return data
+    for bits in (wbits, -15) if wbits == 15 else (wbits,):  # deflate: zlib-wrapped or raw
+        try:
+            return zlib.decompressobj(bits).decompress(data, _SNIFF_LIMIT)
+        except zlib.error:
+            continue
+    return b""
 
 
 class _Withheld:
@@ -457,15 +613,19 @@ _SUFFIX = "-cg"
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
-def variant_etag(headers: RawHeaders, suffix: str) -> RawHeaders:
+def variant_etag(headers: RawHeaders, suffix: str, *, sent: str = "") -> RawHeaders:
     """Make the ETag name this consent variant: weak (the bytes differ per request) and suffixed.
 
     The suffix records whether the app's tag was strong, so ``restore_if_none_match`` can hand
-    the app back exactly the tag it made.
+    the app back exactly the tag it made. ``sent`` (a 304's If-None-Match) keeps a tag the
+    browser holds as it holds it, when the app's 304 names the same tag in another strength.
 
     >>> variant_etag([(b"etag", b'"abc"')], "1a2b")
     [(b'etag', b'W/"abc-cgs1a2b"')]
+    >>> variant_etag([(b"etag", b'"abc"')], "1a2b", sent='W/"abc-cgw1a2b"')
+    [(b'etag', b'W/"abc-cgw1a2b"')]
     """
+    held = _held_strengths(sent, suffix) if sent else {}
     result: RawHeaders = []
     for key, value in headers:
         if key.lower() == b"etag":
@@ -473,9 +633,20 @@ def variant_etag(headers: RawHeaders, suffix: str) -> RawHeaders:
             weak = text.startswith("W/")
             opaque = text[2:] if weak else text
             opaque = opaque.strip('"')
-            value = f'W/"{opaque}{_SUFFIX}{"w" if weak else "s"}{suffix}"'.encode("latin-1")
+            strength = held.get(opaque) or ("w" if weak else "s")
+            value = f'W/"{opaque}{_SUFFIX}{strength}{suffix}"'.encode("latin-1")
         result.append((key, value))
     return result
+
+
+def _held_strengths(header: str, suffix: str) -> dict[str, str]:
+    """{the app's opaque tag: "w" or "s"} for the tags of this variant in an If-None-Match."""
+    held: dict[str, str] = {}
+    for match in _ENTITY_TAG.finditer(header):
+        head, sep, tail = match.group(2).rpartition(_SUFFIX)
+        if sep and tail[:1] in ("s", "w") and tail[1:] == suffix:
+            held.setdefault(head, tail[0])
+    return held
 
 
 def restore_if_none_match(

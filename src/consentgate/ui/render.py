@@ -33,6 +33,7 @@ import jinja2
 from markupsafe import escape
 
 from consentgate.consent.state import Consent
+from consentgate.html.rules import UNKNOWN_CATEGORY
 from consentgate.policy.model import (
     CONSENT_MODE_TYPES,
     NECESSARY,
@@ -75,6 +76,8 @@ _JSON_PLAIN = re.compile(r"[A-Za-z0-9 _.:/=+~-]*")
 _HTML_SPECIAL = re.compile(r"[&<>\"']")
 _URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 _SERVICE_VIEW_CACHE_LIMIT = 4096
+# How sensitive a category is, as the rewriter ranks them (other ids: 2, like analytics).
+_SENSITIVITY = {NECESSARY: 0, "preferences": 1, "marketing": 3}
 # The per-visitor strings of the snippets (see stencil.py): body and placeholder holes are
 # HTML-escaped like Jinja does; ``next_q`` is the URL-quoted next URL inside the centre's link;
 # the ``json_`` holes are whole JSON values of the STATE block.
@@ -112,6 +115,8 @@ class RenderContext:
 
     consent: Consent
     show_banner: bool
+    # The app's mount point (``scope["root_path"]``): the browser reaches our endpoints under it.
+    root_path: str = ""
     locale: str = "en"
     csrf_token: str = ""
     next_url: str = "/"
@@ -150,6 +155,8 @@ class StateJSON(TypedDict):
     consentMode: dict[str, str] | None
     # Services running under the CNIL exemption unless the visitor objects (France only).
     exempt: list[str]
+    # The category an unknown third party's content counts as (``UI.unknown_category``).
+    unknown: str | None
 
 
 class NoticeCookie(TypedDict):
@@ -256,6 +263,14 @@ def _html(value: str) -> bytes:
 def _quote_path(url: str) -> str:
     # Cached: the same few page URLs come back with every visitor.
     return quote(url, safe="/")
+
+
+@functools.lru_cache(maxsize=64)
+def _url_root(root_path: str) -> str:
+    """A mount point as the start of our URLs: "" or "/a/b", percent-encoded (safe in an
+    attribute, in JSON and in an unescaped f-string) and never "//host" (another origin)."""
+    segments = root_path.strip("/")
+    return "/" + quote(segments, safe="/") if segments else ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -425,6 +440,15 @@ class UI:
                 )
         self.policy = policy
         self.prefix = prefix
+        # Content from a host no service claims (policy ``unknown_third_party = "block"``) counts
+        # as the most sensitive optional category, marketing in the standard four: "Accept all"
+        # loads it, and its placeholder's "Load content" grants that category, as it says.
+        optional = [c.id for c in policy.categories if not c.required and c.id != NECESSARY]
+        self.unknown_category: str | None = (
+            UNKNOWN_CATEGORY
+            if UNKNOWN_CATEGORY in optional
+            else max(optional, key=lambda c: _SENSITIVITY.get(c, 2), default=None)
+        )
         self._theme = compile_theme(policy.theme)
         self._locales = Locales(policy)
         self._privacy_url = privacy_url
@@ -515,7 +539,7 @@ class UI:
             "gpc": ctx.gpc_honoured or consent.gpc_applied,
             "region": consent.region,
             "mode": ctx.region_mode,
-            "prefix": self.prefix,
+            "prefix": _url_root(ctx.root_path) + self.prefix,
             "csrf": ctx.csrf_token,
             "locale": self._language(ctx),
             "nonce": ctx.nonce,
@@ -527,6 +551,7 @@ class UI:
                 else self._consent_mode(categories)
             ),
             "exempt": sorted(ctx.exempt_services),
+            "unknown": self.unknown_category,
         }
 
     def _consent_mode(self, granted: Mapping[str, bool]) -> dict[str, str] | None:
@@ -562,6 +587,7 @@ class UI:
             bool(ctx.nonce),
             None if default is None else tuple(default.items()),
             ctx.exempt_services,
+            ctx.root_path,
         )
         stencil = self._heads.get(key)
         if stencil is None:
@@ -595,6 +621,7 @@ class UI:
             ctx.banner_position,
             ctx.choices_link_text,
             ctx.exempt_services,
+            ctx.root_path,
             *consent.shape,
             bool(strings.consent_id),
             bool(strings.choice_date),
@@ -607,10 +634,12 @@ class UI:
             self._bodies.put(key, entry)
         return entry[1].fill(self._holes(strings))
 
-    def preferences_page(self, ctx: RenderContext) -> bytes:
-        """The full preference-centre page for ``GET {prefix}/preferences`` (UTF-8)."""
+    def preferences_page(self, ctx: RenderContext, *, error: str = "") -> bytes:
+        """The full preference-centre page for ``GET {prefix}/preferences`` (UTF-8); with
+        ``error``, the page a form posted without JavaScript gets when its choice was refused."""
         values = self._page_vars(ctx, self._visitor_strings(ctx))
-        values["css_url"] = self._asset_urls["css"]
+        values["error"] = error
+        values["css_url"] = _url_root(ctx.root_path) + self._asset_urls["css"]
         values["nonce"] = ctx.nonce
         return self._templates["page.html"].render(values).encode("utf-8")
 
@@ -641,14 +670,14 @@ class UI:
     ) -> bytes:
         if not self._cached:
             return _ascii(self._render_placeholder(finding, ctx, ctx.csrf_token, ctx.next_url))
-        consent = ctx.consent
+        # Not the visitor's choice: "Load content" posts its one grant, the server adds it.
         key = (
             self._language(ctx),
             finding.category,
             finding.service_id,
             finding.service_name,
             finding.host,
-            *consent.shape,
+            ctx.root_path,
         )
         stencil = self._placeholders.get(key)
         if stencil is None:
@@ -666,14 +695,15 @@ class UI:
     # -- shapes -----------------------------------------------------------------------------
     def _render_head(self, ctx: RenderContext) -> bytes:
         nonce = f' nonce="{html.escape(ctx.nonce)}"' if ctx.nonce else ""
-        return _ascii(self._head_text(nonce, script_json(self.state_json(ctx)), ctx.extra_head))
+        state = script_json(self.state_json(ctx))
+        return _ascii(self._head_text(nonce, state, ctx.extra_head, _url_root(ctx.root_path)))
 
-    def _head_text(self, nonce: str, state: str, extra_head: str) -> str:
+    def _head_text(self, nonce: str, state: str, extra_head: str, root: str) -> str:
         return (
-            f'<link rel="stylesheet" href="{self._asset_urls["css"]}"{nonce}>'
+            f'<link rel="stylesheet" href="{root}{self._asset_urls["css"]}"{nonce}>'
             f'<script type="application/json" id="consentgate-state"{nonce}>{state}</script>'
             f"{extra_head}"
-            f'<script src="{self._asset_urls["js"]}" defer{nonce}></script>'
+            f'<script src="{root}{self._asset_urls["js"]}" defer{nonce}></script>'
         )
 
     def _head_shape(self, ctx: RenderContext) -> Stencil:
@@ -693,7 +723,7 @@ class UI:
             # The hole stands for the whole JSON value, quotes included (it may be a number).
             text = text.replace(f'"{marks[hole]}"', marks[hole])
         nonce = f' nonce="{marks["nonce_attr"]}"' if ctx.nonce else ""
-        return marks.cut(self._head_text(nonce, text, marks["extra"]))
+        return marks.cut(self._head_text(nonce, text, marks["extra"], _url_root(ctx.root_path)))
 
     def _body_shape(self, ctx: RenderContext, strings: _VisitorStrings) -> Stencil:
         marks = self._marks
@@ -741,31 +771,27 @@ class UI:
         service = None
         if finding.service_id and self.policy.has_service(finding.service_id):
             service = self.policy.service(finding.service_id)
-        category = (
-            self.policy.category(finding.category) if self.policy.has_category(finding.category) else None
-        )
+        category_id = finding.category
+        if category_id == UNKNOWN_CATEGORY and self.unknown_category is not None:
+            category_id = self.unknown_category  # what "Load content" grants for an unknown host
+        category = self.policy.category(category_id) if self.policy.has_category(category_id) else None
         view = self._service_view(language, service) if service is not None else None
         purpose = view.purpose if view and view.purpose else ""
         if not purpose and category is not None:
             purpose = self._category_text(category, language)[1]
-        name = (view.name if view else "") or finding.service_name or finding.host or finding.category
-        granted_categories = sorted(
-            c.id for c in self.policy.categories if not c.required and ctx.consent.allows(c.id)
-        )
+        name = (view.name if view else "") or finding.service_name or finding.host or category_id
         values = {
             "t": texts,
             "lang": language,
             "dir": text_direction(language),
-            "consent_url": self._consent_url,
+            "consent_url": _url_root(ctx.root_path) + self._consent_url,
             "csrf": csrf,
             "next_url": next_url,
-            "category": finding.category,
+            "category": category_id,
             "service_id": finding.service_id or "",
             "name": name,
             "purpose": purpose,
             "privacy_url": view.privacy_url if view else "",
-            "granted_categories": granted_categories,
-            "granted_services": sorted(ctx.consent.services - {finding.service_id or ""}),
         }
         return self._templates["placeholder.html"].render(values)
 
@@ -796,6 +822,7 @@ class UI:
             contact_url = f"mailto:{controller.contact}"
         elif controller.contact.startswith(("https://", "http://")):
             contact_url = _safe_url(controller.contact) or ""
+        root = _url_root(ctx.root_path)
         return {
             "t": texts,
             "lang": language,
@@ -805,8 +832,8 @@ class UI:
             "position": ctx.banner_position or self._theme.position,
             "categories": self._category_views(ctx, language),
             "granted_services": consent.services,
-            "consent_url": self._consent_url,
-            "prefs_url": f"{self.prefix}/preferences?lang={quote(language)}&next={strings.next_quoted}",
+            "consent_url": f"{root}{self._consent_url}",
+            "prefs_url": f"{root}{self.prefix}/preferences?lang={quote(language)}&next={strings.next_quoted}",
             "privacy_url": self._privacy_url,
             "csrf": strings.csrf,
             "next_url": strings.next_url,

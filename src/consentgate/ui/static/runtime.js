@@ -3,7 +3,7 @@
    writes the consent cookie: that cookie is HttpOnly and set by the server. No dependencies. */
 (function () {
   "use strict";
-  var d = document, w = window, P = "data-consentgate-", state = {}, listeners = [], opener = null, clicked;
+  var d = document, w = window, P = "data-consentgate-", state = {}, opener = null, clicked;
   try {
     state = JSON.parse(d.getElementById("consentgate-state").textContent) || {};
   } catch (e) {
@@ -42,6 +42,18 @@
   function endpoint(path) {
     return location.origin + (state.prefix || "/_consentgate") + path;
   }
+  // One of our endpoints' JSON answers (a POST when there is a body); rejected with the response.
+  function ask(path, body) {
+    return fetch(endpoint(path), {
+      method: body && "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: body && JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw r;
+      return r.json();
+    });
+  }
 
   // The site's own consent markup, as Rules.classify_markup reads it: [service, category].
   function name(raw) {
@@ -78,6 +90,9 @@
   function allowed(el) {
     var site = markup(el), s = state.services || {}, service = get(el, P + "service") || site[0];
     var category = get(el, P + "category") || site[1] || (service && categoryOf(service));
+    // A host no service claims counts as the category the server names (UI.unknown_category);
+    // consent markup naming a category the policy lacks is never granted.
+    if (category === "unknown" && !el.matches(MARKUP)) category = state.unknown;
     if (service && own(s, service)) return s[service] === true;
     return !!category && (category === "necessary" || (state.categories || {})[category] === true);
   }
@@ -229,7 +244,15 @@
       if (allowed(el)) restore(el);
     });
     all("[" + P + "placeholder]").forEach(function (el) {
-      if (allowed(el)) el.remove();
+      // Focus on its button goes to what loads in its place (the frame before it), not to <body>.
+      var frame = el.previousElementSibling || el.parentNode;
+      if (!allowed(el)) return;
+      if (el.contains(d.activeElement)) {
+        // (-1, focusable by script, where it was not focusable.)
+        frame.tabIndex = frame.tabIndex;
+        frame.focus();
+      }
+      el.remove();
     });
     // A frame or image the site parked in data-src behind its consent markup: the consent tool
     // it was written for would load it once granted, so this one does (once).
@@ -278,30 +301,37 @@
       date.textContent = new Date(state.issuedAt * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
     }
   }
+  function preferences() {
+    location.href = endpoint("/preferences?next=") + encodeURIComponent(location.pathname + location.search);
+  }
   function show() {
     var c = centre();
     // Without a centre in the page, or <dialog> (Safari before 15.4), the preferences page.
-    if (!c || !c.showModal) {
-      location.href = endpoint("/preferences?next=") + encodeURIComponent(location.pathname + location.search);
-      return;
-    }
+    if (!c || !c.showModal) return preferences();
     if (c.open) return;
     opener = d.activeElement;
-    sync(c);
-    c.showModal();
-    c.querySelector('[tabindex="-1"]').focus();
+    // The choice stored now, not the one this page was served with: another tab may have
+    // changed it, and a save shows and states the whole choice. A withdrawal made there means
+    // this page must go (what ran cannot be unloaded): to the preferences page, which shows it.
+    refresh(preferences).then(function (leaving) {
+      if (leaving || c.open) return;
+      sync(c);
+      c.showModal();
+      c.querySelector('[tabindex="-1"]').focus();
+    });
   }
   function hide() {
     var c = centre();
-    if (c && c.open) c.close();
+    // (A closed one ignores it.)
+    if (c) c.close();
   }
   function refocus() {
-    var target = opener && d.contains(opener) ? opener : d.querySelector("[data-cg-reopen]:not([hidden])");
+    var target = d.contains(opener) ? opener : d.querySelector("[data-cg-reopen]:not([hidden])");
     opener = null;
     if (target) target.focus();
   }
 
-  function apply(next) {
+  function apply(next, leave) {
     var before = state, b = banner(), c = centre(), reopen = d.querySelector("[data-cg-reopen]");
     var live = d.querySelector("[" + P + "status]"), wasInBanner = b && b.contains(d.activeElement);
     // The consent endpoint cannot know the nonce of the page it did not serve: keep the page's.
@@ -319,32 +349,29 @@
       w.dataLayer = w.dataLayer || [];
       (w.gtag || function () { w.dataLayer.push(arguments); })("consent", "update", next.consentMode);
     }
+    // Then the on("change") listeners (window's, after the page's own on document); one that
+    // throws is reported and stops no other, as with any event listener.
     d.dispatchEvent(new CustomEvent("consentgate:change", { detail: next, bubbles: true }));
-    listeners.forEach(function (fn) {
-      try {
-        fn(next);
-      } catch (e) {
-        setTimeout(function () { throw e; });
-      }
-    });
     // An enforcing consent CSP was built for the old choice: only a new page gets the new one.
-    if (withdrawn(before, next) || next.csp === "enforce") location.reload();
+    var reload = withdrawn(before, next) || next.csp === "enforce";
+    if (reload) leave ? leave() : location.reload();
     else activate();
+    return reload;
   }
 
   function submit(form, submitter) {
-    var layer = get(form, P + "form"), hidden = form.querySelector('input[name="action"]');
-    var action = (submitter && submitter.name === "action" && submitter.value) || (hidden && hidden.value) || "save";
-    var categories = [], services = {}, k, body;
+    // A button names the action (the centre's three, the banner's two); a placeholder saves.
+    var layer = get(form, P + "form"), action = (submitter && submitter.name === "action" && submitter.value) || "save";
+    var categories = [], services = {}, embed = layer === "embed", k, body;
     if (layer === "preferences" && state.exists) layer = "reopen";
     body = { action: action, ui: layer + "." + action, csrf: state.csrf || form.elements.csrf.value };
     if (action === "save") {
-      for (k in state.services || {}) services[k] = state.services[k];
-      // A placeholder adds one grant to the current choice; the centre states the whole choice.
-      if (layer === "embed") for (k in state.categories || {}) if (state.categories[k]) categories.push(k);
+      // The centre states the whole choice; a placeholder posts its one grant, which the server
+      // adds to the choice stored by then (another tab may have changed it).
+      if (!embed) for (k in state.services || {}) services[k] = state.services[k];
       all("input", form).forEach(function (i) {
         var on = i.type !== "checkbox" || i.checked;
-        if (layer === "embed" ? !i.hasAttribute(P + "grant") : i.type !== "checkbox" || i.disabled) return;
+        if (i.disabled) return;
         if (i.name === "category" && on) categories.push(i.value);
         if (i.name === "service") {
           if (on) services[i.value] = true;
@@ -354,20 +381,15 @@
       body.categories = categories;
       body.services = services;
     }
-    // The audit record names an objection to CNIL-exempt measurement (France) as such.
-    if (action !== "accept_all" && (state.exempt || []).some(function (id) {
-      return (state.services || {})[id] === true && (action !== "save" || services[id] !== true);
-    })) body.ui += ".cnil_object";
     if (navigator.globalPrivacyControl === true) body.gpc = true;
-    fetch(endpoint("/consent"), {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body)
-    })
-      .then(function (r) {
-        if (!r.ok) throw r;
-        return r.json();
+    ask("/consent", body)
+      .catch(function (r) {
+        // Refused as stale (a page left open past its token's age): once more with a fresh one.
+        if (r.status !== 403) throw r;
+        return ask("/state").then(function (fresh) {
+          body.csrf = fresh.csrf;
+          return ask("/consent", body);
+        });
       })
       .then(function (data) {
         if (!data || !data.state) throw data;
@@ -398,9 +420,6 @@
     if (t.hasAttribute(P + "close")) hide();
     else show();
   }, true);
-  d.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") hide();
-  });
 
   function init() {
     var c = centre(), b = banner(), heading = b && b.querySelector('[tabindex="-1"]'), text = b && b.querySelector(".cg-text");
@@ -410,7 +429,7 @@
     // On a small screen the notice scrolls inside the banner: keyboard users must reach it too.
     if (text && text.scrollHeight > text.clientHeight) text.tabIndex = 0;
     // Keyboard and screen-reader users meet the choice first; nothing is trapped.
-    if (heading && (!d.activeElement || d.activeElement === d.body)) heading.focus({ preventScroll: true });
+    if (heading && d.activeElement === d.body) heading.focus({ preventScroll: true });
   }
 
   w.consentgate = {
@@ -420,27 +439,27 @@
     show: show,
     hide: hide,
     on: function (name, fn) {
-      if (name === "change" && typeof fn === "function") listeners.push(fn);
+      if (name === "change" && typeof fn === "function") {
+        w.addEventListener("consentgate:change", function (e) { fn(e.detail); });
+      }
     }
   };
-  // A page restored from the back/forward cache shows the state it was left in: a choice made
-  // on another page since then is applied here too (a withdrawal reloads it).
+  // A page restored from the back/forward cache, or a tab the visitor comes back to, shows the
+  // state it was left in: a choice made on another page since then is applied here too (a
+  // withdrawal reloads it). The promise says true when the page reloads.
   function choice(s) {
     return JSON.stringify([s.consentId, s.categories, s.services]);
   }
-  // (Not over a choice made here while the request was out.)
-  w.addEventListener("pageshow", function (e) {
+  function refresh(leave) {
     var asked = state;
-    if (e.persisted) {
-      fetch(endpoint("/state"), { credentials: "same-origin" })
-        .then(function (r) {
-          if (!r.ok) throw r;
-          return r.json();
-        })
-        .then(function (next) {
-          if (state === asked && choice(next) !== choice(state)) apply(next);
-        }, function () {});
-    }
+    return ask("/state").then(function (next) {
+      // (Not over a choice made here while the request was out.)
+      if (state === asked && choice(next) !== choice(state)) return apply(next, leave);
+    }, function () {});
+  }
+  // (A page restored from the cache becomes visible again too.)
+  d.addEventListener("visibilitychange", function () {
+    if (!d.hidden) refresh();
   });
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", init);
   else init();
