@@ -127,4 +127,10 @@ def test_without_javascript_load_content_is_stored_not_refused(browser: Browser,
         assert posted.value.status == 303  # was 400 "unknown category 'unknown'"
         page.wait_for_load_state("load")
         assert marketing_granted(page, site)
+        # The server now sends the widget live: no script needed to load it.
+        assert (
+            page.locator(FRAME).get_attribute("src")
+            == site.base.replace("127.0.0.1", "localhost") + "/widget"
+        )
+        assert page.locator(PLACEHOLDER).count() == 0
     assert [(e.action, e.ui_action) for e in site.sink.events] == [("save", "embed.save")]

@@ -216,13 +216,25 @@ def test_unknown_third_party_script_follows_the_policy(mode: str, blocked: bool)
     rules = Rules.compile(make_policy(unknown=mode))  # type: ignore[arg-type]
     findings: list[Finding] = []
     out = run(
-        b'<script src="https://cdn.unknown.example/x.js"></script>', allow_all, rules=rules, findings=findings
+        b'<script src="https://cdn.unknown.example/x.js"></script>', deny_all, rules=rules, findings=findings
     )
     assert (b"text/plain" in out) is blocked
     assert (
         findings[0].rule == "unknown"
         and findings[0].action == {"allow": "allowed", "report": "reported", "block": "blocked"}[mode]
     )
+
+
+def test_blocked_unknown_hosts_load_once_the_most_sensitive_category_is_granted() -> None:
+    # "Accept all" and an unknown widget's "Load content" grant marketing: the host loads from
+    # then on, as the placeholder says (the runtime restores it on the page where it was granted).
+    rules = Rules.compile(make_policy(unknown="block"))
+    page = b'<script src="https://cdn.unknown.example/x.js"></script><iframe src="https://w.unknown.example/"></iframe>'
+    assert rules.unknown_grant == "marketing"
+    assert run(page, allow_all, rules=rules) == page
+    assert run(page, granting("marketing"), rules=rules) == page
+    out = run(page, granting("analytics", "preferences"), rules=rules)
+    assert out.count(b'data-consentgate-category="unknown"') == 2
 
 
 def test_first_party_and_relative_scripts_are_never_touched() -> None:

@@ -1266,6 +1266,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 return "allowed"
             if verdict.host and mode == "report":
                 return "reported"
+            grant = self._rules.unknown_grant  # ("block": the host loads once that is granted)
+            if verdict.host and grant is not None and self._allows(None, grant):
+                return "allowed"
             return "blocked"
         service = verdict.service
         return "allowed" if self._allows(service.id if service else None, verdict.category) else "blocked"

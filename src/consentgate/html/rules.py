@@ -32,13 +32,13 @@ from consentgate.html.signatures import SignatureScanner
 from consentgate.policy.lookup import normalise_host
 from consentgate.policy.model import NECESSARY, Policy, Service, UnknownMode
 
-__all__ = ["UNKNOWN_CATEGORY", "Action", "Finding", "Rule", "Rules", "Verdict", "host_of"]
+__all__ = ["UNKNOWN_CATEGORY", "Action", "Finding", "Rule", "Rules", "Verdict", "host_of", "unknown_grant"]
 
 Rule = Literal["markup", "host", "signature", "unknown"]
 Action = Literal["blocked", "allowed", "reported"]
 
-# Category of a third party nobody declared. No visitor can grant it, so a blocked unknown
-# element is never re-activated by the browser runtime.
+# Category of a third party nobody declared. With ``unknown_third_party = "block"`` it loads once
+# the policy's most sensitive optional category is granted (``unknown_grant``).
 UNKNOWN_CATEGORY = "unknown"
 
 # Category names consent tools use, to the standard categories.
@@ -149,6 +149,7 @@ class Rules:
         self.policy = policy
         self.lookup = policy.lookup
         self.unknown_third_party: UnknownMode = policy.unknown_third_party
+        self.unknown_grant = unknown_grant(policy)
         self._categories = frozenset(c.id for c in policy.categories)
         self._services_by_name = {s.name.lower(): s for s in policy.services}
         self._host_verdicts: dict[str, Verdict | None] = {}
@@ -516,6 +517,17 @@ _REQUEST_URL = re.compile(
 _LOADING_ELEMENT = re.compile(rb"[\"'](?:script|iframe|img|SCRIPT|IFRAME|IMG)[\"']")
 _NO_HOST = "\x00"  # cache sentinel: no host is spelt so
 _SEVERITY = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
+
+
+def unknown_grant(policy: Policy) -> str | None:
+    """The category whose grant lets a host no service claims load (policy
+    ``unknown_third_party = "block"``): the most sensitive optional category, marketing in the
+    standard four, or a category the policy names ``unknown``. "Accept all" grants it, and so
+    does "Load content" on such a host's widget, as its placeholder says."""
+    optional = [c.id for c in policy.categories if not c.required and c.id != NECESSARY]
+    if UNKNOWN_CATEGORY in optional:
+        return UNKNOWN_CATEGORY
+    return max(optional, key=lambda c: _SEVERITY.get(c, 2), default=None)
 
 
 def _most_sensitive(categories: Iterable[str | None]) -> str | None:

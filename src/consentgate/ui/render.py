@@ -33,7 +33,7 @@ import jinja2
 from markupsafe import escape
 
 from consentgate.consent.state import Consent
-from consentgate.html.rules import UNKNOWN_CATEGORY
+from consentgate.html.rules import UNKNOWN_CATEGORY, unknown_grant
 from consentgate.policy.model import (
     CONSENT_MODE_TYPES,
     NECESSARY,
@@ -77,7 +77,6 @@ _HTML_SPECIAL = re.compile(r"[&<>\"']")
 _URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 _SERVICE_VIEW_CACHE_LIMIT = 4096
 # How sensitive a category is, as the rewriter ranks them (other ids: 2, like analytics).
-_SENSITIVITY = {NECESSARY: 0, "preferences": 1, "marketing": 3}
 # The per-visitor strings of the snippets (see stencil.py): body and placeholder holes are
 # HTML-escaped like Jinja does; ``next_q`` is the URL-quoted next URL inside the centre's link;
 # the ``json_`` holes are whole JSON values of the STATE block.
@@ -443,12 +442,7 @@ class UI:
         # Content from a host no service claims (policy ``unknown_third_party = "block"``) counts
         # as the most sensitive optional category, marketing in the standard four: "Accept all"
         # loads it, and its placeholder's "Load content" grants that category, as it says.
-        optional = [c.id for c in policy.categories if not c.required and c.id != NECESSARY]
-        self.unknown_category: str | None = (
-            UNKNOWN_CATEGORY
-            if UNKNOWN_CATEGORY in optional
-            else max(optional, key=lambda c: _SENSITIVITY.get(c, 2), default=None)
-        )
+        self.unknown_category: str | None = unknown_grant(policy)
         self._theme = compile_theme(policy.theme)
         self._locales = Locales(policy)
         self._privacy_url = privacy_url
