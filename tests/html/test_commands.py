@@ -87,8 +87,17 @@ def test_rewrite_uses_a_policy_file(
     policy = tmp_path / "consentgate.toml"
     policy.write_text('unknown_third_party = "block"\n')
     page_file.write_bytes(b'<script src="https://cdn.nobody-knows.example/x.js"></script>')
+    # Blocked as the policy says (without it, the default "report" lets it run)...
     assert b'type="text/plain"' in run_rewrite(
-        [str(page_file), "--policy", str(policy), "--grant", "all"], capsysbinary
+        [str(page_file), "--policy", str(policy), "--grant", "none"], capsysbinary
+    )
+    assert b'type="text/plain"' not in run_rewrite([str(page_file), "--grant", "none"], capsysbinary)
+    # ...until what an unknown host counts as (marketing) is granted.
+    assert b'type="text/plain"' in run_rewrite(
+        [str(page_file), "--policy", str(policy), "--grant", "analytics"], capsysbinary
+    )
+    assert b'type="text/plain"' not in run_rewrite(
+        [str(page_file), "--policy", str(policy), "--grant", "marketing"], capsysbinary
     )
 
 
