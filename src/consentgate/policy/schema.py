@@ -115,7 +115,9 @@ SCHEMA: tuple[Key, ...] = (
         '"6 months"'),
     Key("unknown_third_party", "enum", '"report"',
         "What to do with a third-party script, frame or pixel that no service claims: let it "
-        "run, block it, or let it run and report it.",
+        "run, block it, or let it run and report it. Blocked, it counts as the most sensitive "
+        "optional category (marketing): \"Accept all\", or \"Load content\" on its placeholder, "
+        "lets it load.",
         '"block"', UNKNOWN_MODES),
     Key("unknown_cookies", "enum", '"report"',
         "What to do with a `Set-Cookie` that no service claims.",
