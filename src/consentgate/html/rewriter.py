@@ -199,8 +199,6 @@ _MOVED_NAME: Final = {
     b"xlink:href": b"data-consentgate-xlink-href",
     b"ping": b"data-consentgate-ping",
     b"imagesrcset": b"data-consentgate-imagesrcset",
-    b"data-src": b"data-consentgate-src",
-    b"data-srcset": b"data-consentgate-srcset",
 }
 _UNKNOWN_COUNTS: Final = frozenset({"script", "iframe", "frame", "embed", "object", "a", "area"})
 # Attributes that make Rules.classify_markup look (besides a OneTrust class).
