@@ -111,7 +111,8 @@ def test_in_france_the_exempt_tracker_runs_and_the_switch_in_the_centre_objects(
         assert expiry <= time.time() + THIRTEEN_MONTHS  # the browser kept 13 months, not two years
         page.locator("[data-consentgate-banner] [data-cg-action='customise']").click()
         switch = page.locator("dialog[data-consentgate-centre] input[name='service'][value='audience']")
-        assert switch.is_visible() and switch.is_checked()
+        switch.wait_for(state="visible")  # the centre reads the stored state before it opens
+        assert switch.is_checked()
         switch.uncheck()
         with page.expect_navigation():  # code that ran cannot be unloaded: the page reloads
             page.locator("dialog[data-consentgate-centre] [data-cg-action='save']").click()

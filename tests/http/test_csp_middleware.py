@@ -162,3 +162,37 @@ async def test_with_csp_off_the_report_route_does_not_exist() -> None:
     )
     await gate(request, receiver(b"{}"), recorder)
     assert recorder.status == 404 and sink.events == []
+
+
+async def test_under_block_an_unknown_host_is_allowed_only_to_visitors_who_granted_its_category() -> None:
+    # unknown_third_party = "block": a host nobody claims loads once marketing (rules.unknown_grant)
+    # is granted, so the policy names it for those visitors only, learned from any page that showed it.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send({"type": "http.response.body", "body": PAGE})
+
+    policy = load_dict(
+        {
+            "include_catalog": False,
+            "csp": "enforce",
+            "unknown_third_party": "block",
+            "services": {"pixel": {"category": "marketing", "hosts": ["pixel.example"]}},
+        }
+    )
+    gate = ConsentGate(app, secret_keys=[KEY], policy=policy, audit=MemorySink())
+
+    def script_src(response: Recorder) -> tuple[str, ...]:
+        return parse_policy(response.header("content-security-policy") or "")["script-src"]
+
+    first = await get(gate)  # blocked in the markup, and out of this visitor's policy
+    assert b'data-consentgate-src="https://widgets.example.org/w.js"' in first.body
+    assert "widgets.example.org:*" not in script_src(first)
+    marketing = await get(gate, cookie=cookie_for(gate, "marketing"))
+    assert b'<script src="https://widgets.example.org/w.js">' in marketing.body
+    assert "widgets.example.org:*" in script_src(marketing)
+    analytics = await get(gate, cookie=cookie_for(gate, "analytics"))
+    assert b'data-consentgate-src="https://widgets.example.org/w.js"' in analytics.body
+    assert "widgets.example.org:*" not in script_src(analytics)  # before: every visitor's, once learned
+    assert "widgets.example.org:*" not in script_src(await get(gate))

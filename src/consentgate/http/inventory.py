@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Final, Literal, Protocol
 
+from consentgate.html.rules import unknown_grant
 from consentgate.policy.model import Policy, Service
 
 __all__ = ["GROUPS", "Group", "HostInventory", "groups_of", "valid_host"]
@@ -150,7 +151,14 @@ class HostInventory:
             return
         groups = groups_of(finding.tag)
         if finding.rule == "unknown":
-            if finding.action != "blocked":  # unknown_third_party = "block": it never loads
+            if self._policy.unknown_third_party == "block":
+                # Such a host loads once unknown_grant's category is granted (and only then):
+                # blocked for this visitor or not, it is that category's host.
+                grant = unknown_grant(self._policy)
+                if grant is not None and self._policy.lookup.service_for_host(host) is None:
+                    for group in groups:
+                        self._record_category_host(grant, group, host)
+            elif finding.action != "blocked":  # "allow" and "report" let it load for everyone
                 for group in groups:
                     self.record_host(group, host)
         elif self._policy.has_category(finding.category):
