@@ -717,3 +717,18 @@ async def test_a_corrupt_gzip_body_fails_closed() -> None:
         Response(b"\x1f\x8bnot gzip", media_type="text/html", headers={"content-encoding": "gzip"})
     )
     assert send.body == b"" and send.finished
+
+
+async def test_a_brotli_body_without_content_type_passes_unchanged_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A browser would decode it and sniff it as HTML; we cannot decode brotli, so the operator
+    # hears of it, as for a typed brotli page (before: silently passed).
+    counters: Counter[str] = Counter()
+    with caplog.at_level(logging.WARNING, logger="consentgate.http"):
+        send = await run(
+            untyped(b"\x1b\x00brotli", headers=[(b"content-encoding", b"br")]), counters=counters
+        )
+    assert send.body == b"\x1b\x00brotli"
+    assert "no Content-Type (content-encoding 'br')" in caplog.text
+    assert counters["rewrite_skipped"] == 1

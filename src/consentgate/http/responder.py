@@ -236,9 +236,17 @@ class Responder:
                 media in _UNKNOWN_TYPES
                 and status in REWRITE_STATUSES
                 and nosniff.partition(b",")[0].strip().lower() != b"nosniff"
-                and (not encoding or encoding == b"identity" or encoding in DECODABLE)
             ):
-                action = "sniff"
+                if not encoding or encoding == b"identity" or encoding in DECODABLE:
+                    action = "sniff"
+                else:
+                    # A browser decodes it, sniffs HTML and runs what is in it; we cannot read it.
+                    self._counters["rewrite_skipped"] += 1
+                    logger.warning(
+                        "consentgate: not sniffing a response with no Content-Type (%s): if it is "
+                        "HTML, trackers in it are not blocked",
+                        _cannot_rewrite(b"", encoding),
+                    )
         if not (action or has_cookie or self.sweep):
             await self.send(message)
             return
