@@ -84,3 +84,19 @@ def test_cookie_names_and_table_headers_stay_readable_under_a_sites_own_styles(
                 assert ratio >= 4.5, (selector, k, round(ratio, 2))
             assert cells.first.evaluate("el => getComputedStyle(el).backgroundColor") == "rgba(0, 0, 0, 0)"
         assert serious_violations(page, "dialog[data-consentgate-centre]") == []
+
+
+@pytest.mark.parametrize("viewport", [(800, 600), (1024, 640)], ids=lambda v: f"{v[0]}x{v[1]}")
+def test_first_layer_leaves_most_of_a_zoomed_screen_to_the_page(
+    browser: Browser, base_url: str, viewport: tuple[int, int]
+) -> None:
+    # 1600 x 1200 at 200 % and 1280 x 800 at 125 % zoom: wide enough for the desktop layout,
+    # too short for it (the notice, uncut, took 78 % of the 800 x 600 screen).
+    width, height = viewport
+    with open_tab(browser, viewport={"width": width, "height": height}) as page:
+        page.goto(base_url)
+        banner = page.locator("[data-cg-layer='1']").bounding_box()
+        assert banner is not None and banner["height"] <= 0.6 * height, banner
+        for action in ("accept_all", "reject_all"):
+            choice = page.locator(f"[data-cg-layer='1'] [data-cg-action='{action}']").bounding_box()
+            assert choice is not None and choice["y"] + choice["height"] <= height  # in view

@@ -15,7 +15,7 @@ import pytest
 from consentgate.policy.model import Category, Controller, Policy, Service
 from consentgate.ui.locales import BUILTIN_LANGUAGES, LocaleError, builtin_table, message_keys
 from consentgate.ui.mangle import mangle
-from consentgate.ui.render import UI, UIConfigError, _squeeze, _strip_js, script_json
+from consentgate.ui.render import UI, UIConfigError, _squeeze, _strip_css, _strip_js, script_json
 from consentgate.ui.theme import ThemeError
 
 from .uikit import (
@@ -647,6 +647,19 @@ def test_runtime_and_stylesheet_together_stay_under_6_kb_gzipped(ui: UI) -> None
         assert asset is not None
         total += len(gzip.compress(asset[0], compresslevel=6))
     assert total <= 6 * 1024, total
+
+
+def test_the_served_stylesheet_drops_only_white_space_that_separates_nothing() -> None:
+    source = resources.files("consentgate.ui").joinpath("static", "banner.css").read_text("utf-8")
+    served = _strip_css(source)
+    assert "\n" not in served and "/*" not in served and ";}" not in served
+    # The same tokens in the same order: only comments, white space and a rule's last ";" went.
+    without_comments = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    assert re.sub(r"\s+", "", served) == re.sub(r"\s+|;(?=\s*})", "", without_comments)
+    # The spaces that mean something stay: descendant combinators, lists of values.
+    assert ".cg p{margin:0 0 .5em}" in served
+    assert re.search(r"@media \(max-width:[^)]+\),\(max-height:[^)]+\)\{", served)
+    assert "calc(100% - 2em)" in served
 
 
 def test_every_layer_states_its_own_direction(policy: Policy) -> None:

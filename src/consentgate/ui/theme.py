@@ -210,8 +210,9 @@ class CompiledTheme:
             body = ";".join(f"--cg-{name}:{palette[name]}" for name in PALETTE_KEYS)
             return f".cg{{{body}{extra}}}"
 
+        # (No line breaks: the stylesheet and the runtime share one byte budget.)
         common = f";--cg-radius:{self.radius};--cg-font:{self.font}"
-        return block(self.light, common) + "\n@media (prefers-color-scheme:dark){" + block(self.dark) + "}\n"
+        return block(self.light, common) + "@media (prefers-color-scheme:dark){" + block(self.dark) + "}"
 
     def as_dict(self) -> dict[str, object]:
         """Plain values for the notice archive: the look is part of what was shown."""
