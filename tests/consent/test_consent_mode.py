@@ -136,3 +136,58 @@ def test_advanced_mode_lets_google_tags_load_except_against_a_denial_or_an_opt_o
 
 def test_basic_mode_never_exempts_google_tags() -> None:
     assert not ConsentMode(policy()).tag_loads("google-tag-manager", Consent.none(), objection=False)
+
+
+# --- in Chromium: the default survives a page that assigns a new dataLayer ---------------------
+
+DATA_LAYER = "Array.from(window.dataLayer, e => Object.prototype.toString.call(e) === '[object Arguments]' ? ['args', ...Array.from(e)] : e)"
+
+
+def _run_in_chromium(browser: Any, page_scripts: str) -> list[Any]:
+    default = ConsentModeDefault({"ad_storage": "denied", "analytics_storage": "granted"}, None, True, False)
+    page = browser.new_page()
+    try:
+        page.set_content(
+            f"<!doctype html><html><head>{default.script()}{page_scripts}</head><body></body></html>"
+        )
+        result: list[Any] = page.evaluate(DATA_LAYER)
+        return result
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "dataLayer = [{'pageType': 'product'}];",  # Google's older GTM instruction
+        "var dataLayer = [{'pageType': 'product'}];",
+        "window.dataLayer = [{'pageType': 'product'}];",
+    ],
+)
+def test_a_page_that_assigns_a_new_data_layer_keeps_the_default_first(browser: Any, assignment: str) -> None:
+    layer = _run_in_chromium(browser, f"<script>{assignment}</script><script>gtag('event', 'view');</script>")
+    # Before: [{'pageType': 'product'}, ['args', 'event', 'view']] - a container loaded next saw no
+    # consent state and took ad_storage as granted.
+    assert layer[0] == [
+        "args",
+        "consent",
+        "default",
+        {"ad_storage": "denied", "analytics_storage": "granted"},
+    ]
+    assert layer[1] == ["args", "set", "ads_data_redaction", True]
+    assert layer[2:] == [{"pageType": "product"}, ["args", "event", "view"]]
+
+
+def test_the_usual_snippets_leave_the_data_layer_as_they_found_it(browser: Any) -> None:
+    usual = (
+        "<script>window.dataLayer = window.dataLayer || []; dataLayer.push({'pageType': 'home'});"
+        "function gtag(){dataLayer.push(arguments);} gtag('js', 1);</script>"
+        "<script>dataLayer = dataLayer;</script>"
+    )
+    layer = _run_in_chromium(browser, usual)
+    assert [entry[1] if isinstance(entry, list) else entry for entry in layer] == [
+        "consent",
+        "set",
+        {"pageType": "home"},
+        "js",
+    ]

@@ -68,6 +68,9 @@ class ConsentModeDefault:
         function gtag(){dataLayer.push(arguments);
         }gtag("consent","default",{"ad_storage":"denied","wait_for_update":500});
         gtag("set","ads_data_redaction",true);
+        (function(w,l){var o=l.slice();
+        try{Object.defineProperty(w,'dataLayer',{configurable:true,get:function(){return l},set:function(v){if(v&&v!==l&&v.unshift&&v.indexOf(o[0])<0)v.unshift.apply(v,o);
+        l=v}})}catch(e){}})(window,dataLayer);
         </script>
         """
         attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
@@ -88,7 +91,20 @@ class ConsentModeDefault:
             parts.append('gtag("set","ads_data_redaction",true);')
         if self.url_passthrough:
             parts.append('gtag("set","url_passthrough",true);')
+        parts.append(_KEEP_FIRST)
         return "".join(parts)
+
+
+# Google's older GTM instructions have the page write ``dataLayer = [{...}]`` before the container
+# snippet, which throws the default above away: a container then sees no consent state and takes
+# every type as granted. An accessor keeps this script's entries at the front of whatever array
+# the page assigns (a page reassigning the same array, ``dataLayer = dataLayer || []``, changes
+# nothing). Browsers without defineProperty on window keep the plain variable.
+_KEEP_FIRST = (
+    "(function(w,l){var o=l.slice();try{Object.defineProperty(w,'dataLayer',{configurable:true,"
+    "get:function(){return l},set:function(v){if(v&&v!==l&&v.unshift&&v.indexOf(o[0])<0)"
+    "v.unshift.apply(v,o);l=v}})}catch(e){}})(window,dataLayer);"
+)
 
 
 class ConsentMode:
