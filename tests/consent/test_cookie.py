@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import re
 import string
+from dataclasses import replace
 from typing import get_args
 
 import pytest
@@ -421,3 +422,54 @@ def test_an_id_longer_than_the_cookie_allows_is_refused_when_writing(
     consent = Consent.none(consent_id="x" * 300).with_choice(set(), source="api", now=NOW)
     with pytest.raises(ValueError, match="consent id"):
         cookie.dumps(consent)
+
+
+# -- grants without a decision ------------------------------------------------------------------
+
+
+def _flags(value: str) -> int:
+    body = value.split(".")[1]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[0]
+
+
+def test_grants_without_a_decision_round_trip(cookie: ConsentCookie, policy: Policy) -> None:
+    consent = replace(granted(policy, services={"chat"}), undecided=True)
+    value = cookie.dumps(consent)
+    loaded, status = cookie.loads(value, now=NOW + 10)
+    assert status == "ok" and loaded == consent
+    assert loaded.exists and loaded.undecided
+    assert _flags(value) & 8
+
+
+def test_a_cookie_from_before_the_flag_reads_as_a_decision(cookie: ConsentCookie, policy: Policy) -> None:
+    # Cookies already out there have bit 3 clear: they stay the choices they were.
+    value = cookie.dumps(granted(policy))
+    assert not _flags(value) & 8
+    loaded, status = ConsentCookie([KEY_A], policy).loads(value, now=NOW + 10)
+    assert status == "ok" and loaded.exists and not loaded.undecided
+
+
+def test_the_flag_is_signed_with_the_rest(cookie: ConsentCookie, policy: Policy) -> None:
+    # Turning a decision into "grants without one" (or back) breaks the signature: no choice.
+    value = cookie.dumps(granted(policy))
+    version, body, signature = value.split(".")
+    payload = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload[0] |= 8
+    forged = f"{version}.{base64.urlsafe_b64encode(bytes(payload)).rstrip(b'=').decode()}.{signature}"
+    assert_no_choice(cookie.loads(forged, now=NOW + 10), "bad_signature")
+
+
+def test_an_unknown_flag_is_still_malformed(policy: Policy) -> None:
+    import hashlib
+
+    from itsdangerous import Signer
+
+    from consentgate.consent.cookie import SALT
+
+    value = ConsentCookie([KEY_A], policy).dumps(granted(policy))
+    body = value.split(".")[1]
+    payload = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload[0] |= 16
+    signer = Signer([KEY_A.encode()], salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+    resigned = signer.sign("1." + base64.urlsafe_b64encode(bytes(payload)).rstrip(b"=").decode()).decode()
+    assert_no_choice(ConsentCookie([KEY_A], policy).loads(resigned, now=NOW + 10), "malformed")

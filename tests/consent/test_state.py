@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from consentgate.consent.state import Consent, new_consent_id
 
@@ -66,3 +67,31 @@ def test_service_categories_do_not_take_part_in_equality() -> None:
     two = Consent(consent_id="x")
     assert one == two
     assert two.service_categories == {}
+
+
+# -- grants without a decision ("Load content" before any choice) --------------------------------
+
+
+def test_a_choice_is_a_decision_even_over_grants_without_one() -> None:
+    loaded = replace(fresh().with_choice(set(), source="banner", services={"pixel"}), undecided=True)
+    decided = loaded.with_choice(set(), source="banner")
+    assert loaded.undecided and not decided.undecided
+    assert decided.consent_id == loaded.consent_id
+
+
+def test_grants_without_a_decision_run_beside_the_regions_defaults_and_still_ask() -> None:
+    loaded = replace(
+        fresh().with_choice(set(), source="banner", services={"pixel"}, denied_services={"ga"}, now=100),
+        undecided=True,
+        gpc_applied=True,
+    )
+    # What runs before a choice in the UK: the statistics category (ga is in it).
+    defaults = Consent(
+        "", categories=frozenset({"necessary", "analytics"}), services=frozenset({"ga", "chat"})
+    )
+    view = loaded.before_decision(defaults)
+    assert not view.exists and view.undecided  # no choice: the banner asks
+    assert view.allows("pixel") and view.allows("analytics") and view.allows("chat")
+    assert not view.allows("ga")  # its own denial stands over the defaults
+    assert not view.allows("marketing")  # a grant of one service is not its category
+    assert (view.consent_id, view.gpc_applied, view.issued_at) == (loaded.consent_id, True, 100)

@@ -902,3 +902,220 @@ async def test_gpc_json_only_answers_get_and_head() -> None:
     middleware, _ = make()
     async with client(middleware) as http:
         assert (await http.post("/.well-known/gpc.json")).status_code == 405
+
+
+# --- "Load content" before any choice: grants without a decision --------------------------------
+
+EXEMPT = {
+    name: True
+    for name in (
+        "first_party_only",
+        "audience_only",
+        "anonymous",
+        "no_cross_site",
+        "no_combination",
+        "no_third_party_transfer",
+        "geo_no_finer_than_city",
+        "retention_max_25_months",
+    )
+}
+# UK statistics (stats, matomo), French exempt measurement (matomo), a sale/share video embed.
+REGIONAL = load_dict(
+    {
+        "version": "2026-11-01",
+        "include_catalog": False,
+        "first_party_hosts": ["www.shop.fr"],
+        "categories": {"analytics": {"uk_statistics": True}},
+        "services": {
+            "stats": {"category": "analytics", "hosts": ["stats.example"], "cookies": [{"name": "_sa"}]},
+            "matomo": {
+                "category": "analytics",
+                "hosts": ["stats.shop.fr"],
+                "cookies": [{"pattern": "_pk_id\\..*", "lifetime": "13 months"}],
+                "cnil_exempt_audience": EXEMPT,
+            },
+            "video": {"category": "marketing", "hosts": ["video.example"], "sale_share": True},
+        },
+    }
+)
+EMBED_PAGE = (
+    "<!doctype html><html><head><title>t</title></head><body>"
+    '<iframe src="https://www.youtube.com/embed/abc"></iframe>'
+    '<iframe src="https://video.example/v/1"></iframe><p>Hi</p></body></html>'
+)
+
+
+async def embed_app(scope: Any, receive: Any, send: Any) -> None:
+    await HTMLResponse(EMBED_PAGE)(scope, receive, send)
+
+
+def embed_gate(policy: Any = POLICY) -> tuple[ConsentGate, MemorySink]:
+    sink = MemorySink()
+    gate = ConsentGate(
+        embed_app,
+        secret_keys=[KEY],
+        policy=policy,
+        audit=sink,
+        region_header="X-Region",
+        trusted_proxies=["127.0.0.0/8"],
+    )
+    return gate, sink
+
+
+async def load_content(http: httpx.AsyncClient, service: str, **headers: str) -> httpx.Response:
+    """The placeholder's form, posted without JavaScript."""
+    token = await form_token(http)
+    return await http.post(
+        "/_consentgate/consent",
+        data={"action": "save", "ui": "embed", "service": service, "csrf": token, "next": "/"},
+        headers={**SAME_ORIGIN, **headers},
+    )
+
+
+def banner_shown(page: httpx.Response) -> bool:
+    return "data-consentgate-banner" in page.text
+
+
+async def test_load_content_on_a_first_visit_stores_the_grant_and_the_banner_still_asks() -> None:
+    middleware, sink = embed_gate()
+    async with client(middleware) as http:
+        first = await http.get("/", headers={"accept": "text/html"})
+        loaded = await load_content(http, "youtube")
+        again = await http.get("/", headers={"accept": "text/html"})
+        state = await state_of(http)
+    assert banner_shown(first) and '<iframe src="https://www.youtube.com/embed/abc"' not in first.text
+    assert loaded.status_code == 303 and "set-cookie" in loaded.headers
+    # The video now comes live from the server, and the visitor is still asked about the rest.
+    assert '<iframe src="https://www.youtube.com/embed/abc"' in again.text
+    assert banner_shown(again)
+    assert state["exists"] is False and state["consentId"] == ""
+    assert state["services"] == {"youtube": True}
+    assert not any(on for category, on in state["categories"].items() if category != "necessary")
+    [event] = sink.events
+    # Recorded as what it was: one service granted, no decision about the rest.
+    assert (event.action, event.ui_action, dict(event.detail)) == (
+        "save",
+        "embed.save",
+        {"decision": "pending"},
+    )
+    assert event.services["youtube"] is True
+    assert event.categories == {
+        "necessary": True,
+        "preferences": False,
+        "analytics": False,
+        "marketing": False,
+    }
+
+
+async def test_load_content_for_the_runtime_answers_with_a_state_that_still_asks() -> None:
+    middleware, _ = embed_gate()
+    async with client(middleware) as http:
+        token = await form_token(http)
+        response = await http.post(
+            "/_consentgate/consent",
+            json={"action": "save", "ui": "embed.save", "services": {"youtube": True}, "csrf": token},
+            headers=SAME_ORIGIN,
+        )
+    state = response.json()["state"]
+    assert response.status_code == 200
+    assert (state["exists"], state["services"], state["categories"]["marketing"]) == (
+        False,
+        {"youtube": True},
+        False,
+    )
+
+
+async def test_grants_without_a_decision_add_up_until_a_real_choice_ends_the_question() -> None:
+    middleware, sink = embed_gate()
+    async with client(middleware) as http:
+        await load_content(http, "youtube")
+        await load_content(http, "vimeo")
+        before = await state_of(http)
+        still = await http.get("/", headers={"accept": "text/html"})
+        token = await form_token(http)
+        decided = await http.post(
+            "/_consentgate/consent",
+            data={"action": "reject_all", "ui": "banner", "csrf": token, "next": "/"},
+            headers=SAME_ORIGIN,
+        )
+        after = await state_of(http)
+        page = await http.get("/", headers={"accept": "text/html"})
+    assert before["services"] == {"vimeo": True, "youtube": True} and banner_shown(still)
+    assert decided.status_code == 303
+    assert after["exists"] is True and after["services"] == {}
+    assert not banner_shown(page) and '<iframe src="https://www.youtube.com/embed/abc"' not in page.text
+    # One visitor, one id: the grants and the decision that ended them.
+    assert len({e.consent_id for e in sink.events}) == 1
+    assert [(e.action, e.detail.get("decision")) for e in sink.events] == [
+        ("save", "pending"),
+        ("save", "pending"),
+        ("reject_all", None),
+    ]
+
+
+async def test_load_content_after_a_choice_adds_to_that_choice_and_asks_nothing() -> None:
+    middleware, sink = embed_gate()
+    async with client(middleware) as http:
+        await http.post("/_consentgate/consent", json={"action": "reject_all"}, headers=SAME_ORIGIN)
+        await load_content(http, "youtube")
+        state = await state_of(http)
+        page = await http.get("/", headers={"accept": "text/html"})
+    assert state["exists"] is True and state["services"] == {"youtube": True}
+    assert not banner_shown(page)
+    assert "decision" not in sink.events[-1].detail
+
+
+async def test_load_content_in_the_uk_neither_stores_nor_objects_to_the_statistics() -> None:
+    middleware, sink = embed_gate(REGIONAL)
+    async with client(middleware) as http:
+        http.cookies.set("_sa", "1")
+        loaded = await load_content(http, "video", **{"x-region": "GB"})
+        state = (await http.get("/_consentgate/state", headers={"x-region": "GB"})).json()
+    # Statistics run before a choice in the UK: their cookie stays, and they keep running.
+    assert not [v for k, v in loaded.headers.multi_items() if k == "set-cookie" and v.startswith("_sa=")]
+    assert state["categories"]["analytics"] is True and state["services"]["video"] is True
+    assert state["exists"] is False
+    [event] = sink.events
+    # ... but they are no consent: the record grants the video only, and objects to nothing.
+    assert event.categories["analytics"] is False and event.services["video"] is True
+    assert dict(event.detail) == {"decision": "pending"}
+
+
+async def test_load_content_in_france_does_not_object_to_the_exempt_measurement() -> None:
+    middleware, sink = embed_gate(REGIONAL)
+    async with client(middleware) as http:
+        await load_content(http, "video", **{"x-region": "FR"})
+        state = (await http.get("/_consentgate/state", headers={"x-region": "FR"})).json()
+    assert state["services"] == {"matomo": True, "video": True}  # exempt measurement still runs
+    [event] = sink.events
+    assert "cnil_objection" not in event.detail and event.detail["decision"] == "pending"
+    assert event.services["matomo"] is False  # not consented to, and not refused either
+    assert event.ui_action == "embed.save"
+
+
+async def test_load_content_under_gpc_overrides_for_that_service_only_and_still_asks() -> None:
+    middleware, sink = embed_gate()
+    gpc = {"sec-gpc": "1", "x-region": "DE"}
+    async with client(middleware) as http:
+        await load_content(http, "youtube", **gpc)
+        page = await http.get("/", headers={"accept": "text/html", **gpc})
+        state = (await http.get("/_consentgate/state", headers=gpc)).json()
+    [event] = sink.events
+    assert (event.action, event.sec_gpc, event.detail["decision"]) == ("gpc_override", True, "pending")
+    assert state["services"] == {"youtube": True} and state["categories"]["marketing"] is False
+    assert banner_shown(page) and '<iframe src="https://www.youtube.com/embed/abc"' in page.text
+
+
+async def test_a_signal_that_withdraws_a_loaded_embed_is_recorded_as_still_undecided() -> None:
+    middleware, sink = embed_gate()
+    page = {"accept": "text/html", "sec-fetch-dest": "document", "x-region": "DE"}
+    async with client(middleware) as http:
+        await load_content(http, "youtube", **{"x-region": "DE"})
+        later = await http.get("/", headers={**page, "sec-gpc": "1"})
+        state = (await http.get("/_consentgate/state", headers={"x-region": "DE"})).json()
+    assert banner_shown(later) and '<iframe src="https://www.youtube.com/embed/abc"' not in later.text
+    assert [(e.action, e.detail.get("decision")) for e in sink.events] == [
+        ("save", "pending"),
+        ("gpc_optout", "pending"),
+    ]
+    assert state["services"] == {} and state["exists"] is False  # kept without the signal (CG-64)

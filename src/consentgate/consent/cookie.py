@@ -5,7 +5,8 @@ version and is signed with it. Payload (big-endian), defined only here:
 
 ====================  ================================================================
 flags                 u8: bit 0 GPC applied, bit 1 id is 16 raw bytes, bit 2 fingerprint
-                      is text (not hex)
+                      is text (not hex), bit 3 grants without a decision
+                      (``Consent.undecided``; cookies from before it have it clear)
 consent id            16 bytes, or u8 length + UTF-8
 issued at             u32 epoch seconds
 lifetime              u32 seconds (expires at = issued at + lifetime)
@@ -62,6 +63,8 @@ SALT = b"consentgate.consent-cookie"
 _FLAG_GPC = 1
 _FLAG_RAW_ID = 2
 _FLAG_TEXT_FINGERPRINT = 4
+_FLAG_UNDECIDED = 8
+_FLAGS = _FLAG_GPC | _FLAG_RAW_ID | _FLAG_TEXT_FINGERPRINT | _FLAG_UNDECIDED
 _SHAPE = re.compile(r"^1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _U32 = struct.Struct(">I")
 _KEY_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
@@ -200,7 +203,7 @@ class ConsentCookie:
         return self._signer.sign(f"{VERSION}.{body}").decode("ascii")
 
     def _encode(self, consent: Consent, categories: set[str], granted: set[str], denied: set[str]) -> bytes:
-        flags = _FLAG_GPC if consent.gpc_applied else 0
+        flags = (_FLAG_GPC if consent.gpc_applied else 0) | (_FLAG_UNDECIDED if consent.undecided else 0)
         out = bytearray()
         raw_id = _raw_id(consent.consent_id)
         if raw_id is not None:
@@ -298,7 +301,7 @@ class ConsentCookie:
         payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         reader = _Reader(payload)
         flags = reader.byte()
-        if flags & ~(_FLAG_GPC | _FLAG_RAW_ID | _FLAG_TEXT_FINGERPRINT):
+        if flags & ~_FLAGS:
             raise _Malformed
         if flags & _FLAG_RAW_ID:
             consent_id = base64.urlsafe_b64encode(reader.take(16)).rstrip(b"=").decode("ascii")
@@ -333,6 +336,7 @@ class ConsentCookie:
             exists=True,
             gpc_applied=bool(flags & _FLAG_GPC),
             region=region,
+            undecided=bool(flags & _FLAG_UNDECIDED),
             service_categories=self._service_categories,
         )
 

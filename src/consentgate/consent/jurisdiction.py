@@ -194,6 +194,12 @@ class Jurisdiction:
                     persist, event = effective, "gpc_optout"
             if exempt:
                 effective = self._with_exemption(effective, exempt, signal=signal)
+            if effective.undecided:
+                # Grants without a decision ("Load content" before any choice): they run beside
+                # what runs before a choice here, and the banner still asks. A signal the grants
+                # were made with still objects to the rest (CG-64).
+                defaults = self._no_choice[(mode, signal or effective.gpc_applied, bool(exempt))]
+                effective = effective.before_decision(defaults)
         objection = (signal or effective.gpc_applied) and not self.allows_objected(effective, mode)
         opt_out = mode == "opt_out"
         return Decision(

@@ -30,6 +30,11 @@ class Consent:
     >>> c = Consent.none().with_choice({"analytics"}, source="banner")
     >>> c.allows("analytics"), c.allows("marketing")
     (True, False)
+
+    ``undecided`` marks grants without a decision: the visitor allowed one service ("Load
+    content" on a blocked embed) before answering the banner. The record is kept (``exists``)
+    but is no choice: what it does not grant was never asked, not refused, and the visitor is
+    still asked (``before_decision``).
     """
 
     consent_id: str
@@ -43,6 +48,7 @@ class Consent:
     exists: bool = False  # False: the visitor has made no (valid) choice
     gpc_applied: bool = False  # an opt-out preference signal was honoured
     region: str = ""
+    undecided: bool = False  # grants without a decision (see above)
     # service id -> category id, shared with the policy (not part of the cookie)
     service_categories: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -103,4 +109,24 @@ class Consent:
             exists=True,
             gpc_applied=self.gpc_applied if gpc_applied is None else gpc_applied,
             region=self.region if region is None else region,
+            undecided=False,
+        )
+
+    def before_decision(self, defaults: Consent) -> Consent:
+        """What grants without a decision let run: ``defaults`` (what applies before a choice in
+        the visitor's region) plus this record's own grants. Still no choice (``exists`` is
+        False: the banner keeps asking); the id and the signal flag stay this record's.
+
+        >>> loaded = Consent("id").with_choice(set(), source="banner", services={"youtube"})
+        >>> defaults = Consent("", categories=frozenset({"necessary", "analytics"}))
+        >>> view = replace(loaded, undecided=True).before_decision(defaults)
+        >>> sorted(view.categories), sorted(view.services), view.exists
+        (['analytics', 'necessary'], ['youtube'], False)
+        """
+        return replace(
+            self,
+            categories=self.categories | defaults.categories,
+            services=self.services | (defaults.services - self.denied_services),
+            denied_services=(self.denied_services | defaults.denied_services) - self.services,
+            exists=False,
         )

@@ -196,7 +196,9 @@ class Endpoints:
         consent = decision.persist
         if consent is None or decision.event is None:
             return None
-        event = consent_event(self.gate, request, consent, decision.event, page=request.route)
+        # (A signal that withdraws grants made without a decision leaves them without one.)
+        detail = {"decision": "pending"} if consent.undecided else None
+        event = consent_event(self.gate, request, consent, decision.event, page=request.route, detail=detail)
         if event is None:  # a crawler, told apart only now: nothing stored for it
             return None
         if not self.gate.audit.enqueue(event, lambda: self.gate.ui.notice(event.locale)):
@@ -260,6 +262,15 @@ class Endpoints:
         headers.append(
             (b"set-cookie", self.gate.cookie.set_cookie(consent, secure=request.secure).encode("latin-1"))
         )
+        if consent.undecided:
+            # Grants without a decision: what the next page gets is what runs before a choice
+            # here plus them (the UK statistics keep their cookies), and the banner still asks.
+            consent = self.gate.jurisdiction.decide(
+                consent,
+                region=request.region.code,
+                signals=self.gate.signals[(request.gpc, request.dnt)],
+                is_bot=request.is_bot,
+            ).consent
         headers += [(b"set-cookie", line.encode("latin-1")) for line in request.sweep(consent)]
         if choice.next_url is not None:
             location = quote(choice.next_url, safe="!#$%&'()*+,/:;=?@[]~")
@@ -286,13 +297,18 @@ class Endpoints:
         """None once the event is recorded (durably, when the sink can tell); else why not."""
         page = choice.next_url if choice.next_url is not None else _referer_path(request)
         detail = {"nav_gpc": "true"} if choice.gpc else {}
-        if request.decision.mode == "uk_statistics":
+        exempt = request.decision.exempt
+        if consent.undecided:
+            # "Load content" before any choice: what it does not grant was not asked yet, so it
+            # is no objection either (to the UK statistics, to the French exempt measurement).
+            detail["decision"] = "pending"
+            exempt = frozenset()
+        elif request.decision.mode == "uk_statistics":
             # UK (PECR Sch. A1): a flagged statistics category left off is the visitor's objection
             # to the statistical exception, named so that the record shows it as one (CG-52).
             objected_uk = sorted(c for c in self.gate.jurisdiction.uk_statistics if not consent.allows(c))
             if objected_uk:
                 detail["uk_objection"] = ",".join(objected_uk)
-        exempt = request.decision.exempt
         if exempt:
             # France: a choice that leaves a CNIL-exempt audience service off is the visitor's
             # objection to it (art. 21), named here whether or not JavaScript sent the choice.
@@ -439,14 +455,28 @@ class Endpoints:
     def _apply(self, choice: Choice, request: Request, consent_id: str) -> tuple[Consent, Action]:
         """The stored consent and its audit action, by the region's rules (jurisdiction.py)."""
         categories, granted, denied = choice.categories, choice.granted, choice.denied
-        if choice.action == "save" and choice.ui_action.startswith("embed"):
+        embed = choice.action == "save" and choice.ui_action.startswith("embed")
+        # No choice in force: before the first one (or after a US signal's record, which is no
+        # choice where consent is the rule), or only grants without a decision.
+        undecided = embed and not request.consent.exists
+        if undecided:
+            # "Load content" stores only its grant (with earlier ones made the same way): the
+            # visitor refused nothing and is still asked (Consent.undecided). Not the region's
+            # defaults either (UK statistics, French exempt measurement): they are no consent,
+            # and apply again on each request wherever the visitor is then.
+            stored = request.visitor.stored
+            if stored.undecided:
+                categories = categories | stored.categories
+                granted = granted | stored.services
+                denied = (denied | stored.denied_services) - granted
+        elif embed:
             # "Load content" adds its one grant to the choice stored now, not to the one the page
             # was served with: another tab may have withdrawn something since.
             stored = request.consent
             categories = categories | stored.categories
             granted = granted | stored.services
             denied = (denied | stored.denied_services) - granted
-        return self.gate.jurisdiction.apply_choice(
+        consent, action = self.gate.jurisdiction.apply_choice(
             request.decision,
             choice.action,
             categories=categories,
@@ -456,6 +486,21 @@ class Endpoints:
             consent_id=consent_id,
             gpc_reported=choice.gpc,
         )
+        if undecided:
+            decision = request.decision
+            consent = dataclass_replace(
+                consent,
+                undecided=True,
+                # Loading content objects to nothing, though a French save that leaves an exempt
+                # service out does (Jurisdiction.apply_choice).
+                denied_services=consent.denied_services & denied,
+                # A standing signal keeps objecting to everything this one grant leaves out.
+                gpc_applied=consent.gpc_applied
+                or decision.signal
+                or decision.objection
+                or (choice.gpc and self.policy.gpc),
+            )
+        return consent, action
 
 
 def consent_event(

@@ -3,7 +3,7 @@
    writes the consent cookie: that cookie is HttpOnly and set by the server. No dependencies. */
 (function () {
   "use strict";
-  var d = document, w = window, P = "data-consentgate-", state = {}, opener = null, clicked;
+  var d = document, w = window, P = "data-consentgate-", state = {}, opener = null, clicked, edited;
   try {
     state = JSON.parse(d.getElementById("consentgate-state").textContent) || {};
   } catch (e) {
@@ -34,7 +34,7 @@
     return el.getAttribute(name);
   }
   function own(o, k) {
-    return Object.prototype.hasOwnProperty.call(o || {}, k);
+    return {}.hasOwnProperty.call(o || {}, k);
   }
   // Our endpoints, on this document's own origin: a relative URL in fetch() or location.href
   // would follow the page's <base href>, which may name another origin (a CDN, the canonical
@@ -64,10 +64,10 @@
     // Several categories named: the most sensitive decides, as on the server.
     return names.filter(Boolean).sort(function (a, b) {
       return (own(RANK, b) ? RANK[b] : 2) - (own(RANK, a) ? RANK[a] : 2);
-    })[0] || null;
+    })[0];
   }
   function markup(el) {
-    var service = get(el, "data-service"), v = get(el, "data-category"), category = v === null ? null : name(v);
+    var service = get(el, "data-service"), v = get(el, "data-category"), category = v && name(v);
     var onetrust = /optanon-category((?:-[A-Za-z0-9]+)+)/.exec(get(el, "class") || "");
     v = get(el, "data-cookieconsent");
     if (!category && v !== null) category = worst(v.split(",").map(name));
@@ -107,7 +107,7 @@
     var a = [].filter.call(el.attributes, function (a) {
       return /^data-.*-src$/.test(a.name) && a.name.indexOf(P);
     })[0];
-    return a ? a.value : null;
+    return a && a.value;
   }
   function revive(old) {
     var s = d.createElement("script"), src, nonce, wrote = old.cgWritten;
@@ -117,7 +117,7 @@
       if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P)) s.setAttribute(a.name, a.value);
     });
     if (type && !loader) s.setAttribute("type", type);
-    src = get(old, P + "src") || get(old, "data-src") || (loader ? loaderSrc(old) : null);
+    src = get(old, P + "src") || get(old, "data-src") || (loader && loaderSrc(old));
     if (src) s.setAttribute("src", src);
     if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
     // A written script keeps the nonce it was written with, if any: the page's CSP decides, as
@@ -274,9 +274,8 @@
     var bs = before.services || {}, as = after.services || {};
     var everything = Object.keys(ac).every(function (c) { return ac[c]; });
     for (k in bc) if (bc[k] && !ac[k]) return true;
-    for (k in bs) if (bs[k] === true && as[k] !== true && !everything) return true;
+    for (k in bs) if (bs[k] && !as[k] && !everything) return true;
     for (k in as) if (as[k] === false && bs[k] !== false) return true;
-    return false;
   }
 
   function banner() {
@@ -297,7 +296,7 @@
       i.checked = s[i.value] === true;
     });
     if (state.exists && id) id.textContent = state.consentId;
-    if (state.exists && date && state.issuedAt) {
+    if (state.exists && date) {
       date.textContent = new Date(state.issuedAt * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
     }
   }
@@ -332,15 +331,19 @@
   }
 
   function apply(next, leave) {
+    // Grants without a decision ("Load content" before any choice) answer no question: the
+    // banner stays and still asks.
     var before = state, b = banner(), c = centre(), reopen = d.querySelector("[data-cg-reopen]");
     var live = d.querySelector("[" + P + "status]"), wasInBanner = b && b.contains(d.activeElement);
     // The consent endpoint cannot know the nonce of the page it did not serve: keep the page's.
     if (!next.nonce) next.nonce = before.nonce;
     state = next;
     all("[" + P + "error]").forEach(function (el) { el.hidden = true; });
-    remove(b);
-    remove(d.querySelector("[" + P + "backdrop]"));
-    if (reopen) reopen.hidden = false;
+    if (next.exists) {
+      remove(b);
+      remove(d.querySelector("[" + P + "backdrop]"));
+      if (reopen) reopen.hidden = false;
+    }
     if (c) sync(c);
     hide();
     if (wasInBanner && reopen) reopen.focus();
@@ -353,7 +356,10 @@
     // throws is reported and stops no other, as with any event listener.
     d.dispatchEvent(new CustomEvent("consentgate:change", { detail: next, bubbles: true }));
     // An enforcing consent CSP was built for the old choice: only a new page gets the new one.
-    var reload = withdrawn(before, next) || next.csp === "enforce";
+    // But a reload never costs the visitor what they typed into the page: that page stays, and
+    // runs nothing more that is withdrawn (Google's tags and the page's listeners were told
+    // above); the next page it leads to is served under the new choice.
+    var reload = !edited && (withdrawn(before, next) || next.csp === "enforce");
     if (reload) leave ? leave() : location.reload();
     else activate();
     return reload;
@@ -362,13 +368,13 @@
   function submit(form, submitter) {
     // A button names the action (the centre's three, the banner's two); a placeholder saves.
     var layer = get(form, P + "form"), action = (submitter && submitter.name === "action" && submitter.value) || "save";
-    var categories = [], services = {}, embed = layer === "embed", k, body;
+    var categories = [], services = {}, k, body;
     if (layer === "preferences" && state.exists) layer = "reopen";
     body = { action: action, ui: layer + "." + action, csrf: state.csrf || form.elements.csrf.value };
     if (action === "save") {
       // The centre states the whole choice; a placeholder posts its one grant, which the server
       // adds to the choice stored by then (another tab may have changed it).
-      if (!embed) for (k in state.services || {}) services[k] = state.services[k];
+      if (layer !== "embed") for (k in state.services || {}) services[k] = state.services[k];
       all("input", form).forEach(function (i) {
         var on = i.type !== "checkbox" || i.checked;
         if (i.disabled) return;
@@ -410,6 +416,10 @@
     e.preventDefault();
     submit(e.target, e.submitter || (clicked && clicked.form === e.target && clicked));
   }, true);
+  // What the visitor typed or picked in the page's own fields (the runtime's own are ".cg").
+  d.addEventListener("input", function (e) {
+    if (!e.target.closest(".cg")) edited = 1;
+  }, true);
   d.addEventListener("click", function (e) {
     var t = e.target.closest && e.target.closest("[" + P + "open],[" + P + "close]");
     // Safari before 15.4 names no submitter: the button clicked is the one ("Accept all").
@@ -446,7 +456,8 @@
   };
   // A page restored from the back/forward cache, or a tab the visitor comes back to, shows the
   // state it was left in: a choice made on another page since then is applied here too (a
-  // withdrawal reloads it). The promise says true when the page reloads.
+  // withdrawal reloads it, unless the visitor typed into it: see apply). The promise says true
+  // when the page reloads.
   function choice(s) {
     return JSON.stringify([s.consentId, s.categories, s.services]);
   }
