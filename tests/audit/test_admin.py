@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from consentgate.audit.admin import admin_app, receipt
 from consentgate.audit.chain import Sealer
+from consentgate.audit.export import verify_export
 from consentgate.audit.stores import open_store
 from consentgate.audit.stores.base import CookieRow, Store
 
@@ -96,6 +97,26 @@ async def test_exports_stream_and_bundle_with_a_matching_manifest(client: httpx.
         assert manifest["sha256"] == hashlib.sha256(archive.read(export_name)).hexdigest()
         assert manifest["rows"] == 10
         assert "n" * 64 in json.loads(archive.read(export_name + ".notices.json"))["notices"]
+
+
+async def test_a_pasted_consent_id_with_white_space_still_finds_its_events(client: httpx.AsyncClient) -> None:
+    response = await client.get("/events", params={"consent_id": " bob\n"}, headers=AUTH)
+    assert response.json()["count"] == 5
+
+
+async def test_a_csv_for_a_spreadsheet_has_a_bom_and_a_plain_stream_does_not(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    plain = await client.get("/export?format=csv", headers=AUTH)
+    for_excel = await client.get("/export?format=csv&bom=1", headers=AUTH)
+    assert plain.content.startswith(b"event_id,")
+    assert for_excel.content == b"\xef\xbb\xbf" + plain.content
+    bundle = await client.get("/export?format=csv&bundle=zip", headers=AUTH)
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        archive.extractall(tmp_path)
+        [export_name] = [n for n in archive.namelist() if n.endswith(".csv")]
+    assert (tmp_path / export_name).read_bytes().startswith(b"\xef\xbb\xbfevent_id,")
+    assert verify_export(tmp_path / export_name, KEY).ok
 
 
 async def test_verify_heads_stats_cookies_and_notices(client: httpx.AsyncClient) -> None:

@@ -101,6 +101,70 @@ def test_purge_deletes_old_records_and_verify_stays_green(
     assert main(["audit", "verify", "--store", sqlite_url, "--key-file", key_file]) == 0
 
 
+def test_verify_says_which_chains_were_purged_by_retention(
+    sqlite_url: str, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "0 records verified" alone cannot be told from a deletion: the report names the purge.
+    _seed(sqlite_url, 10, ts=1_000_000_000_000)  # 2001: expired
+
+    async def recent() -> None:
+        store = open_store(sqlite_url)
+        await store.open()
+        await store.write(Sealer(KEY).seal(make_event(i, consent_id=f"recent-{i}") for i in range(5)))
+        await store.close()
+
+    asyncio.run(recent())
+    assert main(["audit", "purge", "--store", sqlite_url, "--key-file", key_file, "--older-than", "3y"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--store", sqlite_url, "--key-file", key_file]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 2 chains, 5 records verified (keyed HMAC-SHA256)" in out
+    assert (
+        "retention: 1 chains start after a signed purge checkpoint (10 older records deleted by purge; "
+        "1 chains purged entirely); verified from there"
+    ) in out
+
+
+def test_verify_of_an_empty_log_says_it_is_empty(
+    sqlite_url: str, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "migrate", "--store", sqlite_url]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--store", sqlite_url, "--key-file", key_file]) == 0
+    assert "note: the log holds no records" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_a_truncated_export_fails_verification_with_status_1(
+    sqlite_url: str, tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    _seed(sqlite_url)
+    out = tmp_path / f"proof.{fmt}"
+    assert main(["audit", "export", "--store", sqlite_url, "--format", fmt, "-o", str(out)]) == 0
+    for cut in (0, 7, out.stat().st_size // 2):
+        out.write_bytes(out.read_bytes()[:cut] if cut else b"")
+        assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 1
+        printed = capsys.readouterr()
+        assert "SHA-256 differs from the manifest" in printed.out and "FAILED" in printed.out
+        assert "Traceback" not in printed.err
+
+
+def test_a_csv_file_export_has_a_bom_unless_asked_not_to(
+    sqlite_url: str, tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(sqlite_url)
+    with_bom, without = tmp_path / "excel.csv", tmp_path / "tools.csv"
+    assert main(["audit", "export", "--store", sqlite_url, "-o", str(with_bom)]) == 0
+    assert main(["audit", "export", "--store", sqlite_url, "--no-bom", "-o", str(without)]) == 0
+    assert with_bom.read_bytes().startswith(b"\xef\xbb\xbfevent_id,")
+    assert without.read_bytes().startswith(b"event_id,")
+    assert main(["audit", "verify-export", str(with_bom), "--key-file", key_file]) == 0
+    assert main(["audit", "verify-export", str(without), "--key-file", key_file]) == 0
+    capsys.readouterr()
+    assert main(["audit", "export", "--store", sqlite_url]) == 0
+    assert capsys.readouterr().out.startswith("event_id,")  # stdout is piped into tools: no BOM
+
+
 def test_stats_and_cookies_print_tables_and_json(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     _seed(sqlite_url)
     assert main(["audit", "stats", "--store", sqlite_url]) == 0
@@ -127,6 +191,8 @@ def test_migrate_creates_the_postgres_schema(pg_schema: str, capsys: pytest.Capt
         (["audit", "verify"], "no store"),
         (["audit", "verify", "--store", "mysql://x"], "is not sqlite"),
         (["audit", "export", "--store", "sqlite:///x.db", "--since", "soon"], "is not a time"),
+        (["audit", "export", "--store", "sqlite:///x.db", "--since", "1738281600"], "epoch seconds"),
+        (["audit", "export", "--store", "sqlite:///x.db", "-o", "."], "is a directory; name the file"),
         (["audit", "purge", "--store", "sqlite:///x.db", "--older-than", "3 fortnights"], "--older-than"),
         (["audit", "verify-export", "missing.csv"], "no such file"),
     ],
@@ -147,3 +213,52 @@ def test_a_short_key_file_is_refused(
     short.write_text("too-short")
     assert main(["audit", "verify", "--store", sqlite_url, "--key-file", str(short)]) == 2
     assert "--key-file must be at least 32 bytes" in capsys.readouterr().err
+
+
+def test_verify_names_jsonl_lines_that_are_not_records_once(
+    tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The newest record garbled leaves no gap in its chain: the only trace is the line itself.
+    path = tmp_path / "events.jsonl"
+    url = f"jsonl:///{path}"
+    _seed(url, 10)
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    lines[-1] = lines[-1][:40] + "\n"
+    path.write_text("".join(lines), "utf-8")
+    assert main(["audit", "verify", "--store", url, "--key-file", key_file]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 1 chains, 9 records verified" in out
+    assert f"warning: lines 10 of {url} are not records and were skipped" in out
+    assert sum("skipped a line" in record.getMessage() for record in caplog.records) == 1
+    assert main(["audit", "verify", "--store", url, "--key-file", key_file, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unreadable_lines"] == [10]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("sqlite", "audit.db"), ("sqlite", "audit.db-wal"), ("jsonl", "e.jsonl")]
+)
+def test_an_export_never_overwrites_the_log_it_reads(
+    tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str], kind: str, name: str
+) -> None:
+    # A typo that used to truncate the whole log to 0 bytes before reading it.
+    log = tmp_path / ("audit.db" if kind == "sqlite" else "e.jsonl")
+    url = f"{kind}:///{log}"
+    _seed(url, 20)
+    before = log.read_bytes()
+    assert main(["audit", "export", "--store", url, "-o", str(tmp_path / name)]) == 2
+    assert "is a file of the audit log itself" in capsys.readouterr().err
+    assert log.read_bytes() == before
+    assert main(["audit", "verify", "--store", url, "--key-file", key_file]) == 0
+    assert "20 records verified" in capsys.readouterr().out
+
+
+def test_an_export_does_not_overwrite_another_sqlite_database(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(sqlite_url, 5)
+    other = tmp_path / "other.db"
+    _seed(f"sqlite:///{other}", 5)
+    before = other.read_bytes()
+    assert main(["audit", "export", "--store", sqlite_url, "-o", str(other)]) == 2
+    assert "is a SQLite database, not an export" in capsys.readouterr().err
+    assert other.read_bytes() == before

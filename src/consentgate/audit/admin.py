@@ -86,7 +86,8 @@ def _query(request: Request, *, default_limit: int | None = None) -> Query:
     return Query(
         since=since,
         until=until,
-        consent_id=params.get("consent_id") or None,
+        # (white space around an id is a copy-and-paste artefact: ids are URL-safe tokens)
+        consent_id=params.get("consent_id", "").strip() or None,
         actions=actions,
         limit=limit,
         newest_first=default_limit is not None,
@@ -157,8 +158,10 @@ class _Admin:
         name = f"consent-audit-{stamp}.{fmt}"
         if request.query_params.get("bundle") == "zip":
             return await self._zip(fmt, query, name)
+        # &bom=1: a CSV for a spreadsheet (Excel needs the mark to read UTF-8); the zip's file has it.
+        bom = request.query_params.get("bom") in ("1", "true")
         return StreamingResponse(
-            export_chunks(self.store, query, fmt),
+            export_chunks(self.store, query, fmt, bom=bom),
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

@@ -1,4 +1,5 @@
-"""``consentgate audit …``: migrate, verify, export, verify-export, purge, stats, cookies, heads.
+"""``consentgate audit …``: migrate, verify, export, verify-export, purge, stats, cookies, heads,
+notice, history.
 
 The store comes from ``--store URL`` or ``CONSENTGATE_AUDIT_STORE``; the chain key from
 ``--key-file FILE`` or ``CONSENTGATE_AUDIT_KEY``. Exit status: 0 fine, 1 the log (or an export)
@@ -29,13 +30,20 @@ from consentgate.audit.export import (
     parse_when,
     verify_export,
 )
+from consentgate.audit.history import consent_history, print_history
 from consentgate.audit.notices import notices_document
 from consentgate.audit.retention import DAY_MS, purge, purge_rule
 from consentgate.audit.stores import Store, StoreError, open_existing_store, open_store
 from consentgate.audit.stores.base import Query, redact
+from consentgate.audit.stores.jsonl import JsonlStore
+from consentgate.audit.stores.sqlite import SQLiteStore
 from consentgate.policy.durations import parse_duration
 
 _PROG = "consentgate audit"
+_NO_EVENTS = (
+    "no event of consent id {consent_id!r} in this log (ids are exact and case-sensitive; "
+    "events older than the retention period are purged)"
+)
 
 
 class _UsageError(ValueError):
@@ -81,6 +89,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write FILE, FILE.manifest.json, FILE.notices.json"
     )
+    export.add_argument(
+        "--no-bom",
+        action="store_true",
+        help="no UTF-8 byte order mark at the start of a CSV file (it is there for Excel)",
+    )
 
     check_export = add(
         "verify-export", "check an export's files and every row's hash, without the store", _verify_export
@@ -123,6 +136,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     notice = add("notice", "print the archived notice an event's notice_hash refers to", _notice)
     _store_option(notice)
     notice.add_argument("notice_hash")
+
+    history = add(
+        "history",
+        "one consent id's events, oldest first, each row checked, with the notice texts shown",
+        _history,
+    )
+    _store_option(history)
+    _key_option(history)
+    history.add_argument("consent_id", help="the id the visitor's preference centre or receipt shows")
+    history.add_argument("--json", action="store_true", help="print it as JSON")
 
 
 def audit_commands(subparsers: argparse._SubParsersAction[Any]) -> argparse._SubParsersAction[Any]:
@@ -199,10 +222,11 @@ def _query(args: argparse.Namespace) -> Query:
         raise _UsageError(str(exc)) from None
     if since is not None and until is not None and until <= since:
         raise _UsageError(f"--until ({args.until}) is not after --since ({args.since}): nothing can match")
+    consent_id = getattr(args, "consent_id", None)
     return Query(
         since=since,
         until=until,
-        consent_id=getattr(args, "consent_id", None),
+        consent_id=None if consent_id is None else _consent_id(consent_id),
         actions=tuple(getattr(args, "action", ()) or ()),
     )
 
@@ -293,6 +317,23 @@ def print_report(report: VerifyReport, out: TextIO) -> None:
         )
     status = "OK" if report.ok else f"FAILED ({len(report.problems)} broken chains)"
     print(f"{status}: {len(report.chains)} chains, {report.records} records verified ({mode})", file=out)
+    # Retention deletes chain prefixes: say so, or a DPO reading "0 records verified" of a
+    # purged chain cannot tell a lawful purge from a deletion.
+    purged = [
+        chain
+        for chain in report.chains
+        if chain.checkpoint_seq is not None and (chain.problem is None or chain.problem.kind != "checkpoint")
+    ]
+    if purged:
+        deleted = sum(chain.checkpoint_seq or 0 for chain in purged)
+        whole = sum(1 for chain in purged if chain.records == 0)
+        print(
+            f"retention: {len(purged)} chains start after a signed purge checkpoint ({deleted} older "
+            f"records deleted by purge; {whole} chains purged entirely); verified from there",
+            file=out,
+        )
+    if not report.chains:
+        print("note: the log holds no records (nothing was written yet, or everything was deleted)", file=out)
 
 
 @_guard
@@ -316,10 +357,19 @@ def _verify(args: argparse.Namespace) -> int:
 
     async def body(store: Store) -> int:
         report = await verify(store, key, known_heads=heads)
+        unreadable = await store.unreadable_lines() if isinstance(store, JsonlStore) else []
         if args.json:
-            print(json.dumps(report.to_dict(), indent=2))
+            print(json.dumps({**report.to_dict(), "unreadable_lines": unreadable}, indent=2))
         else:
             print_report(report, sys.stdout)
+            if unreadable:
+                numbers = ", ".join(map(str, unreadable))
+                print(
+                    f"warning: lines {numbers} of {store.url} are not records and were skipped: a write "
+                    "cut short (full disk, crash) leaves one; any other is damage, and its record "
+                    "shows above as missing from its chain (or, at a chain's end, against published heads)",
+                    file=sys.stdout,
+                )
         if report.problems and all(problem.kind == "unverified" for problem in report.problems):
             return 3  # no record verifies with the key given: not its key, or all rewritten
         return 0 if report.ok else 1
@@ -332,10 +382,14 @@ def _export(args: argparse.Namespace) -> int:
     query = _query(args)
     if args.output and not Path(args.output).resolve().parent.is_dir():
         raise _UsageError(f"--output: no directory {Path(args.output).resolve().parent}")
+    if args.output and Path(args.output).is_dir():
+        # (else the OSError would be reported as the store being unavailable)
+        raise _UsageError(f"--output: {args.output} is a directory; name the file to write")
 
     async def body(store: Store) -> int:
         if args.output:
-            manifest = await export_file(store, args.output, args.format, query)
+            _refuse_to_overwrite_a_log(store, Path(args.output))
+            manifest = await export_file(store, args.output, args.format, query, bom=not args.no_bom)
             notices = manifest.get("notices")
             missing = notices.get("missing") if isinstance(notices, dict) else None
             print(
@@ -347,12 +401,36 @@ def _export(args: argparse.Namespace) -> int:
                 print(
                     f"{_PROG}: warning: notices not archived: {', '.join(map(str, missing))}", file=sys.stderr
                 )
-            return 0
-        manifest = await export_stream(store, sys.stdout.buffer, args.format, query)
-        print(json.dumps(manifest, indent=2), file=sys.stderr)
+        else:
+            manifest = await export_stream(store, sys.stdout.buffer, args.format, query)
+            print(json.dumps(manifest, indent=2), file=sys.stderr)
+        if query.consent_id is not None and manifest["rows"] == 0:
+            # An empty proof file reads as "this visitor never consented": say why it may be empty.
+            print(f"{_PROG}: warning: {_NO_EVENTS.format(consent_id=query.consent_id)}", file=sys.stderr)
         return 0
 
     return _run(args, body)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_to_overwrite_a_log(store: Store, target: Path) -> None:
+    """``-o`` naming the log itself (``--store sqlite:///consent.db -o consent.db``) would
+    truncate the evidence to nothing before reading it; a SQLite file is never an export either."""
+    own = {path.resolve() for path in (store.files() if isinstance(store, SQLiteStore | JsonlStore) else ())}
+    manifest = target.with_name(target.name + ".manifest.json")
+    notices = target.with_name(target.name + ".notices.json")
+    for path in (target, manifest, notices):
+        if path.resolve() in own:
+            raise _UsageError(f"--output: {path} is a file of the audit log itself; export elsewhere")
+        try:
+            with open(path, "rb") as handle:
+                is_database = handle.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+        except OSError:
+            continue  # (no such file yet: fine)
+        if is_database:
+            raise _UsageError(f"--output: {path} is a SQLite database, not an export; export elsewhere")
 
 
 @_guard
@@ -482,5 +560,33 @@ def _notice(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
+
+    return _run(args, body)
+
+
+def _consent_id(text: str) -> str:
+    # Ids are URL-safe tokens: white space around one is a copy-and-paste artefact, and would
+    # make "no record of this visitor" out of a visitor who has records.
+    value = text.strip()
+    if not value:
+        raise _UsageError("the consent id is empty")
+    return value
+
+
+@_guard
+def _history(args: argparse.Namespace) -> int:
+    key = _key(args)
+    consent_id = _consent_id(args.consent_id)
+
+    async def body(store: Store) -> int:
+        history = await consent_history(store, consent_id, key)
+        if args.json:
+            print(json.dumps(history.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            print_history(history, sys.stdout)
+        if not history.events:
+            print(f"{_PROG}: {_NO_EVENTS.format(consent_id=consent_id)}", file=sys.stderr)
+            return 1
+        return 1 if "MISMATCH" in history.checks else 0
 
     return _run(args, body)

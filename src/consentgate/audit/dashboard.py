@@ -125,6 +125,13 @@ def _epoch_ms(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
+def _pending(record: Mapping[str, object]) -> bool:
+    """A grant made before any decision ("Load content" on a first visit): its other categories
+    were not refused, only not asked yet, so it is no accept, partial or reject."""
+    detail = record.get("detail")
+    return isinstance(detail, Mapping) and detail.get("decision") == "pending"
+
+
 async def collect_overview(
     store: Store, since: date, until: date, *, required: frozenset[str] = frozenset({NECESSARY})
 ) -> Overview:
@@ -141,7 +148,7 @@ async def collect_overview(
         overview.by_action[action] = overview.by_action.get(action, 0) + 1
         if action == "withdraw":
             overview.withdrawals += 1
-        if action not in CHOICE_ACTIONS:
+        if action not in CHOICE_ACTIONS or _pending(record):
             continue
         categories = record.get("categories")
         outcome = outcome_of(categories, required)

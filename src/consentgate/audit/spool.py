@@ -9,6 +9,11 @@ twice.
 
 Order is kept end to end: claimed files, then this writer's file, then batches held in memory
 when even the spool could not be written (disk full). New batches always join at the end.
+
+Notices the store could not archive yet wait beside the batches (``notices-<chain_id>.jsonl``,
+one ``[notice_hash, doc]`` per line, fsync'd, held under an ``flock`` the same way): events that
+outlive a restart in the spool must still resolve to the text the visitor was shown (CG-42),
+even when the next release shows a different notice and never offers the old one again.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +35,7 @@ from consentgate.audit.stores.base import Row
 logger = logging.getLogger("consentgate.audit")
 
 _PREFIX, _SUFFIX = "spool-", ".jsonl"
+_NOTICES_PREFIX = "notices-"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -105,6 +111,9 @@ class Spool:
         self._orphans: list[_SpoolFile] = []
         self._held: deque[list[Row]] = deque()
         self.held_rows = 0
+        self.notices_path = self.directory / f"{_NOTICES_PREFIX}{chain_id}{_SUFFIX}"
+        self._notices: BinaryIO | None = None
+        self._claimed_notices: list[tuple[Path, BinaryIO]] = []
 
     # --- state -----------------------------------------------------------------------------
 
@@ -225,12 +234,82 @@ class Spool:
     def _release_held(self) -> None:
         self.held_rows -= len(self._held.popleft())
 
+    # --- notices not archived yet -----------------------------------------------------------
+
+    def keep_notices(self, notices: Mapping[str, Mapping[str, object]]) -> None:
+        """Append notices to this writer's notices file (fsync'd). Raises OSError when it cannot
+        be written (they stay in memory)."""
+        if self._notices is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = self.directory / f".{self.notices_path.name}.new"
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            handle = os.fdopen(fd, "a+b")
+            if not _try_lock(handle):  # pragma: no cover - the chain id is unique
+                handle.close()
+                raise OSError(f"{temporary} is locked by another process")
+            os.replace(temporary, self.notices_path)
+            _fsync_dir(self.directory)
+            self._notices = handle
+        payload = "".join(
+            json.dumps([notice_hash, doc], ensure_ascii=False, sort_keys=True) + "\n"
+            for notice_hash, doc in notices.items()
+        ).encode()
+        self._notices.write(payload)
+        self._notices.flush()
+        os.fsync(self._notices.fileno())
+
+    def claim_notices(self) -> dict[str, Mapping[str, object]]:
+        """The notices of writers that stopped (or died) before the store could archive them.
+        Their files stay, locked, until ``notices_archived``."""
+        try:
+            candidates = sorted(self.directory.glob(f"{_NOTICES_PREFIX}*{_SUFFIX}"))
+        except OSError:
+            return {}
+        claimed: dict[str, Mapping[str, object]] = {}
+        known = {path for path, _ in self._claimed_notices}
+        for path in candidates:
+            if path == self.notices_path or path in known:
+                continue
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - kept open (and locked) until archived
+            except OSError:
+                continue
+            if not _try_lock(handle) or os.fstat(handle.fileno()).st_nlink == 0:
+                handle.close()  # a live writer's file, or one already archived and removed
+                continue
+            for line in handle.read().decode("utf-8", "replace").splitlines():
+                try:
+                    notice_hash, doc = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line: that notice was still in its writer's memory
+                if isinstance(notice_hash, str) and isinstance(doc, dict):
+                    claimed[notice_hash] = doc
+            self._claimed_notices.append((path, handle))
+        return claimed
+
+    def notices_archived(self) -> None:
+        """Every kept and claimed notice is in the store: remove their files."""
+        files = list(self._claimed_notices)
+        if self._notices is not None:
+            files.append((self.notices_path, self._notices))
+        self._notices, self._claimed_notices = None, []
+        for path, handle in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            handle.close()
+
     def close(self) -> None:
         """Release the files; an empty own file is removed, a non-empty one waits for the
-        next writer to start."""
+        next writer to start (and so do notices not archived yet)."""
         for spool in self._orphans:
             spool.close()
         self._orphans.clear()
+        for _, handle in self._claimed_notices:
+            handle.close()
+        self._claimed_notices = []
+        if self._notices is not None:
+            self._notices.close()
+            self._notices = None
         own, self._own = self._own, None
         if own is None:
             return

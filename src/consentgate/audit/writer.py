@@ -151,6 +151,7 @@ class AuditWriter:
         self._open_lock: asyncio.Lock | None = None
         self._notices: dict[str, Mapping[str, object]] = {}
         self._notices_known: set[str] = set()
+        self._notices_kept: set[str] = set()  # also on disk beside the spool (store failing)
         self._cookies: dict[tuple[str, str], _CookieCount] = {}
         self._last_drop_log = 0.0
         self._drops_since_log = 0
@@ -278,6 +279,11 @@ class AuditWriter:
                 self._store_errors += 1
                 logger.error("audit store %s unavailable at start (%s); spooling", self.store.url, exc)
             self.spool.claim_orphans()
+            # Notices a writer stopped (or died) with, the store down: archived like new ones.
+            claimed = self.spool.claim_notices()
+            self._notices_known.update(claimed)
+            self._notices_kept.update(claimed)
+            self._notices.update(claimed)
             self._last_orphan_scan = time.monotonic()
             if not self.spool.empty:
                 await self._replay(deadline=time.monotonic() + _EDGE_REPLAY_BUDGET)
@@ -294,6 +300,8 @@ class AuditWriter:
         elif self._queue:  # never started: write what was queued anyway
             await self._flush_queue()
             await self._flush_side_channels()
+        if self._notices:
+            await self._keep_notices()  # for the next start: its events may wait in the spool
         if not self.spool.empty:
             logger.error(
                 "audit store %s unavailable at shutdown: events wait in %s for the next start",
@@ -341,6 +349,8 @@ class AuditWriter:
                 wake.clear()
             try:
                 await self._flush_queue()
+                if self._notices and not self.spool.empty:
+                    await self._keep_notices()  # the store is failing: events and notices wait
                 self._start_side_channels()
                 if not self.spool.empty and (stopping or time.monotonic() >= self._retry_at):
                     budget = _EDGE_REPLAY_BUDGET if stopping else _REPLAY_BUDGET
@@ -501,6 +511,20 @@ class AuditWriter:
         self._schedule_retry(failed=False)
         logger.info("audit spool replayed into %s", self.store.url)
 
+    async def _keep_notices(self) -> None:
+        """Put the notices not archived yet on disk beside the spool, so that neither a stop
+        nor a crash while the store is down loses the text a spooled event refers to."""
+        async with self._spool_lock:
+            pending = {h: doc for h, doc in self._notices.items() if h not in self._notices_kept}
+            if not pending:
+                return
+            try:
+                await asyncio.to_thread(self.spool.keep_notices, pending)
+            except OSError as exc:
+                logger.critical("audit notices cannot be kept in %s (%s)", self.spool.directory, exc)
+                return
+            self._notices_kept.update(pending)
+
     async def _flush_side_channels(self) -> None:
         if self._notices:
             notices, self._notices = self._notices, {}
@@ -510,13 +534,18 @@ class AuditWriter:
                     await self._ensure_open()
                     await self.store.put_notice(notice_hash, doc, now)
                 except Exception as exc:
-                    # Kept, with the rest, for a later turn; the middleware re-offers notices
-                    # after a restart.
+                    # Kept, with the rest, for a later turn (and on disk for the next start).
                     self._notices.update(notices)
                     self._side_retry_at = time.monotonic() + self._retry_delay
                     logger.warning("audit notice %s not archived yet: %s", notice_hash, exc)
+                    await self._keep_notices()
                     return
                 del notices[notice_hash]
+            if self._notices_kept:
+                async with self._spool_lock:
+                    if not self._notices:  # (nothing came in, or was kept, meanwhile)
+                        self.spool.notices_archived()
+                        self._notices_kept.clear()
         if self._cookies:
             cookies, self._cookies = self._cookies, {}
             rows = [count.row() for count in cookies.values()]

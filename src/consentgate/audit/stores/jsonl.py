@@ -79,7 +79,12 @@ class JsonlStore:
         self._checkpoints = self.path.with_name(self.path.name + ".checkpoints.jsonl")
         self._lockfile = self.path.with_name(self.path.name + ".lock")
         self._executor: ThreadPoolExecutor | None = None
-        self.skipped_lines = 0
+        self.skipped_lines = 0  # distinct lines that are not JSON objects (each logged once)
+        self._reported: set[int] = set()
+
+    def files(self) -> tuple[Path, ...]:
+        """Every file this log lives in: what nothing else may ever write to."""
+        return (self.path, self._notices, self._cookies, self._checkpoints, self._lockfile)
 
     async def _run(self, func: Callable[..., _T], *args: object) -> _T:
         if self._executor is None:
@@ -170,11 +175,34 @@ class JsonlStore:
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            if line.strip():
+            # Every read parses the file again: say it once per line, not once per read.
+            if line.strip() and hash(line) not in self._reported and len(self._reported) < 10_000:
+                self._reported.add(hash(line))
                 self.skipped_lines += 1
                 logger.warning("%s: skipped a line that is not a JSON object", self.path)
             return None
         return value
+
+    def _unreadable_lines(self, limit: int) -> list[int]:
+        numbers: list[int] = []
+        for number, (_, line) in enumerate(self._lines(self.path), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                value = None
+            if not isinstance(value, dict):
+                numbers.append(number)
+                if len(numbers) >= limit:
+                    break
+        return numbers
+
+    async def unreadable_lines(self, limit: int = 100) -> list[int]:
+        """Line numbers (from 1) of complete lines of the events file that are not records. A
+        write cut short (a full disk, a crash) leaves one, and its batch is written again after
+        it; any other is damage, and its record shows as missing from its chain."""
+        return await self._run(self._unreadable_lines, limit)
 
     def _read_at(self, offsets: Sequence[int]) -> list[Record]:
         records = []

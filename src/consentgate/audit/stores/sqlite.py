@@ -175,6 +175,10 @@ class SQLiteStore:
         self.rows_per_write = 1  # rows in one INSERT statement, from the library's limits (at open)
         self._consent_tail = _CONSENT_TAIL  # 0: the database still has the schema-2 index
 
+    def files(self) -> tuple[Path, ...]:
+        """Every file this log lives in: what nothing else may ever write to."""
+        return tuple(self.path.with_name(self.path.name + end) for end in ("", "-wal", "-shm", "-journal"))
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
