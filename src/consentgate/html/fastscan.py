@@ -134,18 +134,27 @@ def fast_scanner(
     scripting: bool = True,
     *,
     pings: bool = True,
+    more_quiet: tuple[tuple[frozenset[str], bytes], ...] = (),
 ) -> FastScanner:
     """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``; start
-    tags named in ``quiet_names`` only count when they pass the lookahead ``wanted``.
+    tags named in ``quiet_names`` only count when they pass the lookahead ``wanted`` (and those
+    of each ``(names, wanted)`` of ``more_quiet``, when they pass its own).
     ``scripting=False``: ``<noscript>`` content is markup (a browser without JavaScript).
     ``pings=False``: no ``<a>`` is reported (the input holds no ``ping=``)."""
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
     quiet: dict[bytes, bytes] = {}  # names that must pass `wanted` first: a trie of their own
+    # Names with a small lookahead of their own: it goes right after the name, in the main trie
+    # (a branch that fails there costs other tags nothing, where a group of its own would be
+    # tried at every `<` that passes the prefilter).
+    own = {name: lookahead for names, lookahead in more_quiet for name in names}
 
     def add(key: str, group: str, leaf: Leaf) -> None:
         leaves[group] = leaf
-        (quiet if key in quiet_names and wanted else entries)[key.encode()] = _leaf_pattern(group, leaf)
+        if key in own:
+            entries[key.encode()] = _DELIM + own[key] + _leaf_pattern(group, leaf)
+        else:
+            (quiet if key in quiet_names and wanted else entries)[key.encode()] = _leaf_pattern(group, leaf)
 
     add("!--", "comment", Leaf("comment", "", False))
     for name in sorted((start_names | STATE_CHANGERS) - {"a"}):

@@ -36,6 +36,18 @@ from typing import Final, Literal
 from consentgate.html.carrier import DataCarrier
 from consentgate.html.foreign import ForeignContent
 from consentgate.html.grammar import ATTRS
+from consentgate.html.handlers import (
+    HANDLER_NAMES as _HANDLER_NAMES,
+)
+from consentgate.html.handlers import (
+    handler_code,
+    handler_names,
+    import_map_entries,
+    imported_specifiers,
+    mapped_target,
+    may_hold_handler,
+    refresh_url,
+)
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
 from consentgate.html.srcdoc import escape_document, unescape_document, url_document
 from consentgate.html.tokenizer import (
@@ -82,8 +94,14 @@ _START_NAMES: Final = frozenset(
         "use",  # SVG: these two load their href
         "feimage",
         "form",  # an open page form swallows the banner's and the placeholders' forms
+        # Only for their attributes (quiet: the fast path reports them when one may matter):
+        "body",  # onload=..., and the window's other handlers
+        "frameset",
+        "meta",  # http-equiv="refresh" content="0;url=..."
     }
 )  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
+# Elements looked at only for their event handlers (and a <meta>'s refresh target).
+_ATTRIBUTES_ONLY: Final = frozenset({"body", "frameset", "meta", "form"})
 _END_NAMES: Final = frozenset({"body", "html", "object", "form"})
 _HEAD_CONTENT: Final = frozenset(
     {"base", "basefont", "bgsound", "link", "meta", "noscript", "script", "style", "template", "title"}
@@ -415,6 +433,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._lines = line_numbers and (on_finding is not None or placeholder is not None)
         # an inline <script> waiting for its content: (start tag event, attributes)
         self._held: tuple[Event, dict[bytes, bytes]] | None = None
+        self._held_on: Verdict | None = None  # the tracker its event handlers name, if any
         self._stream_script: Verdict | None = None  # a long script being scanned as it streams
         self._stream_scan_from = -1
         self._stream_found: Verdict | None = None
@@ -440,6 +459,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._closed = False
         self._depth = 0  # srcdoc documents inside srcdoc documents
         self._closes = True  # close what EOF leaves open (a page's snippets must not land in it)
+        # Import map specifiers mapped to a tracker's module (see _read_import_map).
+        self._imports: dict[str, Verdict] = {}
 
     # -- public API --------------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -700,9 +721,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         would pass anyway (it needs no tag longer than its lookahead's bound, and no base
         URL, which makes relative URLs third party)."""
         if self._base_host is None and self._max_buffer > 2 * _QUIET_LONG:
-            self._tok.set_quiet(_QUIET_NAMES, _quiet_lookahead(self._rules.known_host_pattern))
+            self._tok.set_quiet(
+                _QUIET_NAMES, _quiet_lookahead(self._rules.known_host_pattern), _QUIET_ATTRIBUTES
+            )
         else:
-            self._tok.set_quiet(frozenset(), b"")
+            self._tok.set_quiet(frozenset(), b"", _QUIET_ATTRIBUTES)
 
     def _meta_ahead(self, offset: int) -> bool:
         """Is the prescan's <meta charset> markup further on, still inside the head?
@@ -795,6 +818,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                         self._quiet_resources()
         elif name in _URL_ATTRS or (event.foreign and name in _FOREIGN_URL_ATTRS):
             self._resource(event)
+        if name in _ATTRIBUTES_ONLY and not event.foreign:
+            self._attributes_only(event)
 
     def _end_tag(self, event: Event) -> None:
         name = event.name
@@ -865,7 +890,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _script_start(self, event: Event) -> None:
         tag = self._tok.slice(event.start, event.end)
         memo = self._memo
-        key = (tag, event.foreign, self._base_host, self._page_host)
+        key = (tag, event.foreign, self._base_host, self._page_host, bool(self._imports))
         found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
         if found is _UNPLANNED:
             plan = self._script_plan(event)
@@ -875,11 +900,12 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             plan = found  # type: ignore[assignment]  # (no cast(): this runs for every script)
         if plan is None:
             return
-        attrs, verdict, hold = plan
+        attrs, verdict, hold, on = plan
         if hold:
             self._held = (event, attrs)
+            self._held_on = on
         else:
-            self._decide_script(event, attrs, verdict)
+            self._decide_script(event, attrs, verdict, on)
 
     def _script_plan(self, event: Event) -> _ScriptPlan | None:
         """What a script start tag asks for, from its bytes alone: nothing (None), a decision
@@ -890,10 +916,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             gated = attrs.get(b"type", b"").strip(b" \t\n\f\r").lower() == b"text/plain"
             verdict = rules.classify_markup(attrs, gated_script=gated)
             if verdict is not None:
-                return attrs, verdict, False
+                return attrs, verdict, False, None  # the site's own markup decides
         kind = _script_kind(attrs)
         if kind == "data":
-            return None  # a data block (JSON-LD, importmap, templates): never runs
+            if _is_import_map(attrs) and not event.truncated and not event.foreign:
+                return attrs, None, True, None  # read for the module scripts after it (_read_import_map)
+            return None  # a data block (JSON-LD, templates): never runs
+        # A tracker's code in onload/onerror: the script waits with it (see _decide_script).
+        on = None
+        if not _HANDLER_NAMES.isdisjoint(attrs):
+            handlers = self._handler_plan(event, self._tok.slice(event.start, event.end))
+            on = handlers[0] if handlers is not None else None
         if event.foreign:
             sources = [attrs[a] for a in _FOREIGN_URL_ATTRS["script"] if a in attrs]
         elif kind == "loader":
@@ -910,26 +943,27 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 verdict = self._document_verdict(
                     src for src in sources if src.lstrip(_WS)[:5].lower() == b"data:"
                 )
-            return (attrs, verdict, False) if verdict is not None else None
+            return (attrs, verdict, False, on) if verdict is not None or on is not None else None
         if event.truncated:
-            return attrs, None, False
-        if rules.has_signatures:
+            return attrs, None, False, on
+        if rules.has_signatures or self._imports:
             # An SVG script runs its text too (its end tag comes as an END event).
-            return attrs, None, True
-        return None
+            return attrs, None, True, on
+        return (attrs, None, False, on) if on is not None else None
 
     def _finish_held(self, held: tuple[Event, dict[bytes, bytes]], content_end: int) -> None:
         """The held script's content ends at ``content_end`` (its end tag, or EOF)."""
         event, attrs = held
         if content_end - event.start <= self._max_buffer:
             self._held = None
-            self._decide_script(
-                event,
-                attrs,
-                self._rules.classify_inline(
-                    self._tok.slice(event.end, content_end), page_host=self._page_host
-                ),
-            )
+            content = self._tok.slice(event.end, content_end)
+            if _is_import_map(attrs):
+                self._read_import_map(content)
+                return
+            verdict = self._rules.classify_inline(content, page_host=self._page_host)
+            if verdict is None and self._imports:
+                verdict = self._imported_tracker(content)
+            self._decide_script(event, attrs, verdict, self._held_on)
         else:  # exactly what a page streamed in small pieces gets
             self._release_held_script(event, attrs)
 
@@ -937,6 +971,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         """An inline script outgrew the buffer: decide on its first max_buffer bytes (counted
         from the start tag, whatever the chunks), then scan the rest as it streams."""
         self._held = None
+        if _is_import_map(attrs):
+            logger.debug("consentgate: an import map longer than %d bytes is not read", self._max_buffer)
+            return
         cut = max(event.end, event.start + self._max_buffer)
         first = self._tok.slice(event.end, cut)
         verdict = self._rules.classify_inline(first, whole=False)
@@ -949,7 +986,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._carrier, self._carrier_fed, self._carrier_hit = carrier, cut, verdict
             verdict = None
         else:
-            self._decide_script(event, attrs, verdict)
+            self._decide_script(event, attrs, verdict, self._held_on)
         if verdict is None:
             self._stream_script = Verdict(UNKNOWN_CATEGORY, None, "", "signature")
             self._stream_scan_from = max(event.end, cut - _SIG_OVERLAP)
@@ -1001,10 +1038,17 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
     def _stream_allowed(self) -> bool:
         return self._stream_found is not None and self._action(self._stream_found) != "blocked"
 
-    def _decide_script(self, event: Event, attrs: dict[bytes, bytes], verdict: Verdict | None) -> None:
+    def _decide_script(
+        self, event: Event, attrs: dict[bytes, bytes], verdict: Verdict | None, on: Verdict | None = None
+    ) -> None:
+        """``on``: the tracker the script's event handlers name (onload, onerror): the script
+        and its handlers wait together, as a neutralised script fires no event and the runtime
+        revives it with its handlers."""
         if verdict is None and event.truncated:
             # A start tag too long to read: its src may be in the part not seen.
             verdict = Verdict(UNKNOWN_CATEGORY, None, "", "unknown")
+        if on is not None:
+            verdict = on if verdict is None else self._blocked_first(verdict, on)
         if verdict is None:
             return
         action = self._action(verdict)
@@ -1036,10 +1080,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
         if found is _UNPLANNED:
             plan = self._resource_plan(event, tag)
+            handlers = self._handler_plan(event, tag)
             if not event.truncated:
-                _remember(memo, key, plan)
+                _remember(memo, key, (plan, handlers))
         else:
-            plan = found  # type: ignore[assignment]
+            plan, handlers = found  # type: ignore[misc]
         slot = len(self._placeholders)
         if name == "object":
             self._placeholders.append((name, None))  # one slot per object: they nest
@@ -1050,18 +1095,28 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             and not event.truncated
             and tag.lower().find(b"srcdoc") >= 0
         )
-        if plan is None:
-            if srcdoc:
-                self._replace_if_changed(event, tag, self._with_srcdoc(event, tag))
+        resource_blocked = False
+        out = tag
+        if plan is not None:
+            verdict, blocked, moved, blanks = plan
+            finding = self._report(name, verdict, self._line(event.start), self._action(verdict))
+            resource_blocked = finding.action == "blocked"
+            if resource_blocked:
+                out = blocked
+        if handlers is not None:
+            held = self._handlers_blocked(event, handlers)
+            if held is not None and resource_blocked:
+                # Both blocked: one set of markers, of the one granted last (the most sensitive).
+                worse = self._worse(verdict, held[0])
+                out = _rewritten(event, tag, {**moved, **held[1]}, blanks + _markers(worse))
+            elif held is not None:
+                out = _rewritten(event, tag, held[1], _markers(held[0]))
+        if srcdoc:
+            self._replace_if_changed(event, tag, self._with_srcdoc(event, out))
+        elif out is not tag:
+            self._replace(event.start, event.end, out)
+        if not resource_blocked:
             return
-        verdict, blocked = plan
-        action = self._action(verdict)
-        finding = self._report(name, verdict, self._line(event.start), action)
-        if action != "blocked":
-            if srcdoc:
-                self._replace_if_changed(event, tag, self._with_srcdoc(event, tag))
-            return
-        self._replace(event.start, event.end, self._with_srcdoc(event, blocked) if srcdoc else blocked)
         placeholder = None
         if self._placeholder is not None and (
             _offers_content(verdict) or _CONTENT_URL.search(tag) is not None
@@ -1077,7 +1132,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif name in _PLACEHOLDER_AFTER_END:
             self._placeholders.append((name, placeholder))
 
-    def _resource_plan(self, event: Event, tag: bytes) -> tuple[Verdict, bytes] | None:
+    def _resource_plan(self, event: Event, tag: bytes) -> _ResourcePlan | None:
         """From the tag's bytes alone: its verdict and the tag as it is when blocked, or None."""
         name = event.name
         if (
@@ -1113,12 +1168,132 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             moved = _lazy_moves(lazy, has_primary=any(a in attrs for a in primary))
         else:
             moved = {a: _MOVED_NAME[a] for a in source if a in attrs}
-        insert = _markers(verdict)
+        blanks = b""
         if event.truncated:
-            insert = _BLANKS[name] + insert
+            blanks = _BLANKS[name]
             if event.foreign and name == "image":
-                insert = _BLANKS["use"] + insert
-        return verdict, _rewritten(event, tag, moved, insert)
+                blanks = _BLANKS["use"] + blanks
+        return verdict, _rewritten(event, tag, moved, blanks + _markers(verdict)), moved, blanks
+
+    # -- event handlers, a refresh's target --------------------------------------------------
+    def _handler_plan(self, event: Event, tag: bytes) -> tuple[Verdict, dict[bytes, bytes]] | None:
+        """The tracker whose code the tag's event-handler attributes hold (judged as an inline
+        script: signatures, then the loader rules), and where those attributes go while it is
+        blocked (``onload`` -> ``data-consentgate-onload``). Handlers that name no tracker
+        stay where they are."""
+        if not may_hold_handler(tag):
+            return None
+        memo = self._memo
+        key = (b"on", tag, self._page_host)
+        found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
+        if found is not _UNPLANNED:
+            return found  # type: ignore[return-value]
+        attrs = self._amap(event)
+        worst: Verdict | None = None
+        moved: dict[bytes, bytes] = {}
+        for name in handler_names(attrs):
+            verdict = self._rules.classify_inline(handler_code(attrs[name]), page_host=self._page_host)
+            if verdict is None:
+                continue
+            moved[name] = b"data-consentgate-" + name
+            if worst is None or _severity(verdict) > _severity(worst):
+                worst = verdict
+        plan = (worst, moved) if worst is not None else None
+        if not event.truncated:
+            _remember(memo, key, plan)
+        return plan
+
+    def _handlers_blocked(
+        self, event: Event, plan: tuple[Verdict, dict[bytes, bytes]]
+    ) -> tuple[Verdict, dict[bytes, bytes]] | None:
+        """Report the handlers' tracker; the plan again when it is blocked, else None."""
+        verdict = plan[0]
+        action = self._action(verdict)
+        self._report(event.name, verdict, self._line(event.start), action)
+        return plan if action == "blocked" else None
+
+    def _blocked_first(self, first: Verdict, second: Verdict) -> Verdict:
+        """Of two verdicts on one script, the one that keeps it out: blocked before allowed,
+        then the most sensitive."""
+        first_blocked = self._action(first) == "blocked"
+        if first_blocked != (self._action(second) == "blocked"):
+            return first if first_blocked else second
+        return self._worse(first, second)
+
+    # -- import maps ---------------------------------------------------------------------------
+    def _read_import_map(self, content: bytes) -> None:
+        """Remember the specifiers an import map sends to a tracker's host; the map itself
+        stays as it is (a mapping loads nothing: the module script that imports it does)."""
+        for key, url in import_map_entries(content):
+            verdict = self._rules.classify_url(
+                url.encode("utf-8", "replace"), self._base_host, self._page_host
+            )
+            if verdict is not None:
+                if len(self._imports) >= _MAX_IMPORTS:
+                    return
+                self._imports[key] = verdict
+
+    def _imported_tracker(self, code: bytes) -> Verdict | None:
+        """The most sensitive tracker a script imports through the page's import map."""
+        worst: Verdict | None = None
+        for specifier in imported_specifiers(code):
+            key = mapped_target(specifier, self._imports)
+            if key is not None:
+                verdict = self._imports[key]
+                if worst is None or _severity(verdict) > _severity(worst):
+                    worst = verdict
+        return worst
+
+    def _worse(self, first: Verdict, second: Verdict) -> Verdict:
+        """Of two blocked verdicts on one element, the one granted last: the most sensitive."""
+        return second if _severity(second) > _severity(first) else first
+
+    def _refresh_plan(self, attrs: Mapping[bytes, bytes]) -> Verdict | None:
+        """The tracker a ``<meta http-equiv="refresh">`` sends the visitor to, if any: a
+        navigation hands the tracker the visit, as a pixel would."""
+        if attrs.get(b"http-equiv", b"").strip(_WS).lower() != b"refresh" or b"content" not in attrs:
+            return None
+        url = refresh_url(attrs[b"content"])
+        if url is None:
+            return None
+        return self._rules.classify_url(url, self._base_host, self._page_host, unknown_counts=False)
+
+    def _attributes_only(self, event: Event) -> None:
+        """``<body>``, ``<frameset>``, ``<form>``, ``<meta>``: nothing to load but what their
+        event handlers run, or where a refresh goes."""
+        tag = self._tok.slice(event.start, event.end)
+        memo = self._memo
+        key = (b"attributes", tag, self._base_host, self._page_host)
+        found = memo.get(key, _UNPLANNED) if not event.truncated else _UNPLANNED
+        if found is _UNPLANNED:
+            handlers = self._handler_plan(event, tag)
+            refresh = None
+            if event.name == "meta" and tag.lower().find(b"refresh") >= 0:
+                refresh = self._refresh_plan(self._amap(event))
+            if not event.truncated:
+                _remember(memo, key, (handlers, refresh))
+        else:
+            handlers, refresh = found  # type: ignore[misc]
+        if handlers is None and refresh is None:
+            return
+        parts: list[tuple[Verdict, dict[bytes, bytes]]] = []
+        if handlers is not None:
+            blocked = self._handlers_blocked(event, handlers)
+            if blocked is not None:
+                parts.append(blocked)
+        if refresh is not None:
+            action = self._action(refresh)
+            self._report("meta", refresh, self._line(event.start), action)
+            if action == "blocked":
+                parts.append((refresh, {b"content": b"data-consentgate-content"}))
+        if not parts:
+            return
+        worst = parts[0][0]
+        moved: dict[bytes, bytes] = {}
+        for verdict, names in parts:
+            worst = self._worse(worst, verdict)
+            moved.update(names)
+        self._replace(event.start, event.end, _rewritten(event, tag, moved, _markers(worst)))
 
     def _inner(
         self, offset: int, *, fragment: bool = False, tree: ForeignContent | None = None, closes: bool = True
@@ -1307,8 +1482,25 @@ _SRCDOC_DEPTH: Final = 3
 _DOCUMENT_FRAMES: Final = frozenset({"iframe", "frame", "object", "embed"})
 _DOCUMENT_HOST: Final = re.compile(rb"//([^/\\?#\"'\t\n\f\r >:@<]++)")
 _UNPLANNED: Final = object()  # memo sentinel
-# A script start tag: its attributes, a verdict to act on, or whether its content decides.
-_ScriptPlan = tuple[dict[bytes, bytes], Verdict | None, bool]
+# A script start tag: its attributes, a verdict to act on, or whether its content decides;
+# the tracker its event handlers name.
+_ScriptPlan = tuple[dict[bytes, bytes], Verdict | None, bool, Verdict | None]
+# A resource's verdict, its tag when blocked, the attributes that move, the blanks inserted first.
+_ResourcePlan = tuple[Verdict, bytes, dict[bytes, bytes], bytes]
+
+
+_MAX_IMPORTS: Final = 1024
+
+
+def _is_import_map(attrs: Mapping[bytes, bytes]) -> bool:
+    return attrs.get(b"type", b"").strip(_WS).lower() == b"importmap"
+
+
+def _severity(verdict: Verdict) -> int:
+    return _SEVERITY.get(verdict.category, 2)
+
+
+_SEVERITY: Final = {NECESSARY: 0, "preferences": 1, "analytics": 2, "marketing": 3}
 _MEMO_SIZE: Final = 2048
 
 
@@ -1381,6 +1573,19 @@ def _script_kind(attrs: dict[bytes, bytes]) -> ScriptKind:
 
 
 _QUIET_NAMES: Final = frozenset(_URL_ATTRS) - _UNKNOWN_COUNTS
+# An attribute that may be an event handler (`on` and a letter where a name may start), up to
+# the tag's first `>`. Greedy on purpose: `re` runs `[^>]*` to the `>` in C, then steps back
+# to each `o` only (a literal starts the rest); a class loop or a lazy repeat costs several
+# times more per byte (measured with callgrind on the corpus pages).
+_MAY_HANDLE: Final = rb"[^>]*on(?<=[\t\n\f\r \"'/]on)[a-z]"
+# A quoted value holding `>`: the tag goes on past its first `>`, so the above cannot tell.
+_QUOTED_GT: Final = rb"[^>]*=[\t\n\f\r ]*+[\"'][^\"'>]*+>"
+# Elements looked at only for their attributes, each with a lookahead of its own: handlers,
+# or a refresh.
+_QUIET_ATTRIBUTES: Final = (
+    (frozenset({"body", "frameset"}), rb"(?=" + _MAY_HANDLE + b"|" + _QUOTED_GT + b")"),
+    (frozenset({"meta"}), rb"(?=[^>]*refresh|" + _QUOTED_GT + b")"),
+)
 _QUIET_LONG: Final = 256
 
 
@@ -1389,7 +1594,9 @@ def _quiet_lookahead(known_host: bytes) -> bytes:
     """:meth:`HtmlRewriter._harmless` as a regex lookahead on lower-cased bytes: a start tag
     passes when the quick look might say no (a superset: the exact check still runs on what
     passes). It reads up to the first ``>``, so a quoted value holding ``>`` (the tag goes
-    on) passes too, as do long tags (cut ones follow other rules)."""
+    on) passes too, as do long tags (cut ones follow other rules). So does an attribute that
+    may be an event handler (``on`` and a letter where a name may start): its code is judged
+    exactly (``_MAY_HANDLE``, after the walk: most tags end it at their `>`)."""
     # Each trigger starts with one of the bytes `\ & : / = -`; runs of other bytes are skipped
     # in C, and at each of those bytes only the triggers that start with it are tried.
     host_byte = rb"[^/\\?#\"'\t\n\f\r >:@]"
@@ -1400,11 +1607,11 @@ def _quiet_lookahead(known_host: bytes) -> bytes:
     # (``known_host`` starts with `//` too: the literal comes first, which `re` scans for fast).
     hosts = rb"//(?:" + host_byte + rb"*+[\t\n\r@]|" + known_host.removeprefix(b"//") + rb")"
     plain = (
-        rb"(?:[^>\\&:/=-]++|=(?!" + quoted_gt + rb")|(?!" + hosts + rb")/|-(?!" + markup + rb")"
-        rb"|:(?!" + scheme + rb")|&(?=amp;))*+"
+        rb"(?:[^>\\&:/=-]++|=(?!" + quoted_gt + rb")"
+        rb"|(?!" + hosts + rb")/|-(?!" + markup + rb")|:(?!" + scheme + rb")|&(?=amp;))*+"
     )
     # The walk stops at `>` (harmless), or where a trigger starts: then one byte more passes.
-    return rb"(?=[^>]{%d}|" % _QUIET_LONG + plain + rb"[^>])"
+    return rb"(?=[^>]{%d}|" % _QUIET_LONG + plain + rb"[^>]|" + _MAY_HANDLE + rb")"
 
 
 def _needs_full_look(tag: bytes) -> bool:

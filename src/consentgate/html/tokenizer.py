@@ -409,6 +409,7 @@ class Tokenizer:
         self._ping_seen = False  # `ping=` met in the input so far
         self._fast_wanted = fast
         self._quiet: tuple[frozenset[str], bytes] = (frozenset(), b"")
+        self._more_quiet: tuple[tuple[frozenset[str], bytes], ...] = ()
         self._fast: FastScanner | None = None
         self._fast_plain: FastScanner | None = None
         self._exact_step = False  # the fast path handed the next token to the exact one
@@ -447,10 +448,14 @@ class Tokenizer:
         self._finders.clear()
         self._set_fast()
 
-    def set_quiet(self, names: frozenset[str], wanted: bytes) -> None:
+    def set_quiet(
+        self, names: frozenset[str], wanted: bytes, more: tuple[tuple[frozenset[str], bytes], ...] = ()
+    ) -> None:
         """From now on, start tags in ``names`` are reported only when they pass the regex
-        lookahead ``wanted`` (the fast path applies it; the exact one reports them all)."""
+        lookahead ``wanted``, and those of each ``(names, wanted)`` in ``more`` when they pass
+        its own (the fast path applies them; the exact one reports them all)."""
         self._quiet = (names, wanted)
+        self._more_quiet = more
         self._set_fast()
 
     def _set_fast(self) -> None:
@@ -458,9 +463,12 @@ class Tokenizer:
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
         self._fast = self._fast_plain = None
         if usable and start is not None and end is not None:
-            self._fast = fast_scanner(start, end, *self._quiet, self._scripting)
+            more = self._more_quiet
+            self._fast = fast_scanner(start, end, *self._quiet, self._scripting, more_quiet=more)
             # Until the page says `ping=`, <a> needs no look at all.
-            self._fast_plain = fast_scanner(start, end, *self._quiet, self._scripting, pings=False)
+            self._fast_plain = fast_scanner(
+                start, end, *self._quiet, self._scripting, pings=False, more_quiet=more
+            )
 
     @property
     def _wants_a(self) -> bool:

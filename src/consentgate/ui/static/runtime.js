@@ -222,14 +222,16 @@
       run(queue);
     }
   }
-  // Every attribute the rewriter can move aside (data-src/-srcset: a lazy loader's, kept apart
-  // from the src the site already had) goes back under its own name.
+  // Every attribute the rewriter moved aside goes back under its own name (all but its own
+  // markers, an inert lazy attribute, an SVG xlink:href and a refresh's content): URLs (data-src
+  // and -srcset are a lazy loader's, kept apart from the src the site already had) and event
+  // handlers (onload, onclick...; one whose event has fired already does not fire again).
   function restore(el) {
-    ["src", "srcset", "imagesrcset", "href", "data", "ping", "poster", "data-src", "data-srcset"].forEach(function (name) {
-      var value = get(el, P + name);
-      if (value !== null) {
-        el.setAttribute(name, value);
-        el.removeAttribute(P + name);
+    [].slice.call(el.attributes).forEach(function (a) {
+      var name = a.name.split(P)[1];
+      if (name && !/^(b|c|x|se|in)/.test(name)) {
+        el.setAttribute(name, a.value);
+        el.removeAttribute(a.name);
       }
     });
     el.removeAttribute(P + "blocked");
