@@ -150,20 +150,24 @@ class Spool:
 
     def _own_file(self) -> _SpoolFile:
         if self._own is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            # Created under a temporary name and locked before it gets its real name, so no
-            # other writer can mistake it for an orphan in between.
-            temporary = self.directory / f".{self.path.name}.new"
-            # Owner-only, like the log it stands in for: it holds whole events.
-            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            handle = os.fdopen(fd, "a+b")
-            if not _try_lock(handle):  # pragma: no cover - the chain id is unique
-                handle.close()
-                raise OSError(f"{temporary} is locked by another process")
-            os.replace(temporary, self.path)
-            _fsync_dir(self.directory)
-            self._own = _SpoolFile(self.path, handle, orphan=False)
+            self._own = _SpoolFile(self.path, self._create_locked(self.path), orphan=False)
         return self._own
+
+    def _create_locked(self, path: Path) -> BinaryIO:
+        """A new file of this writer's at ``path``, locked and appended to. Created under a
+        temporary name and locked before it gets its real name, so no other writer can mistake
+        it for an orphan in between; owner-only, like the log it stands in for (it holds whole
+        events or notices)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        temporary = self.directory / f".{path.name}.new"
+        fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = os.fdopen(fd, "a+b")
+        if not _try_lock(handle):  # pragma: no cover - the chain id is unique
+            handle.close()
+            raise OSError(f"{temporary} is locked by another process")
+        os.replace(temporary, path)
+        _fsync_dir(self.directory)
+        return handle
 
     def _append(self, rows: Sequence[Row]) -> None:
         own = self._own_file()
@@ -240,16 +244,7 @@ class Spool:
         """Append notices to this writer's notices file (fsync'd). Raises OSError when it cannot
         be written (they stay in memory)."""
         if self._notices is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            temporary = self.directory / f".{self.notices_path.name}.new"
-            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            handle = os.fdopen(fd, "a+b")
-            if not _try_lock(handle):  # pragma: no cover - the chain id is unique
-                handle.close()
-                raise OSError(f"{temporary} is locked by another process")
-            os.replace(temporary, self.notices_path)
-            _fsync_dir(self.directory)
-            self._notices = handle
+            self._notices = self._create_locked(self.notices_path)
         payload = "".join(
             json.dumps([notice_hash, doc], ensure_ascii=False, sort_keys=True) + "\n"
             for notice_hash, doc in notices.items()
