@@ -5,6 +5,8 @@ hands the tracker the visit, so without consent the ``content`` moves aside
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from playwright.sync_api import Browser
 
 from consentgate.html.handlers import refresh_url
@@ -124,3 +126,35 @@ def test_chromium_follows_a_refresh_to_a_tracker_only_with_consent(browser: Brow
     assert tracker in third_party_requests(
         browser, run(page, granting("marketing"), rules=CATALOG), wait_ms=800
     )
+
+
+_URL_BYTES = st.binary(min_size=1, max_size=30).filter(
+    # (A leading quote opens a quoted URL, a leading `;` or `,` is the separator's, character
+    # references are undone first: each as the browser reads them.)
+    lambda u: u[:1] not in (b'"', b"'", b";", b",") and u.strip(b" \t\n\f\r") == u and b"&" not in u
+)
+
+
+@given(st.binary(max_size=80))
+def test_any_content_reads_as_a_url_of_its_own_bytes_or_none(content: bytes) -> None:
+    url = refresh_url(content)  # never raises
+    assert url is None or (url and url == url.strip(b" \t\n\f\r"))
+
+
+@given(
+    delay=st.from_regex(rb"\A[0-9]{1,3}(\.[0-9]{0,2})?\Z"),
+    separator=st.sampled_from([b";", b",", b" ", b"; ", b" ,\t"]),
+    key=st.sampled_from([b"url=", b"URL = ", b"Url=", b""]),
+    quote=st.sampled_from([b"", b'"', b"'"]),
+    url=_URL_BYTES,
+)
+def test_every_well_formed_refresh_gives_back_its_url(
+    delay: bytes, separator: bytes, key: bytes, quote: bytes, url: bytes
+) -> None:
+    if quote:
+        url = url.replace(quote, b"")
+        assume(url)
+    if not key and not quote:
+        # Without `url=`, a URL that itself begins with "url" followed by `=` would be read as the key.
+        assume(url[:3].lower() != b"url")
+    assert refresh_url(delay + separator + key + quote + url + quote) == url
