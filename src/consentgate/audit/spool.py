@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -123,24 +123,31 @@ class Spool:
             return False
         return self._own is None or self._own.at_end()
 
-    def claim_orphans(self) -> int:
-        """Take over spool files whose writer died; returns how many were claimed."""
+    def _left_over(self, prefix: str, skip: set[Path]) -> Iterator[tuple[Path, BinaryIO]]:
+        """Files named ``prefix*`` that a writer which stopped (or died) left behind, each opened
+        and locked; the caller keeps the handle (and the lock) until it is done with the file.
+        A live writer's file is locked already, and a finished one is unlinked: both are passed."""
         try:
-            candidates = sorted(self.directory.glob(f"{_PREFIX}*{_SUFFIX}"))
+            candidates = sorted(self.directory.glob(f"{prefix}*{_SUFFIX}"))
         except OSError:
-            return 0
-        claimed = 0
-        known = {spool.path for spool in self._orphans}
+            return
         for path in candidates:
-            if path == self.path or path in known:
+            if path in skip:
                 continue
             try:
-                handle = open(path, "rb")  # noqa: SIM115 - kept open (and locked) while replaying
+                handle = open(path, "rb")  # noqa: SIM115 - handed to the caller, locked
             except OSError:
                 continue
             if not _try_lock(handle) or os.fstat(handle.fileno()).st_nlink == 0:
-                handle.close()  # a live writer's file, or one already replayed and removed
+                handle.close()
                 continue
+            yield path, handle
+
+    def claim_orphans(self) -> int:
+        """Take over spool files whose writer died; returns how many were claimed."""
+        claimed = 0
+        known = {spool.path for spool in self._orphans}
+        for path, handle in self._left_over(_PREFIX, {self.path, *known}):
             self._orphans.append(_SpoolFile(path, handle, orphan=True))
             claimed += 1
             logger.warning("audit spool: replaying %s left by a writer that stopped uncleanly", path)
@@ -256,22 +263,9 @@ class Spool:
     def claim_notices(self) -> dict[str, Mapping[str, object]]:
         """The notices of writers that stopped (or died) before the store could archive them.
         Their files stay, locked, until ``notices_archived``."""
-        try:
-            candidates = sorted(self.directory.glob(f"{_NOTICES_PREFIX}*{_SUFFIX}"))
-        except OSError:
-            return {}
         claimed: dict[str, Mapping[str, object]] = {}
         known = {path for path, _ in self._claimed_notices}
-        for path in candidates:
-            if path == self.notices_path or path in known:
-                continue
-            try:
-                handle = open(path, "rb")  # noqa: SIM115 - kept open (and locked) until archived
-            except OSError:
-                continue
-            if not _try_lock(handle) or os.fstat(handle.fileno()).st_nlink == 0:
-                handle.close()  # a live writer's file, or one already archived and removed
-                continue
+        for path, handle in self._left_over(_NOTICES_PREFIX, {self.notices_path, *known}):
             for line in handle.read().decode("utf-8", "replace").splitlines():
                 try:
                     notice_hash, doc = json.loads(line)
