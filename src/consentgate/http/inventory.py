@@ -134,6 +134,9 @@ class HostInventory:
         self._styled: set[str] = set()  # services met as <link>: they may serve styles or fonts
         self._full_warned = False
         self.version = 0
+        # Under unknown_third_party = "block" a host no service claims loads once this category
+        # is granted (rules.unknown_grant): it is that category's host. None: it loads for all.
+        self._unknown_grant = unknown_grant(policy) if policy.unknown_third_party == "block" else None
 
     # -- learning ---------------------------------------------------------------------------
     def observe(self, finding: FindingLike) -> None:
@@ -152,9 +155,8 @@ class HostInventory:
         groups = groups_of(finding.tag)
         if finding.rule == "unknown":
             if self._policy.unknown_third_party == "block":
-                # Such a host loads once unknown_grant's category is granted (and only then):
-                # blocked for this visitor or not, it is that category's host.
-                grant = unknown_grant(self._policy)
+                # Blocked for this visitor or not: a visitor who grants the category loads it.
+                grant = self._unknown_grant
                 if grant is not None and self._policy.lookup.service_for_host(host) is None:
                     for group in groups:
                         self._record_category_host(grant, group, host)
