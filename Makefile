@@ -8,7 +8,7 @@ SRC_DIRS := src tests bench examples scripts
 
 .PHONY: demo test lint typecheck pytest coverage bench load docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py src/consentgate/html/_speedups.c
 	@if [ -z "$(PYTHON)" ]; then echo "consentgate needs Python 3.11 or newer on PATH"; exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -25,10 +25,12 @@ name trie, and ``[^<]*+`` (a single excluded byte, the fastest loop ``re`` has) 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal
 
+from consentgate.html.accel import speedups
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS
 
 __all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle"]
@@ -63,6 +65,14 @@ class FastScanner:
     # group number -> what the group found (its start tag's attributes are the next group,
     # raw text's end tag the one after: see _leaf_pattern)
     leaves: tuple[Leaf | None, ...]
+    # `pattern.search`, or the C search that gives the same Match objects (consentgate.html.accel)
+    search: Callable[[bytes, int], re.Match[bytes] | None]
+
+
+# What the C search needs to rule out a quiet tag itself: the hosts that the quiet lookahead
+# knows and the length from which it passes any tag. Given only when the lookahead is exactly
+# consentgate.html.rewriter._quiet_lookahead of those hosts (tests/html/test_speedups.py).
+QuietKnown = tuple[frozenset[bytes], int]
 
 
 def _content(name: bytes, *, script: bool) -> bytes:
@@ -115,14 +125,24 @@ def _trie(entries: dict[bytes, bytes]) -> bytes:
     return emit(root, b"")
 
 
-def _prefilter(keys: list[bytes]) -> bytes:
-    """One character class per leading position: most `<` fail here at once."""
+def _prefilter_sets(keys: list[bytes]) -> list[bytes]:
+    """The bytes each leading position allows (up to three): most `<` fail here at once."""
     width = min(3, *(len(k) for k in keys))
-    classes = []
-    for position in range(width):
-        chars = {k[position : position + 1] for k in keys}
-        classes.append(b"[" + re.escape(b"".join(sorted(chars))) + b"]")
-    return b"(?=" + b"".join(classes) + b")"
+    return [bytes(sorted({k[position] for k in keys})) for position in range(width)]
+
+
+def _prefilter(sets: list[bytes]) -> bytes:
+    """One character class per leading position."""
+    return b"(?=" + b"".join(b"[" + re.escape(chars) + b"]" for chars in sets) + b")"
+
+
+def _masks(sets: list[bytes]) -> bytes:
+    """The same sets as 256-byte tables, one per position (for the C search)."""
+    masks = bytearray(256 * len(sets))
+    for position, chars in enumerate(sets):
+        for byte in chars:
+            masks[256 * position + byte] = 1
+    return bytes(masks)
 
 
 @cache
@@ -135,12 +155,15 @@ def fast_scanner(
     *,
     pings: bool = True,
     more_quiet: tuple[tuple[frozenset[str], bytes], ...] = (),
+    quiet_known: QuietKnown | None = None,
 ) -> FastScanner:
     """The candidate regex for a tokenizer reporting ``start_names`` and ``end_names``; start
     tags named in ``quiet_names`` only count when they pass the lookahead ``wanted`` (and those
     of each ``(names, wanted)`` of ``more_quiet``, when they pass its own).
     ``scripting=False``: ``<noscript>`` content is markup (a browser without JavaScript).
-    ``pings=False``: no ``<a>`` is reported (the input holds no ``ping=``)."""
+    ``pings=False``: no ``<a>`` is reported (the input holds no ``ping=``).
+    ``quiet_known``: see :data:`QuietKnown` (without it, the C search leaves ``wanted`` to
+    the pattern)."""
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
     quiet: dict[bytes, bytes] = {}  # names that must pass `wanted` first: a trie of their own
@@ -174,7 +197,8 @@ def fast_scanner(
     for name in sorted(end_names):
         add("/" + name, "e_" + _LEAF_GROUP.sub("_", name), Leaf("end", name, True))
     # One prefilter for the names of both tries: the `<` of a `div` or `span` fails one test.
-    pattern = rb"<(?:" + _prefilter([*entries, *quiet]) + rb"(?:" + _trie(entries)
+    sets = _prefilter_sets([*entries, *quiet])
+    pattern = rb"<(?:" + _prefilter(sets) + rb"(?:" + _trie(entries)
     if quiet:
         # `wanted` once for all of them, read from the name on (names hold no byte it looks for)
         names = b"|".join(re.escape(k) for k in sorted(quiet, key=len, reverse=True))
@@ -205,7 +229,18 @@ def fast_scanner(
     by_index: list[Leaf | None] = [None] * (compiled.groups + 1)
     for group, leaf in leaves.items():
         by_index[compiled.groupindex[group]] = leaf
-    return FastScanner(compiled, tuple(by_index))
+    search: Callable[[bytes, int], re.Match[bytes] | None] = compiled.search
+    if speedups is not None:
+        known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
+        search = speedups.TagSearch(
+            compiled.match,
+            _masks(sets),
+            "a" in start_names or pings,
+            tuple(sorted(quiet)) if quiet and quiet_known is not None else (),
+            known,
+            long,
+        ).search
+    return FastScanner(compiled, tuple(by_index), search)
 
 
 _OPENER = re.compile(rb"<(?:[a-zA-Z!/?]|\Z)")

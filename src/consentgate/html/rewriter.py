@@ -722,7 +722,10 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         URL, which makes relative URLs third party)."""
         if self._base_host is None and self._max_buffer > 2 * _QUIET_LONG:
             self._tok.set_quiet(
-                _QUIET_NAMES, _quiet_lookahead(self._rules.known_host_pattern), _QUIET_ATTRIBUTES
+                _QUIET_NAMES,
+                _quiet_lookahead(self._rules.known_host_pattern),
+                _QUIET_ATTRIBUTES,
+                (self._rules.known_host_domains, _QUIET_LONG),
             )
         else:
             self._tok.set_quiet(frozenset(), b"", _QUIET_ATTRIBUTES)

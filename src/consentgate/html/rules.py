@@ -290,8 +290,14 @@ class Rules:
         bytes wherever :meth:`tracker_host` may know the host: its name, or a parent domain of
         it, is declared by a service (trailing dots allowed). A superset: first party and
         over-long hosts are the exact check's business. It starts with ``//``."""
-        domains = sorted({normalise_host(h) for s in self.policy.services for h in s.hosts} - {""})
-        return _host_trie_pattern(tuple(domains))
+        return _host_trie_pattern(tuple(sorted(self.known_host_domains)))
+
+    @cached_property
+    def known_host_domains(self) -> frozenset[bytes]:
+        """The hosts :attr:`known_host_pattern` matches (and their subdomains), as bytes."""
+        return frozenset(normalise_host(h).encode("utf-8") for s in self.policy.services for h in s.hosts) - {
+            b""
+        }
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):
@@ -543,7 +549,7 @@ def _text(value: bytes) -> str:
 
 
 @lru_cache(maxsize=8)
-def _host_trie_pattern(domains: tuple[str, ...]) -> bytes:
+def _host_trie_pattern(domains: tuple[bytes, ...]) -> bytes:
     """:attr:`Rules.known_host_pattern` for these (sorted) domains: built once per process for
     the catalog's 2,000 hosts, not once per middleware."""
     if not domains:
@@ -551,7 +557,7 @@ def _host_trie_pattern(domains: tuple[str, ...]) -> bytes:
     trie: dict[int, dict] = {}  # type: ignore[type-arg]
     for domain in domains:
         node = trie
-        for byte in domain.encode("utf-8"):
+        for byte in domain:
             node = node.setdefault(byte, {})
         node[-1] = {}
 

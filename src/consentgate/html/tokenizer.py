@@ -32,12 +32,12 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal, NamedTuple
 
-from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, fast_scanner, settle
+from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, QuietKnown, fast_scanner, settle
 from consentgate.html.foreign import BREAKOUT, MATH_TEXT_INTEGRATION, SVG_INTEGRATION, ForeignContent
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
@@ -410,6 +410,7 @@ class Tokenizer:
         self._fast_wanted = fast
         self._quiet: tuple[frozenset[str], bytes] = (frozenset(), b"")
         self._more_quiet: tuple[tuple[frozenset[str], bytes], ...] = ()
+        self._quiet_known: QuietKnown | None = None
         self._fast: FastScanner | None = None
         self._fast_plain: FastScanner | None = None
         self._exact_step = False  # the fast path handed the next token to the exact one
@@ -449,13 +450,19 @@ class Tokenizer:
         self._set_fast()
 
     def set_quiet(
-        self, names: frozenset[str], wanted: bytes, more: tuple[tuple[frozenset[str], bytes], ...] = ()
+        self,
+        names: frozenset[str],
+        wanted: bytes,
+        more: tuple[tuple[frozenset[str], bytes], ...] = (),
+        known: QuietKnown | None = None,
     ) -> None:
         """From now on, start tags in ``names`` are reported only when they pass the regex
         lookahead ``wanted``, and those of each ``(names, wanted)`` in ``more`` when they pass
-        its own (the fast path applies them; the exact one reports them all)."""
+        its own (the fast path applies them; the exact one reports them all). ``known``: see
+        :data:`consentgate.html.fastscan.QuietKnown`."""
         self._quiet = (names, wanted)
         self._more_quiet = more
+        self._quiet_known = known
         self._set_fast()
 
     def _set_fast(self) -> None:
@@ -463,11 +470,13 @@ class Tokenizer:
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
         self._fast = self._fast_plain = None
         if usable and start is not None and end is not None:
-            more = self._more_quiet
-            self._fast = fast_scanner(start, end, *self._quiet, self._scripting, more_quiet=more)
+            more, known = self._more_quiet, self._quiet_known
+            self._fast = fast_scanner(
+                start, end, *self._quiet, self._scripting, more_quiet=more, quiet_known=known
+            )
             # Until the page says `ping=`, <a> needs no look at all.
             self._fast_plain = fast_scanner(
-                start, end, *self._quiet, self._scripting, pings=False, more_quiet=more
+                start, end, *self._quiet, self._scripting, pings=False, more_quiet=more, quiet_known=known
             )
 
     @property
@@ -640,7 +649,7 @@ class Tokenizer:
         lowered = self._lowered
         if lowered is None:
             lowered = self._lowered = buf.lower()  # once per feed: see consentgate.html.fastscan
-        for m in scanner.pattern.finditer(lowered, i):
+        for m in _matches(scanner.search, lowered, i):
             p = m.start()
             if p > lo and settle(buf, lo, p) != p:
                 return self._hand_over(lo)
@@ -1174,6 +1183,17 @@ _HTML_ENCODING = re.compile(
     rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?"
     rb"(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
 )
+
+
+def _matches(
+    search: Callable[[bytes, int], re.Match[bytes] | None], data: bytes, pos: int
+) -> Iterator[re.Match[bytes]]:
+    """``finditer`` for a search function (the pattern's, or the C one that stands for it);
+    the fast-path pattern never matches the empty string."""
+    m = search(data, pos)
+    while m is not None:
+        yield m
+        m = search(data, m.end())
 
 
 def _has_ping(buf: bytes, start: int, end: int) -> bool:

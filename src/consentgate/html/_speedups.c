@@ -1,0 +1,537 @@
+/* Optional C speed-ups for consentgate.html: two searches that CPython's `re` runs slowly.
+ *
+ * Neither decides anything on its own. Each one skips, in C, the bytes the Python pattern
+ * it stands for could not match, and hands every remaining position back to Python:
+ *
+ * - TagSearch.search(data, pos) is `pattern.search(data, pos)` for the tokenizer's fast-path
+ *   pattern (consentgate/html/fastscan.py). It jumps from `<` to `<` with memchr, drops those
+ *   the pattern's own three-byte prefilter drops, drops images and links that the "quiet"
+ *   lookahead (consentgate/html/rewriter.py, _quiet_lookahead) would refuse, and calls the
+ *   compiled pattern's `match` at every other `<`. A position it drops is one where `match`
+ *   would fail, so the result is the pattern's own Match object, or None where `search`
+ *   finds nothing (tests/html/test_speedups.py compares both on real and random pages).
+ *
+ * - LiteralSet.find(data, start, end) lists every occurrence (overlapping ones too) of a set
+ *   of literal byte strings, by start position: the inline-script signatures
+ *   (consentgate/html/signatures.py). A bitmap of the byte pairs signatures start with
+ *   rejects almost every position in one test.
+ *
+ * The pure-Python code stays the reference and the fallback (no compiler at install, or
+ * CONSENTGATE_PURE_PYTHON=1): consentgate/html/accel.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------- */
+/* byte classes                                                                          */
+
+static unsigned char DELIM[256];     /* \t \n \f \r space / > : what may follow a tag name  */
+static unsigned char HOST_BYTE[256]; /* not one of / \ ? # " ' \t \n \f \r space > : @      */
+static unsigned char HANDLER_BEFORE[256]; /* \t \n \f \r space " ' / may precede `on…` */
+static unsigned char QUIET_BREAK[256]; /* \t \n \r @ : a host broken by one of these        */
+static unsigned char SPACE[256];     /* \t \n \f \r space                                   */
+
+static void
+init_classes(void)
+{
+    const char *delim = "\t\n\f\r />";
+    const char *not_host = "/\\?#\"'\t\n\f\r >:@";
+    const char *before = "\t\n\f\r \"'/";
+    const char *broken = "\t\n\r@";
+    const char *space = "\t\n\f\r ";
+    for (int i = 0; i < 256; i++) {
+        HOST_BYTE[i] = 1;
+    }
+    for (const char *c = delim; *c; c++) DELIM[(unsigned char)*c] = 1;
+    for (const char *c = not_host; *c; c++) HOST_BYTE[(unsigned char)*c] = 0;
+    for (const char *c = before; *c; c++) HANDLER_BEFORE[(unsigned char)*c] = 1;
+    for (const char *c = broken; *c; c++) QUIET_BREAK[(unsigned char)*c] = 1;
+    for (const char *c = space; *c; c++) SPACE[(unsigned char)*c] = 1;
+}
+
+static int
+starts(const unsigned char *d, Py_ssize_t n, Py_ssize_t i, const char *lit)
+{
+    Py_ssize_t len = (Py_ssize_t)strlen(lit);
+    return i >= 0 && i + len <= n && memcmp(d + i, lit, (size_t)len) == 0;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* TagSearch                                                                             */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *match;          /* the compiled pattern's bound `match` */
+    unsigned char classes[3][256];
+    Py_ssize_t width;         /* prefilter positions (1-3) */
+    int a_alternative;        /* `<a` + delimiter is an alternative outside the prefilter */
+    PyObject *quiet;          /* tuple of bytes: names the quiet lookahead guards, or () */
+    PyObject *domains;        /* frozenset of bytes: hosts the lookahead knows, or None */
+    Py_ssize_t quiet_long;    /* a tag this long (to its first `>`) always passes */
+    unsigned char quiet_first[256];
+} TagSearch;
+
+static void
+TagSearch_dealloc(TagSearch *self)
+{
+    Py_XDECREF(self->match);
+    Py_XDECREF(self->quiet);
+    Py_XDECREF(self->domains);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"match", "classes", "a_alternative", "quiet", "domains", "quiet_long", NULL};
+    PyObject *match, *quiet, *domains;
+    Py_buffer classes;
+    int a_alternative;
+    Py_ssize_t quiet_long;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On", kwlist, &match, &classes, &a_alternative,
+                                     &PyTuple_Type, &quiet, &domains, &quiet_long)) {
+        return -1;
+    }
+    if (classes.len < 256 || classes.len > 3 * 256 || classes.len % 256 != 0) {
+        PyBuffer_Release(&classes);
+        PyErr_SetString(PyExc_ValueError, "classes: 256, 512 or 768 bytes");
+        return -1;
+    }
+    self->width = classes.len / 256;
+    memset(self->classes, 0, sizeof(self->classes));
+    for (Py_ssize_t k = 0; k < self->width; k++) {
+        memcpy(self->classes[k], (const unsigned char *)classes.buf + 256 * k, 256);
+    }
+    PyBuffer_Release(&classes);
+    if (!PyCallable_Check(match)) {
+        PyErr_SetString(PyExc_TypeError, "match must be callable");
+        return -1;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(quiet);
+    memset(self->quiet_first, 0, sizeof(self->quiet_first));
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *name = PyTuple_GET_ITEM(quiet, k);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0) {
+            PyErr_SetString(PyExc_TypeError, "quiet: non-empty bytes");
+            return -1;
+        }
+        self->quiet_first[(unsigned char)PyBytes_AS_STRING(name)[0]] = 1;
+    }
+    if (count && !PyFrozenSet_Check(domains)) {
+        PyErr_SetString(PyExc_TypeError, "domains: a frozenset of bytes with quiet names");
+        return -1;
+    }
+    Py_INCREF(match);
+    Py_XSETREF(self->match, match);
+    Py_INCREF(quiet);
+    Py_XSETREF(self->quiet, quiet);
+    Py_INCREF(domains);
+    Py_XSETREF(self->domains, domains);
+    self->a_alternative = a_alternative;
+    self->quiet_long = quiet_long;
+    return 0;
+}
+
+/* Does d[t:k] name a host the lookahead knows? -1 on error. */
+static int
+known(TagSearch *self, const unsigned char *d, Py_ssize_t t, Py_ssize_t k)
+{
+    PyObject *host = PyBytes_FromStringAndSize((const char *)d + t, k - t);
+    if (host == NULL) {
+        return -1;
+    }
+    int found = PySet_Contains(self->domains, host);
+    Py_DECREF(host);
+    return found;
+}
+
+/* The quiet lookahead (rewriter.py, _quiet_lookahead) at s, the tag name's first byte:
+ * 1 when it certainly fails (the tag is harmless), 0 when it may pass, -1 on error.
+ * Conservative: whatever this cannot settle counts as "may pass". */
+static int
+harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
+{
+    const unsigned char *gt = memchr(d + s, '>', (size_t)(n - s));
+    if (gt == NULL) {
+        return 0; /* the tag goes on past these bytes */
+    }
+    Py_ssize_t g = gt - d;
+    if (g - s >= self->quiet_long) {
+        return 0; /* [^>]{long} */
+    }
+    /* _MAY_HANDLE: `on` and a letter where an attribute name may start */
+    for (Py_ssize_t i = s; i + 2 < g; i++) {
+        if (d[i] == 'o' && d[i + 1] == 'n' && d[i + 2] >= 'a' && d[i + 2] <= 'z' && i >= 1 &&
+            HANDLER_BEFORE[d[i - 1]]) {
+            return 0;
+        }
+    }
+    /* the walk of plain bytes; it stops at `>` or at a trigger (then the lookahead passes) */
+    for (Py_ssize_t i = s; i < g; i++) {
+        switch (d[i]) {
+        case '\\':
+            return 0;
+        case '&':
+            if (!starts(d, n, i + 1, "amp;")) {
+                return 0;
+            }
+            break;
+        case ':':
+            if ((starts(d, n, i - 4, "http") || starts(d, n, i - 5, "https")) && !starts(d, n, i + 1, "//")) {
+                return 0; /* a scheme without its slashes */
+            }
+            break;
+        case '=': {
+            Py_ssize_t j = i + 1;
+            while (j < n && SPACE[d[j]]) {
+                j++;
+            }
+            if (j < n && (d[j] == '"' || d[j] == '\'')) {
+                unsigned char quote = d[j];
+                Py_ssize_t k = j + 1;
+                while (k < n && d[k] != quote && d[k] != '>') {
+                    k++;
+                }
+                if (k < n && d[k] == '>') {
+                    return 0; /* a quoted value holding `>`: the tag goes on */
+                }
+            }
+            break;
+        }
+        case '-':
+            if ((starts(d, n, i - 4, "data") &&
+                 (starts(d, n, i + 1, "category") || starts(d, n, i + 1, "cookieconsent") ||
+                  starts(d, n, i + 1, "service") || starts(d, n, i + 1, "name"))) ||
+                (starts(d, n, i - 7, "optanon") && starts(d, n, i + 1, "category"))) {
+                return 0; /* consent markup */
+            }
+            break;
+        case '/':
+            if (i + 1 < n && d[i + 1] == '/') {
+                Py_ssize_t h = i + 2, j = i + 2;
+                while (j < n && HOST_BYTE[d[j]]) {
+                    j++;
+                }
+                if (j >= n || QUIET_BREAK[d[j]]) {
+                    return 0; /* cut short here, or a host broken by a newline or a user name */
+                }
+                Py_ssize_t k = j;
+                while (k > h && d[k - 1] == '.') {
+                    k--;
+                }
+                for (Py_ssize_t t = h; t < k; t++) {
+                    if (t == h || d[t - 1] == '.') {
+                        int found = known(self, d, t, k);
+                        if (found) {
+                            return found < 0 ? -1 : 0;
+                        }
+                    }
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return 1;
+}
+
+/* Is there a quiet name followed by a delimiter at s? 1 yes, 0 no, -1 cannot tell yet. */
+static int
+quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(self->quiet);
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *name = PyTuple_GET_ITEM(self->quiet, k);
+        Py_ssize_t len = PyBytes_GET_SIZE(name);
+        const char *raw = PyBytes_AS_STRING(name);
+        if (s + len > n) {
+            if (memcmp(d + s, raw, (size_t)(n - s)) == 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (memcmp(d + s, raw, (size_t)len) == 0) {
+            if (s + len == n) {
+                return -1;
+            }
+            if (DELIM[d[s + len]]) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "search(data: bytes, pos: int)");
+        return NULL;
+    }
+    PyObject *data = args[0];
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (pos < 0) {
+        pos = 0;
+    }
+    Py_ssize_t width = self->width;
+    int with_quiet = PyTuple_GET_SIZE(self->quiet) > 0;
+    while (pos < n) {
+        const unsigned char *lt = memchr(d + pos, '<', (size_t)(n - pos));
+        if (lt == NULL) {
+            break;
+        }
+        Py_ssize_t p = lt - d, s = p + 1;
+        pos = p + 1;
+        int ask;
+        if (self->a_alternative && s + 1 < n && d[s] == 'a' && DELIM[d[s + 1]]) {
+            ask = 1;
+        }
+        else if (s + width > n) {
+            ask = 0; /* the prefilter's lookahead needs `width` bytes */
+        }
+        else {
+            ask = self->classes[0][d[s]] && (width < 2 || self->classes[1][d[s + 1]]) &&
+                  (width < 3 || self->classes[2][d[s + 2]]);
+            if (ask && with_quiet && self->quiet_first[d[s]]) {
+                int named = quiet_name_at(self, d, n, s);
+                if (named == 1) {
+                    int calm = harmless(self, d, n, s);
+                    if (calm < 0) {
+                        return NULL;
+                    }
+                    ask = !calm;
+                }
+            }
+        }
+        if (!ask) {
+            continue;
+        }
+        PyObject *at = PyLong_FromSsize_t(p);
+        if (at == NULL) {
+            return NULL;
+        }
+        PyObject *call[2] = {data, at};
+        PyObject *m = PyObject_Vectorcall(self->match, call, 2, NULL);
+        Py_DECREF(at);
+        if (m != Py_None) {
+            return m; /* a Match, or NULL with the error set */
+        }
+        Py_DECREF(m);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef TagSearch_methods[] = {
+    {"search", (PyCFunction)(void (*)(void))TagSearch_search, METH_FASTCALL,
+     "search(data, pos) -> the pattern's first Match at or after pos, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TagSearchType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "consentgate.html._speedups.TagSearch",
+    .tp_basicsize = sizeof(TagSearch),
+    .tp_dealloc = (destructor)TagSearch_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The fast-path pattern's search, with the positions it cannot match skipped in C.",
+    .tp_methods = TagSearch_methods,
+    .tp_init = (initproc)TagSearch_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ------------------------------------------------------------------------------------- */
+/* LiteralSet                                                                            */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *literals;      /* tuple of bytes */
+    unsigned char single[256];     /* one-byte literals: index + 1 of the first, chained */
+    unsigned char pairs[65536 / 8]; /* bitmap of the first two bytes of longer literals */
+    Py_ssize_t *head;        /* 65536 + 256 chain heads (pairs, then single bytes), -1 = none */
+    Py_ssize_t *next;        /* per literal: the next one with the same head, -1 = none */
+} LiteralSet;
+
+static void
+LiteralSet_dealloc(LiteralSet *self)
+{
+    Py_XDECREF(self->literals);
+    PyMem_Free(self->head);
+    PyMem_Free(self->next);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+LiteralSet_init(LiteralSet *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"literals", NULL};
+    PyObject *literals;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!", kwlist, &PyTuple_Type, &literals)) {
+        return -1;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(literals);
+    Py_ssize_t *head = PyMem_Malloc(sizeof(Py_ssize_t) * (65536 + 256));
+    Py_ssize_t *next = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(count ? count : 1));
+    if (head == NULL || next == NULL) {
+        PyMem_Free(head);
+        PyMem_Free(next);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < 65536 + 256; k++) {
+        head[k] = -1;
+    }
+    memset(self->pairs, 0, sizeof(self->pairs));
+    memset(self->single, 0, sizeof(self->single));
+    /* chained in reverse so that each chain lists literals in tuple order */
+    for (Py_ssize_t k = count - 1; k >= 0; k--) {
+        PyObject *lit = PyTuple_GET_ITEM(literals, k);
+        if (!PyBytes_Check(lit) || PyBytes_GET_SIZE(lit) == 0) {
+            PyMem_Free(head);
+            PyMem_Free(next);
+            PyErr_SetString(PyExc_TypeError, "literals: a tuple of non-empty bytes");
+            return -1;
+        }
+        const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(lit);
+        Py_ssize_t slot;
+        if (PyBytes_GET_SIZE(lit) == 1) {
+            slot = 65536 + raw[0];
+            self->single[raw[0]] = 1;
+        }
+        else {
+            slot = raw[0] | (raw[1] << 8);
+            self->pairs[slot >> 3] |= (unsigned char)(1 << (slot & 7));
+        }
+        next[k] = head[slot];
+        head[slot] = k;
+    }
+    PyMem_Free(self->head);
+    PyMem_Free(self->next);
+    self->head = head;
+    self->next = next;
+    Py_INCREF(literals);
+    Py_XSETREF(self->literals, literals);
+    return 0;
+}
+
+static int
+append_hit(PyObject *out, Py_ssize_t at, Py_ssize_t index)
+{
+    PyObject *pair = Py_BuildValue("(nn)", at, index);
+    if (pair == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(out, pair);
+    Py_DECREF(pair);
+    return failed;
+}
+
+static int
+chain(LiteralSet *self, PyObject *out, const unsigned char *d, Py_ssize_t i, Py_ssize_t end, Py_ssize_t slot)
+{
+    for (Py_ssize_t k = self->head[slot]; k >= 0; k = self->next[k]) {
+        PyObject *lit = PyTuple_GET_ITEM(self->literals, k);
+        Py_ssize_t len = PyBytes_GET_SIZE(lit);
+        if (i + len <= end && memcmp(d + i, PyBytes_AS_STRING(lit), (size_t)len) == 0) {
+            if (append_hit(out, i, k) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+LiteralSet_find(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "find(data: bytes, start: int, end: int)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (end > n) {
+        end = n;
+    }
+    if (start < 0) {
+        start = 0;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL || self->head == NULL) {
+        return out;
+    }
+    const unsigned char *pairs = self->pairs;
+    for (Py_ssize_t i = start; i < end; i++) {
+        if (self->single[d[i]] && chain(self, out, d, i, end, 65536 + d[i]) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (i + 1 < end) {
+            unsigned int slot = d[i] | ((unsigned int)d[i + 1] << 8);
+            if ((pairs[slot >> 3] >> (slot & 7)) & 1 && chain(self, out, d, i, end, (Py_ssize_t)slot) < 0) {
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+    }
+    return out;
+}
+
+static PyMethodDef LiteralSet_methods[] = {
+    {"find", (PyCFunction)(void (*)(void))LiteralSet_find, METH_FASTCALL,
+     "find(data, start, end) -> [(position, index)] of every occurrence inside data[start:end], "
+     "by position, then index."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LiteralSetType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "consentgate.html._speedups.LiteralSet",
+    .tp_basicsize = sizeof(LiteralSet),
+    .tp_dealloc = (destructor)LiteralSet_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Every occurrence of a set of literal byte strings.",
+    .tp_methods = LiteralSet_methods,
+    .tp_init = (initproc)LiteralSet_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ------------------------------------------------------------------------------------- */
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "consentgate.html._speedups",
+    .m_doc = "Optional C speed-ups for consentgate.html (see consentgate/html/accel.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    init_classes();
+    if (PyType_Ready(&TagSearchType) < 0 || PyType_Ready(&LiteralSetType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&TagSearchType);
+    Py_INCREF(&LiteralSetType);
+    if (PyModule_AddObject(m, "TagSearch", (PyObject *)&TagSearchType) < 0 ||
+        PyModule_AddObject(m, "LiteralSet", (PyObject *)&LiteralSetType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
