@@ -349,3 +349,43 @@ def test_one_quiet_tag_is_judged_alike(name: bytes, pieces: list[bytes], end: by
     data = (name + b" " + b"".join(pieces) + end).lower()
     for scanner in SCANNERS:
         assert _by_c(scanner, data) == _by_pattern(scanner, data)
+
+
+SETTLE_PIECES = [
+    b"<",
+    b">",
+    b'"',
+    b"'",
+    b"=",
+    b" ",
+    b"\n",
+    b"a",
+    b"Z",
+    b"!",
+    b"/",
+    b"?",
+    b"-",
+    b"1",
+    b"<a",
+    b"= ",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(SETTLE_PIECES), max_size=40).map(b"".join), st.data())
+def test_settle_in_c_is_the_python_settle(buf: bytes, data: st.DataObject) -> None:
+    from consentgate.html import fastscan
+
+    assert fastscan.settle is not fastscan.settle_py
+    p = data.draw(st.integers(0, len(buf)))
+    lo = data.draw(st.integers(0, p))
+    assert fastscan.settle(buf, lo, p) == fastscan.settle_py(buf, lo, p)
+
+
+def test_settle_in_c_refuses_positions_outside_the_buffer() -> None:
+    from consentgate.html import fastscan
+
+    with pytest.raises(ValueError):
+        fastscan.settle(b"<a>", 2, 1)
+    with pytest.raises(ValueError):
+        fastscan.settle(b"<a>", 0, 4)

@@ -507,12 +507,78 @@ static PyTypeObject LiteralSetType = {
 };
 
 /* ------------------------------------------------------------------------------------- */
+/* settle: consentgate.html.fastscan.settle, the same answer for the same bytes            */
+
+static Py_ssize_t
+last_of(const unsigned char *d, Py_ssize_t lo, Py_ssize_t hi, unsigned char byte)
+{
+    for (Py_ssize_t i = hi - 1; i >= lo; i--) {
+        if (d[i] == byte) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static PyObject *
+settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "settle(buf: bytes, lo: int, p: int)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t lo = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t p = PyLong_AsSsize_t(args[2]);
+    if ((lo == -1 || p == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (lo < 0 || p > n || lo > p) {
+        PyErr_SetString(PyExc_ValueError, "settle: 0 <= lo <= p <= len(buf)");
+        return NULL;
+    }
+    Py_ssize_t g = last_of(d, lo, p, '>');
+    if (g >= 0) {
+        const unsigned char quotes[2] = {'"', '\''};
+        for (int k = 0; k < 2; k++) {
+            Py_ssize_t q = last_of(d, lo, g, quotes[k]) - 1;
+            while (q > lo && SPACE[d[q]]) {
+                q--;
+            }
+            if (q >= lo && d[q] == '=') {
+                return PyLong_FromLong(-1);
+            }
+        }
+    }
+    for (Py_ssize_t i = g >= 0 ? g + 1 : lo; i < p; i++) {
+        if (d[i] == '<') {
+            if (i + 1 == p) {
+                return PyLong_FromSsize_t(i);
+            }
+            unsigned char c = d[i + 1];
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '!' || c == '/' || c == '?') {
+                return PyLong_FromSsize_t(i);
+            }
+        }
+    }
+    return PyLong_FromSsize_t(p);
+}
+
+static PyMethodDef module_methods[] = {
+    {"settle", (PyCFunction)(void (*)(void))settle, METH_FASTCALL,
+     "settle(buf, lo, p): consentgate.html.fastscan.settle in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ------------------------------------------------------------------------------------- */
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "consentgate.html._speedups",
     .m_doc = "Optional C speed-ups for consentgate.html (see consentgate/html/accel.py).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

@@ -33,7 +33,7 @@ from typing import Final, Literal
 from consentgate.html.accel import speedups
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS
 
-__all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle"]
+__all__ = ["FastScanner", "Kind", "Leaf", "fast_scanner", "settle", "settle_py"]
 
 Kind = Literal["script", "raw", "tag", "end", "plaintext", "foreign", "a", "comment"]
 
@@ -246,7 +246,7 @@ def fast_scanner(
 _OPENER = re.compile(rb"<(?:[a-zA-Z!/?]|\Z)")
 
 
-def settle(buf: bytes, lo: int, p: int) -> int:
+def settle_py(buf: bytes, lo: int, p: int) -> int:
     """Where the data state ends in ``buf[lo:p]``, given ``lo`` is in it and no candidate
     starts in between: ``p`` when all of it is settled data or whole tokens; the start of an
     unfinished tag or bogus comment; or -1 when a cheap look cannot tell.
@@ -274,3 +274,6 @@ def settle(buf: bytes, lo: int, p: int) -> int:
 
 
 _SPACE: Final = frozenset(b"\t\n\f\r ")
+
+# The same function in C when the speed-ups are built (tests/html/test_speedups.py).
+settle = settle_py if speedups is None else speedups.settle
