@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+from consentgate.html import accel
 from consentgate.html.rewriter import HtmlRewriter
 from consentgate.html.rules import Rules
 from consentgate.policy.load import load_dict
@@ -156,6 +157,10 @@ def main() -> None:
     else:
         print("corpus not found: synthetic pages only")
     print("CPU time (time.process_time), best of --repeat runs; no consent (everything neutralised)")
+    print(
+        "C speed-ups:",
+        "in use" if accel.AVAILABLE else "off (pure Python: not built, or CONSENTGATE_PURE_PYTHON set)",
+    )
     print(
         f"{'page':34s} {'cold MB/s':>9s} {'warm MB/s':>9s} {'re MB/s':>8s} "
         f"{'ratio cold':>10s} {'ratio warm':>10s} {'html.parser':>11s}"
