@@ -16,7 +16,8 @@ from starlette.requests import Request
 
 from consentgate.audit.admin import admin_app, receipt
 from consentgate.audit.chain import Sealer
-from consentgate.audit.export import verify_export
+from consentgate.audit.export import export_paths, verify_export
+from consentgate.audit.signing import key_id
 from consentgate.audit.stores import open_store
 from consentgate.audit.stores.base import CookieRow, Store
 
@@ -97,6 +98,44 @@ async def test_exports_stream_and_bundle_with_a_matching_manifest(client: httpx.
         assert manifest["sha256"] == hashlib.sha256(archive.read(export_name)).hexdigest()
         assert manifest["rows"] == 10
         assert "n" * 64 in json.loads(archive.read(export_name + ".notices.json"))["notices"]
+        assert sorted(names) == sorted(
+            [
+                export_name,
+                *(export_name + suffix for suffix in (".manifest.json", ".notices.json", ".signature.json")),
+            ]
+        )
+
+
+async def test_a_bundle_is_signed_with_the_admins_key_and_checks_with_it_alone(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    bundle = await client.get("/export?format=jsonl&bundle=zip&consent_id=alice", headers=AUTH)
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        archive.extractall(tmp_path)
+        [export_name] = [n for n in archive.namelist() if n.endswith(".jsonl")]
+    target = tmp_path / export_name
+    check = verify_export(target, KEY)
+    assert check.ok and check.rows == 5 and check.signed_by == key_id(KEY)
+    manifest = export_paths(target).manifest
+    manifest.write_bytes(manifest.read_bytes().replace(b'"consent_id": "alice"', b'"consent_id": "carol"'))
+    assert verify_export(target, KEY).problems == (
+        f"{export_name}.signature.json: the manifest was changed after it was signed (its SHA-256 differs)",
+    )
+
+
+async def test_a_bundle_from_an_admin_app_without_a_key_is_unsigned(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    app = admin_app(sqlite_store, auth=TOKEN)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as http:
+        bundle = await http.get("/export?format=csv&bundle=zip", headers=AUTH)
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        archive.extractall(tmp_path)
+        names = archive.namelist()
+    assert not any(name.endswith(".signature.json") for name in names)
+    [export_name] = [n for n in names if n.endswith(".csv")]
+    assert not verify_export(tmp_path / export_name, KEY).ok
+    assert verify_export(tmp_path / export_name, KEY, allow_unsigned=True).unsigned
 
 
 async def test_a_pasted_consent_id_with_white_space_still_finds_its_events(client: httpx.AsyncClient) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from consentgate.audit.chain import Sealer
+from consentgate.audit.signing import key_id, sign_manifest
 from consentgate.audit.stores import open_store
 from consentgate.cli import main
 
@@ -80,7 +82,7 @@ def test_export_writes_the_file_manifest_and_notices_and_they_verify(
     _seed(sqlite_url)
     out = tmp_path / "proof.jsonl"
     args = ["audit", "export", "--store", sqlite_url, "--format", "jsonl", "--consent-id", "consent-3"]
-    assert main([*args, "--since", "2025-01-01", "-o", str(out)]) == 0
+    assert main([*args, "--since", "2025-01-01", "-o", str(out), "--key-file", key_file]) == 0
     assert out.exists() and Path(f"{out}.manifest.json").exists() and Path(f"{out}.notices.json").exists()
     assert [json.loads(line)["consent_id"] for line in out.read_text().splitlines()] == ["consent-3"]
     assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 0
@@ -140,7 +142,23 @@ def test_a_truncated_export_fails_verification_with_status_1(
 ) -> None:
     _seed(sqlite_url)
     out = tmp_path / f"proof.{fmt}"
-    assert main(["audit", "export", "--store", sqlite_url, "--format", fmt, "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "export",
+                "--store",
+                sqlite_url,
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+                "--key-file",
+                key_file,
+            ]
+        )
+        == 0
+    )
     for cut in (0, 7, out.stat().st_size // 2):
         out.write_bytes(out.read_bytes()[:cut] if cut else b"")
         assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 1
@@ -154,8 +172,9 @@ def test_a_csv_file_export_has_a_bom_unless_asked_not_to(
 ) -> None:
     _seed(sqlite_url)
     with_bom, without = tmp_path / "excel.csv", tmp_path / "tools.csv"
-    assert main(["audit", "export", "--store", sqlite_url, "-o", str(with_bom)]) == 0
-    assert main(["audit", "export", "--store", sqlite_url, "--no-bom", "-o", str(without)]) == 0
+    export = ["audit", "export", "--store", sqlite_url, "--key-file", key_file]
+    assert main([*export, "-o", str(with_bom)]) == 0
+    assert main([*export, "--no-bom", "-o", str(without)]) == 0
     assert with_bom.read_bytes().startswith(b"\xef\xbb\xbfevent_id,")
     assert without.read_bytes().startswith(b"event_id,")
     assert main(["audit", "verify-export", str(with_bom), "--key-file", key_file]) == 0
@@ -262,3 +281,117 @@ def test_an_export_does_not_overwrite_another_sqlite_database(
     assert main(["audit", "export", "--store", sqlite_url, "-o", str(other)]) == 2
     assert "is a SQLite database, not an export" in capsys.readouterr().err
     assert other.read_bytes() == before
+
+
+# --- signed exports, as a regulator checks them ---------------------------------------------------
+
+ATTACKER_KEY = b"an-insiders-own-key-of-enough-length-012345"
+
+
+def _seed_case(case: StoreCase) -> None:
+    _seed(case.url)
+
+
+def _tamper_row(out: Path) -> str:
+    out.write_bytes(out.read_bytes().replace(b'"region":"DE"', b'"region":"US"', 1))
+    return "SHA-256 differs from the manifest"
+
+
+def _tamper_manifest(out: Path) -> str:
+    manifest = Path(f"{out}.manifest.json")
+    manifest.write_bytes(manifest.read_bytes().replace(b'"rows": 20', b'"rows": 21'))
+    return "the manifest was changed after it was signed"
+
+
+def _remove_signature(out: Path) -> str:
+    Path(f"{out}.signature.json").unlink()
+    return "proof.jsonl.signature.json is missing: the manifest says it was signed with key id"
+
+
+def _resign_with_another_key(out: Path) -> str:
+    manifest = Path(f"{out}.manifest.json")
+    manifest.write_bytes(manifest.read_bytes().replace(b'"rows": 20', b'"rows": 21'))
+    Path(f"{out}.signature.json").write_bytes(sign_manifest(manifest.read_bytes(), ATTACKER_KEY))
+    return f"signed with key id {key_id(ATTACKER_KEY)}; none of the keys given (key ids {key_id(KEY)})"
+
+
+@pytest.mark.parametrize(
+    "tamper", [_tamper_row, _tamper_manifest, _remove_signature, _resign_with_another_key]
+)
+def test_verify_export_fails_with_status_1_and_names_the_tampering(
+    store_case: StoreCase,
+    tmp_path: Path,
+    key_file: str,
+    capsys: pytest.CaptureFixture[str],
+    tamper: Callable[[Path], str],
+) -> None:
+    _seed_case(store_case)
+    out = tmp_path / "proof.jsonl"
+    argv = ["audit", "export", "--store", store_case.url, "--format", "jsonl", "-o", str(out)]
+    assert main([*argv, "--key-file", key_file]) == 0
+    assert f"manifest signed with key id {key_id(KEY)}" in capsys.readouterr().err
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 0
+    printed = capsys.readouterr().out
+    assert f"SIGNED manifest: HMAC-SHA256 by key id {key_id(KEY)}, signature holds" in printed
+    assert "OK: 20 rows checked" in printed
+    expected = tamper(out)
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 1
+    printed = capsys.readouterr().out
+    assert expected in printed and "FAILED" in printed
+    # An edited row leaves the manifest, and its signature, sound: the row is what is named.
+    assert ("signature holds" in printed) == (tamper is _tamper_row)
+    if tamper is _tamper_row:
+        assert "(chain " in printed and "does not match its hash" in printed
+
+
+def test_a_signed_export_is_checked_with_the_key_file_alone(
+    sqlite_url: str, tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a regulator receives: four files and a key. The log is gone (or never reachable).
+    _seed(sqlite_url)
+    out = tmp_path / "sent" / "proof.csv"
+    out.parent.mkdir()
+    assert main(["audit", "export", "--store", sqlite_url, "--key-file", key_file, "-o", str(out)]) == 0
+    for path in tmp_path.glob("audit.db*"):
+        path.unlink()
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "proof.csv",
+        "proof.csv.manifest.json",
+        "proof.csv.notices.json",
+        "proof.csv.signature.json",
+    ]
+    capsys.readouterr()
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 0
+    assert "signature holds" in capsys.readouterr().out
+
+
+def test_an_export_without_a_key_warns_and_verifies_only_as_unsigned(
+    sqlite_url: str, tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(sqlite_url)
+    out = tmp_path / "proof.jsonl"
+    assert main(["audit", "export", "--store", sqlite_url, "--format", "jsonl", "-o", str(out)]) == 0
+    assert "warning: the manifest is not signed" in capsys.readouterr().err
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 1
+    printed = capsys.readouterr().out
+    assert "BROKEN proof.jsonl.signature.json is missing: the manifest is not signed" in printed
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file, "--allow-unsigned"]) == 0
+    printed = capsys.readouterr().out
+    assert "UNSIGNED manifest (accepted: --allow-unsigned)" in printed and "OK: 20 rows" in printed
+
+
+def test_the_current_key_signs_and_a_retired_one_still_verifies_old_rows(
+    sqlite_url: str, tmp_path: Path, key_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(sqlite_url)  # written with KEY, now retired
+    new_key = tmp_path / "new.key"
+    new_key.write_bytes(b"the-new-audit-key-after-rotation-0123456789\n")
+    out = tmp_path / "proof.jsonl"
+    export = ["audit", "export", "--store", sqlite_url, "--format", "jsonl", "-o", str(out)]
+    assert main([*export, "--key-file", str(new_key), "--key-file", key_file]) == 0
+    new_id = key_id(b"the-new-audit-key-after-rotation-0123456789")
+    assert f"manifest signed with key id {new_id}" in capsys.readouterr().err
+    assert main(["audit", "verify-export", str(out), "--key-file", str(new_key), "--key-file", key_file]) == 0
+    assert f"by key id {new_id}, signature holds" in capsys.readouterr().out
+    assert main(["audit", "verify-export", str(out), "--key-file", key_file]) == 1
+    assert f"signed with key id {new_id}; none of the keys given" in capsys.readouterr().out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -24,9 +26,14 @@ from consentgate.audit.dashboard import (
     render_dashboard,
 )
 from consentgate.audit.events import ConsentEvent
+from consentgate.audit.export import verify_export
+from consentgate.audit.signing import key_id
 from consentgate.audit.stores import Store, open_store
 from consentgate.audit.stores.base import CookieRow
+from consentgate.cli import main
 from consentgate.policy.load import load_dict
+
+from .conftest import StoreCase, fast_store
 
 KEY = b"dashboard-test-key-" + b"k" * 32
 TODAY = date(2026, 11, 20)
@@ -224,7 +231,7 @@ async def test_page_shows_figures_events_chain_status_and_export_links(store: St
     assert "visitor-one"[:12] in html and "US-CA" in html
     assert "1 unclassified cookie(s)" in html and "ab_bucket" in html
     period = "since=2026-11-14&amp;until=2026-11-21"
-    assert f'href="export?format=csv&amp;{period}"' in html
+    assert f'href="export?format=csv&amp;{period}&amp;bom=1"' in html
     assert f'href="export?format=jsonl&amp;{period}"' in html
     assert f'href="export?format=csv&amp;bundle=zip&amp;{period}"' in html
     assert "<svg" in html and "50%" in html
@@ -306,3 +313,64 @@ async def test_app_says_when_the_store_is_unavailable(tmp_path: Path) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as client:
         response = await client.get("/")
     assert response.status_code == 503 and "unavailable" in response.text
+
+
+async def test_the_csv_download_is_the_cli_export_file_byte_for_byte(
+    store_case: StoreCase, tmp_path: Path
+) -> None:
+    # Excel users download from the dashboard: the same file the CLI writes, with the byte order
+    # mark (else "/über-uns" shows as mojibake) and visitor-controlled formulas marked.
+    shown = fast_store(store_case.url)
+    await shown.open()
+    try:
+        traps = [("/über-uns", '=HYPERLINK("x")'), ("/Ελληνικά", "@SUM(1)"), ("/日本語", "DE")]
+        await write(
+            shown,
+            [
+                ConsentEvent(
+                    consent_id=f"v{i}",
+                    action="save",
+                    categories=SOME,
+                    ts=at(datetime.now(UTC).date(), 8 + i),
+                    region=region,
+                    path=path,
+                    ui_action="banner.save",
+                )
+                for i, (path, region) in enumerate(traps)
+            ],
+        )
+        app = dashboard_app(shown, auth="a-long-admin-token-0123", key=KEY)
+        admin = {"Authorization": "Bearer a-long-admin-token-0123"}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+            page = await client.get("/", headers=admin)
+            link = re.search(r'href="(export\?format=csv&amp;[^"]*)"', page.text)
+            assert link is not None
+            url = link.group(1).replace("&amp;", "&")
+            download = await client.get("/" + url, headers=admin)
+    finally:
+        await shown.close()
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    params = dict(parse_qsl(url.partition("?")[2]))
+    cli_file = tmp_path / "cli.csv"
+    key_file = tmp_path / "audit.key"
+    key_file.write_bytes(KEY)
+    argv = [
+        "audit",
+        "export",
+        "--store",
+        store_case.url,
+        "--since",
+        params["since"],
+        "--until",
+        params["until"],
+    ]
+    assert await asyncio.to_thread(main, [*argv, "--key-file", str(key_file), "-o", str(cli_file)]) == 0
+    assert download.content == cli_file.read_bytes()
+    assert download.content.startswith(b"\xef\xbb\xbfevent_id,")
+    text = download.content.decode("utf-8-sig")
+    assert "/über-uns" in text and "/Ελληνικά" in text
+    assert '"\'=HYPERLINK(""x"")"' in text and ",'@SUM(1)," in text
+    # Saved beside the CLI's manifest and signature, the download is that proven file.
+    (tmp_path / "cli.csv").write_bytes(download.content)
+    assert verify_export(cli_file, KEY).signed_by == key_id(KEY)

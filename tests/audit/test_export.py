@@ -8,12 +8,14 @@ import csv
 import hashlib
 import io
 import json
+import shutil
+import tempfile
 import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consentgate.audit.chain import Sealer
@@ -25,10 +27,12 @@ from consentgate.audit.export import (
     consent_stats,
     export_chunks,
     export_file,
+    export_paths,
     parse_when,
     utc_iso,
     verify_export,
 )
+from consentgate.audit.signing import key_id, sign_manifest
 from consentgate.audit.stores import open_store
 from consentgate.audit.stores.base import Query, Store
 
@@ -60,7 +64,7 @@ async def test_one_consent_ids_export_has_exactly_its_events_in_order(
 ) -> None:
     alice = await _fill(store)
     target = tmp_path / f"alice.{fmt}"
-    manifest = await export_file(store, target, fmt, Query(consent_id="alice"))  # type: ignore[arg-type]
+    manifest = await export_file(store, target, fmt, Query(consent_id="alice"), key=KEY)  # type: ignore[arg-type]
     content = target.read_bytes()
     if fmt == "csv":
         assert content.startswith(CSV_BOM.encode())  # a CSV file is for spreadsheets: UTF-8 BOM
@@ -86,7 +90,7 @@ async def test_one_consent_ids_export_has_exactly_its_events_in_order(
 async def test_an_export_verifies_row_by_row_and_catches_edits(store: Store, tmp_path: Path) -> None:
     await _fill(store)
     target = tmp_path / "all.csv"
-    await export_file(store, target, "csv", Query())
+    await export_file(store, target, "csv", Query(), key=KEY)
     check = verify_export(target, KEY)
     assert check.ok and check.rows == 60
     # An edited row with a recomputed file hash: the row's own HMAC still gives it away.
@@ -96,8 +100,10 @@ async def test_an_export_verifies_row_by_row_and_catches_edits(store: Store, tmp
     manifest = json.loads(manifest_path.read_text())
     manifest["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
     manifest_path.write_text(json.dumps(manifest))
-    [problem] = verify_export(target, KEY).problems
-    assert "does not match its hash" in problem
+    # ...and the recomputed manifest no longer matches its signature.
+    signature, row = verify_export(target, KEY).problems
+    assert "manifest was changed after it was signed" in signature
+    assert "does not match its hash" in row
     target.write_text(text + "extra\r\n")
     assert any("SHA-256 differs" in p for p in verify_export(target, KEY).problems)
 
@@ -105,7 +111,7 @@ async def test_an_export_verifies_row_by_row_and_catches_edits(store: Store, tmp
 async def test_spreadsheet_formulas_are_neutralised_and_still_verify(store: Store, tmp_path: Path) -> None:
     await store.write(Sealer(KEY).seal([make_event(1, consent_id="-12", ui_action='=HYPERLINK("x")')]))
     target = tmp_path / "x.csv"
-    await export_file(store, target, "csv", Query())
+    await export_file(store, target, "csv", Query(), key=KEY)
     [row] = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"))))
     assert row["ui_action"] == '\'=HYPERLINK("x")' and row["consent_id"] == "'-12"
     assert verify_export(target, KEY).ok
@@ -187,7 +193,7 @@ async def test_formula_signs_behind_blanks_or_in_full_width_are_neutralised(
     event = make_event(1, region=trap, path="/" + trap, detail={"blocked_host": trap})
     await store.write(Sealer(KEY).seal([event]))
     target = tmp_path / "x.csv"
-    await export_file(store, target, "csv", Query())
+    await export_file(store, target, "csv", Query(), key=KEY)
     [row] = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"), newline="")))
     assert row["region"] == "'" + trap and row["path"] == "/" + trap
     assert verify_export(target, KEY).ok
@@ -209,8 +215,8 @@ def test_every_cell_reads_back_exactly_and_never_starts_a_formula(text: str) -> 
 async def test_a_csv_file_starts_with_a_bom_and_a_stream_does_not(store: Store, tmp_path: Path) -> None:
     await store.write(Sealer(KEY).seal([make_event(1, path="/über-uns", locale="de")]))
     target, plain = tmp_path / "proof.csv", tmp_path / "plain.csv"
-    await export_file(store, target, "csv", Query())
-    await export_file(store, plain, "csv", Query(), bom=False)
+    await export_file(store, target, "csv", Query(), key=KEY)
+    await export_file(store, plain, "csv", Query(), key=KEY, bom=False)
     assert target.read_bytes().startswith(b"\xef\xbb\xbfevent_id,")
     assert plain.read_bytes().startswith(b"event_id,")
     streamed = b"".join([chunk async for chunk in export_chunks(store, Query(), "csv")])
@@ -225,7 +231,7 @@ async def test_a_cell_longer_than_the_csv_modules_default_limit_verifies(
     # csv.reader refuses fields over 128 KiB by default; the exporter writes them.
     await store.write(Sealer(KEY).seal([make_event(1, detail={"note": "x" * 200_000})]))
     target = tmp_path / "long.csv"
-    await export_file(store, target, "csv", Query())
+    await export_file(store, target, "csv", Query(), key=KEY)
     assert verify_export(target, KEY).ok
 
 
@@ -249,7 +255,7 @@ async def test_a_damaged_export_fails_with_a_reason(
 ) -> None:
     await _fill(store)
     target = tmp_path / f"all.{fmt}"
-    await export_file(store, target, fmt, Query())  # type: ignore[arg-type]
+    await export_file(store, target, fmt, Query(), key=KEY)  # type: ignore[arg-type]
     target.write_bytes(damage)
     check = verify_export(target, KEY)
     assert not check.ok and not check.unverified
@@ -260,7 +266,7 @@ async def test_a_damaged_export_fails_with_a_reason(
 async def test_rows_beyond_twenty_mismatches_are_counted(store: Store, tmp_path: Path) -> None:
     await _fill(store)
     target = tmp_path / "all.jsonl"
-    await export_file(store, target, "jsonl", Query())
+    await export_file(store, target, "jsonl", Query(), key=KEY)
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     for row in rows[:30]:
         row["region"] = "US"
@@ -279,7 +285,7 @@ def test_checking_a_large_export_takes_constant_memory(tmp_path: Path) -> None:
             for start in range(0, 20_000, 4000):
                 await store.write(sealer.seal(make_event(i) for i in range(start, start + 4000)))
             target = tmp_path / "all.jsonl"
-            await export_file(store, target, "jsonl", Query())
+            await export_file(store, target, "jsonl", Query(), key=KEY)
             return target
         finally:
             await store.close()
@@ -330,9 +336,202 @@ async def test_a_time_no_calendar_holds_does_not_stop_the_export_of_the_others(
     events = [make_event(1), make_event(2, ts=10**15), make_event(3, ts=-(10**14))]
     await store.write(Sealer(KEY).seal(events))
     target = tmp_path / "all.csv"
-    manifest = await export_file(store, target, "csv", Query())
+    manifest = await export_file(store, target, "csv", Query(), key=KEY)
     assert manifest["rows"] == 3 and verify_export(target, KEY).ok
     rows = list(csv.DictReader(io.StringIO(target.read_text("utf-8-sig"), newline="")))
     assert [row["ts_utc"] for row in rows] == ["", "2025-10-09T08:53:20.001Z", ""]
     days = [row.day for row in await consent_stats(store, Query())]
     assert days == ["2025-10-09", "invalid"]
+
+
+# --- signed manifests ----------------------------------------------------------------------------
+
+RETIRED_KEY = b"the-key-this-log-used-until-last-year-0123"
+ATTACKER_KEY = b"an-insiders-own-key-of-enough-length-012345"
+
+
+@pytest.fixture
+async def signed_export(store: Store, tmp_path: Path) -> Path:
+    """A signed JSONL export of a filled store (each store kind), in a folder of its own."""
+    await _fill(store)
+    folder = tmp_path / "signed"
+    folder.mkdir()
+    await export_file(store, folder / "all.jsonl", "jsonl", Query(), key=KEY)
+    return folder / "all.jsonl"
+
+
+def _copy_export(target: Path, folder: Path) -> Path:
+    for path in export_paths(target):
+        shutil.copyfile(path, folder / path.name)
+    return folder / target.name
+
+
+async def test_a_signed_export_verifies_with_the_key_alone(signed_export: Path) -> None:
+    paths = export_paths(signed_export)
+    manifest = json.loads(paths.manifest.read_bytes())
+    assert manifest["signature"] == {
+        "file": "all.jsonl.signature.json",
+        "algorithm": "HMAC-SHA256",
+        "key_id": key_id(KEY),
+    }
+    check = verify_export(signed_export, KEY)
+    assert check.ok and check.rows == 60 and check.signed_by == key_id(KEY) and not check.unsigned
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_byte_changed_in_the_export_its_manifest_or_its_notices_fails(
+    signed_export: Path, data: st.DataObject
+) -> None:
+    part = data.draw(st.sampled_from(["export", "manifest", "notices"]))
+    with tempfile.TemporaryDirectory() as folder:
+        target = _copy_export(signed_export, Path(folder))
+        path = getattr(export_paths(target), part)
+        content = bytearray(path.read_bytes())
+        position = data.draw(st.integers(min_value=0, max_value=len(content) - 1))
+        content[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+        path.write_bytes(bytes(content))
+        check = verify_export(target, KEY)
+        assert not check.ok
+        if part == "manifest":
+            assert any("changed after it was signed" in problem for problem in check.problems)
+        else:
+            assert any(f"{path.name}: SHA-256 differs" in problem for problem in check.problems)
+
+
+async def test_a_row_dropped_with_a_recomputed_manifest_is_caught_by_the_signature(
+    signed_export: Path,
+) -> None:
+    # Every remaining row still matches its own hash and the manifest's figures are consistent:
+    # only the signature tells that the manifest is not the one the exporter wrote.
+    paths = export_paths(signed_export)
+    lines = signed_export.read_bytes().splitlines(keepends=True)
+    signed_export.write_bytes(b"".join(lines[:-1]))
+    manifest = json.loads(paths.manifest.read_bytes())
+    manifest["rows"] = 59
+    manifest["sha256"] = hashlib.sha256(signed_export.read_bytes()).hexdigest()
+    paths.manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    [problem] = verify_export(signed_export, KEY).problems
+    assert (
+        problem
+        == "all.jsonl.signature.json: the manifest was changed after it was signed (its SHA-256 differs)"
+    )
+    # Re-signed with the insider's own key: the key id is not the log's.
+    paths.signature.write_bytes(sign_manifest(paths.manifest.read_bytes(), ATTACKER_KEY))
+    check = verify_export(signed_export, KEY)
+    [problem] = check.problems
+    assert (
+        f"signed with key id {key_id(ATTACKER_KEY)}; none of the keys given (key ids {key_id(KEY)})"
+        in problem
+    )
+    assert not check.unverified
+    # Signature and its mention in the manifest removed: an unsigned export proves nothing, so
+    # it fails unless the auditor accepts an unsigned one (which then passes: that is the hole).
+    paths.signature.unlink()
+    del manifest["signature"]
+    paths.manifest.write_text(json.dumps(manifest), "utf-8")
+    [problem] = verify_export(signed_export, KEY).problems
+    assert "all.jsonl.signature.json is missing: the manifest is not signed" in problem
+    assert verify_export(signed_export, KEY, allow_unsigned=True).unsigned
+
+
+async def test_a_deleted_signature_fails_even_when_unsigned_exports_are_accepted(signed_export: Path) -> None:
+    export_paths(signed_export).signature.unlink()
+    for allow_unsigned in (False, True):
+        check = verify_export(signed_export, KEY, allow_unsigned=allow_unsigned)
+        assert check.problems == (
+            f"all.jsonl.signature.json is missing: the manifest says it was signed with key id {key_id(KEY)}",
+        )
+
+
+async def test_an_export_made_before_signing_is_refused_unless_unsigned_ones_are_accepted(
+    store: Store, tmp_path: Path
+) -> None:
+    await _fill(store)
+    target = tmp_path / "old.csv"
+    await export_file(store, target, "csv", Query(), key=None)
+    # What consentgate wrote before exports were signed: version 1, no signature anywhere.
+    manifest_path = export_paths(target).manifest
+    manifest = json.loads(manifest_path.read_bytes())
+    del manifest["signature"]
+    manifest["consentgate_audit_export"] = 1
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    assert not export_paths(target).signature.exists()
+    strict = verify_export(target, KEY)
+    assert not strict.ok and "is missing: the manifest is not signed" in strict.problems[0]
+    lenient = verify_export(target, KEY, allow_unsigned=True)
+    assert lenient.ok and lenient.unsigned and lenient.signed_by is None and lenient.rows == 60
+    # Accepting unsigned manifests checks the rest all the same.
+    target.write_bytes(target.read_bytes().replace(b"banner.save", b"banner.nope", 1))
+    assert not verify_export(target, KEY, allow_unsigned=True).ok
+
+
+async def test_a_log_written_before_a_key_rotation_exports_signed_with_the_new_key(
+    store: Store, tmp_path: Path
+) -> None:
+    await store.write(Sealer(RETIRED_KEY).seal(make_event(i) for i in range(5)))
+    await store.write(Sealer(KEY).seal(make_event(i) for i in range(5, 8)))
+    target = tmp_path / "rotated.json"
+    await export_file(store, target, "json", Query(), key=KEY)
+    both = verify_export(target, [KEY, RETIRED_KEY])
+    assert both.ok and both.rows == 8 and both.signed_by == key_id(KEY)
+    # Only the retired key: its rows verify, so the signature by another key is a finding.
+    retired_only = verify_export(target, [RETIRED_KEY])
+    assert not retired_only.unverified
+    assert any(f"signed with key id {key_id(KEY)}" in problem for problem in retired_only.problems)
+    # Only the current key: the signature holds, the retired key's rows are named.
+    current_only = verify_export(target, KEY)
+    assert current_only.signed_by == key_id(KEY)
+    assert sum("does not match its hash" in problem for problem in current_only.problems) == 5
+
+
+async def test_a_wrong_key_is_unverified_and_names_the_key_id_needed(signed_export: Path) -> None:
+    check = verify_export(signed_export, ATTACKER_KEY)
+    assert check.problems == () and check.unverified is not None
+    assert f"signed with key id {key_id(KEY)}" in check.unverified
+    no_key = verify_export(signed_export, None)
+    assert no_key.problems == () and no_key.unverified is not None and "no key was given" in no_key.unverified
+
+
+async def test_an_empty_export_is_still_signed(store: Store, tmp_path: Path) -> None:
+    await _fill(store)
+    target = tmp_path / "nobody.csv"
+    manifest = await export_file(store, target, "csv", Query(consent_id="nobody"), key=KEY)
+    assert manifest["rows"] == 0 and verify_export(target, KEY).signed_by == key_id(KEY)
+    assert verify_export(target, ATTACKER_KEY).unverified is not None  # not "OK, 0 rows"
+    manifest_path = export_paths(target).manifest
+    manifest_path.write_bytes(manifest_path.read_bytes().replace(b'"nobody"', b'"someone"'))
+    assert not verify_export(target, KEY).ok
+
+
+async def test_exporting_again_without_a_key_leaves_no_stale_signature(
+    signed_export: Path, store: Store
+) -> None:
+    await export_file(store, signed_export, "jsonl", Query(), key=None)
+    assert not export_paths(signed_export).signature.exists()
+    assert json.loads(export_paths(signed_export).manifest.read_bytes())["signature"] is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(manifest=st.binary(max_size=400) | st.text(max_size=200).map(str.encode))
+def test_whatever_a_manifest_holds_checking_it_is_a_finding_never_a_crash(
+    signed_export: Path, manifest: bytes
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        target = _copy_export(signed_export, Path(folder))
+        export_paths(target).manifest.write_bytes(manifest)
+        check = verify_export(target, KEY)
+        assert not check.ok
+
+
+async def test_a_missing_companion_file_is_a_finding(signed_export: Path) -> None:
+    paths = export_paths(signed_export)
+    paths.notices.unlink()
+    assert verify_export(signed_export, KEY).problems == ("all.jsonl.notices.json is missing",)
+    paths.signature.unlink()
+    paths.signature.mkdir()  # there, but unreadable
+    [problem, _] = verify_export(signed_export, KEY).problems
+    assert problem.startswith("all.jsonl.signature.json: unreadable: ")
+    paths.manifest.unlink()
+    [problem] = verify_export(signed_export, KEY).problems
+    assert problem.startswith(f"manifest {paths.manifest} unreadable: ")

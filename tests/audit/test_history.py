@@ -105,8 +105,9 @@ def test_an_unknown_consent_id_exits_1_and_says_why(
 
 
 def test_an_export_of_a_pasted_consent_id_finds_its_rows_and_an_empty_one_warns(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CONSENTGATE_AUDIT_KEY", KEY.decode())  # (signs the manifest: no warning)
     url = f"sqlite:///{tmp_path}/audit.db"
     _seed(url)
     out = tmp_path / "alice.jsonl"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from consentgate.audit.chain import load_key
+from consentgate.audit.signing import key_id
 from consentgate.audit.stores import open_store
 from consentgate.cli import main
 from consentgate.http.middleware import ConsentGate
@@ -185,11 +186,13 @@ def test_a_wrong_or_missing_key_is_not_reported_as_tampering(
     assert "--key-file it was written with" in capsys.readouterr().err
     # An export checked with the wrong key: not "every row broken".
     export = tmp_path / "out.jsonl"
-    assert main(["audit", "export", "--store", url, "--format", "jsonl", "-o", str(export)]) == 0
+    argv = ["audit", "export", "--store", url, "--format", "jsonl", "-o", str(export)]
+    assert main([*argv, "--key-file", str(audit_key_file)]) == 0
     capsys.readouterr()
     assert main(["audit", "verify-export", str(export), "--key-file", str(wrong)]) == 3
     out = capsys.readouterr().out
     assert out.count("UNVERIFIED") == 1 and "BROKEN" not in out
+    assert f"signed with key id {key_id(load_key(audit_key_file.read_bytes()) or b'')}" in out
     assert main(["audit", "verify-export", str(export), "--key-file", str(audit_key_file)]) == 0
 
 

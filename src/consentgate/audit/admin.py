@@ -7,7 +7,7 @@ request must pass ``auth`` (a bearer token, or a callable that inspects the requ
 
     GET /events?since=&until=&consent_id=&action=&limit=   newest first, JSON
     GET /export?format=csv|jsonl|json&since=&…             streamed download
-    GET /export?format=csv&bundle=zip&…                     export + manifest + notices as a zip
+    GET /export?format=csv&bundle=zip&…                     export, manifest, notices, signature: a zip
     GET /verify                                             chain verification (cached briefly)
     GET /heads                                              chain heads, to publish elsewhere
     GET /stats?since=&until=                                consent rates per day and region
@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from consentgate.audit.chain import Keys, VerifyReport, load_key, verify
+from consentgate.audit.chain import VerifyReport, load_key, verify
 from consentgate.audit.export import (
     FORMATS,
     MEDIA_TYPES,
@@ -42,6 +42,7 @@ from consentgate.audit.export import (
     consent_stats,
     export_chunks,
     export_file,
+    export_paths,
     export_record,
     parse_when,
 )
@@ -97,7 +98,7 @@ def _query(request: Request, *, default_limit: int | None = None) -> Query:
 class _Admin:
     """Per-app state: the store (opened on first use) and a short-lived verification cache."""
 
-    def __init__(self, store: Store, auth: Auth, key: Keys, verify_ttl: float) -> None:
+    def __init__(self, store: Store, auth: Auth, key: bytes | None, verify_ttl: float) -> None:
         if isinstance(auth, str) and len(auth) < 16:
             raise ValueError("auth token must be at least 16 characters")
         self.store = store
@@ -170,11 +171,13 @@ class _Admin:
         # Built on disk, not in memory: an export may be large.
         folder = Path(tempfile.mkdtemp(prefix="consentgate-export-"))
         try:
-            await export_file(self.store, folder / name, fmt, query)
+            # Signed with the audit key: the bundle is checkable with the key alone (verify-export).
+            await export_file(self.store, folder / name, fmt, query, key=self.key)
             bundle = folder / f"{name}.zip"
             with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
-                for part in (name, f"{name}.manifest.json", f"{name}.notices.json"):
-                    archive.write(folder / part, part)
+                for part in export_paths(folder / name):
+                    if part.exists():  # (no signature without a key)
+                        archive.write(part, part.name)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -2,9 +2,10 @@
 notice, history.
 
 The store comes from ``--store URL`` or ``CONSENTGATE_AUDIT_STORE``; the chain key from
-``--key-file FILE`` or ``CONSENTGATE_AUDIT_KEY``. Exit status: 0 fine, 1 the log (or an export)
-failed verification, 2 a usage or store error, 3 (verify, verify-export) no record verifies with
-the key given: not the log's key, or every record rewritten.
+``--key-file FILE`` or ``CONSENTGATE_AUDIT_KEY`` (``export -o`` signs the manifest with it).
+Exit status: 0 fine, 1 the log (or an export: a row, a file, the manifest's signature) failed
+verification, 2 a usage or store error, 3 (verify, verify-export) nothing verifies with the key
+given: not the log's key, or every record rewritten.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from consentgate.audit.export import (
     FORMATS,
     consent_stats,
     export_file,
+    export_paths,
     export_stream,
     parse_when,
     verify_export,
@@ -33,6 +35,8 @@ from consentgate.audit.export import (
 from consentgate.audit.history import consent_history, print_history
 from consentgate.audit.notices import notices_document
 from consentgate.audit.retention import DAY_MS, purge, purge_rule
+from consentgate.audit.signing import ALGORITHM as SIGNATURE_ALGORITHM
+from consentgate.audit.signing import key_id
 from consentgate.audit.stores import Store, StoreError, open_existing_store, open_store
 from consentgate.audit.stores.base import Query, redact
 from consentgate.audit.stores.jsonl import JsonlStore
@@ -87,7 +91,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help=f"only this action (repeatable): {', '.join(get_args(Action))}",
     )
     export.add_argument(
-        "-o", "--output", metavar="FILE", help="write FILE, FILE.manifest.json, FILE.notices.json"
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write FILE, FILE.manifest.json, FILE.notices.json and, with the audit key, "
+        "FILE.signature.json (the manifest's signature)",
+    )
+    _key_option(
+        export,
+        "the audit key that signs the manifest (default: $CONSENTGATE_AUDIT_KEY); the first one given signs",
     )
     export.add_argument(
         "--no-bom",
@@ -96,10 +108,18 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
 
     check_export = add(
-        "verify-export", "check an export's files and every row's hash, without the store", _verify_export
+        "verify-export",
+        "check an export's signature, its files and every row's hash, without the store",
+        _verify_export,
     )
-    check_export.add_argument("file", help="the exported file (its manifest must be beside it)")
+    check_export.add_argument("file", help="the exported file (its manifest and signature beside it)")
     _key_option(check_export)
+    check_export.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept an export without a signature (made without a key, or before exports were "
+        "signed): its rows are still checked, but its manifest proves nothing",
+    )
 
     retention = add(
         "purge", "delete records past retention; chains stay verifiable (signed checkpoints)", _purge
@@ -176,14 +196,11 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _key_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--key-file",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="the audit key (default: $CONSENTGATE_AUDIT_KEY); repeat for retired keys, current key first",
-    )
+def _key_option(
+    parser: argparse.ArgumentParser,
+    help_: str = "the audit key (default: $CONSENTGATE_AUDIT_KEY); repeat for retired keys, current key first",
+) -> None:
+    parser.add_argument("--key-file", metavar="FILE", action="append", default=[], help=help_)
 
 
 def _filter_options(parser: argparse.ArgumentParser) -> None:
@@ -386,17 +403,28 @@ def _export(args: argparse.Namespace) -> int:
         # (else the OSError would be reported as the store being unavailable)
         raise _UsageError(f"--output: {args.output} is a directory; name the file to write")
 
+    keys = _key(args)
+    key = keys[0] if keys else None
+
     async def body(store: Store) -> int:
         if args.output:
             _refuse_to_overwrite_a_log(store, Path(args.output))
-            manifest = await export_file(store, args.output, args.format, query, bom=not args.no_bom)
+            manifest = await export_file(store, args.output, args.format, query, key=key, bom=not args.no_bom)
             notices = manifest.get("notices")
             missing = notices.get("missing") if isinstance(notices, dict) else None
+            signed = f"manifest signed with key id {key_id(key)}" if key else "manifest"
             print(
                 f"{args.output}: {manifest['rows']} rows, sha256 {manifest['sha256']}; "
-                f"manifest and notices beside it",
+                f"{signed} and notices beside it",
                 file=sys.stderr,
             )
+            if key is None:
+                print(
+                    f"{_PROG}: warning: the manifest is not signed (no --key-file or "
+                    "$CONSENTGATE_AUDIT_KEY): anyone who edits the export can rewrite it, and "
+                    "verify-export refuses it without --allow-unsigned",
+                    file=sys.stderr,
+                )
             if missing:
                 print(
                     f"{_PROG}: warning: notices not archived: {', '.join(map(str, missing))}", file=sys.stderr
@@ -419,9 +447,7 @@ def _refuse_to_overwrite_a_log(store: Store, target: Path) -> None:
     """``-o`` naming the log itself (``--store sqlite:///consent.db -o consent.db``) would
     truncate the evidence to nothing before reading it; a SQLite file is never an export either."""
     own = {path.resolve() for path in (store.files() if isinstance(store, SQLiteStore | JsonlStore) else ())}
-    manifest = target.with_name(target.name + ".manifest.json")
-    notices = target.with_name(target.name + ".notices.json")
-    for path in (target, manifest, notices):
+    for path in export_paths(target):
         if path.resolve() in own:
             raise _UsageError(f"--output: {path} is a file of the audit log itself; export elsewhere")
         try:
@@ -438,12 +464,18 @@ def _verify_export(args: argparse.Namespace) -> int:
     key = _key(args)
     if not Path(args.file).is_file():
         raise _UsageError(f"{args.file}: no such file")
-    check = verify_export(args.file, key)
+    check = verify_export(args.file, key, allow_unsigned=args.allow_unsigned)
+    if check.signed_by is not None:
+        print(f"SIGNED manifest: {SIGNATURE_ALGORITHM} by key id {check.signed_by}, signature holds")
+    elif check.unsigned:
+        print("UNSIGNED manifest (accepted: --allow-unsigned): its row count and file hashes prove nothing")
     for problem in check.problems:
-        print(f"{'UNVERIFIED' if check.unverified and problem.startswith('no row') else 'BROKEN'} {problem}")
+        print(f"BROKEN {problem}")
+    if check.unverified is not None:
+        print(f"UNVERIFIED {check.unverified}")
     print(f"{'OK' if check.ok else 'FAILED'}: {check.rows} rows checked in {args.file}")
-    if check.unverified and len(check.problems) == 1:
-        return 3  # no row verifies with the key given: not its key, or all rewritten
+    if check.unverified is not None and not check.problems:
+        return 3  # nothing verifies with the key given: not its key, or all rewritten
     return 0 if check.ok else 1
 
 

@@ -511,12 +511,14 @@ def export_urls(base: str, filters: Filters, since: date, until: date) -> list[t
     if filters.consent_id:
         params["consent_id"] = filters.consent_id
     return [
-        ("CSV", f"{base}?{urlencode({'format': 'csv', **params})}", "one row per event"),
+        # bom=1: a download is opened in a spreadsheet, so it is the CLI's CSV file byte for byte
+        # (export_chunks for both: byte order mark, formula cells marked); Excel needs the mark.
+        ("CSV", f"{base}?{urlencode({'format': 'csv', **params, 'bom': '1'})}", "one row per event"),
         ("JSONL", f"{base}?{urlencode({'format': 'jsonl', **params})}", "one JSON object per line"),
         (
             "Proof bundle",
             f"{base}?{urlencode({'format': 'csv', 'bundle': 'zip', **params})}",
-            "ZIP: CSV, manifest with chain heads, and the notice texts shown",
+            "ZIP: CSV, manifest with chain heads, its signature, and the notice texts shown",
         ),
     ]
 

@@ -2,10 +2,13 @@
 exported events refer to, a check an auditor can run on the files alone, and consent statistics
 that hold no personal data.
 
-``FILE`` gets two companions: ``FILE.manifest.json`` (row count, time range, chains, every
-chain head of the store, SHA-256 of ``FILE`` and of the notices file) and ``FILE.notices.json``
-(each referenced notice version: texts, categories, services, cookie table, first seen).
-Memory stays constant: records stream from the store and are written as they come.
+``FILE`` gets companions: ``FILE.manifest.json`` (row count, time range, chains, every chain
+head of the store, SHA-256 of ``FILE`` and of the notices file), ``FILE.notices.json`` (each
+referenced notice version: texts, categories, services, cookie table, first seen) and, with the
+audit key, ``FILE.signature.json``: the manifest's HMAC under that key (``signing``), so that
+whoever edits a row cannot recompute the manifest too. ``verify_export`` checks all of it with
+the files and the key alone. Memory stays constant: records stream from the store and are
+written as they come.
 
 CSV cells that a spreadsheet would run as a formula — starting with ``= + - @`` (or their
 full-width forms), a tab, a carriage return or a NUL, also after leading white space, which
@@ -33,13 +36,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Literal, TextIO
+from typing import BinaryIO, Literal, NamedTuple, TextIO
 
 from consentgate import __version__
 from consentgate.audit.chain import HASHED_FIELDS, UNVERIFIED, Keys, encode_map, make_macs, record_hash
 from consentgate.audit.dashboard import CHOICE_ACTIONS, outcome_of
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.notices import notices_document
+from consentgate.audit.signing import ALGORITHM as SIGNATURE_ALGORITHM
+from consentgate.audit.signing import SignatureCheck, check_signature, key_id, key_list, sign_manifest
 from consentgate.audit.stores.base import (
     BOOL_FIELDS,
     INT_FIELDS,
@@ -205,8 +210,24 @@ async def export_chunks(
         yield buffer.getvalue().encode()
 
 
-def _companions(path: Path) -> tuple[Path, Path]:
-    return path.with_name(path.name + ".manifest.json"), path.with_name(path.name + ".notices.json")
+class ExportPaths(NamedTuple):
+    """An export file and its companions, which travel together."""
+
+    export: Path
+    manifest: Path
+    notices: Path
+    signature: Path
+
+
+def export_paths(path: str | Path) -> ExportPaths:
+    """``FILE`` -> ``FILE``, ``FILE.manifest.json``, ``FILE.notices.json``, ``FILE.signature.json``."""
+    target = Path(path)
+    return ExportPaths(
+        target,
+        target.with_name(target.name + ".manifest.json"),
+        target.with_name(target.name + ".notices.json"),
+        target.with_name(target.name + ".signature.json"),
+    )
 
 
 def _query_dict(query: Query) -> dict[str, object]:
@@ -224,7 +245,8 @@ async def _manifest(
     heads = await store.chain_heads()
     checkpoints = await store.checkpoints()
     return {
-        "consentgate_audit_export": 1,
+        # 2: signed (FILE.signature.json) when exported with the audit key.
+        "consentgate_audit_export": 2,
         "generator": f"consentgate {__version__}",
         "exported_at": utc_iso(int(datetime.now(UTC).timestamp() * 1000)),
         "store": store.url,
@@ -254,31 +276,46 @@ async def _manifest(
 
 
 async def export_file(
-    store: Store, path: str | Path, fmt: Format, query: Query, *, bom: bool = True
+    store: Store, path: str | Path, fmt: Format, query: Query, *, key: bytes | None, bom: bool = True
 ) -> dict[str, object]:
-    """Write the export to ``path`` and its manifest and notices beside it; returns the manifest.
-    A CSV file starts with a UTF-8 byte order mark unless ``bom`` is False."""
-    target = Path(path)
-    manifest_path, notices_path = _companions(target)
+    """Write the export to ``path`` and its manifest and notices beside it, and with ``key`` (the
+    audit key; the current one when keys rotate) the manifest's signature; returns the manifest.
+    Without a key nothing is signed, and ``verify_export`` refuses the export unless told to
+    accept an unsigned one. A CSV file starts with a UTF-8 byte order mark unless ``bom`` is False.
+
+    >>> await export_file(store, "proof.csv", "csv", Query(consent_id=cid), key=audit_key)  # doctest: +SKIP
+    """
+    paths = export_paths(path)
     tally = Tally()
     digest = hashlib.sha256()
     size = 0
-    with open(target, "wb") as out:
+    with open(paths.export, "wb") as out:
         async for chunk in export_chunks(store, query, fmt, tally, bom=bom):
             out.write(chunk)
             digest.update(chunk)
             size += len(chunk)
     documents = await notices_document(store, tally.notices)
     notices_bytes = json.dumps({"notices": documents}, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    notices_path.write_bytes(notices_bytes.encode())
-    manifest = await _manifest(store, fmt, query, tally, digest.hexdigest(), size, target.name)
+    paths.notices.write_bytes(notices_bytes.encode())
+    manifest = await _manifest(store, fmt, query, tally, digest.hexdigest(), size, paths.export.name)
     manifest["notices"] = {
-        "file": notices_path.name,
+        "file": paths.notices.name,
         "sha256": hashlib.sha256(notices_bytes.encode()).hexdigest(),
         "hashes": sorted(documents),
         "missing": sorted(h for h, doc in documents.items() if doc is None),
     }
-    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    manifest["signature"] = (
+        None
+        if key is None
+        else {"file": paths.signature.name, "algorithm": SIGNATURE_ALGORITHM, "key_id": key_id(key)}
+    )
+    manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+    paths.manifest.write_bytes(manifest_bytes)
+    if key is None:
+        # A signature left by an earlier export to this path would sign another manifest.
+        paths.signature.unlink(missing_ok=True)
+    else:
+        paths.signature.write_bytes(sign_manifest(manifest_bytes, key))
     return manifest
 
 
@@ -294,6 +331,7 @@ async def export_stream(store: Store, out: BinaryIO, fmt: Format, query: Query) 
     out.flush()
     manifest = await _manifest(store, fmt, query, tally, digest.hexdigest(), size, None)
     manifest["notices"] = {"hashes": sorted(tally.notices)}
+    manifest["signature"] = None  # a stream has no file beside it to sign: use export_file
     return manifest
 
 
@@ -302,13 +340,18 @@ async def export_stream(store: Store, out: BinaryIO, fmt: Format, query: Query) 
 
 @dataclass(frozen=True)
 class ExportCheck:
+    """What ``verify_export`` found: findings (each one fails the export), or that nothing in
+    it verifies with the keys given (the wrong key, or everything rewritten)."""
+
     rows: int
     problems: tuple[str, ...]
-    unverified: bool = False  # no row verifies: the key given is not the log's
+    unverified: str | None = None  # nothing verifies: why (exit 3 when it is the only finding)
+    signed_by: str | None = None  # the key id whose signature holds
+    unsigned: bool = False  # no signature, accepted as asked: the manifest itself proves nothing
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.unverified is None
 
 
 def _from_csv_cell(name: str, text: str) -> object:
@@ -368,65 +411,133 @@ def _hashed(record: Mapping[str, object]) -> dict[str, object]:
 _MAX_LISTED = 20  # rows named one by one; the rest are counted
 
 
-def verify_export(path: str | Path, key: Keys) -> ExportCheck:
-    """Check an export with nothing but its files: the file and notices hashes against the
-    manifest, and every row's own hash (with the audit key, proof the row was written by the
-    application and not altered since). Streams the file: memory stays constant. A file that
-    is not (or stops being) an export of its format is a problem, never an exception."""
-    target = Path(path)
-    manifest_path, notices_path = _companions(target)
-    problems: list[str] = []
+def verify_export(path: str | Path, key: Keys, *, allow_unsigned: bool = False) -> ExportCheck:
+    """Check an export with nothing but its files and the audit key: the manifest's signature
+    (made with one of ``key``: current first, then retired ones), the file and notices hashes it
+    lists, and every row's own hash (proof the row was written by the application and not
+    altered since). Streams the file: memory stays constant. A file that is not (or stops being)
+    an export of its format is a problem, never an exception. ``allow_unsigned`` accepts a
+    manifest without a signature (an export made without a key, or before exports were signed)
+    and says so; a signature that is there must hold either way.
+
+    >>> verify_export("proof.csv", [current_key, retired_key]).ok  # doctest: +SKIP
+    True
+    """
+    paths = export_paths(path)
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        return ExportCheck(0, (f"manifest {manifest_path} unreadable: {exc}",))
+        manifest_bytes = paths.manifest.read_bytes()
+    except OSError as exc:
+        return ExportCheck(0, (f"manifest {paths.manifest} unreadable: {exc}",))
+    signature = _signature(paths, manifest_bytes, key_list(key))
+    problems: list[str] = []
+    if signature.status not in ("valid", "missing", "unknown_key"):
+        problems.append(f"{paths.signature.name}: {signature.message}")
+    try:
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
+    except ValueError as exc:  # (UnicodeDecodeError is a ValueError)
+        return ExportCheck(0, (*problems, f"manifest {paths.manifest} unreadable: {exc}"))
     if not isinstance(manifest, dict):
-        return ExportCheck(0, (f"manifest {manifest_path} is not a JSON object",))
-    if _file_sha256(target) != manifest.get("sha256"):
-        problems.append(f"{target.name}: SHA-256 differs from the manifest (file changed)")
-    notices = manifest.get("notices")
-    if isinstance(notices, dict) and "sha256" in notices:
-        if not notices_path.exists():
-            problems.append(f"{notices_path.name} is missing")
-        elif _file_sha256(notices_path) != notices.get("sha256"):
-            problems.append(f"{notices_path.name}: SHA-256 differs from the manifest")
+        return ExportCheck(0, (*problems, f"manifest {paths.manifest} is not a JSON object"))
+    unsigned = signature.status == "missing" and allow_unsigned and not _claims_signature(manifest)
+    if signature.status == "missing" and not unsigned:
+        problems.append(_missing_signature(paths, manifest))
+    problems.extend(_file_problems(paths, manifest))
     fmt = manifest.get("format")
     if fmt not in FORMATS:
         return ExportCheck(0, (*problems, f"unknown format {fmt!r} in the manifest"))
-    macs = make_macs(key)
-    rows = matched = 0
-    mismatched: list[str] = []
+    rows = _check_rows(paths.export, fmt, key)
+    if rows.unreadable is not None:
+        problems.append(rows.unreadable)
+    elif rows.count != manifest.get("rows"):
+        problems.append(f"{rows.count} rows, the manifest says {manifest.get('rows')}")
+    signed_by = signature.key_id if signature.valid else None
+    unknown_key = signature.status == "unknown_key"
+    # An edit leaves the other rows sound: none verifying means the key is not theirs (so also
+    # when a signature by an unknown key comes with rows that do not verify either).
+    if rows.matched == 0 and (rows.count >= 2 or unknown_key):
+        what = "no row matches its hash" if rows.count else "the export has no rows to check"
+        why = f"{signature.message}, and {what}" if unknown_key else f"{what} with the key given"
+        return ExportCheck(rows.count, tuple(problems), f"{why}: {UNVERIFIED}", signed_by, unsigned)
+    if unknown_key:
+        problems.append(f"{paths.signature.name}: {signature.message}: re-signed, or a key not given")
+    problems.extend(rows.mismatched)
+    if rows.count - rows.matched > len(rows.mismatched):
+        more = rows.count - rows.matched - len(rows.mismatched)
+        problems.append(f"… and {more} more rows that do not match their hash")
+    return ExportCheck(rows.count, tuple(problems), None, signed_by, unsigned)
+
+
+def _signature(paths: ExportPaths, manifest: bytes, keys: list[bytes]) -> SignatureCheck:
+    try:
+        signature: bytes | None = paths.signature.read_bytes()
+    except FileNotFoundError:
+        signature = None
+    except OSError as exc:
+        return SignatureCheck("malformed", f"unreadable: {exc}")
+    return check_signature(manifest, signature, keys)
+
+
+def _claims_signature(manifest: Mapping[str, object]) -> bool:
+    return isinstance(manifest.get("signature"), dict)
+
+
+def _missing_signature(paths: ExportPaths, manifest: Mapping[str, object]) -> str:
+    claim = manifest.get("signature")
+    if isinstance(claim, dict):
+        return (
+            f"{paths.signature.name} is missing: the manifest says it was signed with key id "
+            f"{claim.get('key_id')}"
+        )
+    return (
+        f"{paths.signature.name} is missing: the manifest is not signed, so it proves nothing "
+        "against an edit (exported without an audit key, or before exports were signed; "
+        "--allow-unsigned checks the rest of such an export)"
+    )
+
+
+def _file_problems(paths: ExportPaths, manifest: Mapping[str, object]) -> list[str]:
+    problems = []
+    if _file_sha256(paths.export) != manifest.get("sha256"):
+        problems.append(f"{paths.export.name}: SHA-256 differs from the manifest (file changed)")
+    notices = manifest.get("notices")
+    if isinstance(notices, dict) and "sha256" in notices:
+        if not paths.notices.exists():
+            problems.append(f"{paths.notices.name} is missing")
+        elif _file_sha256(paths.notices) != notices.get("sha256"):
+            problems.append(f"{paths.notices.name}: SHA-256 differs from the manifest")
+    return problems
+
+
+@dataclass
+class _Rows:
+    count: int = 0
+    matched: int = 0
+    mismatched: list[str] = field(default_factory=list)  # the first _MAX_LISTED
     unreadable: str | None = None
+
+
+def _check_rows(target: Path, fmt: Format, key: Keys) -> _Rows:
+    macs = make_macs(key)
+    rows = _Rows()
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 1 << 30))  # a long cell the exporter wrote is no error
     try:
         # utf-8-sig: a CSV export starts with a byte order mark (for Excel).
         with open(target, encoding="utf-8-sig", newline="") as handle:
             for record in _export_rows(handle, fmt):
-                rows += 1
+                rows.count += 1
                 if any(record_hash(_hashed(record), mac) == record.get("hash") for mac in macs):
-                    matched += 1
-                elif len(mismatched) < _MAX_LISTED:
-                    mismatched.append(
+                    rows.matched += 1
+                elif len(rows.mismatched) < _MAX_LISTED:
+                    rows.mismatched.append(
                         f"row with event_id {record.get('event_id')} (chain {record.get('chain_id')}, "
                         f"seq {record.get('seq')}) does not match its hash"
                     )
     except (ValueError, csv.Error) as exc:  # ValueError: bad UTF-8, bad JSON, a non-object row
-        unreadable = f"{target.name}: not a {fmt} export after row {rows}: {exc}"
+        rows.unreadable = f"{target.name}: not a {fmt} export after row {rows.count}: {exc}"
     finally:
         csv.field_size_limit(limit)
-    if unreadable is not None:
-        problems.append(unreadable)
-    elif rows != manifest.get("rows"):
-        problems.append(f"{rows} rows, the manifest says {manifest.get('rows')}")
-    if rows >= 2 and matched == 0:
-        # An edit leaves the other rows sound: none verifying means the key is not theirs.
-        problems.append(f"no row matches its hash with the key given: {UNVERIFIED}")
-        return ExportCheck(rows, tuple(problems), unverified=True)
-    problems.extend(mismatched)
-    if rows - matched > len(mismatched):
-        problems.append(f"… and {rows - matched - len(mismatched)} more rows that do not match their hash")
-    return ExportCheck(rows, tuple(problems))
+    return rows
 
 
 # --- statistics without personal data --------------------------------------------------------
