@@ -169,7 +169,8 @@ def test_the_admin_needs_a_password_and_shows_the_visitors_choice(demo: RunningD
         with dashboard.expect_download() as download:
             dashboard.locator("nav.exports a", has_text=label).click()
         exported[label] = Path(download.value.path()).read_text(encoding="utf-8")
-    csv_lines = exported["CSV"].splitlines()
+    assert exported["CSV"].startswith("\ufeff")  # the CLI's CSV: a BOM so that Excel reads UTF-8
+    csv_lines = exported["CSV"].removeprefix("\ufeff").splitlines()
     assert csv_lines[0].startswith("event_id,consent_id,ts,action")
     assert len(csv_lines) == 2 and consent_id in csv_lines[1] and "accept_all" in csv_lines[1]
     record = json.loads(exported["JSONL"].splitlines()[0])
