@@ -3,14 +3,16 @@ hindustantimes.com and jpost.com in the corpus have blocked embeds inside it).
 
 While a form is open, the HTML parser ignores a ``<form>`` start tag: the controls of a
 placeholder's form would belong to the page's form, and "Load content" would post the page
-back instead of granting. The rewriter gives the placeholder's controls a ``form`` attribute
-and puts its form after the page's ``</form>``; a form the page never closes is closed before
-the banner. html5lib's tree builder (which follows the standard's form element pointer) says
-where every control ends up.
+back instead of granting. A placeholder's controls name their form with a ``form`` attribute
+(everywhere: see tests/html/test_placeholders.py), and inside a page form that form goes after
+the page's ``</form>``; a form the page never closes is closed before the banner. html5lib's
+tree builder (which follows the standard's form element pointer) says where every control ends
+up.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import html5lib
@@ -21,12 +23,14 @@ from consentgate.html.rewriter import HtmlRewriter, detach_form
 from .kit import BODY, HEAD, RULES, deny_all, run
 
 PLACEHOLDER = (
-    b'<div class="ph"><p>YouTube</p><form method="post" action="/_consentgate/consent" '
+    b'<span class="ph"><span>YouTube</span><form method="post" action="/_consentgate/consent" '
     b'data-consentgate-form="embed"><input type="hidden" name="csrf" value="t">'
     b'<input type="hidden" name="service" value="youtube" data-consentgate-grant>'
-    b'<div class="cg-actions"><button type="submit" class="cg-btn">Load content</button></div>'
-    b"</form></div>"
+    b'<span class="cg-actions"><button type="submit" class="cg-btn">Load content</button></span>'
+    b"</form></span>"
 )
+INLINE, FORM = detach_form(PLACEHOLDER)
+FORM_ID = FORM.split(b'"')[1].decode()  # <form id="consentgate-embed-..." hidden ...>
 YOUTUBE = b'<iframe src="https://www.youtube.com/embed/1"></iframe>'
 PAGE_FORM = b'<form id="aspnetForm" method="post" action="/postback"><input type="hidden" name="__VIEWSTATE" value="v">'
 
@@ -64,23 +68,23 @@ def owners(document: bytes) -> dict[str, str]:
     return found
 
 
-def test_a_placeholder_outside_any_form_keeps_its_own_form() -> None:
+def test_a_placeholder_outside_any_form_has_its_form_before_the_banner() -> None:
     out = rewritten(b"<main>" + YOUTUBE + b"</main>")
-    assert PLACEHOLDER in out
-    assert owners(out)["Load content"] == "/_consentgate/consent"
+    assert b"</iframe>" + INLINE + b"</main>" + FORM + BODY + b"</body>" in out
+    assert owners(out)["Load content"] == FORM_ID
 
 
 def test_a_placeholder_in_the_pages_form_posts_its_own_form_not_the_pages() -> None:
     out = rewritten(PAGE_FORM + b"<h1>News</h1>" + YOUTUBE + b"<p>more</p></form>")
     assert b"<form method" not in out.split(b"</form>")[0]  # no form start tag inside the page's form
     found = owners(out)
-    assert found["Load content"] == "consentgate-embed-1"
-    assert found["csrf"] == found["service"] == "consentgate-embed-1"
+    assert found["Load content"] == FORM_ID
+    assert found["csrf"] == found["service"] == FORM_ID
     assert found["__VIEWSTATE"] == "aspnetForm"
     # The hidden form comes right after the page's </form>, and the page is otherwise intact.
-    assert b'<p>more</p></form><form id="consentgate-embed-1" hidden method="post"' in out
+    assert b"<p>more</p></form>" + FORM + BODY in out
     tree = html5lib.parse(out, namespaceHTMLElements=False)
-    ours = next(f for f in tree.iter("form") if f.get("id") == "consentgate-embed-1")
+    ours = next(f for f in tree.iter("form") if f.get("id") == FORM_ID)
     assert ours.get("data-consentgate-form") == "embed" and ours.get("hidden") is not None
 
 
@@ -92,28 +96,28 @@ def test_two_placeholders_in_one_form_each_grant_their_own_service() -> None:
     )
     out = rewriter.feed(page(PAGE_FORM + YOUTUBE + YOUTUBE + b"</form>")) + rewriter.close()
     found = owners(out)
-    assert found["Load content"] == "consentgate-embed-1"
-    assert found["Load video"] == "consentgate-embed-2"
+    assert found["Load content"] == FORM_ID
+    assert found["Load video"].startswith("consentgate-embed-") and found["Load video"] != FORM_ID
     tree = html5lib.parse(out, namespaceHTMLElements=False)
     services = {
         f.get("id"): [i.get("value") for i in f.iter("input") if i.get("name") == "service"]
         for f in tree.iter("form")
         if f.get("id", "").startswith("consentgate-embed")
     }
-    assert services == {"consentgate-embed-1": ["youtube"], "consentgate-embed-2": ["other"]}
+    assert services == {FORM_ID: ["youtube"], found["Load video"]: ["other"]}
 
 
 def test_a_form_the_page_never_closes_is_closed_before_the_banner() -> None:
     banner = b'<div id="cg-banner"><form method="post" action="/_consentgate/consent"><button name="action" value="reject_all">Reject all</button></form></div>'
     out = run(page(PAGE_FORM + b"<h1>News</h1>" + YOUTUBE), head=HEAD, body=banner, placeholder=PLACEHOLDER)
-    assert b'</form><form id="consentgate-embed-1" hidden' in out
+    assert b"</form>" + FORM in out
     # At the end: a </body> inside the form does not say the form is over (more of its fields
     # may follow a stray one); what follows </html> still goes into the body.
     assert out.index(b"</body>") < out.index(b"</form><form id=") < out.index(banner)
     assert out.endswith(banner)
     found = owners(out)
     assert found["action"] == "/_consentgate/consent"  # the banner's own form, not aspnetForm
-    assert found["Load content"] == "consentgate-embed-1"
+    assert found["Load content"] == FORM_ID
     assert found["__VIEWSTATE"] == "aspnetForm"
 
 
@@ -135,15 +139,17 @@ def test_a_closed_form_adds_nothing_before_the_banner() -> None:
 )
 def test_only_a_real_form_start_tag_counts(shape: bytes) -> None:
     out = rewritten(shape + YOUTUBE)
-    assert PLACEHOLDER in out
-    assert b"</form>" + BODY not in out
+    assert INLINE in out
+    assert out.count(b"</form>") == shape.count(b"</form>") + 1  # none closed but ours
+    assert out.count(FORM) == 1
 
 
 @pytest.mark.parametrize("size", [1, 3, 7, 64])
 def test_chunking_changes_nothing(size: int) -> None:
     body = PAGE_FORM + YOUTUBE + b"<p>x</p></form>" + PAGE_FORM + YOUTUBE
     whole = rewritten(body)
-    assert whole.count(b'<form id="consentgate-embed-') == 2
+    # The second page form's placeholder grants the same: it names the form placed after the first.
+    assert whole.count(FORM) == 1 and whole.count(INLINE) == 2
     assert rewritten(body, chunks=[size]) == whole
 
 
@@ -154,7 +160,7 @@ def test_everything_granted_leaves_a_closed_form_byte_identical() -> None:
 
 
 def test_detach_form_leaves_markup_without_a_form_alone() -> None:
-    assert detach_form(b"<div>[PH]</div>", b"x") == (b"<div>[PH]</div>", b"")
+    assert detach_form(b"<span>[PH]</span>", b"x") == (b"<span>[PH]</span>", b"")
     inline, form = detach_form(PLACEHOLDER, b"consentgate-embed-9")
     assert re.findall(rb"<(?:form|input)\b", inline) == []
     assert inline.count(b'form="consentgate-embed-9"') == 1
@@ -163,13 +169,20 @@ def test_detach_form_leaves_markup_without_a_form_alone() -> None:
 
 
 def test_placeholders_waiting_for_the_pages_form_to_close_are_bounded() -> None:
-    # A form never closed, with a thousand embeds in it: at most 64 detached forms are held
-    # (memory stays bounded); past them the frames are neutralised without a placeholder.
-    body = PAGE_FORM + YOUTUBE * 1000
-    out = rewritten(body, chunks=[4096])
+    # A form never closed, with a thousand embeds in it, each granting something else: at most
+    # 64 detached forms are held (memory stays bounded); past them the frames are neutralised
+    # without a placeholder.
+    grants = (PLACEHOLDER.replace(b'"youtube"', b'"s%d"' % n) for n in itertools.count())
+    rewriter = HtmlRewriter(
+        RULES, deny_all, head_snippet=HEAD, body_snippet=BODY, placeholder=lambda f: next(grants)
+    )
+    document = page(PAGE_FORM + YOUTUBE * 1000)
+    out = b"".join(rewriter.feed(document[i : i + 4096]) for i in range(0, len(document), 4096))
+    out += rewriter.close()
     assert out.count(b'<form id="consentgate-embed-') == 64
+    assert out.count(b'<button form="consentgate-embed-') == 64
     assert out.count(b"data-consentgate-blocked") == 1000
-    assert b'</form><form id="consentgate-embed-1" hidden' in out  # closed before the banner
+    assert out.index(b'</form><form id="consentgate-embed-') < out.index(BODY)  # closed before the banner
     assert owners(out)["Load content"].startswith("consentgate-embed-")
 
 

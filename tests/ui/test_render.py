@@ -304,10 +304,31 @@ def test_headings_go_down_one_level_at_a_time_on_the_page_and_in_the_dialog(ui: 
     # axe "heading-order": the no-JS page had h1 then h3 (services, "Who is responsible").
     ctx = context(policy, met_services=tuple(policy.services))
     page, body = heading_levels(ui.preferences_page(ctx)), heading_levels(ui.body(ctx))
-    assert page[0] == 1 and 2 in page and 3 not in page
-    assert body[0] == 2 and 3 in body and 1 not in body  # inside the site's page: banner, centre
+    assert page[0] == 1 and 2 in page and 3 in page and 4 not in page  # title, categories, services
+    assert body[0] == 2 and 4 in body and 1 not in body  # inside the site's page: banner, centre
     for levels in (page, body):
         assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(levels))
+
+
+@pytest.mark.parametrize("render", ["body", "preferences_page"])
+def test_each_category_section_has_a_heading_that_holds_its_switchs_label(
+    ui: UI, policy: Policy, render: str
+) -> None:
+    # v.Nu: "Section lacks heading" when the section was named by its label alone.
+    ctx = context(policy, met_services=tuple(policy.services))
+    root = parse(getattr(ui, render)(ctx))
+    sections = find_all(root, "section", **{"class": "cg-cat"})
+    assert len(sections) == len(policy.categories)
+    for section in sections:
+        (box,) = find_all(section, "input", name="category")
+        (label,) = [e for e in find_all(section, "label") if e.get("for") == box.get("id")]
+        assert section.get("aria-labelledby") == label.get("id")
+        heading = next(e for e in section.iter() if isinstance(e.tag, str) and re.fullmatch(r"h[1-6]", e.tag))
+        assert list(heading) == [label]  # the first heading of the section: its name, nothing else
+        services = [e for e in find_all(section, "div", **{"class": "cg-svc"})]
+        for service in services:  # each service a level below its category
+            (name,) = [e for e in service if isinstance(e.tag, str) and re.fullmatch(r"h[1-6]", e.tag)]
+            assert int(name.tag[1]) == int(heading.tag[1]) + 1
 
 
 # -- placeholders ------------------------------------------------------------------------------
@@ -337,6 +358,18 @@ def test_placeholder_names_the_service_and_grants_only_it(ui: UI, policy: Policy
     (hidden_part,) = find_all(button, "span", **{"class": "cg-vh"})
     assert text_of(hidden_part) == " (YouTube)"
     assert (box.get("role"), box.get("aria-label")) == ("group", "YouTube")
+
+
+def test_placeholder_is_phrasing_content_but_for_its_form(ui: UI, policy: Policy) -> None:
+    # It stands where its frame stood, a paragraph included (a <div> or <p> there would end the
+    # paragraph); the rewriter moves its form, which holds hidden fields only once the button
+    # names it (consentgate.html.placeholders), to where a form start tag ends no paragraph.
+    finding = FakeFinding("marketing", "youtube", "YouTube", "www.youtube.com")
+    (box,) = find_all(parse(ui.placeholder(finding, context(policy))), data_consentgate_placeholder=None)
+    assert box.tag == "span"
+    assert {e.tag for e in box.iter()} <= {"span", "button", "a", "form", "input"}
+    (form,) = find_all(box, "form")
+    assert {e.get("type") for e in find_all(form, "input")} == {"hidden"}
 
 
 def test_placeholder_no_longer_depends_on_the_visitors_choice(ui: UI, policy: Policy) -> None:
@@ -657,9 +690,9 @@ def test_the_served_stylesheet_drops_only_white_space_that_separates_nothing() -
     without_comments = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
     assert re.sub(r"\s+", "", served) == re.sub(r"\s+|;(?=\s*})", "", without_comments)
     # The spaces that mean something stay: descendant combinators, lists of values.
-    assert ".cg p{margin:0 0 .5em}" in served
+    assert ".cg p,.cg-p{margin:0 0 .5em}" in served
     assert re.search(r"@media \(max-width:[^)]+\),\(max-height:[^)]+\)\{", served)
-    assert "calc(100% - 2em)" in served
+    assert "calc(100vw - 2em)" in served and "min(44em,100% - 2em)" in served
 
 
 def test_every_layer_states_its_own_direction(policy: Policy) -> None:

@@ -48,6 +48,7 @@ from consentgate.html.handlers import (
     may_hold_handler,
     refresh_url,
 )
+from consentgate.html.placeholders import DetachedForms, detach_form
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
 from consentgate.html.srcdoc import escape_document, unescape_document, url_document
 from consentgate.html.tokenizer import (
@@ -239,7 +240,6 @@ _LINK_RELS: Final = frozenset(
 )
 _PLACEHOLDER_AFTER_START: Final = frozenset({"embed"})
 _PLACEHOLDER_AFTER_END: Final = frozenset({"iframe", "object"})
-_MAX_DETACHED: Final = 64  # placeholder forms waiting for the page's </form> (see _placed)
 _PRESCAN: Final = 1024
 _SKIPPED = (
     rb"(?:[\t\n\f\r ]++|<!--(?!-?>)[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>"
@@ -347,7 +347,8 @@ class HtmlRewriter:
     """Rewrite one HTML response body as it streams.
 
     ``allows(service_id, category)`` says whether the visitor consented; ``placeholder`` gives
-    the ASCII bytes shown in place of a blocked iframe, embed or object; ``on_finding`` hears
+    the ASCII bytes shown in place of a blocked iframe, embed or object (its form goes apart:
+    see consentgate.html.placeholders); ``on_finding`` hears
     about every tracker-relevant element (``line_numbers=False``: its ``line`` is 0, and the
     newlines of the page are not counted). ``page_host`` (the request's host) makes absolute
     URLs to the site itself first party; ``charset`` (from Content-Type) switches the rewriter
@@ -449,13 +450,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._noscript_tree: ForeignContent | None = None
         self._placeholders: list[tuple[str, bytes | None]] = []
         # The HTML parser's form element pointer: set by a <form> start tag, cleared only by
-        # </form>. While it is set, a <form> start tag is ignored, so the controls of a
-        # placeholder's form would belong to the page's form (ASP.NET wraps every page in
-        # one): its form goes after the page's </form> instead (see detach_form).
+        # </form>. While it is set, a <form> start tag is ignored: the placeholders' forms go
+        # after the page's </form> (see _placed), and the banner's after one.
         self._form_open = False
         self._body_after_form = False  # </body> met inside the page's form: the banner follows its </form>
-        self._detached: list[bytes] = []
-        self._form_ids = 0
+        self._forms = DetachedForms()  # <noscript> content shares its page's (see _inner)
         self._closed = False
         self._depth = 0  # srcdoc documents inside srcdoc documents
         self._closes = True  # close what EOF leaves open (a page's snippets must not land in it)
@@ -511,8 +510,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             if not self._body_done:
                 tail.append(self._body_snippet_now())
                 self._body_done = True
-            if self._detached:  # placeholders after </body> in a form still open
-                tail.append(b"</form>" + self._forms_now())
+            if self._forms and not self._fragment:  # placeholders after </body>, or no body snippet
+                tail.append((b"</form>" if self._form_open else b"") + self._forms_now())
         self._out.extend(tail)
         self._emit_to(end)
         out = b"".join(self._out)
@@ -840,8 +839,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     if placeholder and not event.truncated:  # never inside an unread end tag
                         self._replace(event.end, event.end, self._placed(placeholder))
                     break
-        elif name in ("body", "html") and not self._body_done and not self._fragment:
-            if self._form_open:
+        elif name in ("body", "html") and not self._fragment:
+            if self._body_done:
+                if self._forms and not self._form_open:  # no body snippet here (a frame), or past it
+                    self._replace(event.start, event.start, self._forms_now())
+            elif self._form_open:
                 # A </body> inside the page's form (a template's stray one, mid-page): closing
                 # the form here would cut off the fields after it; the banner follows the
                 # page's own </form> (or, if none comes, the end, as for a form left open).
@@ -852,34 +854,24 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif name == "form" and not event.foreign and not self._fragment:
             self._form_open = False
             if not event.truncated:
-                after = self._forms_now() if self._detached else b""
+                after = self._forms_now()
                 if self._body_after_form and not self._body_done:
                     after += self._body_snippet
                     self._body_done = True
                 if after:
                     self._replace(event.end, event.end, after)
 
-    # -- what goes in the page's form, or after it ----------------------------------------------
+    # -- placeholders' forms: where no paragraph ends and no page form is open -----------------
     def _placed(self, placeholder: bytes) -> bytes:
-        """The placeholder as it goes in here: inside an open form, without its own (none at
-        all past _MAX_DETACHED forms waiting for the page's </form>: memory stays bounded, and
-        the frame is granted from the banner as any other)."""
-        if not self._form_open:
-            return placeholder
-        if len(self._detached) >= _MAX_DETACHED:
-            return b""
-        self._form_ids += 1
-        inline, form = detach_form(placeholder, b"consentgate-embed-%d" % self._form_ids)
-        if form:
-            self._detached.append(form)
-        return inline
+        """The placeholder as it goes where the frame is, without its form: that waits (see
+        consentgate.html.placeholders) for a place where the parser's form element pointer is
+        clear and a form start tag ends no paragraph: the page's </form>, </body> (with the
+        body snippet), or the end."""
+        return self._forms.detach(placeholder)
 
     def _forms_now(self) -> bytes:
-        """The detached forms, where the parser's form element pointer is clear: after the
-        page's </form> (or after one the rewriter inserts before the body snippet)."""
-        forms = b"".join(self._detached)
-        self._detached.clear()
-        return forms
+        """The forms waiting, placed here (after the page's </form>, before </body>)."""
+        return self._forms.take()
 
     def _body_snippet_now(self) -> bytes:
         """The body snippet, after a </form> when the page left its form open: the banner's
@@ -1318,6 +1310,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         )
         inner._depth = self._depth + 1
         inner._closes = closes
+        if fragment:  # <noscript> content: in this document, where its placeholders' forms go
+            inner._forms = self._forms
         return inner
 
     def _replace_if_changed(self, event: Event, tag: bytes, rewritten: bytes) -> None:
@@ -1680,35 +1674,6 @@ def _is_document(data: bytes) -> bool | None:
     if rest.startswith((b"<!", b"<?")) or (len(rest) < 6 and b"<html ".startswith(rest.lower())):
         return None  # a comment, doctype or `<?` not finished yet, or all white space so far
     return _HTML_TAG.match(rest) is not None
-
-
-_OWN_FORM = re.compile(rb"<form\b([^>]*)>(.*?)</form>", re.DOTALL)
-_HIDDEN_INPUT = re.compile(rb'<input type="hidden"[^>]*>')
-_CONTROL = re.compile(rb"<(button|input|select|textarea)\b")
-
-
-def detach_form(markup: bytes, form_id: bytes) -> tuple[bytes, bytes]:
-    """Split snippet ``markup`` (a placeholder: consentgate.ui's, ASCII) that holds a ``<form>``
-    into what stays in place, whose controls name the form with a ``form`` attribute, and the
-    form itself, hidden, with the hidden inputs, to go where no other form is open.
-
-    Controls find the form that their ``form`` attribute names anywhere in the document, and
-    none if no form has that id: they never join the page's form. Markup without a form of
-    this shape comes back whole, with no form.
-
-    >>> detach_form(b'<div><form method="post"><input type="hidden" name="a" value="1">'
-    ...             b'<button type="submit">Load</button></form></div>', b"f1")
-    (b'<div><button form="f1" type="submit">Load</button></div>', \
-b'<form id="f1" hidden method="post"><input type="hidden" name="a" value="1"></form>')
-    """
-    m = _OWN_FORM.search(markup)
-    if m is None:
-        return markup, b""
-    attrs, content = m.groups()
-    hidden = b"".join(_HIDDEN_INPUT.findall(content))
-    shown = _CONTROL.sub(rb'<\1 form="' + form_id + rb'"', _HIDDEN_INPUT.sub(b"", content))
-    form = b'<form id="' + form_id + b'" hidden' + attrs + b">" + hidden + b"</form>"
-    return markup[: m.start()] + shown + markup[m.end() :], form
 
 
 # Services whose frames are ad slots or measurement, nothing a visitor would ask to load.

@@ -646,7 +646,9 @@ class UI:
         return self._templates["page.html"].render(values).encode("utf-8")
 
     def placeholder(self, finding: FindingLike, ctx: RenderContext) -> bytes:
-        """Stands in for a blocked iframe/embed/object: who, why, and "Load content" (ASCII)."""
+        """Stands in for a blocked iframe/embed/object: who, why, and "Load content" (ASCII).
+        Phrasing content but for its form, which the rewriter moves out of it (see
+        consentgate.html.placeholders): valid wherever the frame was, a paragraph included."""
         return self._placeholder(finding, ctx, None)
 
     def placeholders(self, ctx: RenderContext) -> Callable[[FindingLike], bytes]:

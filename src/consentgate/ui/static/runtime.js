@@ -30,7 +30,7 @@
   function all(selector, root) {
     return [].slice.call((root || d).querySelectorAll(selector));
   }
-  function get(el, name) {
+  function attr(el, name) {
     return el.getAttribute(name);
   }
   function own(o, k) {
@@ -67,9 +67,9 @@
     })[0];
   }
   function markup(el) {
-    var service = get(el, "data-service"), v = get(el, "data-category"), category = v && name(v);
-    var onetrust = /optanon-category((?:-[A-Za-z0-9]+)+)/.exec(get(el, "class") || "");
-    v = get(el, "data-cookieconsent");
+    var service = attr(el, "data-service"), v = attr(el, "data-category"), category = v && name(v);
+    var onetrust = /optanon-category((?:-[A-Za-z0-9]+)+)/.exec(attr(el, "class") || "");
+    v = attr(el, "data-cookieconsent");
     if (!category && v !== null) category = worst(v.split(",").map(name));
     if (!category && onetrust) {
       category = worst(onetrust[1].split("-").map(function (g) {
@@ -77,10 +77,10 @@
       }));
     }
     // Klaro names a service; its category is the one the preference centre lists it under.
-    return [service || (category ? null : get(el, "data-name")), category];
+    return [service || (category ? null : attr(el, "data-name")), category];
   }
   function categoryOf(service) {
-    var entry = all(".cg-svc").filter(function (el) { return get(el, P + "service") === service; })[0];
+    var entry = all(".cg-svc").filter(function (el) { return attr(el, P + "service") === service; })[0];
     var section = entry && entry.closest(".cg-cat"), box = section && section.querySelector('input[name="category"]');
     return box ? box.value : null;
   }
@@ -88,8 +88,8 @@
   // Same rule as Consent.allows_service on the server: an explicit service choice wins,
   // otherwise the category must be granted.
   function allowed(el) {
-    var site = markup(el), s = state.services || {}, service = get(el, P + "service") || site[0];
-    var category = get(el, P + "category") || site[1] || (service && categoryOf(service));
+    var site = markup(el), s = state.services || {}, service = attr(el, P + "service") || site[0];
+    var category = attr(el, P + "category") || site[1] || (service && categoryOf(service));
     // A host no service claims counts as the category the server names (UI.unknown_category);
     // consent markup naming a category the policy lacks is never granted.
     if (category === "unknown" && !el.matches(MARKUP)) category = state.unknown;
@@ -111,15 +111,15 @@
   }
   function revive(old) {
     var s = d.createElement("script"), src, nonce, wrote = old.cgWritten;
-    var type = wrote ? wrote[0] : get(old, P + "type") || get(old, "data-type");
+    var type = wrote ? wrote[0] : attr(old, P + "type") || attr(old, "data-type");
     var loader = !!type && LOADER.test(type.split(";")[0].trim());
     [].forEach.call(old.attributes, function (a) {
       if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf(P)) s.setAttribute(a.name, a.value);
     });
     if (type && !loader) s.setAttribute("type", type);
-    src = get(old, P + "src") || get(old, "data-src") || (loader && loaderSrc(old));
+    src = attr(old, P + "src") || attr(old, "data-src") || (loader && loaderSrc(old));
     if (src) s.setAttribute("src", src);
-    if (get(old, P + "integrity")) s.setAttribute("integrity", get(old, P + "integrity"));
+    if (attr(old, P + "integrity")) s.setAttribute("integrity", attr(old, P + "integrity"));
     // A written script keeps the nonce it was written with, if any: the page's CSP decides, as
     // it does for what a tag writes while the page is parsed.
     nonce = wrote ? wrote[1] : state.nonce;
@@ -150,7 +150,7 @@
     // Inert until their turn: each is revived from the queue.
     scripts = all("script", html);
     scripts.forEach(function (el) {
-      el.cgWritten = [get(el, "type"), get(el, "nonce")];
+      el.cgWritten = [attr(el, "type"), attr(el, "nonce")];
       el.type = "text/plain";
     });
     s.parentNode.insertBefore(html, s.nextSibling);
@@ -210,7 +210,7 @@
     hook();
     s = revive(old);
     s.cgRevived = true;
-    type = get(s, "type");
+    type = attr(s, "type");
     wait = s.hasAttribute("src") && !s.async && (!type || /^module$|script$/i.test(type));
     if (!s.async && (!type || /script$/i.test(type))) s.cgWrites = [];
     if (wait) s.onload = s.onerror = function () { onload(); written(s, queue); run(queue); };
@@ -262,8 +262,8 @@
       if (el.cgLoaded || !el.matches(MARKUP) || !allowed(el)) return;
       el.cgLoaded = true;
       ["src", "srcset"].forEach(function (name) {
-        var value = get(el, "data-" + name);
-        if (value !== null && value !== get(el, name)) el.setAttribute(name, value);
+        var value = attr(el, "data-" + name);
+        if (value !== null && value !== attr(el, name)) el.setAttribute(name, value);
       });
     });
     run(queue);
@@ -297,9 +297,9 @@
     all('input[name="service"][type="checkbox"]', root).forEach(function (i) {
       i.checked = s[i.value] === true;
     });
-    if (state.exists && id) id.textContent = state.consentId;
-    if (state.exists && date) {
-      date.textContent = new Date(state.issuedAt * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    if (state.exists) {
+      if (id) id.textContent = state.consentId;
+      if (date) date.textContent = new Date(state.issuedAt * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
     }
   }
   function preferences() {
@@ -349,7 +349,7 @@
     if (c) sync(c);
     hide();
     if (wasInBanner && reopen) reopen.focus();
-    if (live) live.textContent = get(live, P + "saved");
+    if (live) live.textContent = attr(live, P + "saved");
     if (next.consentMode) {
       w.dataLayer = w.dataLayer || [];
       (w.gtag || function () { w.dataLayer.push(arguments); })("consent", "update", next.consentMode);
@@ -369,7 +369,7 @@
 
   function submit(form, submitter) {
     // A button names the action (the centre's three, the banner's two); a placeholder saves.
-    var layer = get(form, P + "form"), action = (submitter && submitter.name === "action" && submitter.value) || "save";
+    var layer = attr(form, P + "form"), action = (submitter && submitter.name === "action" && submitter.value) || "save";
     var categories = [], services = {}, k, body;
     if (layer === "preferences" && state.exists) layer = "reopen";
     body = { action: action, ui: layer + "." + action, csrf: state.csrf || form.elements.csrf.value };
@@ -404,8 +404,9 @@
         return data.state;
       })
       .then(apply, function () {
-        // The choice was not stored: keep the banner and say so.
-        var error = form.querySelector("[" + P + "error]");
+        // The choice was not stored: keep the banner and say so (a placeholder's form is
+        // apart from it: its button is in the placeholder).
+        var error = (submitter || form).closest(".cg").querySelector("[" + P + "error]");
         if (error) error.hidden = false;
       });
   }
@@ -414,7 +415,7 @@
   // back up (ASP.NET and jQuery pages wrap the body in their own handlers) cannot stop a
   // choice from being made in place.
   d.addEventListener("submit", function (e) {
-    if (!get(e.target, P + "form") || !w.fetch) return;
+    if (!attr(e.target, P + "form") || !w.fetch) return;
     e.preventDefault();
     submit(e.target, e.submitter || (clicked && clicked.form === e.target && clicked));
   }, true);
