@@ -19,13 +19,15 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentgate.html import accel
+from consentgate.html import accel, fastscan
 from consentgate.html.fastscan import FastScanner
 from consentgate.html.rewriter import HtmlRewriter
 from consentgate.html.rules import Rules
@@ -251,7 +253,7 @@ def test_the_catalog_signatures_agree_on_the_corpus_scripts(shared_dir: Path) ->
 _REWRITE_PAGES = """
 import hashlib, json, sys
 from pathlib import Path
-from consentgate.html import accel
+from consentgate.html import accel, fastscan
 from consentgate.html.rewriter import HtmlRewriter
 from consentgate.html.rules import Rules
 from consentgate.policy.load import load_dict
@@ -389,3 +391,63 @@ def test_settle_in_c_refuses_positions_outside_the_buffer() -> None:
         fastscan.settle(b"<a>", 2, 1)
     with pytest.raises(ValueError):
         fastscan.settle(b"<a>", 0, 4)
+
+
+def _scan_py(scanner: FastScanner) -> Callable[[bytes, int, int, int, bool], tuple[int, object, int]]:
+    return partial(fastscan.scan_py, scanner.pattern.search, scanner.pattern.groupindex["comment"])
+
+
+def _scan_result(result: tuple[int, re.Match[bytes] | None, int]) -> tuple[int, object, int]:
+    code, m, lo = result
+    return code, (m.regs if code == fastscan.SCAN_MATCH and m is not None else None), lo
+
+
+COMMENTS = [b"<!--", b"-->", b"--!>", b"<!-->", b"<!--->", b"<!---->", b"--", b"-", b"!", b">", b"<!-- x -->"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES + COMMENTS) | st.binary(max_size=3), max_size=50).map(b"".join),
+    st.data(),
+)
+def test_the_c_scan_is_scan_py(data: bytes, draw: st.DataObject) -> None:
+    """Comments read past in C, candidates proved in place: the same answers as the Python
+    loop over the pattern, from any position, for a buffer the tokenizer may still extend
+    (``final`` false) or not."""
+    data = data.lower()
+    pos = draw.draw(st.integers(0, len(data)))
+    lo = draw.draw(st.integers(0, pos))
+    final = draw.draw(st.booleans())
+    for scanner in SCANNERS:
+        assert scanner.scan.__self__.__class__.__name__ == "TagSearch"  # type: ignore[attr-defined]
+        want = _scan_result(_scan_py(scanner)(data, pos, lo, len(data), final))
+        assert _scan_result(scanner.scan(data, pos, lo, len(data), final)) == want
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        b"<!-->",
+        b"<!--->",
+        b"<!---->",
+        b"<!-- a -->",
+        b"<!-- a --!>",
+        b"<!-- a --->",
+        b"<!-- -- - -->",
+        b"<!--x--!x-->",
+    ],
+)
+def test_every_way_a_comment_ends_is_read_alike(comment: bytes) -> None:
+    data = b"<p>" + comment + b"<script>x</script> tail"
+    for scanner in SCANNERS:
+        got = _scan_result(scanner.scan(data, 0, 0, len(data), True))
+        assert got == _scan_result(_scan_py(scanner)(data, 0, 0, len(data), True))
+        assert got[0] == fastscan.SCAN_MATCH and got[2] == 3 + len(comment)  # the comment read past
+
+
+def test_an_unfinished_comment_hands_over_from_the_last_place_known() -> None:
+    data = b"<p>text</p><!-- x --><!-- not closed <script>x</script>"
+    for scanner in SCANNERS:
+        # the first comment is read past; the exact scanner takes the second from its start
+        assert scanner.scan(data, 0, 0, len(data), False) == (fastscan.SCAN_HAND_OVER, None, 21)
+        assert _scan_py(scanner)(data, 0, 0, len(data), False) == (fastscan.SCAN_HAND_OVER, None, 21)

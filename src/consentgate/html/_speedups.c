@@ -264,25 +264,21 @@ quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
     return 0;
 }
 
+/* The next position at or after pos where the pattern may match, and the pattern's Match
+ * there (a new reference), or Py_None. With comments_native, a comment's `<!--` is returned at
+ * once with *comment set and no Match (Py_None): the caller reads the comment itself. NULL on
+ * error. */
 static PyObject *
-TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
+find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ssize_t *at, int *comment)
 {
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "search(data: bytes, pos: int)");
-        return NULL;
-    }
-    PyObject *data = args[0];
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
+    Py_ssize_t width = self->width;
+    int with_quiet = PyTuple_GET_SIZE(self->quiet) > 0;
+    *comment = 0;
     if (pos < 0) {
         pos = 0;
     }
-    Py_ssize_t width = self->width;
-    int with_quiet = PyTuple_GET_SIZE(self->quiet) > 0;
     while (pos < n) {
         const unsigned char *lt = memchr(d + pos, '<', (size_t)(n - pos));
         if (lt == NULL) {
@@ -300,6 +296,11 @@ TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
         else {
             ask = self->classes[0][d[s]] && (width < 2 || self->classes[1][d[s + 1]]) &&
                   (width < 3 || self->classes[2][d[s + 2]]);
+            if (ask && comments_native && s + 3 <= n && d[s] == '!' && d[s + 1] == '-' && d[s + 2] == '-') {
+                *at = p;
+                *comment = 1;
+                Py_RETURN_NONE;
+            }
             if (ask && with_quiet && self->quiet_first[d[s]]) {
                 int named = quiet_name_at(self, d, n, s);
                 if (named == 1) {
@@ -314,14 +315,15 @@ TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
         if (!ask) {
             continue;
         }
-        PyObject *at = PyLong_FromSsize_t(p);
-        if (at == NULL) {
+        PyObject *where = PyLong_FromSsize_t(p);
+        if (where == NULL) {
             return NULL;
         }
-        PyObject *call[2] = {data, at};
+        PyObject *call[2] = {data, where};
         PyObject *m = PyObject_Vectorcall(self->match, call, 2, NULL);
-        Py_DECREF(at);
+        Py_DECREF(where);
         if (m != Py_None) {
+            *at = p;
             return m; /* a Match, or NULL with the error set */
         }
         Py_DECREF(m);
@@ -329,9 +331,108 @@ TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "search(data: bytes, pos: int)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t at;
+    int comment;
+    return find(self, args[0], pos, 0, &at, &comment);
+}
+
+static Py_ssize_t settle_at(const unsigned char *d, Py_ssize_t lo, Py_ssize_t p);
+
+/* Where the comment starting at p ends (`<!-->`, `<!--->`, else the first `-->` or `--!>`),
+ * or -1 when it does not end in d[:n]. */
+static Py_ssize_t
+comment_end(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
+{
+    Py_ssize_t s = p + 4;
+    if (s < n && d[s] == '>') {
+        return s + 1;
+    }
+    if (s + 1 < n && d[s] == '-' && d[s + 1] == '>') {
+        return s + 2;
+    }
+    for (Py_ssize_t i = s; i + 2 < n; i++) {
+        if (d[i] == '-' && d[i + 1] == '-') {
+            if (d[i + 2] == '>') {
+                return i + 3;
+            }
+            if (d[i + 2] == '!' && i + 3 < n && d[i + 3] == '>') {
+                return i + 4;
+            }
+        }
+    }
+    return -1;
+}
+
+static PyObject *
+scan_result(int code, PyObject *m, Py_ssize_t lo)
+{
+    return Py_BuildValue("(iNn)", code, m, lo); /* steals m */
+}
+
+/* scan(data, pos, lo, n, final): consentgate.html.fastscan.scan_py in C (see there). */
+static PyObject *
+TagSearch_scan(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan(data: bytes, pos: int, lo: int, n: int, final: bool)");
+        return NULL;
+    }
+    PyObject *data = args[0];
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t lo = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[3]);
+    int final = PyObject_IsTrue(args[4]);
+    if (PyErr_Occurred() || final < 0) {
+        return NULL;
+    }
+    if (lo < 0 || lo > size) {
+        PyErr_SetString(PyExc_ValueError, "scan: 0 <= lo <= len(data)");
+        return NULL;
+    }
+    for (;;) {
+        Py_ssize_t p = -1;
+        int comment = 0;
+        PyObject *m = find(self, data, pos, 1, &p, &comment);
+        if (m == NULL) {
+            return NULL;
+        }
+        if (m == Py_None && !comment) {
+            return scan_result(1, m, lo);
+        }
+        if (p > lo && settle_at(d, lo, p) != p) {
+            return scan_result(2, m, lo); /* not surely in the data state */
+        }
+        if (!comment) {
+            return scan_result(0, m, lo);
+        }
+        Py_DECREF(m);
+        Py_ssize_t end = comment_end(d, size, p);
+        if (end < 0 || (p + 6 > n && !final)) {
+            Py_INCREF(Py_None);
+            return scan_result(2, Py_None, lo); /* unfinished, or too short to tell yet */
+        }
+        lo = pos = end;
+    }
+}
+
 static PyMethodDef TagSearch_methods[] = {
     {"search", (PyCFunction)(void (*)(void))TagSearch_search, METH_FASTCALL,
      "search(data, pos) -> the pattern's first Match at or after pos, or None."},
+    {"scan", (PyCFunction)(void (*)(void))TagSearch_scan, METH_FASTCALL,
+     "scan(data, pos, lo, n, final) -> (code, Match or None, lo): see fastscan.scan_py."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -538,6 +639,12 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "settle: 0 <= lo <= p <= len(buf)");
         return NULL;
     }
+    return PyLong_FromSsize_t(settle_at(d, lo, p));
+}
+
+static Py_ssize_t
+settle_at(const unsigned char *d, Py_ssize_t lo, Py_ssize_t p)
+{
     Py_ssize_t g = last_of(d, lo, p, '>');
     if (g >= 0) {
         const unsigned char quotes[2] = {'"', '\''};
@@ -547,22 +654,22 @@ settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 q--;
             }
             if (q >= lo && d[q] == '=') {
-                return PyLong_FromLong(-1);
+                return -1;
             }
         }
     }
     for (Py_ssize_t i = g >= 0 ? g + 1 : lo; i < p; i++) {
         if (d[i] == '<') {
             if (i + 1 == p) {
-                return PyLong_FromSsize_t(i);
+                return i;
             }
             unsigned char c = d[i + 1];
             if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '!' || c == '/' || c == '?') {
-                return PyLong_FromSsize_t(i);
+                return i;
             }
         }
     }
-    return PyLong_FromSsize_t(p);
+    return p;
 }
 
 static PyMethodDef module_methods[] = {

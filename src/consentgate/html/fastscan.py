@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Final, Literal
 
 from consentgate.html.accel import speedups
@@ -67,6 +67,8 @@ class FastScanner:
     leaves: tuple[Leaf | None, ...]
     # `pattern.search`, or the C search that gives the same Match objects (consentgate.html.accel)
     search: Callable[[bytes, int], re.Match[bytes] | None]
+    # scan_py for this scanner, or the same in C
+    scan: Callable[[bytes, int, int, int, bool], tuple[int, re.Match[bytes] | None, int]]
 
 
 # What the C search needs to rule out a quiet tag itself: the hosts that the quiet lookahead
@@ -229,18 +231,55 @@ def fast_scanner(
     by_index: list[Leaf | None] = [None] * (compiled.groups + 1)
     for group, leaf in leaves.items():
         by_index[compiled.groupindex[group]] = leaf
-    search: Callable[[bytes, int], re.Match[bytes] | None] = compiled.search
-    if speedups is not None:
-        known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
-        search = speedups.TagSearch(
-            compiled.match,
-            _masks(sets),
-            "a" in start_names or pings,
-            tuple(sorted(quiet)) if quiet and quiet_known is not None else (),
-            known,
-            long,
-        ).search
-    return FastScanner(compiled, tuple(by_index), search)
+    comment = compiled.groupindex["comment"]
+    if speedups is None:
+        search = compiled.search
+        return FastScanner(compiled, tuple(by_index), search, partial(scan_py, search, comment))
+    known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
+    c_search = speedups.TagSearch(
+        compiled.match,
+        _masks(sets),
+        "a" in start_names or pings,
+        tuple(sorted(quiet)) if quiet and quiet_known is not None else (),
+        known,
+        long,
+    )
+    return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan)
+
+
+SCAN_MATCH: Final = 0  # a candidate that is not a comment, in the data state
+SCAN_END: Final = 1  # no candidate left
+SCAN_HAND_OVER: Final = 2  # from `lo` on, the exact scanner must read
+
+
+def scan_py(
+    search: Callable[[bytes, int], re.Match[bytes] | None],
+    comment: int,
+    data: bytes,
+    pos: int,
+    lo: int,
+    n: int,
+    final: bool,
+) -> tuple[int, re.Match[bytes] | None, int]:
+    """The next candidate at or after ``pos`` that the tokenizer must look at, with comments
+    read past and every candidate's place proved (:func:`settle`); ``lo`` is in the data
+    state, every token before it read. Returns ``(SCAN_MATCH, match, lo)``, ``(SCAN_END,
+    None, lo)``, or ``(SCAN_HAND_OVER, _, lo)`` where the exact scanner takes over (a
+    candidate not surely in the data state, an unfinished comment, or one too near the end
+    of the bytes to tell). ``data`` is the lower-cased buffer: :func:`settle` reads the same
+    there (it tells letters from other bytes, never one letter from another)."""
+    while True:
+        m = search(data, pos)
+        if m is None:
+            return SCAN_END, None, lo
+        p = m.start()
+        if p > lo and settle(data, lo, p) != p:
+            return SCAN_HAND_OVER, None, lo
+        if m.lastindex != comment:
+            return SCAN_MATCH, m, lo
+        if m.start(comment + 1) < 0 or (p + 6 > n and not final):
+            return SCAN_HAND_OVER, None, lo  # unfinished, or too short to tell yet
+        lo = pos = m.end()
 
 
 _OPENER = re.compile(rb"<(?:[a-zA-Z!/?]|\Z)")

@@ -32,12 +32,21 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal, NamedTuple
 
-from consentgate.html.fastscan import STATE_CHANGERS, FastScanner, Leaf, QuietKnown, fast_scanner, settle
+from consentgate.html.fastscan import (
+    SCAN_HAND_OVER,
+    SCAN_MATCH,
+    STATE_CHANGERS,
+    FastScanner,
+    Leaf,
+    QuietKnown,
+    fast_scanner,
+    settle,
+)
 from consentgate.html.foreign import BREAKOUT, MATH_TEXT_INTEGRATION, SVG_INTEGRATION, ForeignContent
 from consentgate.html.grammar import ATTRS, RAWTEXT_ELEMENTS, RCDATA_ELEMENTS, ci
 
@@ -649,18 +658,20 @@ class Tokenizer:
         lowered = self._lowered
         if lowered is None:
             lowered = self._lowered = buf.lower()  # once per feed: see consentgate.html.fastscan
-        for m in _matches(scanner.search, lowered, i):
+        scan = scanner.scan
+        pos = i
+        while True:
+            code, found, lo = scan(lowered, pos, lo, n, final)
+            if code != SCAN_MATCH:
+                if code == SCAN_HAND_OVER:
+                    return self._hand_over(lo)
+                break
+            m: re.Match[bytes] = found  # type: ignore[assignment]  # SCAN_MATCH comes with one
             p = m.start()
-            if p > lo and settle(buf, lo, p) != p:
-                return self._hand_over(lo)
+            pos = m.end()
             index = m.lastindex or 0
             leaf: Leaf = leaves[index]  # type: ignore[assignment]  # every alternative ends in a leaf
             kind = leaf.kind
-            if kind == "comment":
-                if m.start(index + 1) < 0 or (p + 6 > n and not final):
-                    return self._hand_over(lo)  # unfinished, or too short to tell yet
-                lo = m.end()
-                continue
             attrs_end = m.end(index + 1)
             if attrs_end < 0 or attrs_end + 1 - p > limit:
                 return self._hand_over(lo)  # unfinished, or longer than the buffer bound
@@ -1183,17 +1194,6 @@ _HTML_ENCODING = re.compile(
     rb"[eE][nN][cC][oO][dD][iI][nN][gG][\t\n\f\r ]*+=[\t\n\f\r ]*+[\"']?"
     rb"(?i:text/html|application/xhtml\+xml)[\"'\t\n\f\r />]"
 )
-
-
-def _matches(
-    search: Callable[[bytes, int], re.Match[bytes] | None], data: bytes, pos: int
-) -> Iterator[re.Match[bytes]]:
-    """``finditer`` for a search function (the pattern's, or the C one that stands for it);
-    the fast-path pattern never matches the empty string."""
-    m = search(data, pos)
-    while m is not None:
-        yield m
-        m = search(data, m.end())
 
 
 def _has_ping(buf: bytes, start: int, end: int) -> bool:
