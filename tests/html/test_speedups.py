@@ -394,12 +394,17 @@ def test_settle_in_c_refuses_positions_outside_the_buffer() -> None:
 
 
 def _scan_py(scanner: FastScanner) -> Callable[[bytes, int, int, int, bool], tuple[int, object, int]]:
-    return partial(fastscan.scan_py, scanner.pattern.search, scanner.pattern.groupindex["comment"])
+    raw_groups = bytes(
+        1 if leaf is not None and leaf.kind in ("script", "raw") else 0 for leaf in scanner.leaves
+    )
+    return partial(
+        fastscan.scan_py, scanner.pattern.search, scanner.pattern.groupindex["comment"], raw_groups
+    )
 
 
-def _scan_result(result: tuple[int, re.Match[bytes] | None, int]) -> tuple[int, object, int]:
-    code, m, lo = result
-    return code, (m.regs if code == fastscan.SCAN_MATCH and m is not None else None), lo
+def _scan_result(result: tuple[int, object, int]) -> tuple[int, object, int]:
+    code, found, lo = result
+    return code, (found if code == fastscan.SCAN_MATCH else None), lo
 
 
 COMMENTS = [b"<!--", b"-->", b"--!>", b"<!-->", b"<!--->", b"<!---->", b"--", b"-", b"!", b">", b"<!-- x -->"]
@@ -451,3 +456,115 @@ def test_an_unfinished_comment_hands_over_from_the_last_place_known() -> None:
         # the first comment is read past; the exact scanner takes the second from its start
         assert scanner.scan(data, 0, 0, len(data), False) == (fastscan.SCAN_HAND_OVER, None, 21)
         assert _scan_py(scanner)(data, 0, 0, len(data), False) == (fastscan.SCAN_HAND_OVER, None, 21)
+
+
+NATIVE_PIECES = [
+    b"<script",
+    b"<style",
+    b"<iframe",
+    b"<title",
+    b"<textarea",
+    b"<noscript",
+    b"<svg",
+    b"<math",
+    b"<object",
+    b"<embed",
+    b"<plaintext",
+    b"</body",
+    b"</form",
+    b"</object",
+    b"</script",
+    b"</style",
+    b"</iframe",
+    b"</title",
+    b"</script>",
+    b"</style>",
+    b"<!--",
+    b"-->",
+    b">",
+    b"<",
+    b"/",
+    b"/>",
+    b" ",
+    b"\t",
+    b"\n",
+    b"=",
+    b" = ",
+    b'"',
+    b"'",
+    b' a="x>y"',
+    b" b='q'",
+    b" b='x y>z'",
+    b' d="p q"',
+    b" c=d",
+    b" c=d>e",
+    b" =e",
+    b" src=//www.google-analytics.com/a.js",
+    b" async",
+    b"x",
+    b"if (a<b) {}",
+    b"<a",
+    b"<img",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(NATIVE_PIECES), max_size=40).map(b"".join), st.booleans())
+def test_tags_and_raw_text_read_in_c_are_read_as_the_pattern_reads_them(data: bytes, final: bool) -> None:
+    """The attribute grammar, raw text up to its end tag, `<!--` in a script: every candidate
+    the C reads itself gives the tuple the pattern's Match gives, all the way through."""
+    for scanner in SCANNERS:
+        _walk_alike(scanner, data, final)
+
+
+def _walk_alike(scanner: FastScanner, data: bytes, final: bool) -> int:
+    """Both scans, candidate after candidate, as the tokenizer steps (past a hand-over, to the
+    next `>`, as the exact scanner would move on); the number of candidates."""
+    slow = _scan_py(scanner)
+    pos = lo = 0
+    seen = 0
+    while True:
+        want = _scan_result(slow(data, pos, lo, len(data), final))
+        got = _scan_result(scanner.scan(data, pos, lo, len(data), final))
+        assert got == want, (pos, lo)
+        code, found, lo = want
+        if code == fastscan.SCAN_END:
+            return seen
+        if code == fastscan.SCAN_HAND_OVER:
+            step = data.find(b">", lo + 1)
+            if step < 0:
+                return seen
+            pos = lo = step + 1
+            continue
+        seen += 1
+        assert isinstance(found, tuple)
+        pos = lo = found[2]
+
+
+def test_every_corpus_page_is_walked_alike(shared_dir: Path) -> None:
+    seen = 0
+    for page in _corpus_pages(shared_dir):
+        data = page.read_bytes().lower()
+        for scanner in SCANNERS:
+            seen += _walk_alike(scanner, data, True)
+    assert seen > 5_000
+
+
+@pytest.mark.parametrize(
+    ("page", "found"),  # where the start tag's `>` is, where the end tag starts
+    [
+        (b"<script>a<!--b</script>", (7, -1)),  # escaped script data: raw-text mode takes it
+        (b"<script>a</script>", (7, 9)),
+        (b"<script x='a>b'>c</script >", (15, 17)),
+        (b"<style>a<!--b</style>", (6, 13)),  # only scripts have escaped states
+        (b"<title>a</titlex></title>", (6, 17)),
+        (b"<script>a</script", (7, -1)),  # the end tag is not all here
+        (b'<iframe src="a', (-1, -1)),
+    ],
+)
+def test_raw_text_and_its_end_tag_in_c(page: bytes, found: tuple[int, int]) -> None:
+    for scanner in SCANNERS:
+        code, got, _ = scanner.scan(page, 0, 0, len(page), True)
+        assert code == fastscan.SCAN_MATCH and got is not None
+        assert (got[3], got[4]) == found
+        assert _scan_py(scanner)(page, 0, 0, len(page), True) == (code, got, 0)

@@ -70,6 +70,8 @@ typedef struct {
     PyObject *domains;        /* frozenset of bytes: hosts the lookahead knows, or None */
     Py_ssize_t quiet_long;    /* a tag this long (to its first `>`) always passes */
     unsigned char quiet_first[256];
+    PyObject *native;         /* dict: key -> (group, kind, end name) the C reads itself, or None */
+    unsigned char raw_groups[1024]; /* 1 where a group is a raw-text leaf (its end tag: group + 2) */
 } TagSearch;
 
 static void
@@ -78,21 +80,42 @@ TagSearch_dealloc(TagSearch *self)
     Py_XDECREF(self->match);
     Py_XDECREF(self->quiet);
     Py_XDECREF(self->domains);
+    Py_XDECREF(self->native);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int
 TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"match", "classes", "a_alternative", "quiet", "domains", "quiet_long", NULL};
-    PyObject *match, *quiet, *domains;
-    Py_buffer classes;
+    static char *kwlist[] = {"match",      "classes", "a_alternative", "quiet", "domains",
+                             "quiet_long", "native",  "raw_groups",    NULL};
+    PyObject *match, *quiet, *domains, *native = Py_None;
+    Py_buffer classes, raw_groups = {0};
     int a_alternative;
     Py_ssize_t quiet_long;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On", kwlist, &match, &classes, &a_alternative,
-                                     &PyTuple_Type, &quiet, &domains, &quiet_long)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On|Oy*", kwlist, &match, &classes, &a_alternative,
+                                     &PyTuple_Type, &quiet, &domains, &quiet_long, &native, &raw_groups)) {
         return -1;
     }
+    memset(self->raw_groups, 0, sizeof(self->raw_groups));
+    if (raw_groups.buf != NULL) {
+        Py_ssize_t len = raw_groups.len < 1024 ? raw_groups.len : 1024;
+        memcpy(self->raw_groups, raw_groups.buf, (size_t)len);
+        int too_many = raw_groups.len > 1024;
+        PyBuffer_Release(&raw_groups);
+        if (too_many) {
+            PyBuffer_Release(&classes);
+            PyErr_SetString(PyExc_ValueError, "raw_groups: at most 1024 groups");
+            return -1;
+        }
+    }
+    if (native != Py_None && !PyDict_Check(native)) {
+        PyBuffer_Release(&classes);
+        PyErr_SetString(PyExc_TypeError, "native: a dict or None");
+        return -1;
+    }
+    Py_INCREF(native);
+    Py_XSETREF(self->native, native);
     if (classes.len < 256 || classes.len > 3 * 256 || classes.len % 256 != 0) {
         PyBuffer_Release(&classes);
         PyErr_SetString(PyExc_ValueError, "classes: 256, 512 or 768 bytes");
@@ -268,9 +291,37 @@ quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
  * there (a new reference), or Py_None. With comments_native, a comment's `<!--` is returned at
  * once with *comment set and no Match (Py_None): the caller reads the comment itself. NULL on
  * error. */
+/* The entry of `native` for the name at s (up to a delimiter), or NULL (borrowed; NULL with
+ * an error set on failure: check PyErr_Occurred). *end: where the name ends. */
 static PyObject *
-find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ssize_t *at, int *comment)
+native_entry(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s, Py_ssize_t *end)
 {
+    Py_ssize_t e = s;
+    if (e < n && d[e] == '/') {
+        e++;
+    }
+    while (e < n && !DELIM[d[e]]) {
+        e++;
+    }
+    if (e >= n || e == s) {
+        return NULL; /* a leaf needs a delimiter after its name: the pattern decides */
+    }
+    PyObject *key = PyBytes_FromStringAndSize((const char *)d + s, e - s);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(self->native, key);
+    Py_DECREF(key);
+    *end = e;
+    return entry;
+}
+
+static PyObject *
+find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ssize_t *at, int *comment,
+     PyObject **entry, Py_ssize_t *name_end)
+{
+    int native = comments_native && self->native != Py_None;
+    *entry = NULL;
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     Py_ssize_t width = self->width;
@@ -289,6 +340,17 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
         int ask;
         if (self->a_alternative && s + 1 < n && d[s] == 'a' && DELIM[d[s + 1]]) {
             ask = 1;
+            if (native) {
+                PyObject *hit = native_entry(self, d, n, s, name_end);
+                if (hit != NULL) {
+                    *at = p;
+                    *entry = hit;
+                    Py_RETURN_NONE;
+                }
+                if (PyErr_Occurred()) {
+                    return NULL;
+                }
+            }
         }
         else if (s + width > n) {
             ask = 0; /* the prefilter's lookahead needs `width` bytes */
@@ -300,6 +362,17 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
                 *at = p;
                 *comment = 1;
                 Py_RETURN_NONE;
+            }
+            if (ask && native) {
+                PyObject *hit = native_entry(self, d, n, s, name_end);
+                if (hit != NULL) {
+                    *at = p;
+                    *entry = hit;
+                    Py_RETURN_NONE;
+                }
+                if (PyErr_Occurred()) {
+                    return NULL;
+                }
             }
             if (ask && with_quiet && self->quiet_first[d[s]]) {
                 int named = quiet_name_at(self, d, n, s);
@@ -342,9 +415,10 @@ TagSearch_search(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
     if (pos == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t at;
+    Py_ssize_t at, name_end;
     int comment;
-    return find(self, args[0], pos, 0, &at, &comment);
+    PyObject *entry;
+    return find(self, args[0], pos, 0, &at, &comment, &entry, &name_end);
 }
 
 static Py_ssize_t settle_at(const unsigned char *d, Py_ssize_t lo, Py_ssize_t p);
@@ -372,6 +446,136 @@ comment_end(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
         }
     }
     return -1;
+}
+
+/* Where the tag whose attributes start at i ends: the index of its `>`, read with the
+ * attribute grammar of consentgate.html.grammar.ATTRS (a quote opens a value only after `=`),
+ * or -1 when the bytes end first (or an `=` is followed by an unclosed quote). */
+static Py_ssize_t
+tag_close(const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
+{
+    for (;;) {
+        if (i >= n) {
+            return -1;
+        }
+        unsigned char c = d[i];
+        if (SPACE[c] || c == '/') {
+            while (i < n && (SPACE[d[i]] || d[i] == '/')) {
+                i++;
+            }
+            continue;
+        }
+        if (c == '>') {
+            return i;
+        }
+        Py_ssize_t j = i + 1; /* a name: its first byte may be `=` */
+        while (j < n && !SPACE[d[j]] && d[j] != '/' && d[j] != '=' && d[j] != '>') {
+            j++;
+        }
+        Py_ssize_t k = j;
+        while (k < n && SPACE[d[k]]) {
+            k++;
+        }
+        if (k >= n || d[k] != '=') {
+            i = j; /* a name without a value */
+            continue;
+        }
+        k++;
+        while (k < n && SPACE[d[k]]) {
+            k++;
+        }
+        if (k >= n) {
+            return -1;
+        }
+        if (d[k] == '"' || d[k] == '\'') {
+            const unsigned char *close = memchr(d + k + 1, d[k], (size_t)(n - k - 1));
+            if (close == NULL) {
+                return -1;
+            }
+            i = close - d + 1;
+        }
+        else if (d[k] == '>') {
+            i = k; /* an empty value */
+        }
+        else {
+            Py_ssize_t v = k + 1;
+            while (v < n && !SPACE[d[v]] && d[v] != '>') {
+                v++;
+            }
+            i = v;
+        }
+    }
+}
+
+/* (group, start, end, attributes' end, end tag's start) for a native leaf at p, as the pattern
+ * reads it (see fastscan.scan_py). */
+static PyObject *
+native_match(PyObject *entry, const unsigned char *d, Py_ssize_t n, Py_ssize_t p, Py_ssize_t name_end)
+{
+    Py_ssize_t group, kind;
+    PyObject *name;
+    if (!PyArg_ParseTuple(entry, "nnS", &group, &kind, &name)) {
+        return NULL;
+    }
+    Py_ssize_t attrs_end = tag_close(d, n, name_end);
+    Py_ssize_t end = attrs_end >= 0 ? attrs_end + 1 : name_end, tag_start = -1;
+    if (attrs_end >= 0 && kind != 0) {
+        const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(name);
+        Py_ssize_t len = PyBytes_GET_SIZE(name);
+        Py_ssize_t c = attrs_end + 1;
+        while (c < n) {
+            const unsigned char *lt = memchr(d + c, '<', (size_t)(n - c));
+            if (lt == NULL) {
+                break;
+            }
+            Py_ssize_t q = lt - d;
+            if (q + 2 + len < n && d[q + 1] == '/' && memcmp(d + q + 2, raw, (size_t)len) == 0 &&
+                DELIM[d[q + 2 + len]]) {
+                Py_ssize_t close = tag_close(d, n, q + 2 + len);
+                if (close >= 0) {
+                    tag_start = q;
+                    end = close + 1;
+                }
+                break;
+            }
+            if (kind == 1 && q + 3 < n && d[q + 1] == '!' && d[q + 2] == '-' && d[q + 3] == '-') {
+                break; /* escaped script data: the exact scanner's */
+            }
+            c = q + 1;
+        }
+    }
+    return Py_BuildValue("(nnnnn)", group, p, end, attrs_end, tag_start);
+}
+
+/* The same tuple from the pattern's Match. */
+static PyObject *
+match_tuple(TagSearch *self, PyObject *m, Py_ssize_t p)
+{
+    PyObject *last = PyObject_GetAttrString(m, "lastindex");
+    if (last == NULL) {
+        return NULL;
+    }
+    Py_ssize_t group = last == Py_None ? 0 : PyLong_AsSsize_t(last);
+    Py_DECREF(last);
+    if (group == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t spans[3] = {-1, -1, -1}; /* end(), end(group + 1), start(group + 2) */
+    const char *methods[3] = {"end", "end", "start"};
+    Py_ssize_t groups[3] = {0, group + 1, group + 2};
+    int count = group < 1024 && self->raw_groups[group] ? 3 : 2;
+    for (int k = 0; k < count; k++) {
+        PyObject *v = PyObject_CallMethod(m, methods[k], "n", groups[k]);
+        if (v == NULL) {
+            return NULL;
+        }
+        spans[k] = PyLong_AsSsize_t(v);
+        Py_DECREF(v);
+        if (spans[k] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(nnnnn)", group, p, spans[0], spans[1], spans[2]);
 }
 
 static PyObject *
@@ -403,20 +607,28 @@ TagSearch_scan(TagSearch *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (;;) {
-        Py_ssize_t p = -1;
+        Py_ssize_t p = -1, name_end = -1;
         int comment = 0;
-        PyObject *m = find(self, data, pos, 1, &p, &comment);
+        PyObject *entry = NULL;
+        PyObject *m = find(self, data, pos, 1, &p, &comment, &entry, &name_end);
         if (m == NULL) {
             return NULL;
         }
-        if (m == Py_None && !comment) {
+        if (m == Py_None && !comment && entry == NULL) {
             return scan_result(1, m, lo);
         }
         if (p > lo && settle_at(d, lo, p) != p) {
             return scan_result(2, m, lo); /* not surely in the data state */
         }
+        if (entry != NULL) {
+            Py_DECREF(m);
+            PyObject *found = native_match(entry, d, size, p, name_end);
+            return found == NULL ? NULL : scan_result(0, found, lo);
+        }
         if (!comment) {
-            return scan_result(0, m, lo);
+            PyObject *found = match_tuple(self, m, p);
+            Py_DECREF(m);
+            return found == NULL ? NULL : scan_result(0, found, lo);
         }
         Py_DECREF(m);
         Py_ssize_t end = comment_end(d, size, p);
@@ -613,6 +825,13 @@ static PyTypeObject LiteralSetType = {
 static Py_ssize_t
 last_of(const unsigned char *d, Py_ssize_t lo, Py_ssize_t hi, unsigned char byte)
 {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) /* pyconfig.h defines it on Linux */
+    if (hi <= lo) {
+        return -1;
+    }
+    const unsigned char *at = memrchr(d + lo, byte, (size_t)(hi - lo));
+    return at == NULL ? -1 : at - d;
+#endif
     for (Py_ssize_t i = hi - 1; i >= lo; i--) {
         if (d[i] == byte) {
             return i;

@@ -68,8 +68,13 @@ class FastScanner:
     # `pattern.search`, or the C search that gives the same Match objects (consentgate.html.accel)
     search: Callable[[bytes, int], re.Match[bytes] | None]
     # scan_py for this scanner, or the same in C
-    scan: Callable[[bytes, int, int, int, bool], tuple[int, re.Match[bytes] | None, int]]
+    scan: Callable[[bytes, int, int, int, bool], tuple[int, Found | None, int]]
 
+
+# A candidate as the tokenizer reads it: (its leaf's group, start, end, where its attributes end
+# (the `>` is there; -1: the tag is unfinished), where the end tag of its raw text starts (-1:
+# not found, or not a raw-text leaf)).
+Found = tuple[int, int, int, int, int]
 
 # What the C search needs to rule out a quiet tag itself: the hosts that the quiet lookahead
 # knows and the length from which it passes any tag. Given only when the lookahead is exactly
@@ -232,10 +237,24 @@ def fast_scanner(
     for group, leaf in leaves.items():
         by_index[compiled.groupindex[group]] = leaf
     comment = compiled.groupindex["comment"]
+    raw_groups = bytes(
+        1 if leaf is not None and leaf.kind in ("script", "raw") else 0 for leaf in by_index
+    )
     if speedups is None:
         search = compiled.search
-        return FastScanner(compiled, tuple(by_index), search, partial(scan_py, search, comment))
+        return FastScanner(
+            compiled, tuple(by_index), search, partial(scan_py, search, comment, raw_groups)
+        )
     known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
+    # Leaves the C reads itself: no lookahead of their own (quiet ones, `<a ping>`, the
+    # `more_quiet` names and comments are the pattern's, or read apart).
+    native: dict[bytes, tuple[int, int, bytes]] = {}
+    for group, leaf in leaves.items():
+        key = ("/" + leaf.name if leaf.kind == "end" else leaf.name).encode()
+        if leaf.kind == "comment" or key in quiet or leaf.name in own or group == "a_ping":
+            continue
+        kind = {"script": 1, "raw": 2}.get(leaf.kind, 0)
+        native[key] = (compiled.groupindex[group], kind, leaf.name.encode())
     c_search = speedups.TagSearch(
         compiled.match,
         _masks(sets),
@@ -243,6 +262,8 @@ def fast_scanner(
         tuple(sorted(quiet)) if quiet and quiet_known is not None else (),
         known,
         long,
+        native,
+        raw_groups,
     )
     return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan)
 
@@ -255,19 +276,21 @@ SCAN_HAND_OVER: Final = 2  # from `lo` on, the exact scanner must read
 def scan_py(
     search: Callable[[bytes, int], re.Match[bytes] | None],
     comment: int,
+    raw_groups: bytes,
     data: bytes,
     pos: int,
     lo: int,
     n: int,
     final: bool,
-) -> tuple[int, re.Match[bytes] | None, int]:
+) -> tuple[int, Found | None, int]:
     """The next candidate at or after ``pos`` that the tokenizer must look at, with comments
     read past and every candidate's place proved (:func:`settle`); ``lo`` is in the data
-    state, every token before it read. Returns ``(SCAN_MATCH, match, lo)``, ``(SCAN_END,
-    None, lo)``, or ``(SCAN_HAND_OVER, _, lo)`` where the exact scanner takes over (a
-    candidate not surely in the data state, an unfinished comment, or one too near the end
-    of the bytes to tell). ``data`` is the lower-cased buffer: :func:`settle` reads the same
-    there (it tells letters from other bytes, never one letter from another)."""
+    state, every token before it read. Returns ``(SCAN_MATCH, found, lo)`` (see
+    :data:`Found`), ``(SCAN_END, None, lo)``, or ``(SCAN_HAND_OVER, _, lo)`` where the exact
+    scanner takes over (a candidate not surely in the data state, an unfinished comment, or
+    one too near the end of the bytes to tell). ``data`` is the lower-cased buffer:
+    :func:`settle` reads the same there (it tells letters from other bytes, never one letter
+    from another)."""
     while True:
         m = search(data, pos)
         if m is None:
@@ -275,8 +298,10 @@ def scan_py(
         p = m.start()
         if p > lo and settle(data, lo, p) != p:
             return SCAN_HAND_OVER, None, lo
-        if m.lastindex != comment:
-            return SCAN_MATCH, m, lo
+        index = m.lastindex or 0
+        if index != comment:
+            tag_start = m.start(index + 2) if raw_groups[index] else -1
+            return SCAN_MATCH, (index, p, m.end(), m.end(index + 1), tag_start), lo
         if m.start(comment + 1) < 0 or (p + 6 > n and not final):
             return SCAN_HAND_OVER, None, lo  # unfinished, or too short to tell yet
         lo = pos = m.end()

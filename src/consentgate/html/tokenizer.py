@@ -666,13 +666,9 @@ class Tokenizer:
                 if code == SCAN_HAND_OVER:
                     return self._hand_over(lo)
                 break
-            m: re.Match[bytes] = found  # type: ignore[assignment]  # SCAN_MATCH comes with one
-            p = m.start()
-            pos = m.end()
-            index = m.lastindex or 0
+            index, p, pos, attrs_end, tag_start = found  # type: ignore[misc]  # SCAN_MATCH comes with one
             leaf: Leaf = leaves[index]  # type: ignore[assignment]  # every alternative ends in a leaf
             kind = leaf.kind
-            attrs_end = m.end(index + 1)
             if attrs_end < 0 or attrs_end + 1 - p > limit:
                 return self._hand_over(lo)  # unfinished, or longer than the buffer bound
             end = attrs_end + 1
@@ -700,8 +696,7 @@ class Tokenizer:
             if kind == "plaintext":
                 self._mode = _PLAINTEXT
                 return self._leave_fast(end)
-            tag_start = m.start(index + 2)
-            if tag_start < 0 or m.end(index + 2) - tag_start > limit:
+            if tag_start < 0 or pos - tag_start > limit:
                 # content or end tag not all here (or escaped script data): raw-text modes
                 if kind == "script":
                     self._mode = _SCRIPT
@@ -710,7 +705,7 @@ class Tokenizer:
                     self._mode = _RCDATA if name in RCDATA_ELEMENTS else _RAWTEXT
                 self._raw_name = name
                 return self._leave_fast(end)
-            lo = m.end()
+            lo = pos
             if leaf.end_reported:
                 events.append(Event(END, name, base + tag_start, base + lo, base + tag_start + 2 + len(name)))
         hold = settle(buf, lo, n)
