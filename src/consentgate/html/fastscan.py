@@ -237,14 +237,10 @@ def fast_scanner(
     for group, leaf in leaves.items():
         by_index[compiled.groupindex[group]] = leaf
     comment = compiled.groupindex["comment"]
-    raw_groups = bytes(
-        1 if leaf is not None and leaf.kind in ("script", "raw") else 0 for leaf in by_index
-    )
+    raw_groups = bytes(1 if leaf is not None and leaf.kind in ("script", "raw") else 0 for leaf in by_index)
     if speedups is None:
         search = compiled.search
-        return FastScanner(
-            compiled, tuple(by_index), search, partial(scan_py, search, comment, raw_groups)
-        )
+        return FastScanner(compiled, tuple(by_index), search, partial(scan_py, search, comment, raw_groups))
     known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
     # Leaves the C reads itself: no lookahead of their own (quiet ones, `<a ping>`, the
     # `more_quiet` names and comments are the pattern's, or read apart).
