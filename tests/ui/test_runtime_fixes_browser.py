@@ -272,7 +272,9 @@ def test_a_choice_in_place_runs_site_markup_and_restores_every_moved_attribute(
 
 # -- layout on a phone ---------------------------------------------------------------------------
 def box(page: Page, selector: str) -> dict[str, float]:
-    found = page.locator(selector).bounding_box()
+    locator = page.locator(selector)
+    locator.wait_for(state="visible")  # a dialog opened by a click: its boxes once it is shown
+    found = locator.bounding_box()
     assert found is not None
     return found
 
