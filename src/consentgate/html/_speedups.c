@@ -71,6 +71,7 @@ typedef struct {
     Py_ssize_t quiet_long;    /* a tag this long (to its first `>`) always passes */
     unsigned char quiet_first[256];
     PyObject *native;         /* dict: key -> (group, kind, end name) the C reads itself, or None */
+    PyObject *delegated;      /* frozenset: the other keys (lookaheads of their own): the pattern's */
     unsigned char raw_groups[1024]; /* 1 where a group is a raw-text leaf (its end tag: group + 2) */
 } TagSearch;
 
@@ -81,22 +82,34 @@ TagSearch_dealloc(TagSearch *self)
     Py_XDECREF(self->quiet);
     Py_XDECREF(self->domains);
     Py_XDECREF(self->native);
+    Py_XDECREF(self->delegated);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int
 TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"match",      "classes", "a_alternative", "quiet", "domains",
-                             "quiet_long", "native",  "raw_groups",    NULL};
-    PyObject *match, *quiet, *domains, *native = Py_None;
+    static char *kwlist[] = {"match",      "classes", "a_alternative", "quiet",     "domains",
+                             "quiet_long", "native",  "raw_groups",    "delegated", NULL};
+    PyObject *match, *quiet, *domains, *native = Py_None, *delegated = Py_None;
     Py_buffer classes, raw_groups = {0};
     int a_alternative;
     Py_ssize_t quiet_long;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On|Oy*", kwlist, &match, &classes, &a_alternative,
-                                     &PyTuple_Type, &quiet, &domains, &quiet_long, &native, &raw_groups)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On|Oy*O", kwlist, &match, &classes, &a_alternative,
+                                     &PyTuple_Type, &quiet, &domains, &quiet_long, &native, &raw_groups,
+                                     &delegated)) {
         return -1;
     }
+    if ((native == Py_None) != (delegated == Py_None) || (delegated != Py_None && !PyFrozenSet_Check(delegated))) {
+        PyBuffer_Release(&classes);
+        if (raw_groups.buf != NULL) {
+            PyBuffer_Release(&raw_groups);
+        }
+        PyErr_SetString(PyExc_TypeError, "native and delegated: a dict and a frozenset, or neither");
+        return -1;
+    }
+    Py_INCREF(delegated);
+    Py_XSETREF(self->delegated, delegated);
     memset(self->raw_groups, 0, sizeof(self->raw_groups));
     if (raw_groups.buf != NULL) {
         Py_ssize_t len = raw_groups.len < 1024 ? raw_groups.len : 1024;
@@ -316,6 +329,30 @@ native_entry(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s
     return entry;
 }
 
+/* Is the name at s (up to a delimiter) one the pattern reads with a lookahead of its own?
+ * 1 yes, 0 no (no alternative of the pattern can match there), -1 on error. */
+static int
+delegated_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
+{
+    Py_ssize_t e = s;
+    if (e < n && d[e] == '/') {
+        e++;
+    }
+    while (e < n && !DELIM[d[e]]) {
+        e++;
+    }
+    if (e >= n || e == s) {
+        return 0; /* every key of the pattern is followed by a delimiter */
+    }
+    PyObject *key = PyBytes_FromStringAndSize((const char *)d + s, e - s);
+    if (key == NULL) {
+        return -1;
+    }
+    int found = PySet_Contains(self->delegated, key);
+    Py_DECREF(key);
+    return found;
+}
+
 static PyObject *
 find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ssize_t *at, int *comment,
      PyObject **entry, Py_ssize_t *name_end)
@@ -382,9 +419,22 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
                         return NULL;
                     }
                     ask = !calm;
+                    if (ask) {
+                        goto ask_pattern;
+                    }
+                    continue;
+                }
+            }
+            if (ask && native) {
+                /* not a native key, nor a comment: the pattern can only match a key with a
+                 * lookahead of its own (a quiet name, body, meta...) */
+                ask = delegated_name(self, d, n, s);
+                if (ask < 0) {
+                    return NULL;
                 }
             }
         }
+    ask_pattern:
         if (!ask) {
             continue;
         }

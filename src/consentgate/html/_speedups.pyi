@@ -9,7 +9,13 @@ class TagSearch:
         quiet: tuple[bytes, ...],
         domains: frozenset[bytes] | None,
         quiet_long: int,
+        native: dict[bytes, tuple[int, int, bytes]] | None = None,
+        raw_groups: bytes = b"",
+        delegated: frozenset[bytes] | None = None,
     ) -> None: ...
+    def scan(
+        self, data: bytes, pos: int, lo: int, n: int, final: bool, /
+    ) -> tuple[int, tuple[int, int, int, int, int] | None, int]: ...
     def search(self, data: bytes, pos: int, /) -> re.Match[bytes] | None: ...
 
 class LiteralSet:

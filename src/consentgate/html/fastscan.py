@@ -247,10 +247,12 @@ def fast_scanner(
     native: dict[bytes, tuple[int, int, bytes]] = {}
     for group, leaf in leaves.items():
         key = ("/" + leaf.name if leaf.kind == "end" else leaf.name).encode()
-        if leaf.kind == "comment" or key in quiet or leaf.name in own or group == "a_ping":
+        if leaf.kind == "comment" or key in quiet or key.decode() in own or group == "a_ping":
             continue
         kind = {"script": 1, "raw": 2}.get(leaf.kind, 0)
         native[key] = (compiled.groupindex[group], kind, leaf.name.encode())
+    # Where no native key, comment or `<a` is, the pattern can only match these names.
+    delegated = frozenset(quiet) | frozenset(name.encode() for name in own)
     c_search = speedups.TagSearch(
         compiled.match,
         _masks(sets),
@@ -260,6 +262,7 @@ def fast_scanner(
         long,
         native,
         raw_groups,
+        delegated,
     )
     return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan)
 
