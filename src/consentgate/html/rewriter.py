@@ -1113,12 +1113,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if not resource_blocked:
             return
         placeholder = None
-        if self._placeholder is not None and (
-            _offers_content(verdict) or _CONTENT_URL.search(tag) is not None
-        ):
-            attrs = self._amap(event)
-            if not _unseen(attrs) and not _strip(attrs):
-                placeholder = self._placeholder(finding)
+        if self._placeholder is not None and self._boxed(event, tag, key, verdict):
+            placeholder = self._placeholder(finding)
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
                 self._replace(event.end, event.end, self._placed(placeholder))
@@ -1126,6 +1122,21 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._placeholders[slot] = (name, placeholder)
         elif name in _PLACEHOLDER_AFTER_END:
             self._placeholders.append((name, placeholder))
+
+    def _boxed(self, event: Event, tag: bytes, key: object, verdict: Verdict) -> bool:
+        """Does this blocked frame get a "Load content" box: something to offer
+        (:func:`_offers_content`, or a content URL), neither unseen nor a strip? From the
+        tag's bytes alone, so remembered beside its plan."""
+        memo_key = ("boxed", key)
+        found = self._memo.get(memo_key)
+        if found is None or event.truncated:
+            found = bool(_offers_content(verdict) or _CONTENT_URL.search(tag) is not None)
+            if found:
+                attrs = self._amap(event)
+                found = not _unseen(attrs) and not _strip(attrs)
+            if not event.truncated:
+                _remember(self._memo, memo_key, found)
+        return bool(found)
 
     def _resource_plan(self, event: Event, tag: bytes) -> _ResourcePlan | None:
         """From the tag's bytes alone: its verdict and the tag as it is when blocked, or None."""
