@@ -1,23 +1,30 @@
-/* Optional C speed-ups for consentgate.html: two searches that CPython's `re` runs slowly.
+/* Optional C speed-ups for consentgate.html: the parts of the rewriter where CPython's `re`
+ * and the bytecode loop spent most of the time.
  *
- * Neither decides anything on its own. Each one skips, in C, the bytes the Python pattern
- * it stands for could not match, and hands every remaining position back to Python:
+ * Each one stands for a piece of Python code that stays the reference and the fallback (no
+ * compiler at install, or CONSENTGATE_PURE_PYTHON=1: consentgate/html/accel.py), and gives
+ * the same answers for the same bytes (tests/html/test_speedups.py compares them on the 120
+ * corpus pages and on hypothesis markup, and rewrites pages in both modes byte for byte):
  *
  * - TagSearch.search(data, pos) is `pattern.search(data, pos)` for the tokenizer's fast-path
  *   pattern (consentgate/html/fastscan.py). It jumps from `<` to `<` with memchr, drops those
  *   the pattern's own three-byte prefilter drops, drops images and links that the "quiet"
  *   lookahead (consentgate/html/rewriter.py, _quiet_lookahead) would refuse, and calls the
- *   compiled pattern's `match` at every other `<`. A position it drops is one where `match`
- *   would fail, so the result is the pattern's own Match object, or None where `search`
- *   finds nothing (tests/html/test_speedups.py compares both on real and random pages).
+ *   compiled pattern's `match` at every other `<`: the result is the pattern's own Match.
+ *
+ * - TagSearch.scan(data, pos, lo, n, final) is fastscan.scan_py: the next candidate the
+ *   tokenizer must look at, with comments read past and its place in the data state proved
+ *   (settle). Candidates without a lookahead of their own (scripts, styles, frames, end
+ *   tags...) are read here, with the attribute grammar of grammar.ATTRS and raw text up to
+ *   its end tag; names no alternative of the pattern can match are skipped; the rest (quiet
+ *   images and links that may be trackers, <a ping>, body, meta) are the pattern's.
+ *
+ * - settle(buf, lo, p) is fastscan.settle_py.
  *
  * - LiteralSet.find(data, start, end) lists every occurrence (overlapping ones too) of a set
  *   of literal byte strings, by start position: the inline-script signatures
  *   (consentgate/html/signatures.py). A bitmap of the byte pairs signatures start with
  *   rejects almost every position in one test.
- *
- * The pure-Python code stays the reference and the fallback (no compiler at install, or
- * CONSENTGATE_PURE_PYTHON=1): consentgate/html/accel.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
