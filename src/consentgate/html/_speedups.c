@@ -722,7 +722,7 @@ static PyTypeObject TagSearchType = {
 typedef struct {
     PyObject_HEAD
     PyObject *literals;      /* tuple of bytes */
-    unsigned char single[256];     /* one-byte literals: index + 1 of the first, chained */
+    unsigned char single[256];     /* 1 where a one-byte literal starts with the byte */
     unsigned char pairs[65536 / 8]; /* bitmap of the first two bytes of longer literals */
     Py_ssize_t *head;        /* 65536 + 256 chain heads (pairs, then single bytes), -1 = none */
     Py_ssize_t *next;        /* per literal: the next one with the same head, -1 = none */
