@@ -61,6 +61,10 @@ class SpeedupsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         source = root / SOURCE
         if version == "editable":
             output = root / "src" / (TARGET + suffix)
+            # a module left from an older source must not outlive a failed build
+            for stale in output.parent.glob("_speedups*"):
+                if stale.suffix in (".so", ".pyd"):
+                    stale.unlink()
         else:
             output = Path(tempfile.mkdtemp(prefix="consentgate-build-")) / ("_speedups" + suffix)
         command = compile_command(source, output)
