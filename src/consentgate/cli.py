@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from consentgate import __version__
+from consentgate.html import accel
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 # Add a line here when a package gains commands (keep the list sorted).
@@ -28,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cookie consent enforced in the HTTP response: policy checks, HTML scanning, "
         "audit log tools, the demo site and a browser self-test.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    rewriter = "C speed-ups" if accel.AVAILABLE else "pure Python"
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (HTML rewriter: {rewriter})"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

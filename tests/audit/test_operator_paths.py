@@ -267,7 +267,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0
-    assert capsys.readouterr().out.strip() == f"consentgate {__version__}"
+    from consentgate.html import accel
+
+    rewriter = "C speed-ups" if accel.AVAILABLE else "pure Python"
+    assert capsys.readouterr().out.strip() == f"consentgate {__version__} (HTML rewriter: {rewriter})"
+
+
+def test_version_says_when_the_rewriter_runs_in_pure_python() -> None:
+    """An operator can tell whether the install compiled the C speed-ups (a machine without a
+    compiler, or CONSENTGATE_PURE_PYTHON=1, runs the pure-Python rewriter)."""
+    from consentgate.html import accel
+
+    code = "from consentgate.cli import main; main(['--version'])"
+    for pure, said in (("1", "pure Python"), ("", "C speed-ups" if accel.AVAILABLE else "pure Python")):
+        env = {**os.environ, "CONSENTGATE_PURE_PYTHON": pure}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith(f"(HTML rewriter: {said})")
 
 
 @pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
