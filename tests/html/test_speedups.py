@@ -165,6 +165,23 @@ PIECES = [
     b"x",
     b"\xc3\xa9",
     b"\x00",
+    b"<IMG",
+    b"<Link",
+    b"<A",
+    b" PING=",
+    b"DATA-CATEGORY",
+    b"Optanon-Category",
+    b"HTTPS:",
+    b"HTTP:/x",
+    b"WWW.GOOGLE-ANALYTICS.COM",
+    b"Connect.Facebook.Net",
+    b"&AMP;",
+    b" ONLOAD=x",
+    b"<SCRIPT",
+    b"</SCRIPT>",
+    b"<!--",
+    b"<META",
+    b"<BODY",
 ]
 MARKUP = st.lists(st.sampled_from(PIECES) | st.binary(max_size=3), max_size=60).map(b"".join)
 
@@ -419,13 +436,13 @@ def test_the_c_scan_is_scan_py(data: bytes, draw: st.DataObject) -> None:
     """Comments read past in C, candidates proved in place: the same answers as the Python
     loop over the pattern, from any position, for a buffer the tokenizer may still extend
     (``final`` false) or not."""
-    data = data.lower()
     pos = draw.draw(st.integers(0, len(data)))
     lo = draw.draw(st.integers(0, pos))
     final = draw.draw(st.booleans())
     for scanner in SCANNERS:
         assert scanner.scan.__self__.__class__.__name__ == "TagSearch"  # type: ignore[attr-defined]
-        want = _scan_result(_scan_py(scanner)(data, pos, lo, len(data), final))
+        assert scanner.cased  # the C scan reads the page as it is; scan_py its lower-cased copy
+        want = _scan_result(_scan_py(scanner)(data.lower(), pos, lo, len(data), final))
         assert _scan_result(scanner.scan(data, pos, lo, len(data), final)) == want
 
 
@@ -505,6 +522,15 @@ NATIVE_PIECES = [
     b"if (a<b) {}",
     b"<a",
     b"<img",
+    b"<SCRIPT",
+    b"</Script>",
+    b"</SCRIPT",
+    b"<StYlE>",
+    b"<IFRAME",
+    b"</BODY>",
+    b"<SVG",
+    b"<A",
+    b" SRC=//WWW.Google-Analytics.COM/a.js",
 ]
 
 
@@ -521,10 +547,11 @@ def _walk_alike(scanner: FastScanner, data: bytes, final: bool) -> int:
     """Both scans, candidate after candidate, as the tokenizer steps (past a hand-over, to the
     next `>`, as the exact scanner would move on); the number of candidates."""
     slow = _scan_py(scanner)
+    lower = data.lower()
     pos = lo = 0
     seen = 0
     while True:
-        want = _scan_result(slow(data, pos, lo, len(data), final))
+        want = _scan_result(slow(lower, pos, lo, len(data), final))
         got = _scan_result(scanner.scan(data, pos, lo, len(data), final))
         assert got == want, (pos, lo)
         code, found, lo = want
@@ -544,7 +571,7 @@ def _walk_alike(scanner: FastScanner, data: bytes, final: bool) -> int:
 def test_every_corpus_page_is_walked_alike(shared_dir: Path) -> None:
     seen = 0
     for page in _corpus_pages(shared_dir):
-        data = page.read_bytes().lower()
+        data = page.read_bytes()  # as served: the C scan reads it so, scan_py lower-cased
         for scanner in SCANNERS:
             seen += _walk_alike(scanner, data, True)
     assert seen > 5_000
@@ -568,3 +595,38 @@ def test_raw_text_and_its_end_tag_in_c(page: bytes, found: tuple[int, int]) -> N
         assert code == fastscan.SCAN_MATCH and got is not None
         assert (got[3], got[4]) == found
         assert _scan_py(scanner)(page, 0, 0, len(page), True) == (code, got, 0)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"ping", b"PING", b"Ping", b"p", b"P", b"ing", b"=", b" ", b"\t", b"x"]), max_size=12
+    ).map(b"".join),
+    st.data(),
+)
+def test_says_ping_in_c_is_the_tokenizers_ping_pattern(data: bytes, draw: st.DataObject) -> None:
+    from consentgate.html import tokenizer
+
+    start = draw.draw(st.integers(0, len(data)))
+    assert accel.speedups is not None
+    assert accel.speedups.says_ping(data, start) == (tokenizer._PING.search(data.lower(), start) is not None)
+
+
+def test_an_upper_case_page_is_read_as_its_lower_case_copy() -> None:
+    page = (
+        b"<HTML><HEAD><SCRIPT SRC='https://WWW.GOOGLETAGMANAGER.COM/gtag/js'></SCRIPT></HEAD>"
+        b'<BODY><IMG SRC="HTTPS://WWW.FACEBOOK.COM/TR?ID=1"><IMG SRC="/LOGO.PNG">'
+        b'<A HREF="/x" PING="https://t.example/p">x</A><!-- c --><IFRAME SRC="//WWW.YOUTUBE.COM/embed/x"></IFRAME>'
+        b"</BODY></HTML>"
+    )
+    for scanner in SCANNERS:
+        assert _walk_alike(scanner, page, True) >= 5
+
+
+@pytest.mark.parametrize("tag", TRIGGERS)
+def test_each_reason_to_look_at_an_image_is_seen_in_upper_case_too(tag: bytes) -> None:
+    data = b"<p>text</p>" + tag.upper()
+    for scanner in SCANNERS:
+        code, found, _ = scanner.scan(data, 0, 0, len(data), True)
+        assert (code, found and found[1]) == (fastscan.SCAN_MATCH, 11)
+        assert _walk_alike(scanner, data, True) == 1

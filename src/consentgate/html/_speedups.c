@@ -38,6 +38,7 @@ static unsigned char HOST_BYTE[256]; /* not one of / \ ? # " ' \t \n \f \r space
 static unsigned char HANDLER_BEFORE[256]; /* \t \n \f \r space " ' / may precede `on…` */
 static unsigned char QUIET_BREAK[256]; /* \t \n \r @ : a host broken by one of these        */
 static unsigned char SPACE[256];     /* \t \n \f \r space                                   */
+static unsigned char LOWER[256];     /* ASCII letters to lower case, as bytes.lower() does     */
 
 static void
 init_classes(void)
@@ -49,6 +50,7 @@ init_classes(void)
     const char *space = "\t\n\f\r ";
     for (int i = 0; i < 256; i++) {
         HOST_BYTE[i] = 1;
+        LOWER[i] = (unsigned char)(i >= 'A' && i <= 'Z' ? i + 32 : i);
     }
     for (const char *c = delim; *c; c++) DELIM[(unsigned char)*c] = 1;
     for (const char *c = not_host; *c; c++) HOST_BYTE[(unsigned char)*c] = 0;
@@ -60,8 +62,45 @@ init_classes(void)
 static int
 starts(const unsigned char *d, Py_ssize_t n, Py_ssize_t i, const char *lit)
 {
+    /* lit in lower case; d in any case (the pattern reads lower-cased bytes) */
     Py_ssize_t len = (Py_ssize_t)strlen(lit);
-    return i >= 0 && i + len <= n && memcmp(d + i, lit, (size_t)len) == 0;
+    if (i < 0 || i + len > n) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if (LOWER[d[i + k]] != (unsigned char)lit[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static Py_ssize_t tag_close(const unsigned char *d, Py_ssize_t n, Py_ssize_t i);
+
+/* d[i:i+len] in lower case equals raw (lower case) */
+static int
+equal_ci(const unsigned char *d, Py_ssize_t i, const unsigned char *raw, Py_ssize_t len)
+{
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if (LOWER[d[i + k]] != raw[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* d[s:e] lower-cased, as a new bytes object */
+static PyObject *
+lowered(const unsigned char *d, Py_ssize_t s, Py_ssize_t e)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, e - s);
+    if (out != NULL) {
+        unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t k = s; k < e; k++) {
+            w[k - s] = LOWER[d[k]];
+        }
+    }
+    return out;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -159,7 +198,11 @@ TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
             PyErr_SetString(PyExc_TypeError, "quiet: non-empty bytes");
             return -1;
         }
-        self->quiet_first[(unsigned char)PyBytes_AS_STRING(name)[0]] = 1;
+        unsigned char first = (unsigned char)PyBytes_AS_STRING(name)[0];
+        self->quiet_first[first] = 1;
+        if (first >= 'a' && first <= 'z') {
+            self->quiet_first[first - 32] = 1;
+        }
     }
     if (count && !PyFrozenSet_Check(domains)) {
         PyErr_SetString(PyExc_TypeError, "domains: a frozenset of bytes with quiet names");
@@ -180,7 +223,7 @@ TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
 static int
 known(TagSearch *self, const unsigned char *d, Py_ssize_t t, Py_ssize_t k)
 {
-    PyObject *host = PyBytes_FromStringAndSize((const char *)d + t, k - t);
+    PyObject *host = lowered(d, t, k);
     if (host == NULL) {
         return -1;
     }
@@ -205,7 +248,7 @@ harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
     }
     /* _MAY_HANDLE: `on` and a letter where an attribute name may start */
     for (Py_ssize_t i = s; i + 2 < g; i++) {
-        if (d[i] == 'o' && d[i + 1] == 'n' && d[i + 2] >= 'a' && d[i + 2] <= 'z' && i >= 1 &&
+        if (LOWER[d[i]] == 'o' && LOWER[d[i + 1]] == 'n' && LOWER[d[i + 2]] >= 'a' && LOWER[d[i + 2]] <= 'z' && i >= 1 &&
             HANDLER_BEFORE[d[i - 1]]) {
             return 0;
         }
@@ -290,12 +333,12 @@ quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
         Py_ssize_t len = PyBytes_GET_SIZE(name);
         const char *raw = PyBytes_AS_STRING(name);
         if (s + len > n) {
-            if (memcmp(d + s, raw, (size_t)(n - s)) == 0) {
+            if (equal_ci(d, s, (const unsigned char *)raw, n - s)) {
                 return -1;
             }
             continue;
         }
-        if (memcmp(d + s, raw, (size_t)len) == 0) {
+        if (equal_ci(d, s, (const unsigned char *)raw, len)) {
             if (s + len == n) {
                 return -1;
             }
@@ -326,7 +369,7 @@ native_entry(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s
     if (e >= n || e == s) {
         return NULL; /* a leaf needs a delimiter after its name: the pattern decides */
     }
-    PyObject *key = PyBytes_FromStringAndSize((const char *)d + s, e - s);
+    PyObject *key = lowered(d, s, e);
     if (key == NULL) {
         return NULL;
     }
@@ -351,7 +394,7 @@ delegated_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t
     if (e >= n || e == s) {
         return 0; /* every key of the pattern is followed by a delimiter */
     }
-    PyObject *key = PyBytes_FromStringAndSize((const char *)d + s, e - s);
+    PyObject *key = lowered(d, s, e);
     if (key == NULL) {
         return -1;
     }
@@ -382,7 +425,7 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
         Py_ssize_t p = lt - d, s = p + 1;
         pos = p + 1;
         int ask;
-        if (self->a_alternative && s + 1 < n && d[s] == 'a' && DELIM[d[s + 1]]) {
+        if (self->a_alternative && s + 1 < n && LOWER[d[s]] == 'a' && DELIM[d[s + 1]]) {
             ask = 1;
             if (native) {
                 PyObject *hit = native_entry(self, d, n, s, name_end);
@@ -445,16 +488,31 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
         if (!ask) {
             continue;
         }
-        PyObject *where = PyLong_FromSsize_t(p);
+        /* search(): the caller's (lower-cased) bytes; scan(): the page as it is, so the tag
+         * (to the `>` that ends it, or to the end of the bytes) is lower-cased for the pattern,
+         * whose lookaheads read no further than that */
+        PyObject *subject = data, *where;
+        Py_ssize_t from = p;
+        if (comments_native) {
+            Py_ssize_t close = tag_close(d, n, s);
+            subject = lowered(d, p, close < 0 ? n : close + 1);
+            from = 0;
+        }
+        else {
+            Py_INCREF(subject);
+        }
+        where = subject == NULL ? NULL : PyLong_FromSsize_t(from);
         if (where == NULL) {
+            Py_XDECREF(subject);
             return NULL;
         }
-        PyObject *call[2] = {data, where};
+        PyObject *call[2] = {subject, where};
         PyObject *m = PyObject_Vectorcall(self->match, call, 2, NULL);
         Py_DECREF(where);
+        Py_DECREF(subject);
         if (m != Py_None) {
             *at = p;
-            return m; /* a Match, or NULL with the error set */
+            return m; /* a Match (on the slice from p in scan()), or NULL with the error set */
         }
         Py_DECREF(m);
     }
@@ -586,7 +644,7 @@ native_match(PyObject *entry, const unsigned char *d, Py_ssize_t n, Py_ssize_t p
                 break;
             }
             Py_ssize_t q = lt - d;
-            if (q + 2 + len < n && d[q + 1] == '/' && memcmp(d + q + 2, raw, (size_t)len) == 0 &&
+            if (q + 2 + len < n && d[q + 1] == '/' && equal_ci(d, q + 2, raw, len) &&
                 DELIM[d[q + 2 + len]]) {
                 Py_ssize_t close = tag_close(d, n, q + 2 + len);
                 if (close >= 0) {
@@ -608,6 +666,7 @@ native_match(PyObject *entry, const unsigned char *d, Py_ssize_t n, Py_ssize_t p
 static PyObject *
 match_tuple(TagSearch *self, PyObject *m, Py_ssize_t p)
 {
+    /* m matched the tag lower-cased from p on: its offsets are relative to p */
     PyObject *last = PyObject_GetAttrString(m, "lastindex");
     if (last == NULL) {
         return NULL;
@@ -630,6 +689,9 @@ match_tuple(TagSearch *self, PyObject *m, Py_ssize_t p)
         Py_DECREF(v);
         if (spans[k] == -1 && PyErr_Occurred()) {
             return NULL;
+        }
+        if (spans[k] >= 0) {
+            spans[k] += p;
         }
     }
     return Py_BuildValue("(nnnnn)", group, p, spans[0], spans[1], spans[2]);
@@ -948,9 +1010,58 @@ settle_at(const unsigned char *d, Py_ssize_t lo, Py_ssize_t p)
     return p;
 }
 
+/* says_ping(data, start): does `ping`, in any case, followed by white space and `=` (or by
+ * white space up to the end: the `=` may come in the next feed) occur from start? The
+ * tokenizer's _PING on lower-cased bytes. */
+static PyObject *
+says_ping(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "says_ping(data: bytes, start: int)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* the next `p` and the next `P` at or after i, each found again only once passed */
+    Py_ssize_t next[2] = {-2, -2};
+    const unsigned char cases[2] = {'p', 'P'};
+    for (Py_ssize_t i = start < 0 ? 0 : start; i + 4 <= n; i++) {
+        Py_ssize_t at = -1;
+        for (int k = 0; k < 2; k++) {
+            if (next[k] != -1 && next[k] < i) {
+                const unsigned char *hit = memchr(d + i, cases[k], (size_t)(n - i));
+                next[k] = hit == NULL ? -1 : hit - d;
+            }
+            if (next[k] >= 0 && (at < 0 || next[k] < at)) {
+                at = next[k];
+            }
+        }
+        if (at < 0) {
+            break;
+        }
+        i = at;
+        if (i + 4 <= n && LOWER[d[i + 1]] == 'i' && LOWER[d[i + 2]] == 'n' && LOWER[d[i + 3]] == 'g') {
+            Py_ssize_t j = i + 4;
+            while (j < n && SPACE[d[j]]) {
+                j++;
+            }
+            if (j == n || d[j] == '=') {
+                Py_RETURN_TRUE;
+            }
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef module_methods[] = {
     {"settle", (PyCFunction)(void (*)(void))settle, METH_FASTCALL,
      "settle(buf, lo, p): consentgate.html.fastscan.settle in C."},
+    {"says_ping", (PyCFunction)(void (*)(void))says_ping, METH_FASTCALL,
+     "says_ping(data, start): `ping=` in any case from start (the tokenizer's _PING)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -72,8 +72,9 @@ class FastScanner:
     leaves: tuple[Leaf | None, ...]
     # `pattern.search`, or the C search that gives the same Match objects (consentgate.html.accel)
     search: Callable[[bytes, int], re.Match[bytes] | None]
-    # scan_py for this scanner, or the same in C
+    # scan_py for this scanner (on lower-cased bytes), or the same in C (on the page as it is)
     scan: Callable[[bytes, int, int, int, bool], tuple[int, Found | None, int]]
+    cased: bool = False  # scan reads the page as it is, not lower-cased
 
 
 # A candidate as the tokenizer reads it: (its leaf's group, start, end, where its attributes end
@@ -149,11 +150,13 @@ def _prefilter(sets: list[bytes]) -> bytes:
 
 
 def _masks(sets: list[bytes]) -> bytes:
-    """The same sets as 256-byte tables, one per position (for the C search)."""
+    """The same sets as 256-byte tables, one per position, letters in either case (the C scan
+    reads the page as it is)."""
     masks = bytearray(256 * len(sets))
     for position, chars in enumerate(sets):
         for byte in chars:
             masks[256 * position + byte] = 1
+            masks[256 * position + bytes([byte]).upper()[0]] = 1
     return bytes(masks)
 
 
@@ -269,7 +272,7 @@ def fast_scanner(
         raw_groups,
         delegated,
     )
-    return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan)
+    return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan, cased=True)
 
 
 SCAN_MATCH: Final = 0  # a candidate that is not a comment, in the data state

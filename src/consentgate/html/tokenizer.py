@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal, NamedTuple
 
+from consentgate.html.accel import speedups
 from consentgate.html.fastscan import (
     SCAN_HAND_OVER,
     SCAN_MATCH,
@@ -510,10 +511,13 @@ class Tokenizer:
         if not self._ping_seen and data:
             # In the lower-cased buffer, from 8 bytes before the new data (a `ping=` cut
             # between feeds; `ping  ` at the end counts).
-            if self._lowered is None:
-                self._lowered = self._buf.lower()
             start = max(0, len(self._buf) - len(data) - 8)
-            self._ping_seen = _PING.search(self._lowered, start) is not None
+            if speedups is not None:  # the same, on the page as it is: no lower-cased copy
+                self._ping_seen = speedups.says_ping(self._buf, start)
+            else:
+                if self._lowered is None:
+                    self._lowered = self._buf.lower()
+                self._ping_seen = _PING.search(self._lowered, start) is not None
         events: list[Event] = []
         self.stepped = False
         self._run(events, final)
@@ -655,8 +659,11 @@ class Tokenizer:
         leaves = scanner.leaves
         self._stalled = False
         lo = i  # in the data state: every token before it is read
-        lowered = self._lowered
-        if lowered is None:
+        if scanner.cased:
+            lowered = buf  # the C scan reads the page as it is
+        elif self._lowered is not None:
+            lowered = self._lowered
+        else:
             lowered = self._lowered = buf.lower()  # once per feed: see consentgate.html.fastscan
         scan = scanner.scan
         pos = i
