@@ -10,7 +10,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentgate.audit.signing import check_signature, key_id, key_list, sign_manifest
+from consentgate.audit.chain import key_list
+from consentgate.audit.signing import check_signature, key_id, sign_manifest
 
 from .conftest import KEY
 

@@ -577,13 +577,16 @@ def _text(value: object) -> str:
 Keys = bytes | Sequence[bytes] | None
 
 
+def key_list(keys: Keys) -> list[bytes]:
+    """The keys given, current first; none for a plain (unkeyed) log."""
+    if keys is None:
+        return []
+    return [keys] if isinstance(keys, bytes) else list(keys)
+
+
 def make_macs(keys: Keys) -> list[Mac]:
     """One MAC per key (current key first); without keys, plain SHA-256."""
-    if keys is None:
-        return [make_mac(None)]
-    if isinstance(keys, bytes):
-        return [make_mac(keys)]
-    return [make_mac(key) for key in keys] or [make_mac(None)]
+    return [make_mac(key) for key in key_list(keys)] or [make_mac(None)]
 
 
 async def chain_mac(store: Store, chain_id: str, after_seq: int, macs: Sequence[Mac]) -> Mac:

@@ -39,12 +39,20 @@ from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple, TextIO
 
 from consentgate import __version__
-from consentgate.audit.chain import HASHED_FIELDS, UNVERIFIED, Keys, encode_map, make_macs, record_hash
+from consentgate.audit.chain import (
+    HASHED_FIELDS,
+    UNVERIFIED,
+    Keys,
+    encode_map,
+    key_list,
+    make_macs,
+    record_hash,
+)
 from consentgate.audit.dashboard import CHOICE_ACTIONS, outcome_of
 from consentgate.audit.events import EVENT_FIELDS
 from consentgate.audit.notices import notices_document
 from consentgate.audit.signing import ALGORITHM as SIGNATURE_ALGORITHM
-from consentgate.audit.signing import SignatureCheck, check_signature, key_id, key_list, sign_manifest
+from consentgate.audit.signing import SignatureCheck, check_signature, key_id, sign_manifest
 from consentgate.audit.stores.base import (
     BOOL_FIELDS,
     INT_FIELDS,

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from consentgate.audit.chain import Keys, canonical_json, make_mac
+from consentgate.audit.chain import canonical_json, make_mac
 
 ALGORITHM = "HMAC-SHA256"
 SIGNATURE_VERSION = 1
@@ -51,13 +51,6 @@ def key_id(key: bytes) -> str:
     'c601cf4be68a826b'
     """
     return make_mac(key)(_KEY_ID_INPUT)[:16]
-
-
-def key_list(keys: Keys) -> list[bytes]:
-    """The keys given, current first; none for a plain (unkeyed) log."""
-    if keys is None:
-        return []
-    return [keys] if isinstance(keys, bytes) else list(keys)
 
 
 def _message(signer_id: str, manifest_sha256: str) -> bytes:

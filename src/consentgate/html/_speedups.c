@@ -354,35 +354,15 @@ quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
  * there (a new reference), or Py_None. With comments_native, a comment's `<!--` is returned at
  * once with *comment set and no Match (Py_None): the caller reads the comment itself. NULL on
  * error. */
-/* The entry of `native` for the name at s (up to a delimiter), or NULL (borrowed; NULL with
- * an error set on failure: check PyErr_Occurred). *end: where the name ends. */
-static PyObject *
-native_entry(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s, Py_ssize_t *end)
-{
-    Py_ssize_t e = s;
-    if (e < n && d[e] == '/') {
-        e++;
-    }
-    while (e < n && !DELIM[d[e]]) {
-        e++;
-    }
-    if (e >= n || e == s) {
-        return NULL; /* a leaf needs a delimiter after its name: the pattern decides */
-    }
-    PyObject *key = lowered(d, s, e);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(self->native, key);
-    Py_DECREF(key);
-    *end = e;
-    return entry;
-}
+/* What the name at s (up to a delimiter, lower-cased) is to the pattern: NAME_NATIVE (*entry:
+ * its (group, kind, end name), borrowed; *end: where the name ends), NAME_DELEGATED (a key with
+ * a lookahead of its own: the pattern's), NAME_NONE (no alternative of the pattern can match
+ * there: every key is followed by a delimiter), or -1 on error. */
+enum { NAME_NONE = 0, NAME_NATIVE = 1, NAME_DELEGATED = 2 };
 
-/* Is the name at s (up to a delimiter) one the pattern reads with a lookahead of its own?
- * 1 yes, 0 no (no alternative of the pattern can match there), -1 on error. */
 static int
-delegated_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
+classify_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s, PyObject **entry,
+              Py_ssize_t *end)
 {
     Py_ssize_t e = s;
     if (e < n && d[e] == '/') {
@@ -392,15 +372,28 @@ delegated_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t
         e++;
     }
     if (e >= n || e == s) {
-        return 0; /* every key of the pattern is followed by a delimiter */
+        return NAME_NONE;
     }
     PyObject *key = lowered(d, s, e);
     if (key == NULL) {
         return -1;
     }
-    int found = PySet_Contains(self->delegated, key);
+    PyObject *hit = PyDict_GetItemWithError(self->native, key);
+    int kind;
+    if (hit != NULL) {
+        *entry = hit;
+        *end = e;
+        kind = NAME_NATIVE;
+    }
+    else if (PyErr_Occurred()) {
+        kind = -1;
+    }
+    else {
+        int found = PySet_Contains(self->delegated, key);
+        kind = found < 0 ? -1 : found ? NAME_DELEGATED : NAME_NONE;
+    }
     Py_DECREF(key);
-    return found;
+    return kind;
 }
 
 static PyObject *
@@ -424,19 +417,11 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
         }
         Py_ssize_t p = lt - d, s = p + 1;
         pos = p + 1;
-        int ask;
+        int ask, named = NAME_NONE;
         if (self->a_alternative && s + 1 < n && LOWER[d[s]] == 'a' && DELIM[d[s + 1]]) {
-            ask = 1;
-            if (native) {
-                PyObject *hit = native_entry(self, d, n, s, name_end);
-                if (hit != NULL) {
-                    *at = p;
-                    *entry = hit;
-                    Py_RETURN_NONE;
-                }
-                if (PyErr_Occurred()) {
-                    return NULL;
-                }
+            ask = 1; /* `<a ping>`, unless `a` is a native key */
+            if (native && (named = classify_name(self, d, n, s, entry, name_end)) < 0) {
+                return NULL;
             }
         }
         else if (s + width > n) {
@@ -451,40 +436,26 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
                 Py_RETURN_NONE;
             }
             if (ask && native) {
-                PyObject *hit = native_entry(self, d, n, s, name_end);
-                if (hit != NULL) {
-                    *at = p;
-                    *entry = hit;
-                    Py_RETURN_NONE;
-                }
-                if (PyErr_Occurred()) {
+                if ((named = classify_name(self, d, n, s, entry, name_end)) < 0) {
                     return NULL;
                 }
-            }
-            if (ask && with_quiet && self->quiet_first[d[s]]) {
-                int named = quiet_name_at(self, d, n, s);
-                if (named == 1) {
-                    int calm = harmless(self, d, n, s);
-                    if (calm < 0) {
-                        return NULL;
-                    }
-                    ask = !calm;
-                    if (ask) {
-                        goto ask_pattern;
-                    }
-                    continue;
-                }
-            }
-            if (ask && native) {
                 /* not a native key, nor a comment: the pattern can only match a key with a
                  * lookahead of its own (a quiet name, body, meta...) */
-                ask = delegated_name(self, d, n, s);
-                if (ask < 0) {
+                ask = named != NAME_NONE;
+            }
+            if (ask && named != NAME_NATIVE && with_quiet && self->quiet_first[d[s]] &&
+                quiet_name_at(self, d, n, s) == 1) {
+                int calm = harmless(self, d, n, s);
+                if (calm < 0) {
                     return NULL;
                 }
+                ask = !calm;
             }
         }
-    ask_pattern:
+        if (named == NAME_NATIVE) {
+            *at = p;
+            Py_RETURN_NONE; /* with *entry set */
+        }
         if (!ask) {
             continue;
         }
@@ -950,13 +921,14 @@ last_of(const unsigned char *d, Py_ssize_t lo, Py_ssize_t hi, unsigned char byte
     }
     const unsigned char *at = memrchr(d + lo, byte, (size_t)(hi - lo));
     return at == NULL ? -1 : at - d;
-#endif
+#else
     for (Py_ssize_t i = hi - 1; i >= lo; i--) {
         if (d[i] == byte) {
             return i;
         }
     }
     return -1;
+#endif
 }
 
 static PyObject *
