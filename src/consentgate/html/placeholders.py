@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
-__all__ = ["DetachedForms", "detach_form"]
+__all__ = ["Detached", "DetachedForms", "detach_form", "form_id_for", "split_form"]
 
 # Distinct forms waiting for their place: a page form never closed, with an embed of every
 # service of the catalog inside, keeps memory bounded.
@@ -34,6 +34,28 @@ MAX_WAITING: Final = 64
 _OWN_FORM: Final = re.compile(rb"<form\b([^>]*)>(.*?)</form>", re.DOTALL)
 _HIDDEN_INPUT: Final = re.compile(rb'<input type="hidden"[^>]*>')
 _CONTROL: Final = re.compile(rb"<(button|input|select|textarea)\b")
+
+
+class Detached(NamedTuple):
+    """A placeholder split ahead of time (consentgate.ui does it once per shape, on its
+    stencil): what stays in place, the id its controls name, and the hidden form."""
+
+    inline: bytes
+    form_id: bytes
+    form: bytes
+
+
+def form_id_for(form: bytes) -> bytes:
+    """The id of a detached form: a hash of what it holds (``form`` is the form as it would
+    be without an id), so two forms share an id only when they grant the same thing."""
+    return b"consentgate-embed-" + hashlib.blake2b(form, digest_size=8).hexdigest().encode("ascii")
+
+
+def split_form(markup: bytes, form_id: bytes) -> tuple[bytes, bytes] | None:
+    """:func:`detach_form` with a given id, or None for markup without a form: for a caller
+    that splits a template once and fills the id in later."""
+    found = _split(markup, form_id)
+    return None if found is None else (found[0], found[2])
 
 
 def detach_form(markup: bytes, form_id: bytes | None = None) -> tuple[bytes, bytes]:
@@ -58,9 +80,7 @@ def _split(markup: bytes, form_id: bytes | None) -> tuple[bytes, bytes, bytes] |
     if m is None:
         return None
     if form_id is None:
-        form_id = b"consentgate-embed-" + hashlib.blake2b(m.group(), digest_size=8).hexdigest().encode(
-            "ascii"
-        )
+        form_id = form_id_for(m.group())
     attrs, content = m.groups()
     hidden = b"".join(_HIDDEN_INPUT.findall(content))
     shown = _CONTROL.sub(rb'<\1 form="' + form_id + rb'"', _HIDDEN_INPUT.sub(b"", content))
@@ -86,13 +106,17 @@ class DetachedForms:
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
-    def detach(self, placeholder: bytes) -> bytes:
+    def detach(self, placeholder: bytes | Detached) -> bytes:
         """What goes where the placeholder stands (``b""``: none, past MAX_WAITING forms
-        waiting; the frame is granted from the banner as any other)."""
-        found = _split(placeholder, None)
-        if found is None:
-            return placeholder
-        inline, form_id, form = found
+        waiting; the frame is granted from the banner as any other). A :class:`Detached` one
+        comes split already; plain markup is split here."""
+        if isinstance(placeholder, Detached):
+            inline, form_id, form = placeholder
+        else:
+            found = _split(placeholder, None)
+            if found is None:
+                return placeholder
+            inline, form_id, form = found
         if form_id not in self._ids:
             if len(self._waiting) >= MAX_WAITING:
                 return b""

@@ -48,7 +48,7 @@ from consentgate.html.handlers import (
     may_hold_handler,
     refresh_url,
 )
-from consentgate.html.placeholders import DetachedForms, detach_form
+from consentgate.html.placeholders import Detached, DetachedForms, detach_form
 from consentgate.html.rules import UNKNOWN_CATEGORY, Action, Finding, Rule, Rules, Verdict, host_of
 from consentgate.html.srcdoc import escape_document, unescape_document, url_document
 from consentgate.html.tokenizer import (
@@ -372,7 +372,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         *,
         head_snippet: bytes = b"",
         body_snippet: bytes = b"",
-        placeholder: Callable[[Finding], bytes] | None = None,
+        placeholder: Callable[[Finding], bytes | Detached] | None = None,
         on_finding: Callable[[Finding], None] | None = None,
         max_buffer: int = 65536,
         page_host: str | None = None,
@@ -448,7 +448,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._noscript_from = -1
         self._noscript_name = ""
         self._noscript_tree: ForeignContent | None = None
-        self._placeholders: list[tuple[str, bytes | None]] = []
+        self._placeholders: list[tuple[str, bytes | Detached | None]] = []
         # The HTML parser's form element pointer: set by a <form> start tag, cleared only by
         # </form>. While it is set, a <form> start tag is ignored: the placeholders' forms go
         # after the page's </form> (see _placed), and the banner's after one.
@@ -862,7 +862,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                     self._replace(event.end, event.end, after)
 
     # -- placeholders' forms: where no paragraph ends and no page form is open -----------------
-    def _placed(self, placeholder: bytes) -> bytes:
+    def _placed(self, placeholder: bytes | Detached) -> bytes:
         """The placeholder as it goes where the frame is, without its form: that waits (see
         consentgate.html.placeholders) for a place where the parser's form element pointer is
         clear and a form start tag ends no paragraph: the page's </form>, </body> (with the
@@ -1851,7 +1851,7 @@ def rewrite(
     *,
     head_snippet: bytes = b"",
     body_snippet: bytes = b"",
-    placeholder: Callable[[Finding], bytes] | None = None,
+    placeholder: Callable[[Finding], bytes | Detached] | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     page_host: str | None = None,
 ) -> bytes:

@@ -33,6 +33,7 @@ import jinja2
 from markupsafe import escape
 
 from consentgate.consent.state import Consent
+from consentgate.html.placeholders import Detached, form_id_for, split_form
 from consentgate.html.rules import UNKNOWN_CATEGORY, unknown_grant
 from consentgate.policy.model import (
     CONSENT_MODE_TYPES,
@@ -86,6 +87,15 @@ _SERVICE_VIEW_CACHE_LIMIT = 4096
 # the ``json_`` holes are whole JSON values of the STATE block.
 _BODY_HOLES = ("csrf", "next", "next_q", "consent_id", "choice_date", "choice_iso")
 _HEAD_HOLES = ("nonce_attr", "extra", "json_id", "json_csrf", "json_issued", "json_expires", "json_nonce")
+
+
+class _PlaceholderShape(NamedTuple):
+    """A placeholder's stencils: whole, and split into what stays in place and its form
+    (None when the template holds no form)."""
+
+    whole: Stencil
+    inline: Stencil | None
+    form: Stencil | None
 
 
 class UIConfigError(ValueError):
@@ -465,11 +475,11 @@ class UI:
         self._notice_hashes: dict[str, str] = {}
         # Rendered once per shape, filled per page (cache_size 0: render every time).
         self._cached = cache_size > 0
-        self._marks = Marks((*_BODY_HOLES, *_HEAD_HOLES))
+        self._marks = Marks((*_BODY_HOLES, *_HEAD_HOLES, "form_id"))
         self._heads: ShapeCache[Stencil] = ShapeCache(cache_size)
         # With the services met that the key names by identity: kept alive, an id stays theirs.
         self._bodies: ShapeCache[tuple[tuple[Service, ...], Stencil]] = ShapeCache(cache_size)
-        self._placeholders: ShapeCache[Stencil] = ShapeCache(cache_size)
+        self._placeholders: ShapeCache[_PlaceholderShape] = ShapeCache(cache_size)
         catalog_hash = self._catalog_hash()
         for language in self._locales.available:
             canonical = json.dumps(
@@ -651,20 +661,21 @@ class UI:
         consentgate.html.placeholders): valid wherever the frame was, a paragraph included."""
         return self._placeholder(finding, ctx, None)
 
-    def placeholders(self, ctx: RenderContext) -> Callable[[FindingLike], bytes]:
-        """``placeholder`` bound to one page: the visitor's strings are escaped once, and an
+    def placeholders(self, ctx: RenderContext) -> Callable[[FindingLike], bytes | Detached]:
+        """``placeholder`` bound to one page, its form split off already (the rewriter would
+        otherwise split it on every page): the visitor's strings are escaped once, and an
         embed the page repeats is filled once. Never shared between pages (it holds the page's
         CSRF token)."""
         holes: dict[str, bytes] = {}
-        filled: dict[tuple[str, str | None, str | None, str | None], bytes] = {}
+        filled: dict[tuple[str, str | None, str | None, str | None], bytes | Detached] = {}
 
-        def placeholder(finding: FindingLike) -> bytes:
+        def placeholder(finding: FindingLike) -> bytes | Detached:
             key = (finding.category, finding.service_id, finding.service_name, finding.host)
             out = filled.get(key)
             if out is None:
                 if not holes:
                     holes.update(csrf=_html(ctx.csrf_token), next=_html(ctx.next_url))
-                out = filled[key] = self._placeholder(finding, ctx, holes)
+                out = filled[key] = self._detached(finding, ctx, holes)
             return out
 
         return placeholder
@@ -674,6 +685,25 @@ class UI:
     ) -> bytes:
         if not self._cached:
             return _ascii(self._render_placeholder(finding, ctx, ctx.csrf_token, ctx.next_url))
+        if holes is None:
+            holes = {"csrf": _html(ctx.csrf_token), "next": _html(ctx.next_url)}
+        return self._placeholder_shape(finding, ctx).whole.fill(holes)
+
+    def _detached(
+        self, finding: FindingLike, ctx: RenderContext, holes: Mapping[str, bytes]
+    ) -> bytes | Detached:
+        """The placeholder with its form apart, as consentgate.html.placeholders would split
+        it, from stencils split once per shape."""
+        if not self._cached:
+            return self._placeholder(finding, ctx, holes)
+        shape = self._placeholder_shape(finding, ctx)
+        if shape.inline is None or shape.form is None:
+            return shape.whole.fill(holes)
+        values = {**holes, "form_id": b""}
+        form_id = values["form_id"] = form_id_for(shape.form.fill(values))
+        return Detached(shape.inline.fill(values), form_id, shape.form.fill(values))
+
+    def _placeholder_shape(self, finding: FindingLike, ctx: RenderContext) -> _PlaceholderShape:
         # Not the visitor's choice: "Load content" posts its one grant, the server adds it.
         key = (
             self._language(ctx),
@@ -683,14 +713,17 @@ class UI:
             finding.host,
             ctx.root_path,
         )
-        stencil = self._placeholders.get(key)
-        if stencil is None:
+        shape = self._placeholders.get(key)
+        if shape is None:
             marks = self._marks
-            stencil = marks.cut(self._render_placeholder(finding, ctx, marks["csrf"], marks["next"]))
-            self._placeholders.put(key, stencil)
-        if holes is None:
-            holes = {"csrf": _html(ctx.csrf_token), "next": _html(ctx.next_url)}
-        return stencil.fill(holes)
+            text = self._render_placeholder(finding, ctx, marks["csrf"], marks["next"])
+            split = split_form(ascii_bytes(text), marks["form_id"].encode("ascii"))
+            inline = form = None
+            if split is not None:
+                inline, form = (marks.cut(part.decode("ascii")) for part in split)
+            shape = _PlaceholderShape(marks.cut(text), inline, form)
+            self._placeholders.put(key, shape)
+        return shape
 
     def cached_shapes(self) -> dict[str, int]:
         """How many distinct shapes of each snippet are cached (for metrics and tests)."""
