@@ -294,10 +294,17 @@ class Rules:
 
     @cached_property
     def known_host_domains(self) -> frozenset[bytes]:
-        """The hosts :attr:`known_host_pattern` matches (and their subdomains), as bytes."""
-        return frozenset(normalise_host(h).encode("utf-8") for s in self.policy.services for h in s.hosts) - {
-            b""
-        }
+        """The hosts :attr:`known_host_pattern` matches (and their subdomains), as bytes.
+
+        One object per distinct set in the process: the tokenizer's scanners are cached by it,
+        and comparing two equal sets of the catalog's 2,000 hosts costs 30 µs a page, where
+        the same object compares at once (two middlewares, or a reloaded policy)."""
+        domains = frozenset(
+            normalise_host(h).encode("utf-8") for s in self.policy.services for h in s.hosts
+        ) - {b""}
+        if len(_DOMAIN_SETS) >= 64:
+            _DOMAIN_SETS.clear()  # bounded: a policy reloaded with new hosts again and again
+        return _DOMAIN_SETS.setdefault(domains, domains)
 
     def _host_verdict(self, host: str) -> Verdict | None:
         if self.lookup.is_first_party(host):
@@ -546,6 +553,9 @@ def _most_sensitive(categories: Iterable[str | None]) -> str | None:
 def _text(value: bytes) -> str:
     text = value.decode("latin-1")
     return html.unescape(text) if "&" in text else text
+
+
+_DOMAIN_SETS: dict[frozenset[bytes], frozenset[bytes]] = {}
 
 
 @lru_cache(maxsize=8)
