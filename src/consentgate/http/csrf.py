@@ -22,6 +22,7 @@ Metadata"); RFC 2104 (HMAC).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -54,10 +55,18 @@ class CsrfTokens:
             for key in keys
         ]
         self.max_age = max_age
+        self._last = ("", "")
 
     def issue(self, consent_id: str, *, now: float | None = None) -> str:
         payload = f"{consent_id}.{_base36(int(time.time() if now is None else now))}"
-        return f"{payload}.{_sign(self._keys[0], payload)}"
+        # A returning visitor's pages within the same second carry the same token: the last
+        # one is kept (one tuple, replaced whole: safe between threads).
+        last = self._last
+        if last[0] == payload:
+            return last[1]
+        token = f"{payload}.{_sign(self._keys[0], payload)}"
+        self._last = (payload, token)
+        return token
 
     def verify(self, token: str, *, now: float | None = None) -> str | None:
         """The consent id the token was issued for, or None (bad, expired or from the future)."""
@@ -80,6 +89,7 @@ def _sign(key: bytes, payload: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+@functools.lru_cache(maxsize=8)  # the clock's seconds: every page of a second asks for the same
 def _base36(number: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""

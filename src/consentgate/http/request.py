@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from consentgate.consent.cookie import CookieStatus
 from consentgate.consent.signals import UNKNOWN, is_dnt_value
 from consentgate.consent.state import Consent, new_consent_id
+from consentgate.consent.useragent import is_bot
 from consentgate.http.links import filter_link_headers
 from consentgate.http.responder import BodyTransform, content_charset, restore_if_none_match
 from consentgate.http.types import RawHeaders, Scope
@@ -193,8 +194,6 @@ class Request:
     @property
     def is_bot(self) -> bool:
         if self._bot is None:
-            from consentgate.consent.useragent import is_bot
-
             self._bot = is_bot(self.user_agent)
         return self._bot
 

@@ -441,6 +441,7 @@ def _read_zero_copy(message: Message) -> bytes:
     return os.pread(fd, count, offset)
 
 
+@functools.lru_cache(maxsize=64)  # a site sends a handful of Content-Type values
 def content_charset(content_type: bytes) -> str | None:
     """The ``charset`` parameter of a Content-Type value, unquoted; None without one."""
     for param in content_type.decode("latin-1").split(";")[1:]:

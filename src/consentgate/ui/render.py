@@ -122,7 +122,7 @@ class FindingLike(Protocol):
     def host(self) -> str | None: ...
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RenderContext:
     """Everything about one request that changes what is rendered."""
 
