@@ -15,10 +15,12 @@ from consentgate.consent.cookie import CookieStatus
 from consentgate.consent.signals import UNKNOWN, is_dnt_value
 from consentgate.consent.state import Consent, new_consent_id
 from consentgate.consent.useragent import is_bot
+from consentgate.html.rewriter import HtmlRewriter
 from consentgate.http.links import filter_link_headers
 from consentgate.http.responder import BodyTransform, content_charset, restore_if_none_match
 from consentgate.http.types import RawHeaders, Scope
 from consentgate.policy.model import Policy, Service
+from consentgate.ui.render import RenderContext
 
 if TYPE_CHECKING:
     from consentgate.consent.jurisdiction import Decision
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from consentgate.html.rules import Finding
     from consentgate.http.csp import CspPage
     from consentgate.http.middleware import ConsentGate
-    from consentgate.ui.render import RenderContext
-
 __all__ = ["MetServices", "PageContext", "Request", "Visitor", "render_context"]
 
 logger = logging.getLogger("consentgate.http")
@@ -91,6 +91,7 @@ class Request:
         "_csp",
         "_etags",
         "_framed",
+        "_headers",
         "_locale",
         "_scripted",
         "_suffix",
@@ -142,6 +143,7 @@ class Request:
         self._bot: bool | None = None
         self._scripted: bool | None = None
         self._framed: bool | None = None
+        self._headers: dict[bytes, bytes] | None = None
         self._csp: CspPage | None = None
         self.etag_translated = False
         self.persist_pending = False  # set by Endpoints.persist_decision, done by finish_headers
@@ -170,12 +172,17 @@ class Request:
     # -- headers ----------------------------------------------------------------------------
     def header(self, name: bytes) -> str:
         """The first value of a request header, "" when absent (read on demand: HTML pages and
-        the endpoints need a few more headers than every request does)."""
-        headers: Iterable[tuple[bytes, bytes]] = self.scope["headers"]
-        for key, value in headers:
-            if key == name:
-                return value.decode("latin-1")
-        return ""
+        the endpoints need a few more headers than every request does; once one is asked
+        for, a page asks for a dozen, so they are all read then, once)."""
+        headers = self._headers
+        if headers is None:
+            headers = {}
+            for key, value in self.scope["headers"]:
+                if key not in headers:
+                    headers[key] = value
+            self._headers = headers
+        value = headers.get(name)
+        return "" if value is None else value.decode("latin-1")
 
     @property
     def host(self) -> str:
@@ -409,8 +416,6 @@ class Request:
         return self._suffix
 
     def transform(self, headers: RawHeaders) -> BodyTransform:
-        from consentgate.html.rewriter import HtmlRewriter
-
         gate = self.gate
         nonce = self.child.get("csp_nonce") or _nonce_from_csp(headers)
         ctx = render_context(gate, self, nonce=nonce if isinstance(nonce, str) else None)
@@ -539,7 +544,6 @@ def render_context(
 ) -> RenderContext:
     """Everything the UI needs for one page; mints the id a first-time visitor will be recorded
     under (the form's CSRF token carries it to the consent endpoint)."""
-    from consentgate.ui.render import RenderContext
 
     decision = request.decision
     objection = decision.objection
