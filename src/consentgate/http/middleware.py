@@ -180,9 +180,9 @@ class ConsentGate:
             await self.endpoints(request, receive, send)
             return
         visitor = request.visitor
-        set_cookies = request.sweep() if visitor.blocked else []
+        set_cookies: Sequence[str] = request.sweep() if visitor.blocked else ()
         if request.decision.persist is not None:
-            set_cookies += await self.endpoints.persist_decision(request)
+            set_cookies = [*set_cookies, *await self.endpoints.persist_decision(request)]
         if visitor.status in UNREADABLE and request.page_navigation and not request.is_bot:
             await self.audit.start()  # so that finish_headers, which cannot await, can enqueue
             request.unreadable_pending = True

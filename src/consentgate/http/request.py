@@ -336,11 +336,11 @@ class Request:
         a subresource destination (a script, an image: never rendered as a page), an Accept
         without any range that admits HTML (``application/json``), or a path naming a file that
         is not HTML (``.js``, ``.png``, ``.pdf``...), which keep their brotli."""
+        if self._accept and not _accepts_html(self._accept):
+            return False  # (first: a cached answer; API calls say what they accept)
         route = self.route
         dot = route.rfind(".")
         if dot > route.rfind("/") and route[dot + 1 :].lower() in _NOT_HTML_EXTENSIONS:
-            return False  # (first: most requests that are no page are static files)
-        if self._accept and not _accepts_html(self._accept):
             return False
         destination = self.header(b"sec-fetch-dest")
         return not destination or destination.strip().lower() not in _SUBRESOURCE_DESTINATIONS
@@ -603,6 +603,7 @@ class MetServices:
 
 
 @functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)  # browsers and clients send a handful of distinct values
 def _accepts_html(accept: bytes) -> bool:
     """Whether an Accept header admits HTML: a range that covers it with a q above 0."""
     for part in accept.decode("latin-1").lower().split(","):

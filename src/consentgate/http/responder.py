@@ -184,7 +184,7 @@ class Responder:
         if self.sweep:
             return False
         page = self.page
-        typed = False
+        typed: bool | None = False
         for key, value in message.get("headers") or ():
             # By length first: only the two names that matter are lower-cased (any case counts).
             size = len(key)
@@ -194,9 +194,9 @@ class Responder:
             elif (
                 size == 12 and page is not None and (key == b"content-type" or key.lower() == b"content-type")
             ):
-                if value.lower().find(b"htm") >= 0:  # not `in`: see Request.app_scope
-                    return False
-                typed = value.partition(b";")[0].strip().lower() not in _UNKNOWN_TYPES
+                typed = _typed(value)
+                if typed is None:
+                    return False  # it may be a page
         if page is None:
             return True
         status: int = message["status"]
@@ -439,6 +439,15 @@ def _read_zero_copy(message: Message) -> bytes:
     if count is None:
         count = os.fstat(fd).st_size - offset
     return os.pread(fd, count, offset)
+
+
+@functools.lru_cache(maxsize=64)  # a site sends a handful of Content-Type values
+def _typed(content_type: bytes) -> bool | None:
+    """Does a Content-Type value name a type (one a browser does not sniff)? None when it
+    says ``htm`` anywhere: it may be a page (HTML, XHTML), whatever its parameters."""
+    if content_type.lower().find(b"htm") >= 0:  # not `in`: see Request.app_scope
+        return None
+    return content_type.partition(b";")[0].strip().lower() not in _UNKNOWN_TYPES
 
 
 @functools.lru_cache(maxsize=64)  # a site sends a handful of Content-Type values
