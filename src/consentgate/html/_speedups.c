@@ -123,6 +123,7 @@ typedef struct {
     PyObject *delegated;      /* frozenset: the other keys (lookaheads of their own): the pattern's */
     unsigned char raw_groups[1024]; /* 1 where a group is a raw-text leaf (its end tag: group + 2) */
     unsigned char names[512];  /* bit name_slot() set for every native and delegated key */
+    PyObject *quiet_leaves;    /* dict: quiet name -> (group, 0, name) of its leaf, or None */
 } TagSearch;
 
 /* A 12-bit digest of a tag name d[s:e] (any case): its first two bytes, last byte and length.
@@ -167,23 +168,34 @@ TagSearch_dealloc(TagSearch *self)
     Py_XDECREF(self->domains);
     Py_XDECREF(self->native);
     Py_XDECREF(self->delegated);
+    Py_XDECREF(self->quiet_leaves);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int
 TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"match",      "classes", "a_alternative", "quiet",     "domains",
-                             "quiet_long", "native",  "raw_groups",    "delegated", NULL};
-    PyObject *match, *quiet, *domains, *native = Py_None, *delegated = Py_None;
+    static char *kwlist[] = {"match",      "classes", "a_alternative", "quiet",        "domains",
+                             "quiet_long", "native",  "raw_groups",    "delegated", "quiet_leaves", NULL};
+    PyObject *match, *quiet, *domains, *native = Py_None, *delegated = Py_None, *quiet_leaves = Py_None;
     Py_buffer classes, raw_groups = {0};
     int a_alternative;
     Py_ssize_t quiet_long;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On|Oy*O", kwlist, &match, &classes, &a_alternative,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oy*pO!On|Oy*OO", kwlist, &match, &classes, &a_alternative,
                                      &PyTuple_Type, &quiet, &domains, &quiet_long, &native, &raw_groups,
-                                     &delegated)) {
+                                     &delegated, &quiet_leaves)) {
         return -1;
     }
+    if (quiet_leaves != Py_None && !PyDict_Check(quiet_leaves)) {
+        PyBuffer_Release(&classes);
+        if (raw_groups.buf != NULL) {
+            PyBuffer_Release(&raw_groups);
+        }
+        PyErr_SetString(PyExc_TypeError, "quiet_leaves: a dict or None");
+        return -1;
+    }
+    Py_INCREF(quiet_leaves);
+    Py_XSETREF(self->quiet_leaves, quiet_leaves);
     if ((native == Py_None) != (delegated == Py_None) || (delegated != Py_None && !PyFrozenSet_Check(delegated))) {
         PyBuffer_Release(&classes);
         if (raw_groups.buf != NULL) {
@@ -276,8 +288,12 @@ known(TagSearch *self, const unsigned char *d, Py_ssize_t t, Py_ssize_t k)
 }
 
 /* The quiet lookahead (rewriter.py, _quiet_lookahead) at s, the tag name's first byte:
- * 1 when it certainly fails (the tag is harmless), 0 when it may pass, -1 on error.
- * Conservative: whatever this cannot settle counts as "may pass". */
+ * 1 when it certainly fails (the tag is harmless), CERTAIN when it certainly passes (its walk
+ * stops at the `//` of a host the pattern knows: the most common way a tracker's image or link
+ * passes), 0 when it may pass, -1 on error. Conservative: whatever this cannot settle counts
+ * as "may pass", and the pattern decides. */
+enum { CERTAIN = 2 };
+
 static int
 harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
 {
@@ -353,7 +369,8 @@ harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
                     if (t == h || d[t - 1] == '.') {
                         int found = known(self, d, t, k);
                         if (found) {
-                            return found < 0 ? -1 : 0;
+                            /* the walk stops at this `/`, which `[^>]` then takes */
+                            return found < 0 ? -1 : CERTAIN;
                         }
                     }
                 }
@@ -368,7 +385,7 @@ harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
 
 /* Is there a quiet name followed by a delimiter at s? 1 yes, 0 no, -1 cannot tell yet. */
 static int
-quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
+quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s, PyObject **name_found)
 {
     Py_ssize_t count = PyTuple_GET_SIZE(self->quiet);
     for (Py_ssize_t k = 0; k < count; k++) {
@@ -386,6 +403,7 @@ quiet_name_at(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
                 return -1;
             }
             if (DELIM[d[s + len]]) {
+                *name_found = name;
                 return 1;
             }
         }
@@ -490,13 +508,27 @@ find(TagSearch *self, PyObject *data, Py_ssize_t pos, int comments_native, Py_ss
                  * lookahead of its own (a quiet name, body, meta...) */
                 ask = named != NAME_NONE;
             }
+            PyObject *quiet_name = NULL;
             if (ask && named != NAME_NATIVE && with_quiet && self->quiet_first[d[s]] &&
-                quiet_name_at(self, d, n, s) == 1) {
+                quiet_name_at(self, d, n, s, &quiet_name) == 1) {
                 int calm = harmless(self, d, n, s);
                 if (calm < 0) {
                     return NULL;
                 }
-                ask = !calm;
+                ask = calm != 1;
+                if (calm == CERTAIN && native && self->quiet_leaves != Py_None) {
+                    /* The lookahead passes: what is left of the pattern is the name's leaf,
+                     * read here as a native one (the name and its delimiter are there). */
+                    PyObject *leaf = PyDict_GetItemWithError(self->quiet_leaves, quiet_name);
+                    if (leaf == NULL && PyErr_Occurred()) {
+                        return NULL;
+                    }
+                    if (leaf != NULL) {
+                        *entry = leaf;
+                        *name_end = s + PyBytes_GET_SIZE(quiet_name);
+                        named = NAME_NATIVE;
+                    }
+                }
             }
         }
         if (named == NAME_NATIVE) {

@@ -182,6 +182,7 @@ def fast_scanner(
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
     quiet: dict[bytes, bytes] = {}  # names that must pass `wanted` first: a trie of their own
+    quiet_groups: dict[bytes, str] = {}  # their leaves' groups
     # Names with a small lookahead of their own: it goes right after the name, in the main trie
     # (a branch that fails there costs other tags nothing, where a group of its own would be
     # tried at every `<` that passes the prefilter).
@@ -191,8 +192,11 @@ def fast_scanner(
         leaves[group] = leaf
         if key in own:
             entries[key.encode()] = _DELIM + own[key] + _leaf_pattern(group, leaf)
+        elif key in quiet_names and wanted:
+            quiet[key.encode()] = _leaf_pattern(group, leaf)
+            quiet_groups[key.encode()] = group
         else:
-            (quiet if key in quiet_names and wanted else entries)[key.encode()] = _leaf_pattern(group, leaf)
+            entries[key.encode()] = _leaf_pattern(group, leaf)
 
     add("!--", "comment", Leaf("comment", "", False))
     for name in sorted((start_names | STATE_CHANGERS) - {"a"}):
@@ -261,6 +265,16 @@ def fast_scanner(
         native[key] = (compiled.groupindex[group], kind, leaf.name.encode())
     # Where no native key, comment or `<a` is, the pattern can only match these names.
     delegated = frozenset(quiet) | frozenset(name.encode() for name in own)
+    # A quiet name whose lookahead the C sees pass for certain (a host the catalog knows) is
+    # read as a native leaf: the rest of the pattern is that leaf.
+    quiet_leaves = {
+        key: (
+            compiled.groupindex[group],
+            {"script": 1, "raw": 2}.get(leaves[group].kind, 0),
+            leaves[group].name.encode(),
+        )
+        for key, group in quiet_groups.items()
+    }
     c_search = speedups.TagSearch(
         compiled.match,
         _masks(sets),
@@ -271,6 +285,7 @@ def fast_scanner(
         native,
         raw_groups,
         delegated,
+        quiet_leaves,
     )
     return FastScanner(compiled, tuple(by_index), c_search.search, c_search.scan, cased=True)
 
