@@ -42,6 +42,7 @@ static unsigned char HANDLER_BEFORE[256]; /* \t \n \f \r space " ' / may precede
 static unsigned char QUIET_BREAK[256]; /* \t \n \r @ : a host broken by one of these        */
 static unsigned char SPACE[256];     /* \t \n \f \r space                                   */
 static unsigned char LOWER[256];     /* ASCII letters to lower case, as bytes.lower() does     */
+static unsigned char QUIET_STOP[256]; /* o O and the walk's triggers \\ & : = - / : harmless() looks */
 
 static void
 init_classes(void)
@@ -60,6 +61,7 @@ init_classes(void)
     for (const char *c = before; *c; c++) HANDLER_BEFORE[(unsigned char)*c] = 1;
     for (const char *c = broken; *c; c++) QUIET_BREAK[(unsigned char)*c] = 1;
     for (const char *c = space; *c; c++) SPACE[(unsigned char)*c] = 1;
+    for (const char *c = "oO\\&:=-/"; *c; c++) QUIET_STOP[(unsigned char)*c] = 1;
 }
 
 static int
@@ -305,16 +307,24 @@ harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
     if (g - s >= self->quiet_long) {
         return 0; /* [^>]{long} */
     }
-    /* _MAY_HANDLE: `on` and a letter where an attribute name may start */
-    for (Py_ssize_t i = s; i + 2 < g; i++) {
-        if (LOWER[d[i]] == 'o' && LOWER[d[i + 1]] == 'n' && LOWER[d[i + 2]] >= 'a' && LOWER[d[i + 2]] <= 'z' && i >= 1 &&
-            HANDLER_BEFORE[d[i - 1]]) {
-            return 0;
-        }
-    }
-    /* the walk of plain bytes; it stops at `>` or at a trigger (then the lookahead passes) */
+    /* One walk. _MAY_HANDLE (`on` and a letter where an attribute name may start) anywhere
+     * makes the lookahead pass; so does the plain walk stopping at a trigger, or not when the
+     * trigger is harmless after all. A handler after a trigger that passes changes nothing:
+     * the lookahead passes either way. */
+    int handler = 0;
     for (Py_ssize_t i = s; i < g; i++) {
-        switch (d[i]) {
+        unsigned char c = d[i];
+        if (!QUIET_STOP[c]) {
+            continue;
+        }
+        switch (c) {
+        case 'o':
+        case 'O':
+            if (i + 2 < g && LOWER[d[i + 1]] == 'n' && LOWER[d[i + 2]] >= 'a' && LOWER[d[i + 2]] <= 'z' && i >= 1 &&
+                HANDLER_BEFORE[d[i - 1]]) {
+                handler = 1;
+            }
+            break;
         case '\\':
             return 0;
         case '&':
@@ -379,6 +389,9 @@ harmless(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t s)
         default:
             break;
         }
+    }
+    if (handler) {
+        return 0;
     }
     return 1;
 }
@@ -1013,6 +1026,7 @@ last_of(const unsigned char *d, Py_ssize_t lo, Py_ssize_t hi, unsigned char byte
 static PyObject *
 settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 3 || !PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "settle(buf: bytes, lo: int, p: int)");
         return NULL;
@@ -1061,36 +1075,19 @@ settle_at(const unsigned char *d, Py_ssize_t lo, Py_ssize_t p)
     return p;
 }
 
-/* The first `p` or `P` at or after i, or -1: sixteen bytes a step where SSE2 is there (every
- * x86-64), else the two memchr() of the bytes. 'p' is common in text: one pass over the bytes,
- * not a call per occurrence. */
-static Py_ssize_t
-next_p(const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
+/* Is `ping` (any case) at i followed by white space and `=`, or by white space to the end? */
+static int
+ping_at(const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
 {
-#if defined(__SSE2__)
-    const __m128i case_bit = _mm_set1_epi8(0x20), p = _mm_set1_epi8('p');
-    for (; i + 16 <= n; i += 16) {
-        __m128i block = _mm_loadu_si128((const __m128i *)(d + i));
-        int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(block, case_bit), p));
-        if (mask) {
-            return i + __builtin_ctz((unsigned int)mask);
-        }
+    if (i + 4 > n || LOWER[d[i]] != 'p' || LOWER[d[i + 1]] != 'i' || LOWER[d[i + 2]] != 'n' ||
+        LOWER[d[i + 3]] != 'g') {
+        return 0;
     }
-    for (; i < n; i++) {
-        if ((d[i] | 0x20) == 'p') {
-            return i;
-        }
+    Py_ssize_t j = i + 4;
+    while (j < n && SPACE[d[j]]) {
+        j++;
     }
-    return -1;
-#else
-    if (i >= n) {
-        return -1;
-    }
-    const unsigned char *lower = memchr(d + i, 'p', (size_t)(n - i));
-    Py_ssize_t upto = lower == NULL ? n : lower - d;
-    const unsigned char *upper = memchr(d + i, 'P', (size_t)(upto - i));
-    return upper != NULL ? upper - d : lower != NULL ? lower - d : -1;
-#endif
+    return j == n || d[j] == '=';
 }
 
 /* says_ping(data, start): does `ping`, in any case, followed by white space and `=` (or by
@@ -1099,6 +1096,7 @@ next_p(const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
 static PyObject *
 says_ping(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 2 || !PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "says_ping(data: bytes, start: int)");
         return NULL;
@@ -1109,15 +1107,30 @@ says_ping(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (start == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    for (Py_ssize_t i = next_p(d, n, start < 0 ? 0 : start); i >= 0 && i + 4 <= n; i = next_p(d, n, i + 1)) {
-        if (LOWER[d[i + 1]] == 'i' && LOWER[d[i + 2]] == 'n' && LOWER[d[i + 3]] == 'g') {
-            Py_ssize_t j = i + 4;
-            while (j < n && SPACE[d[j]]) {
-                j++;
-            }
-            if (j == n || d[j] == '=') {
+    Py_ssize_t i = start < 0 ? 0 : start;
+#if defined(__SSE2__)
+    /* sixteen positions a step: where the four bytes from each spell `ping` in any case (OR
+     * 0x20 folds only the letter's own upper case onto it), the rest is checked one by one */
+    const __m128i fold = _mm_set1_epi8(0x20);
+    const __m128i p = _mm_set1_epi8('p'), i_ = _mm_set1_epi8('i'), n_ = _mm_set1_epi8('n'), g = _mm_set1_epi8('g');
+    for (; i + 19 <= n; i += 16) {
+        __m128i m0 = _mm_cmpeq_epi8(_mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i)), fold), p);
+        __m128i m1 = _mm_cmpeq_epi8(_mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i + 1)), fold), i_);
+        __m128i m2 = _mm_cmpeq_epi8(_mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i + 2)), fold), n_);
+        __m128i m3 = _mm_cmpeq_epi8(_mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i + 3)), fold), g);
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(
+            _mm_and_si128(_mm_and_si128(m0, m1), _mm_and_si128(m2, m3)));
+        while (mask) {
+            if (ping_at(d, n, i + __builtin_ctz(mask))) {
                 Py_RETURN_TRUE;
             }
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i + 4 <= n; i++) {
+        if (ping_at(d, n, i)) {
+            Py_RETURN_TRUE;
         }
     }
     Py_RETURN_FALSE;
