@@ -111,6 +111,9 @@ lowered(const unsigned char *d, Py_ssize_t s, Py_ssize_t e)
 /* ------------------------------------------------------------------------------------- */
 /* TagSearch                                                                             */
 
+#define MAX_KEY 32
+#define MAX_KEYS 128
+
 typedef struct {
     PyObject_HEAD
     PyObject *match;          /* the compiled pattern's bound `match` */
@@ -124,8 +127,16 @@ typedef struct {
     PyObject *native;         /* dict: key -> (group, kind, end name) the C reads itself, or None */
     PyObject *delegated;      /* frozenset: the other keys (lookaheads of their own): the pattern's */
     unsigned char raw_groups[1024]; /* 1 where a group is a raw-text leaf (its end tag: group + 2) */
-    unsigned char names[512];  /* bit name_slot() set for every native and delegated key */
     PyObject *quiet_leaves;    /* dict: quiet name -> (group, 0, name) of its leaf, or None */
+    /* The native and delegated keys, found by name_slot() without a bytes object or a hash:
+     * heads[slot] is the first key with that slot (-1: none), keys[k].next the next one. */
+    short heads[4096];
+    struct {
+        unsigned char key[MAX_KEY];
+        short len, next;
+        PyObject *entry; /* borrowed from the native dict; NULL: a delegated key */
+    } keys[MAX_KEYS];
+    int key_count;
 } TagSearch;
 
 /* A 12-bit digest of a tag name d[s:e] (any case): its first two bytes, last byte and length.
@@ -141,22 +152,66 @@ name_slot(const unsigned char *d, Py_ssize_t s, Py_ssize_t e)
 }
 
 static int
-mark_names(TagSearch *self, PyObject *keys)
+add_key(TagSearch *self, PyObject *key, PyObject *entry)
 {
-    PyObject *iter = PyObject_GetIter(keys), *key;
+    if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) == 0 || PyBytes_GET_SIZE(key) > MAX_KEY) {
+        PyErr_SetString(PyExc_TypeError, "native and delegated keys: bytes of 1 to 32 bytes");
+        return -1;
+    }
+    const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(key);
+    Py_ssize_t len = PyBytes_GET_SIZE(key);
+    unsigned int slot = name_slot(raw, 0, len);
+    for (int k = self->heads[slot]; k >= 0; k = self->keys[k].next) {
+        if (self->keys[k].len == len && memcmp(self->keys[k].key, raw, (size_t)len) == 0) {
+            return 0; /* a native key stays native */
+        }
+    }
+    if (self->key_count >= MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "native and delegated keys: at most 128");
+        return -1;
+    }
+    int k = self->key_count++;
+    for (Py_ssize_t b = 0; b < len; b++) {
+        self->keys[k].key[b] = LOWER[raw[b]];
+    }
+    self->keys[k].len = (short)len;
+    self->keys[k].entry = entry;
+    self->keys[k].next = self->heads[slot];
+    self->heads[slot] = (short)k;
+    return 0;
+}
+
+static void
+clear_keys(TagSearch *self)
+{
+    self->key_count = 0;
+    for (int k = 0; k < 4096; k++) {
+        self->heads[k] = -1;
+    }
+}
+
+static int
+add_keys(TagSearch *self, PyObject *native, PyObject *delegated)
+{
+    clear_keys(self);
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(native, &pos, &key, &value)) {
+        if (add_key(self, key, value) < 0) {
+            return -1;
+        }
+    }
+    PyObject *iter = PyObject_GetIter(delegated);
     if (iter == NULL) {
         return -1;
     }
     while ((key = PyIter_Next(iter)) != NULL) {
-        if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) == 0) {
-            Py_DECREF(key);
+        int failed = add_key(self, key, NULL) < 0;
+        Py_DECREF(key);
+        if (failed) {
             Py_DECREF(iter);
-            PyErr_SetString(PyExc_TypeError, "native and delegated keys: non-empty bytes");
             return -1;
         }
-        unsigned int slot = name_slot((const unsigned char *)PyBytes_AS_STRING(key), 0, PyBytes_GET_SIZE(key));
-        self->names[slot >> 3] |= (unsigned char)(1u << (slot & 7));
-        Py_DECREF(key);
     }
     Py_DECREF(iter);
     return PyErr_Occurred() ? -1 : 0;
@@ -225,13 +280,14 @@ TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "native: a dict or None");
         return -1;
     }
-    memset(self->names, 0, sizeof(self->names));
-    if (native != Py_None && (mark_names(self, native) < 0 || mark_names(self, delegated) < 0)) {
+    /* the keys borrow the native dict's values: the dict is kept first */
+    Py_INCREF(native);
+    Py_XSETREF(self->native, native);
+    clear_keys(self);
+    if (native != Py_None && add_keys(self, native, delegated) < 0) {
         PyBuffer_Release(&classes);
         return -1;
     }
-    Py_INCREF(native);
-    Py_XSETREF(self->native, native);
     if (classes.len < 256 || classes.len > 3 * 256 || classes.len % 256 != 0) {
         PyBuffer_Release(&classes);
         PyErr_SetString(PyExc_ValueError, "classes: 256, 512 or 768 bytes");
@@ -448,30 +504,18 @@ classify_name(TagSearch *self, const unsigned char *d, Py_ssize_t n, Py_ssize_t 
     if (e >= n || e == s) {
         return NAME_NONE;
     }
-    unsigned int slot = name_slot(d, s, e);
-    if (!(self->names[slot >> 3] & (1u << (slot & 7)))) {
-        return NAME_NONE;
+    Py_ssize_t len = e - s;
+    for (int k = self->heads[name_slot(d, s, e)]; k >= 0; k = self->keys[k].next) {
+        if (self->keys[k].len == len && equal_ci(d, s, self->keys[k].key, len)) {
+            if (self->keys[k].entry == NULL) {
+                return NAME_DELEGATED;
+            }
+            *entry = self->keys[k].entry;
+            *end = e;
+            return NAME_NATIVE;
+        }
     }
-    PyObject *key = lowered(d, s, e);
-    if (key == NULL) {
-        return -1;
-    }
-    PyObject *hit = PyDict_GetItemWithError(self->native, key);
-    int kind;
-    if (hit != NULL) {
-        *entry = hit;
-        *end = e;
-        kind = NAME_NATIVE;
-    }
-    else if (PyErr_Occurred()) {
-        kind = -1;
-    }
-    else {
-        int found = PySet_Contains(self->delegated, key);
-        kind = found < 0 ? -1 : found ? NAME_DELEGATED : NAME_NONE;
-    }
-    Py_DECREF(key);
-    return kind;
+    return NAME_NONE;
 }
 
 static PyObject *
