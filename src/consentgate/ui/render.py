@@ -295,6 +295,21 @@ def _choice_times(issued_at: int) -> tuple[str, str]:
     return choice_iso, f"{day} {clock[:5]} UTC"
 
 
+@functools.lru_cache(maxsize=256)  # a returning visitor's pages of one second share them
+def _head_holes(
+    nonce: str | None, extra: str, consent_id: str, csrf: str, issued: int | None, expires: int | None
+) -> Mapping[str, bytes]:
+    return {
+        "nonce_attr": _ascii(html.escape(nonce)) if nonce else b"",
+        "extra": _ascii(extra),
+        "json_id": _json_value(consent_id),
+        "json_csrf": _json_value(csrf),
+        "json_issued": _json_value(issued),
+        "json_expires": _json_value(expires),
+        "json_nonce": _json_value(nonce),
+    }
+
+
 def _json_value(value: str | int | None) -> bytes:
     """``script_json(value)`` as bytes, without json.dumps for the common plain tokens."""
     if value is None:
@@ -605,17 +620,15 @@ class UI:
         if stencil is None:
             stencil = self._head_shape(ctx)
             self._heads.put(key, stencil)
-        nonce = ctx.nonce
         return stencil.fill(
-            {
-                "nonce_attr": _ascii(html.escape(nonce)) if nonce else b"",
-                "extra": _ascii(ctx.extra_head),
-                "json_id": _json_value(consent.consent_id if consent.exists else ""),
-                "json_csrf": _json_value(ctx.csrf_token),
-                "json_issued": _json_value(consent.issued_at),
-                "json_expires": _json_value(consent.expires_at),
-                "json_nonce": _json_value(nonce),
-            }
+            _head_holes(
+                ctx.nonce,
+                ctx.extra_head,
+                consent.consent_id if consent.exists else "",
+                ctx.csrf_token,
+                consent.issued_at,
+                consent.expires_at,
+            )
         )
 
     def body(self, ctx: RenderContext) -> bytes:
@@ -776,7 +789,8 @@ class UI:
         return marks.cut(self._templates["body.html"].render(values))
 
     @staticmethod
-    def _holes(strings: _VisitorStrings) -> dict[str, bytes]:
+    @functools.lru_cache(maxsize=256)  # a returning visitor's pages of one second share them
+    def _holes(strings: _VisitorStrings) -> Mapping[str, bytes]:
         return {
             "csrf": _html(strings.csrf),
             "next": _html(strings.next_url),
