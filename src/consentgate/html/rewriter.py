@@ -411,6 +411,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         # The snippets go only into a response that starts as a document (see _is_document).
         self._documents_only = documents_only and not fragment
         self._head_at = -1  # where the head snippet goes, once the first bytes are in
+        self._usual: tuple[bytes, int] | None = None
         if not inject_head:  # (with a head snippet, _start() picks the tokenizer from the first bytes)
             # <noscript> content is rewritten as a browser without JavaScript reads it: nested
             # <noscript> elements are markup there, so no content is rewritten twice.
@@ -539,7 +540,16 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             return True
         if len(data) < 2 or (len(data) == 2 and _UTF8_BOM.startswith(data)):
             return False
-        return self._head == _HEAD_DONE or self._charset_declared or _usual_start(data) >= 0
+        return self._head == _HEAD_DONE or self._charset_declared or self._usual_start(data) >= 0
+
+    def _usual_start(self, data: bytes) -> int:
+        """:func:`_usual_start`, once for the bytes both _can_start and _start look at."""
+        last = self._usual
+        if last is not None and last[0] is data:
+            return last[1]
+        found = _usual_start(data)
+        self._usual = (data, found)
+        return found
 
     def _scan_resources(self) -> None:
         """From here on the tokenizer reports what :meth:`_start_tag` looks at."""
@@ -560,7 +570,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._scan_resources()
             return False
         if self._head != _HEAD_DONE:
-            usual = _usual_start(data)
+            usual = self._usual_start(data)
             if usual >= 0:
                 # The usual start, <!doctype html><html><head><meta charset>: the snippet goes
                 # after the meta, as the tag-by-tag prologue below would find.

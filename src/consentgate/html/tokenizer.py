@@ -421,8 +421,9 @@ class Tokenizer:
         self._quiet: tuple[frozenset[str], bytes] = (frozenset(), b"")
         self._more_quiet: tuple[tuple[frozenset[str], bytes], ...] = ()
         self._quiet_known: QuietKnown | None = None
-        self._fast: FastScanner | None = None
-        self._fast_plain: FastScanner | None = None
+        # (the fast-path scanners, with and without `<a ping>`; None: to be looked up when the
+        # tokenizer next runs: set_names and set_quiet often follow each other, and __init__)
+        self._fast_pair: tuple[FastScanner | None, FastScanner | None] | None = None
         self._exact_step = False  # the fast path handed the next token to the exact one
         self._set_fast()
         self._finders: dict[tuple[bool, bool, int], tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
@@ -476,18 +477,33 @@ class Tokenizer:
         self._set_fast()
 
     def _set_fast(self) -> None:
+        self._fast_pair = None
+
+    @property
+    def _fast(self) -> FastScanner | None:
+        pair = self._fast_pair
+        return (pair if pair is not None else self._look_up_fast())[0]
+
+    @property
+    def _fast_plain(self) -> FastScanner | None:
+        pair = self._fast_pair
+        return (pair if pair is not None else self._look_up_fast())[1]
+
+    def _look_up_fast(self) -> tuple[FastScanner | None, FastScanner | None]:
         start, end = self._start_names, self._end_names
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
-        self._fast = self._fast_plain = None
+        pair: tuple[FastScanner | None, FastScanner | None] = (None, None)
         if usable and start is not None and end is not None:
             more, known = self._more_quiet, self._quiet_known
-            self._fast = fast_scanner(
-                start, end, *self._quiet, self._scripting, more_quiet=more, quiet_known=known
+            pair = (
+                fast_scanner(start, end, *self._quiet, self._scripting, more_quiet=more, quiet_known=known),
+                # Until the page says `ping=`, <a> needs no look at all.
+                fast_scanner(
+                    start, end, *self._quiet, self._scripting, pings=False, more_quiet=more, quiet_known=known
+                ),
             )
-            # Until the page says `ping=`, <a> needs no look at all.
-            self._fast_plain = fast_scanner(
-                start, end, *self._quiet, self._scripting, pings=False, more_quiet=more, quiet_known=known
-            )
+        self._fast_pair = pair
+        return pair
 
     @property
     def _wants_a(self) -> bool:
