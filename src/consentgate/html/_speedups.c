@@ -731,12 +731,37 @@ tag_close(const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
 
 /* (group, start, end, attributes' end, end tag's start) for a native leaf at p, as the pattern
  * reads it (see fastscan.scan_py). */
+/* (a, b, c, d, e) as a tuple of ints */
+static PyObject *
+five(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t d, Py_ssize_t e)
+{
+    Py_ssize_t values[5] = {a, b, c, d, e};
+    PyObject *out = PyTuple_New(5);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < 5; k++) {
+        PyObject *v = PyLong_FromSsize_t(values[k]);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, k, v);
+    }
+    return out;
+}
+
 static PyObject *
 native_match(PyObject *entry, const unsigned char *d, Py_ssize_t n, Py_ssize_t p, Py_ssize_t name_end)
 {
-    Py_ssize_t group, kind;
-    PyObject *name;
-    if (!PyArg_ParseTuple(entry, "nnS", &group, &kind, &name)) {
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyBytes_Check(PyTuple_GET_ITEM(entry, 2))) {
+        PyErr_SetString(PyExc_TypeError, "a native entry is (group, kind, name)");
+        return NULL;
+    }
+    Py_ssize_t group = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 0));
+    Py_ssize_t kind = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+    PyObject *name = PyTuple_GET_ITEM(entry, 2);
+    if ((group == -1 || kind == -1) && PyErr_Occurred()) {
         return NULL;
     }
     Py_ssize_t attrs_end = tag_close(d, n, name_end);
@@ -766,7 +791,7 @@ native_match(PyObject *entry, const unsigned char *d, Py_ssize_t n, Py_ssize_t p
             c = q + 1;
         }
     }
-    return Py_BuildValue("(nnnnn)", group, p, end, attrs_end, tag_start);
+    return five(group, p, end, attrs_end, tag_start);
 }
 
 /* The same tuple from the pattern's Match. */
@@ -801,13 +826,25 @@ match_tuple(TagSearch *self, PyObject *m, Py_ssize_t p)
             spans[k] += p;
         }
     }
-    return Py_BuildValue("(nnnnn)", group, p, spans[0], spans[1], spans[2]);
+    return five(group, p, spans[0], spans[1], spans[2]);
 }
 
 static PyObject *
 scan_result(int code, PyObject *m, Py_ssize_t lo)
 {
-    return Py_BuildValue("(iNn)", code, m, lo); /* steals m */
+    /* (code, m, lo), stealing m: built directly, no format string to parse per candidate */
+    PyObject *out = PyTuple_New(3), *c = PyLong_FromLong(code), *l = PyLong_FromSsize_t(lo);
+    if (out == NULL || c == NULL || l == NULL) {
+        Py_XDECREF(out);
+        Py_XDECREF(c);
+        Py_XDECREF(l);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, c);
+    PyTuple_SET_ITEM(out, 1, m);
+    PyTuple_SET_ITEM(out, 2, l);
+    return out;
 }
 
 /* scan(data, pos, lo, n, final): consentgate.html.fastscan.scan_py in C (see there). */
