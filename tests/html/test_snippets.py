@@ -5,6 +5,8 @@ when its category is granted. Uses the built-in policy and catalog."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consentgate.html.rules import Finding, Rules
 from consentgate.policy.load import load_dict
@@ -155,3 +157,82 @@ def test_snippet_comes_back_byte_for_byte_when_its_category_is_granted(
 def test_snippet_stays_blocked_when_only_another_category_is_granted(rules: Rules) -> None:
     out = run(page(META_PIXEL), granting("analytics"), rules=rules)
     assert [item for item in live(out) if "facebook" in item or "fbq(" in item] == []
+
+
+# -- the head snippet's place without a <meta charset> to wait for ------------------------------
+_OPENING_PARTS = st.lists(
+    st.sampled_from(
+        [
+            b"\n",
+            b"  ",
+            b"<!DOCTYPE html>",
+            b"<!-- note -->",
+            b"<!-->",
+            b"<?xml version='1.0'?>",
+            b"<html>",
+            b'<HTML lang="en" data-x=">">',
+            b"<head>",
+            b"<head class=h>",
+        ]
+    ),
+    max_size=6,
+)
+_NEXT_PARTS = st.sampled_from(
+    [
+        b"<title>t</title>",
+        b'<meta name="viewport" content="width=device-width">',
+        b"<script>var a = 1;</script>",
+        b'<link rel="stylesheet" href="/s.css">',
+        b"<base href='/x/'>",
+        b"text first",
+        b"</head><body><p>x</p>",
+        b"<body>",
+        b"<!x bogus>",
+        b"</ x>",
+        b"<html><head>",
+        b"<head>",
+        b"<tit",
+        b"<",
+        b"",
+        b"<noscript><img src=x></noscript>",
+        b'<meta charset="utf-8">',
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _OPENING_PARTS.map(b"".join),
+    _NEXT_PARTS,
+    st.sampled_from([b"", b"<p>body</p></body></html>", b"<p>" + b"x" * 1100 + b"</p>"]),
+    st.sampled_from([None, "utf-8"]),
+    st.booleans(),
+)
+def test_the_quick_place_without_a_meta_charset_is_the_tag_by_tag_place(
+    opening: bytes, first: bytes, rest: bytes, charset: str | None, bom: bool
+) -> None:
+    # `_first_in_head` places the head snippet without reading the page tag by tag; with it
+    # turned off, the prologue reads tag by tag: both must give the same bytes, whole or cut.
+    from unittest import mock
+
+    from consentgate.html import rewriter
+
+    page = (b"\xef\xbb\xbf" if bom else b"") + opening + first + rest
+    quick = [run(page, head=HEAD, body=BODY, charset=charset, chunks=chunks) for chunks in (None, [7])]
+    with mock.patch.object(rewriter, "_first_in_head", lambda data: -1):
+        slow = [run(page, head=HEAD, body=BODY, charset=charset, chunks=chunks) for chunks in (None, [7])]
+    assert quick == slow
+    assert quick[0].count(HEAD) == 1
+
+
+def test_a_page_without_a_meta_charset_gets_its_head_snippet_without_the_prologue() -> None:
+    from unittest import mock
+
+    from consentgate.html import rewriter
+
+    page = b"<!doctype html><html><head>\n<title>t</title></head><body><p>x</p></body></html>"
+    with mock.patch.object(rewriter, "Tokenizer", wraps=rewriter.Tokenizer) as made:
+        out = run(page, head=HEAD, body=BODY)
+    assert out.startswith(b"<!doctype html><html><head>\n" + HEAD + b"<title>")
+    # one tokenizer, for the resources: none stepping through the prologue tag by tag
+    assert made.call_count == 1 and made.call_args.args[0] is not None

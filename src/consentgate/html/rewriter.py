@@ -256,6 +256,18 @@ _PROLOGUE = re.compile(
     rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
     rb"<[mM][eE][tT][aA](?=[\t\n\f\r />])(" + ATTRS + rb")>"
 )
+# The same opening without the meta (see _first_in_head), and the whole tag that follows it.
+_OPENING = re.compile(
+    rb"(?:\xef\xbb\xbf)?"
+    + _SKIPPED
+    + rb"(?:<[hH][tT][mM][lL](?=[\t\n\f\r />])"
+    + ATTRS
+    + rb">"
+    + _SKIPPED
+    + rb")?"
+    rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
+)
+_FIRST_TAG = re.compile(rb"</?([a-zA-Z][^\t\n\f\r />]*+)" + ATTRS + rb">")
 # <noscript> content of images, stylesheets and frames, at most wrapped in links and blocks,
 # with text that holds no `<`: one token per match (groups 1-2: an image or a stylesheet link
 # and its name; 3-4: a frame and its end tag).
@@ -584,6 +596,15 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 if not tag.startswith(b"<!") and _is_charset_meta(attr_map(tag, 5, len(tag) - 1)):
                     self._meta_end = m.end()
                     break
+            if self._meta_end < 0:
+                first = _first_in_head(data)
+                if first >= 0:
+                    # No <meta charset> to wait for: the snippet goes where the head's first
+                    # content starts, as the tag-by-tag prologue below would find.
+                    self._head_at = first
+                    self._head = _HEAD_DONE
+                    self._scan_resources()
+                    return False
             # Any other start: the head snippet's place is found tag by tag.
             self._tok = Tokenizer(None, None, max_buffer=self._max_buffer, fast=self._fast)
             self._tok.step = True
@@ -1656,6 +1677,29 @@ def _usual_start(data: bytes) -> int:
     if prologue is None or not _is_charset_meta(attr_map(data, *prologue.span(1))):
         return -1
     return prologue.end()
+
+
+def _first_in_head(data: bytes) -> int:
+    """Where the head's first content starts when the page opens with at most a doctype,
+    comments, ``<html>`` and ``<head>`` before it: the first byte of text that is not white
+    space, or of a whole tag that is neither ``html`` nor ``head``; -1 when the first bytes
+    cannot tell (a bogus comment, a tag cut short, nothing after the head yet) and the
+    prologue reads the page tag by tag. For a page without a ``<meta charset>`` to wait for.
+
+    >>> _first_in_head(b"<!DOCTYPE html><html lang=en><head>\\n  <title>t</title>")
+    38
+    >>> _first_in_head(b"<html><head><!x><title>t</title>"), _first_in_head(b"<head><tit")
+    (-1, -1)
+    """
+    e = _OPENING.match(data).end()  # type: ignore[union-attr]  # every part is optional
+    if e + 2 >= len(data):
+        return -1
+    if data[e] != 0x3C:  # `<`
+        return e  # text
+    tag = _FIRST_TAG.match(data, e)
+    if tag is None or tag.group(1).lower() in (b"html", b"head"):
+        return -1
+    return e
 
 
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
