@@ -648,3 +648,12 @@ async def test_a_crawler_sending_gpc_in_an_opt_out_region_gets_the_opt_out_but_n
     assert sink.events == []
     assert "set-cookie" not in response.headers
     assert b"data-consentgate-banner" not in response.content
+
+
+def test_the_crawler_regex_is_built_at_start_up_not_on_the_first_page() -> None:
+    # ≈ 25 ms of regex building: on the first page's bot check, a visitor would wait for it.
+    from consentgate.consent.useragent import crawler_pattern
+
+    crawler_pattern.cache_clear()
+    ConsentGate(HTMLResponse("<p>x</p>"), secret_keys=["k" * 32], audit=MemorySink())
+    assert crawler_pattern.cache_info().currsize == 1

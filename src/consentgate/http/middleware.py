@@ -266,6 +266,7 @@ _WARM_UP_PAGE = (
 
 
 def _warm_up(rules: Rules) -> None:
+    from consentgate.consent.useragent import crawler_pattern
     from consentgate.html.rewriter import HtmlRewriter
 
     def deny(service: str | None, category: str) -> bool:
@@ -279,5 +280,7 @@ def _warm_up(rules: Rules) -> None:
             rewriter = HtmlRewriter(rules, allows, head_snippet=b"<!---->", body_snippet=b"<!---->")
             rewriter.feed(_WARM_UP_PAGE)
             rewriter.close()
+        # The crawler list's regex (≈ 25 ms), which the first page's bot check would build.
+        crawler_pattern()
     except Exception:  # a warm-up never stops the app: the first page pays, or fails closed
         logger.exception("consentgate: the rewriter's warm-up failed")
