@@ -245,19 +245,9 @@ _SKIPPED = (
     rb"(?:[\t\n\f\r ]++|<!--(?!-?>)[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>"
     rb"|<![dD][oO][cC][tT][yY][pP][eE][^>]*+>|<\?[^>]*+>)*+"
 )
-_PROLOGUE = re.compile(
-    rb"(?:\xef\xbb\xbf)?"
-    + _SKIPPED
-    + rb"(?:<[hH][tT][mM][lL](?=[\t\n\f\r />])"
-    + ATTRS
-    + rb">"
-    + _SKIPPED
-    + rb")?"
-    rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
-    rb"<[mM][eE][tT][aA](?=[\t\n\f\r />])(" + ATTRS + rb")>"
-)
-# The same opening without the meta (see _first_in_head), and the whole tag that follows it.
-_OPENING = re.compile(
+# What may open a page before the head's content: a byte order mark, white space, comments,
+# doctypes, `<html>` and `<head>` (_first_in_head); the usual start ends it with a meta.
+_OPENING_SOURCE = (
     rb"(?:\xef\xbb\xbf)?"
     + _SKIPPED
     + rb"(?:<[hH][tT][mM][lL](?=[\t\n\f\r />])"
@@ -267,6 +257,9 @@ _OPENING = re.compile(
     + rb")?"
     rb"(?:<[hH][eE][aA][dD](?=[\t\n\f\r />])" + ATTRS + rb">" + _SKIPPED + rb")?"
 )
+_PROLOGUE = re.compile(_OPENING_SOURCE + rb"<[mM][eE][tT][aA](?=[\t\n\f\r />])(" + ATTRS + rb")>")
+_OPENING = re.compile(_OPENING_SOURCE)
+# The whole tag after the opening (_first_in_head).
 _FIRST_TAG = re.compile(rb"</?([a-zA-Z][^\t\n\f\r />]*+)" + ATTRS + rb">")
 # <noscript> content of images, stylesheets and frames, at most wrapped in links and blocks,
 # with text that holds no `<`: one token per match (groups 1-2: an image or a stylesheet link
