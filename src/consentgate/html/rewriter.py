@@ -610,9 +610,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             self._emitted = offset
 
     def _replace(self, start: int, end: int, data: bytes) -> None:
-        self._emit_to(start)
-        self._out.append(data)
-        self._emitted = max(end, self._emitted)
+        # (_emit_to(start) inlined: this runs for every element rewritten or inserted after)
+        emitted = self._emitted
+        out = self._out
+        if start > emitted:
+            out.append(self._tok.slice(emitted, start))
+            emitted = start
+        out.append(data)
+        self._emitted = end if end > emitted else emitted
 
     def _flush(self) -> bytes:
         tok = self._tok
