@@ -383,6 +383,12 @@ class CookieFirewall:
         self._secure = False
         self._now: float | None = None
 
+    @property
+    def binds(self) -> bool:
+        """Does :meth:`bind` make a copy (the policy caps cookies the browser holds), or give
+        this firewall back?"""
+        return self._caps
+
     def bind(
         self, request_cookies: Mapping[str, str], *, secure: bool, now: float | None = None
     ) -> CookieFirewall:
@@ -391,7 +397,7 @@ class CookieFirewall:
         The same object when the policy caps no cookie; otherwise a shallow copy sharing the
         caches (``now`` is for tests).
         """
-        if not self._caps:
+        if not self.binds:
             return self
         bound = object.__new__(CookieFirewall)
         bound.__dict__ = {**self.__dict__, "_held": request_cookies, "_secure": secure, "_now": now}

@@ -188,7 +188,9 @@ class ConsentGate:
             request.unreadable_pending = True
         child = request.app_scope()
         # Bound to what this browser holds: the CNIL-exempt cookies' 13 months run from then.
-        firewall = self.firewall.bind(visitor.cookies, secure=request.secure)
+        firewall = self.firewall
+        if firewall.binds:
+            firewall = firewall.bind(visitor.cookies, secure=request.secure)
         # Any method's answer may be a page (a form shown again, a "thank you" page): each is
         # rewritten; the ETag and 304 rules apply to GET and HEAD only (Request.cacheable).
         responder = Responder(
