@@ -186,6 +186,34 @@ def main() -> None:
                 f"{len(page) / parser_time / 1e6:11.1f}"
             )
 
+    if sources is not None:
+        # Every page of each corpus set as a response of its own (the rows above build one long
+        # page from the first pages of a set). "cold": no memory across pages; "warm": one
+        # memory for all of them, filled by the run before (40 different sites: it does not
+        # hold them all, which is why it is near cold); "same page": each page rewritten twice
+        # in a row and the second one timed, as a site's page served again.
+        for label, pages in (("tracker-dense", sources[0]), ("ordinary", sources[1])):
+            total = sum(map(len, pages))
+            times = best_of(
+                {
+                    "re": lambda pages=pages: [re_scan(page) for page in pages],
+                    "cold": lambda pages=pages: [rewrite(cold, page) for page in pages],
+                    "warm": lambda pages=pages: [rewrite(warm, page) for page in pages],
+                },
+                max(2, args.repeat // 2),
+            )
+            again = 0.0
+            for page in pages:
+                rewrite(warm, page)
+                again += best_of({"p": lambda page=page: rewrite(warm, page)}, 3)["p"]
+            mbps = {name: total / seconds / 1e6 for name, seconds in times.items()}
+            print(
+                f"{f'corpus {label}, page by page':34s} {mbps['cold']:9.0f} {mbps['warm']:9.0f} {mbps['re']:8.0f} "
+                f"{mbps['cold'] / mbps['re']:10.2f} {mbps['warm'] / mbps['re']:10.2f}"
+                f"   ({len(pages)} pages, {total / 1e6:.1f} MB; same page again: {total / again / 1e6:.0f} MB/s, "
+                f"{total / again / 1e6 / mbps['re']:.2f} x re)"
+            )
+
     # Peak memory while streaming 100 MB in 4 KiB chunks.
     block = build(next(iter(kinds.values())), 1_000_000)
 
