@@ -165,3 +165,40 @@ def test_the_verdict_does_not_depend_on_how_the_script_is_cut(tokens: bytes, cut
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     assert isinstance(is_data_carrier(data), bool)
+
+
+def _token_by_token(script: bytes) -> bool:
+    """The data check as it was first written, a code run or a string a step: the oracle for
+    the one-regex walk (consentgate.html.carrier._DATA), on whole scripts."""
+    import re
+
+    from consentgate.html import carrier
+
+    code = re.compile(rb"(?:" + carrier._CODE_TOKEN + rb")*+")
+    i, n = 0, len(script)
+    while i < n:
+        j = code.match(script, i).end()  # type: ignore[union-attr]
+        if j == n:
+            return True
+        if script[j] not in (0x22, 0x27):
+            return False
+        body = carrier._BODY[script[j]].match(script, j + 1).end()  # type: ignore[union-attr]
+        if body == n or script[body] != script[j]:
+            return False  # an unclosed string, or a backslash at the end
+        i = body + 1
+    return True
+
+
+_MORE_TOKENS = st.sampled_from(
+    [
+        b'"a\\"b"', b"'c'", b'"x', b"'", b"\\", b'"\\\\"', b"1", b"-2.5e3", b"2.", b".5", b"-", b"e3",
+        b"true", b"tru", b"null", b"{", b"}", b"[", b"]", b",", b":", b";", b" ", b"\n", b")",
+        b"window._x =", b"self.__next_f.push(", b"JSON.parse(", b"fbq(", b"x", b"=",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_MORE_TOKENS, max_size=30).map(b"".join))
+def test_the_one_regex_walk_judges_as_the_token_by_token_walk(script: bytes) -> None:
+    assert is_data_carrier(script) == _token_by_token(script)

@@ -52,11 +52,14 @@ _HEAD = (
     rb"|self\.__next_f\.push\("
     rb"|JSON\.parse\("
 )
-# Everything but strings, which the quote states read (they may be longer than any piece).
-_CODE: Final = re.compile(
-    rb"(?:[\t\n\f\r ;,:{}\[\])]++|"
-    + _HEAD
-    + rb"|-?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?|true|false|null)*+"
+# One token of everything but strings.
+_CODE_TOKEN = (
+    rb"[\t\n\f\r ;,:{}\[\])]++|" + _HEAD + rb"|-?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?|true|false|null"
+)
+# A run of code tokens and whole strings, read by `re` in one call (a JSON payload is
+# thousands of short strings); a string the piece cuts is left to the quote states below.
+_DATA: Final = re.compile(
+    rb"(?:" + _CODE_TOKEN + rb"|\"[^\"\\]*+(?:\\.[^\"\\]*+)*+\"|'[^'\\]*+(?:\\.[^'\\]*+)*+')*+", re.S
 )
 _BODY: Final = {
     0x22: re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.S),
@@ -100,7 +103,7 @@ class DataCarrier:
                     self._escape = True
                     i = n
                 continue
-            j = _CODE.match(buf, i).end()  # type: ignore[union-attr]  # always matches
+            j = _DATA.match(buf, i).end()  # type: ignore[union-attr]  # always matches
             if j < n and buf[j] in (0x22, 0x27):
                 self._quote = buf[j]
                 i = j + 1

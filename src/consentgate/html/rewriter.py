@@ -417,6 +417,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         self._documents_only = documents_only and not fragment
         self._head_at = -1  # where the head snippet goes, once the first bytes are in
         self._usual: tuple[bytes, int] | None = None
+        self._cut_amap: tuple[Event, dict[bytes, bytes]] | None = None  # see _amap
         if not inject_head:  # (with a head snippet, _start() picks the tokenizer from the first bytes)
             # <noscript> content is rewritten as a browser without JavaScript reads it: nested
             # <noscript> elements are markup there, so no content is rewritten twice.
@@ -800,8 +801,14 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
 
     def _amap(self, event: Event) -> dict[bytes, bytes]:
         if event.truncated:
+            # Parsed once: a cut tag is up to max_buffer long and several rules ask.
+            last = self._cut_amap
+            if last is not None and last[0] is event:
+                return last[1]
             parsed = self._attrs(event)[0]  # only whole attributes count
-            return {a.name: a.value for a in parsed}
+            found = {a.name: a.value for a in parsed}
+            self._cut_amap = (event, found)
+            return found
         if event.end - event.name_end <= 1:
             return _NO_ATTRS  # `<script>`
         return self._tok.attrs(event.name_end, event.end - 1)
