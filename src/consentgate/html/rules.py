@@ -142,10 +142,11 @@ class Rules:
     'analytics'
 
     ``inline_cache``: how many inline-script verdicts to remember by content (0: none, and no
-    memory of tag verdicts either: every tag is looked at afresh).
+    memory of tag verdicts either: every tag is looked at afresh). The corpus's 80 sites
+    together have ≈ 1,800 distinct inline scripts.
     """
 
-    def __init__(self, policy: Policy, *, inline_cache: int = 1024) -> None:
+    def __init__(self, policy: Policy, *, inline_cache: int = 4096) -> None:
         self.policy = policy
         self.lookup = policy.lookup
         self.unknown_third_party: UnknownMode = policy.unknown_third_party
