@@ -285,3 +285,22 @@ def test_self_closing_cases(attrs: bytes, expected: bool) -> None:
     data = b"<path" + attrs
     assert self_closing(data, 5, len(data)) is expected
     assert parse_attrs(data, 5, len(data))[1] is expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b" ", b"a", b"B", b"=", b'"', b"'", b"x y", b"/", b"src", b"\t", b">", b"on", b"="]),
+        max_size=30,
+    ).map(b"".join)
+)
+def test_a_cut_tags_attribute_map_is_its_whole_attributes(body: bytes) -> None:
+    # What HtmlRewriter._amap read for a tag cut at the buffer bound through parse_attrs:
+    # every attribute, the first of each name, but the last one when it reaches the cut.
+    from consentgate.html.tokenizer import cut_attr_map, parse_attrs
+
+    tag = b"<img" + body
+    attrs, _ = parse_attrs(tag, 4, len(tag))
+    if attrs and attrs[-1].end >= len(tag):
+        attrs.pop()
+    assert cut_attr_map(tag, 4, len(tag)) == {a.name: a.value for a in attrs}

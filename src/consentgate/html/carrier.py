@@ -54,7 +54,9 @@ _HEAD = (
 )
 # One token of everything but strings.
 _CODE_TOKEN = (
-    rb"[\t\n\f\r ;,:{}\[\])]++|" + _HEAD + rb"|-?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?|true|false|null"
+    rb"[\t\n\f\r ;,:{}\[\])]++|"
+    + _HEAD
+    + rb"|-?(?:[0-9]++\.?[0-9]*+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?|true|false|null"
 )
 # A run of code tokens and whole strings, read by `re` in one call (a JSON payload is
 # thousands of short strings); a string the piece cuts is left to the quote states below.

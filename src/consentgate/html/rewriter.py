@@ -62,6 +62,7 @@ from consentgate.html.tokenizer import (
     Event,
     Tokenizer,
     attr_map,
+    cut_attr_map,
     named_attrs,
     parse_attrs,
 )
@@ -805,8 +806,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             last = self._cut_amap
             if last is not None and last[0] is event:
                 return last[1]
-            parsed = self._attrs(event)[0]  # only whole attributes count
-            found = {a.name: a.value for a in parsed}
+            # Only whole attributes count (as in _attrs): the cut last one does not.
+            tag = self._tok.slice(event.start, event.end)
+            found = cut_attr_map(tag, event.name_end - event.start, len(tag))
             self._cut_amap = (event, found)
             return found
         if event.end - event.name_end <= 1:
