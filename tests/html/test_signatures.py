@@ -120,3 +120,15 @@ def test_first_waits_for_a_signature_anchored_late_that_starts_early() -> None:
     long, inner = b"ppq(ppQz", b"q(pp"
     scanner = SignatureScanner([long, inner])
     assert scanner.first(b"--" + long, {long: 3, inner: 3}, 3) == long
+
+
+def test_of_equals_at_one_place_the_longest_wins_in_c_and_in_python() -> None:
+    # A signature that is a prefix of another, both as sensitive, at the same position: the
+    # longer one names the service more precisely (the C `first` and the Python loop alike).
+    for swap in (False, True):
+        signatures = [b"ab", b"abc", b"abcd", b"b"]
+        rank = {b"ab": 2, b"abc": 2, b"abcd": 1, b"b": 2}
+        scanner = SignatureScanner(signatures[::-1] if swap else signatures)
+        assert scanner.first(b"xxabcd-", rank, 3) == b"abc"
+        scanner._c = None
+        assert scanner.first(b"xxabcd-", rank, 3) == b"abc"

@@ -1064,7 +1064,80 @@ LiteralSet_find(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* The best occurrence in data[start:end] by (rank desc, position asc, length desc), the first
+ * of equals, stopping once nothing later can beat one of rank `top`: SignatureScanner.first
+ * (consentgate/html/signatures.py) over the hits find() lists, without a Python step each. */
+static PyObject *
+LiteralSet_first(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "first(data: bytes, start: int, end: int, ranks: bytes, top: int)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    long top = PyLong_AsLong(args[4]);
+    if ((start == -1 || end == -1 || top == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    const unsigned char *ranks = (const unsigned char *)PyBytes_AS_STRING(args[3]);
+    if (self->head == NULL) {
+        return PyLong_FromLong(-1);
+    }
+    if (PyBytes_GET_SIZE(args[3]) != PyTuple_GET_SIZE(self->literals)) {
+        PyErr_SetString(PyExc_ValueError, "first: one rank per literal");
+        return NULL;
+    }
+    if (end > n) {
+        end = n;
+    }
+    if (start < 0) {
+        start = 0;
+    }
+    Py_ssize_t found = -1, best_at = -1, best_len = -1;
+    int best_rank = -1;
+    for (Py_ssize_t i = start; i < end; i++) {
+        if (found >= 0 && best_rank == top && i > best_at) {
+            break;
+        }
+        Py_ssize_t slots[2] = {-1, -1};
+        if (self->single[d[i]]) {
+            slots[0] = 65536 + d[i];
+        }
+        if (i + 1 < end) {
+            unsigned int slot = d[i] | ((unsigned int)d[i + 1] << 8);
+            if ((self->pairs[slot >> 3] >> (slot & 7)) & 1) {
+                slots[1] = (Py_ssize_t)slot;
+            }
+        }
+        for (int c = 0; c < 2; c++) {
+            if (slots[c] < 0) {
+                continue;
+            }
+            for (Py_ssize_t k = self->head[slots[c]]; k >= 0; k = self->next[k]) {
+                PyObject *lit = PyTuple_GET_ITEM(self->literals, k);
+                Py_ssize_t len = PyBytes_GET_SIZE(lit);
+                if (i + len > end || memcmp(d + i, PyBytes_AS_STRING(lit), (size_t)len) != 0) {
+                    continue;
+                }
+                int rank = ranks[k];
+                if (found < 0 || rank > best_rank || (rank == best_rank && (i < best_at || (i == best_at && len > best_len)))) {
+                    found = k;
+                    best_rank = rank;
+                    best_at = i;
+                    best_len = len;
+                }
+            }
+        }
+    }
+    return PyLong_FromSsize_t(found);
+}
+
 static PyMethodDef LiteralSet_methods[] = {
+    {"first", (PyCFunction)(void (*)(void))LiteralSet_first, METH_FASTCALL,
+     "first(data, start, end, ranks, top) -> the index of SignatureScanner.first's literal, or -1."},
     {"find", (PyCFunction)(void (*)(void))LiteralSet_find, METH_FASTCALL,
      "find(data, start, end) -> [(position, index)] of every occurrence inside data[start:end], "
      "by position, then index."},

@@ -119,6 +119,7 @@ class SignatureScanner:
         signatures = sorted({s for s in signatures if s})
         self._literals = tuple(signatures)
         self._c = speedups.LiteralSet(self._literals) if speedups is not None and signatures else None
+        self._rank_bytes: tuple[Mapping[bytes, int], bytes] | None = None
         anchors = _anchor_bytes(signatures)
         table = bytearray(range(256))
         table[_MARK] = next(b for b in range(1, 256) if b not in anchors)  # a NUL is no anchor
@@ -177,9 +178,21 @@ class SignatureScanner:
                 if at >= start and data.startswith(signature, at, end):
                     yield anchor, at, signature
 
+    def _ranks(self, rank: Mapping[bytes, int]) -> bytes:
+        """``rank`` as one byte per literal, for the C ``first`` (made once per mapping)."""
+        cached = self._rank_bytes
+        if cached is not None and cached[0] is rank:
+            return cached[1]
+        ranks = bytes(min(255, max(0, rank[literal])) for literal in self._literals)
+        self._rank_bytes = (rank, ranks)
+        return ranks
+
     def first(self, data: bytes, rank: Mapping[bytes, int], top: int) -> bytes | None:
         """The occurrence of the highest ``rank``: the earliest among equals, then the longest.
         Stops once one of rank ``top`` is found and no later anchor can start before it."""
+        if self._c is not None:
+            index = self._c.first(data, 0, len(data), self._ranks(rank), top)
+            return self._literals[index] if index >= 0 else None
         best: tuple[int, int, int] | None = None  # (-rank, position, -length)
         found: bytes | None = None
         for anchor, at, signature in self._hits(data, 0, len(data)):
