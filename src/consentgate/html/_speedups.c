@@ -243,24 +243,18 @@ TagSearch_init(TagSearch *self, PyObject *args, PyObject *kwds)
                                      &delegated, &quiet_leaves)) {
         return -1;
     }
-    if (quiet_leaves != Py_None && !PyDict_Check(quiet_leaves)) {
+    if ((native == Py_None) != (delegated == Py_None) || (delegated != Py_None && !PyFrozenSet_Check(delegated)) ||
+        (quiet_leaves != Py_None && !PyDict_Check(quiet_leaves))) {
         PyBuffer_Release(&classes);
         if (raw_groups.buf != NULL) {
             PyBuffer_Release(&raw_groups);
         }
-        PyErr_SetString(PyExc_TypeError, "quiet_leaves: a dict or None");
+        PyErr_SetString(PyExc_TypeError,
+                        "native and delegated: a dict and a frozenset, or neither; quiet_leaves: a dict or None");
         return -1;
     }
     Py_INCREF(quiet_leaves);
     Py_XSETREF(self->quiet_leaves, quiet_leaves);
-    if ((native == Py_None) != (delegated == Py_None) || (delegated != Py_None && !PyFrozenSet_Check(delegated))) {
-        PyBuffer_Release(&classes);
-        if (raw_groups.buf != NULL) {
-            PyBuffer_Release(&raw_groups);
-        }
-        PyErr_SetString(PyExc_TypeError, "native and delegated: a dict and a frozenset, or neither");
-        return -1;
-    }
     Py_INCREF(delegated);
     Py_XSETREF(self->delegated, delegated);
     memset(self->raw_groups, 0, sizeof(self->raw_groups));
@@ -1023,6 +1017,26 @@ chain(LiteralSet *self, PyObject *out, const unsigned char *d, Py_ssize_t i, Py_
     return 0;
 }
 
+/* The bytes and span of a call's (data, start, end), the span clamped to the data; -1 on error. */
+static int
+span_of(PyObject *const *args, const unsigned char **d, Py_ssize_t *start, Py_ssize_t *end)
+{
+    *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    *start = PyLong_AsSsize_t(args[1]);
+    *end = PyLong_AsSsize_t(args[2]);
+    if ((*start == -1 || *end == -1) && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*end > n) {
+        *end = n;
+    }
+    if (*start < 0) {
+        *start = 0;
+    }
+    return 0;
+}
+
 static PyObject *
 LiteralSet_find(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1030,18 +1044,10 @@ LiteralSet_find(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "find(data: bytes, start: int, end: int)");
         return NULL;
     }
-    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
-    if ((start == -1 || end == -1) && PyErr_Occurred()) {
+    const unsigned char *d;
+    Py_ssize_t start, end;
+    if (span_of(args, &d, &start, &end) < 0) {
         return NULL;
-    }
-    if (end > n) {
-        end = n;
-    }
-    if (start < 0) {
-        start = 0;
     }
     PyObject *out = PyList_New(0);
     if (out == NULL || self->head == NULL) {
@@ -1074,12 +1080,10 @@ LiteralSet_first(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "first(data: bytes, start: int, end: int, ranks: bytes, top: int)");
         return NULL;
     }
-    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    const unsigned char *d;
+    Py_ssize_t start, end;
     long top = PyLong_AsLong(args[4]);
-    if ((start == -1 || end == -1 || top == -1) && PyErr_Occurred()) {
+    if ((top == -1 && PyErr_Occurred()) || span_of(args, &d, &start, &end) < 0) {
         return NULL;
     }
     const unsigned char *ranks = (const unsigned char *)PyBytes_AS_STRING(args[3]);
@@ -1089,12 +1093,6 @@ LiteralSet_first(LiteralSet *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyBytes_GET_SIZE(args[3]) != PyTuple_GET_SIZE(self->literals)) {
         PyErr_SetString(PyExc_ValueError, "first: one rank per literal");
         return NULL;
-    }
-    if (end > n) {
-        end = n;
-    }
-    if (start < 0) {
-        start = 0;
     }
     Py_ssize_t found = -1, best_at = -1, best_len = -1;
     int best_rank = -1;
