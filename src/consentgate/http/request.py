@@ -544,7 +544,6 @@ def render_context(
 ) -> RenderContext:
     """Everything the UI needs for one page; mints the id a first-time visitor will be recorded
     under (the form's CSRF token carries it to the consent endpoint)."""
-
     decision = request.decision
     objection = decision.objection
     if consent is None:
@@ -602,7 +601,6 @@ class MetServices:
         return self._listed
 
 
-@functools.lru_cache(maxsize=256)
 @functools.lru_cache(maxsize=256)  # browsers and clients send a handful of distinct values
 def _accepts_html(accept: bytes) -> bool:
     """Whether an Accept header admits HTML: a range that covers it with a q above 0."""
