@@ -222,13 +222,15 @@ def test_a_site_with_its_own_strict_nonce_csp_keeps_working(browser: Browser, fr
             h["value"] for h in response.headers_array() if h["name"].lower() == "content-security-policy"
         ]
         assert policies[0] == app_csp and len(policies) == 2
-        # consentgate's runtime runs under the app's nonce: the banner works.
+        # consentgate's runtime runs under the app's nonce: the banner works. (The waits below
+        # pass functions: Playwright polls a plain expression with eval(), which this page's
+        # policy refuses once the first check comes out false.)
         page.locator("[data-consentgate-banner] [data-cg-action='accept_all']").click()
-        page.wait_for_function("document.querySelector('[data-consentgate-banner]') === null")
+        page.wait_for_function("() => document.querySelector('[data-consentgate-banner]') === null")
         assert page.evaluate("window.siteRan === true")
         assert not [v for v in page_violations(page) if v["policy"] == app_csp]
         page.reload()
-        page.wait_for_function("window.pixel !== undefined && window.ad !== undefined")
+        page.wait_for_function("() => window.pixel !== undefined && window.ad !== undefined")
         assert page.evaluate("window.statsRan === true && window.siteRan === true")
         assert page.evaluate("[window.pixel, window.ad]") == ["loaded", "ran"]  # accept_all: marketing too
         assert not [v for v in page_violations(page) if v["policy"] == app_csp]
@@ -243,8 +245,8 @@ def test_a_strict_nonce_site_still_has_the_injected_pixel_blocked(browser: Brows
         tab(browser, w, "analytics") as page,
     ):
         page.goto(w.base + "/shop")
-        page.wait_for_function("window.pixel !== undefined")
-        page.wait_for_function("window.ad !== undefined")
+        page.wait_for_function("() => window.pixel !== undefined")
+        page.wait_for_function("() => window.ad !== undefined")
         assert page.evaluate("window.statsRan === true")
         # 'strict-dynamic' lets the app's policy trust what its trusted script inserts; the
         # consent-derived policy still holds the marketing host back.
