@@ -54,7 +54,7 @@ def _scanners(**policy: object) -> list[FastScanner]:
     rewriter = HtmlRewriter(Rules(load_dict(policy)) if policy else RULES, lambda s, c: c == "necessary")
     rewriter.feed(START)
     tok = rewriter._tok
-    scanners = [tok._fast, tok._fast_plain]
+    scanners = list(tok._fast_scanners())
     assert all(s is not None for s in scanners)
     return [s for s in scanners if s is not None]
 

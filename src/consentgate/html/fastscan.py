@@ -182,7 +182,6 @@ def fast_scanner(
     leaves: dict[str, Leaf] = {}
     entries: dict[bytes, bytes] = {}
     quiet: dict[bytes, bytes] = {}  # names that must pass `wanted` first: a trie of their own
-    quiet_groups: dict[bytes, str] = {}  # their leaves' groups
     # Names with a small lookahead of their own: it goes right after the name, in the main trie
     # (a branch that fails there costs other tags nothing, where a group of its own would be
     # tried at every `<` that passes the prefilter).
@@ -192,11 +191,8 @@ def fast_scanner(
         leaves[group] = leaf
         if key in own:
             entries[key.encode()] = _DELIM + own[key] + _leaf_pattern(group, leaf)
-        elif key in quiet_names and wanted:
-            quiet[key.encode()] = _leaf_pattern(group, leaf)
-            quiet_groups[key.encode()] = group
         else:
-            entries[key.encode()] = _leaf_pattern(group, leaf)
+            (quiet if key in quiet_names and wanted else entries)[key.encode()] = _leaf_pattern(group, leaf)
 
     add("!--", "comment", Leaf("comment", "", False))
     for name in sorted((start_names | STATE_CHANGERS) - {"a"}):
@@ -256,25 +252,22 @@ def fast_scanner(
     known, long = quiet_known if quiet and quiet_known is not None else (frozenset(), 0)
     # Leaves the C reads itself: no lookahead of their own (quiet ones, `<a ping>`, the
     # `more_quiet` names and comments are the pattern's, or read apart).
+    # A quiet name whose lookahead the C sees pass for certain (a host the catalog knows) is
+    # read as a native leaf too: the rest of the pattern is that leaf.
     native: dict[bytes, tuple[int, int, bytes]] = {}
+    quiet_leaves: dict[bytes, tuple[int, int, bytes]] = {}
     for group, leaf in leaves.items():
         key = ("/" + leaf.name if leaf.kind == "end" else leaf.name).encode()
-        if leaf.kind == "comment" or key in quiet or key.decode() in own or group == "a_ping":
+        if leaf.kind == "comment" or key.decode() in own or group == "a_ping":
             continue
         kind = {"script": 1, "raw": 2}.get(leaf.kind, 0)
-        native[key] = (compiled.groupindex[group], kind, leaf.name.encode())
+        (quiet_leaves if key in quiet else native)[key] = (
+            compiled.groupindex[group],
+            kind,
+            leaf.name.encode(),
+        )
     # Where no native key, comment or `<a` is, the pattern can only match these names.
     delegated = frozenset(quiet) | frozenset(name.encode() for name in own)
-    # A quiet name whose lookahead the C sees pass for certain (a host the catalog knows) is
-    # read as a native leaf: the rest of the pattern is that leaf.
-    quiet_leaves = {
-        key: (
-            compiled.groupindex[group],
-            {"script": 1, "raw": 2}.get(leaves[group].kind, 0),
-            leaves[group].name.encode(),
-        )
-        for key, group in quiet_groups.items()
-    }
     c_search = speedups.TagSearch(
         compiled.match,
         _masks(sets),

@@ -504,17 +504,10 @@ class Tokenizer:
     def _set_fast(self) -> None:
         self._fast_pair = None
 
-    @property
-    def _fast(self) -> FastScanner | None:
-        pair = self._fast_pair
-        return (pair if pair is not None else self._look_up_fast())[0]
-
-    @property
-    def _fast_plain(self) -> FastScanner | None:
-        pair = self._fast_pair
-        return (pair if pair is not None else self._look_up_fast())[1]
-
-    def _look_up_fast(self) -> tuple[FastScanner | None, FastScanner | None]:
+    def _fast_scanners(self) -> tuple[FastScanner | None, FastScanner | None]:
+        """The fast path's scanners, with and without `<a ping>` (None: no fast path)."""
+        if self._fast_pair is not None:
+            return self._fast_pair
         start, end = self._start_names, self._end_names
         usable = self._fast_wanted and self.switch_states and start is not None and end is not None
         pair: tuple[FastScanner | None, FastScanner | None] = (None, None)
@@ -572,11 +565,13 @@ class Tokenizer:
         while True:
             mode = self._mode
             if mode == _DATA:
-                if self._fast is None or self._exact_step or self.step:
+                fast, plain = self._fast_scanners()
+                if fast is None or self._exact_step or self.step:
                     i = self._scan_markup(buf, i, n, events, final)
                 elif not self._every_tag:
-                    scanner = self._fast if self._ping_seen else self._fast_plain
-                    i = self._scan_fast(scanner or self._fast, buf, i, n, events, final)
+                    i = self._scan_fast(
+                        fast if self._ping_seen or plain is None else plain, buf, i, n, events, final
+                    )
                 elif self._tree.foreign and self._tree.alternative is None:
                     i = self._scan_foreign(buf, i, n, events)
                 else:
@@ -686,7 +681,7 @@ class Tokenizer:
             self.safe = base + i
             if self._mode != _DATA or (self.step and events and events[-1].kind in (START, END)):
                 return i
-            if self._fast is not None and (not self._every_tag or self._exact_step):
+            if self._fast_scanners()[0] is not None and (not self._every_tag or self._exact_step):
                 self._exact_step = False  # back to the fast path (or the foreign one)
                 return i
 
