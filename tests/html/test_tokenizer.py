@@ -287,6 +287,19 @@ def test_self_closing_cases(attrs: bytes, expected: bool) -> None:
     assert parse_attrs(data, 5, len(data))[1] is expected
 
 
+def test_a_quoted_value_cut_before_its_quote_runs_to_the_cut() -> None:
+    # Only a tag cut at the buffer bound has one: the rest is that value, read on by a browser.
+    from consentgate.html.tokenizer import cut_attr_map
+
+    tag = b'<img width=1 alt="a src=https://t.example/p onload=x(1) ' + b"y " * 50
+    attrs, _ = parse_attrs(tag, 4, len(tag))
+    assert [a.name for a in attrs] == [b"width", b"alt"] and attrs[-1].end == len(tag)
+    assert attrs[-1].value == tag[tag.index(b'"') + 1 :]
+    assert cut_attr_map(tag, 4, len(tag)) == {b"width": b"1"}  # the cut last one does not count
+    single = b"<img alt='a src=x"
+    assert [a.name for a in parse_attrs(single, 4, len(single))[0]] == [b"alt"]
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(

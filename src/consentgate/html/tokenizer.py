@@ -83,7 +83,9 @@ _NAME = rb"[^\t\n\f\r />][^\t\n\f\r /=>]*+"
 def _value(groups: bool) -> bytes:
     """``=`` and an attribute value as the attribute states read it: double-quoted,
     single-quoted, unquoted, or empty before ``>``; with ``groups``, the value inside its quotes
-    (group 1 or 2) or bare (group 3)."""
+    (group 1 or 2) or bare (group 3). A quoted value whose closing quote is not in the bytes
+    read runs to their end: only a tag cut at the buffer bound has one, and the rest of the tag
+    is that value, not attributes (a browser reads on to the quote)."""
 
     def group(pattern: bytes) -> bytes:
         return b"(" + pattern + b")" if groups else pattern
@@ -91,9 +93,9 @@ def _value(groups: bool) -> bytes:
     return (
         rb"[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\""
         + group(rb"[^\"]*+")
-        + rb"\"|'"
+        + rb"(?:\"|\Z)|'"
         + group(rb"[^']*+")
-        + rb"'|"
+        + rb"(?:'|\Z)|"
         + group(rb"[^\t\n\f\r >\"'][^\t\n\f\r >]*+")
         + rb"|(?=>|\Z))"
     )
@@ -148,7 +150,7 @@ class Event:
 _ATTR_PAIRS = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r /=>]*+)"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
-    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
+    rb"(?:\"([^\"]*+)(?:\"|\Z)|'([^']*+)(?:'|\Z)|([^\t\n\f\r >\"'][^\t\n\f\r >]*+)|(?=>|\Z)))?"
     rb"|[\t\n\f\r /]++"
 )
 
@@ -190,7 +192,7 @@ def _attr_finder(names: tuple[bytes, ...]) -> re.Pattern[bytes]:
     ends = rb"(?=[\t\n\f\r /=>]|\Z)"
     return re.compile(
         rb"(?:[\t\n\f\r /]++|(?!(?:" + wanted + rb")" + ends + rb")[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>|\Z)))?"
+        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z)|[^\t\n\f\r >\"'][^\t\n\f\r >]*+|(?=>|\Z)))?"
         rb")*+(" + wanted + rb")" + ends
     )
 
@@ -713,7 +715,10 @@ class Tokenizer:
             leaf: Leaf = leaves[index]  # type: ignore[assignment]  # every alternative ends in a leaf
             kind = leaf.kind
             if attrs_end < 0 or attrs_end + 1 - p > limit:
-                return self._hand_over(lo)  # unfinished, or longer than the buffer bound
+                # Unfinished, or longer than the buffer bound: the exact scanner reads it. From
+                # p, not lo: p's place is proved, and what lies between is no candidate. (From
+                # lo, each token before p would come back here to read the long tag again.)
+                return self._hand_over(p)
             end = attrs_end + 1
             name = leaf.name
             if kind == "end":
