@@ -62,7 +62,9 @@ def main() -> int:
         for page in pages:
             rewrite(rules, page)
     elif args.part == "scan":
-        pattern = probe._tok._fast_plain.pattern  # type: ignore[union-attr]  # built by the probe
+        plain = probe._tok._fast_scanners()[1]  # built by the probe
+        assert plain is not None, "the tokenizer has no fast path"
+        pattern = plain.pattern
         for page in pages:
             for _ in pattern.finditer(page.lower()):
                 pass
