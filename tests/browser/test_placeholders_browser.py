@@ -36,13 +36,21 @@ PAGES = {
     # No </p>, no </body>, no </html>: the placeholders' forms come at the very end.
     "unended": START + b"<p>Watch: " + YOUTUBE + b" and find us: " + MAP,
 }
+# An embed inside a label with no control of its own: the placeholder's button must not become
+# the label's control (a click on the label's text would grant YouTube).
+LABELLED = (
+    START
+    + b"<p><label id=clip>Our clip of the week: "
+    + YOUTUBE
+    + b" (2 min)</label></p></main></body></html>"
+)
 PLACEHOLDER = "[data-consentgate-placeholder]"
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = PAGES.get(scope["path"].strip("/"), b"")
+        body = {**PAGES, "label": LABELLED}.get(scope["path"].strip("/"), b"")
         await send(
             {
                 "type": "http.response.start",
@@ -134,3 +142,26 @@ def test_a_choice_not_stored_is_said_in_the_placeholder(browser: Browser, origin
         video.locator("[data-consentgate-error]").wait_for(state="visible")
         assert tab.locator("[data-consentgate-error]:visible").count() == 1
         assert frame_srcs(tab) == {"Video": None, "Map": None}
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_click_on_the_text_of_a_label_around_an_embed_grants_nothing(
+    browser: Browser, origin: str, javascript: bool
+) -> None:
+    with opened(browser, origin, "label", javascript=javascript) as tab:
+        posts: list[str] = []
+        tab.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+        button = tab.locator(f"{PLACEHOLDER} button")
+        assert button.evaluate("b => b.closest('label') === null && b.labels.length === 0")
+        assert tab.evaluate("() => document.getElementById('clip').control") is None
+        tab.locator("#clip").click(position={"x": 5, "y": 5})  # on "Our clip of the week"
+        tab.wait_for_timeout(300)
+        assert posts == [] and tab.url == f"{origin}/label"
+        assert frame_srcs(tab) == {"Video": None}
+        button.click()  # the button itself still loads it
+        if javascript:
+            tab.locator(PLACEHOLDER).wait_for(state="detached")
+        else:
+            tab.wait_for_url(f"{origin}/label")
+            tab.wait_for_load_state("load")
+        assert frame_srcs(tab) == {"Video": "https://www.youtube.com/embed/abc"}

@@ -54,6 +54,10 @@ PAGES = {
     # An embed inside a paragraph (the classic WordPress editor writes them so), a heading, a span.
     "/paragraph": HEAD + "<p>Watch: " + VIDEO + "</p><h2>Find us " + MAP + "</h2>"
     "<p><span class=embed>" + VIDEO + "</span> Watch it again.</p>" + END,
+    # Embeds inside labels, one before the label's own control: the placeholder (a button, a
+    # labelable element) follows the label.
+    "/label": HEAD + "<p><label>Our clip: " + VIDEO + " (2 min)</label></p>"
+    "<form action=/s><label>" + MAP + " <input type=checkbox name=seen> Seen it</label></form>" + END,
     # End tags are optional: a page with no </p>, </body> or </html>.
     "/unended": HEAD + "<p>Watch: " + VIDEO + " or the map: " + MAP + "</main>",
 }

@@ -96,6 +96,7 @@ _START_NAMES: Final = frozenset(
         "use",  # SVG: these two load their href
         "feimage",
         "form",  # an open page form swallows the banner's and the placeholders' forms
+        "label",  # a placeholder's button inside one would be its control (see _in_label)
         # Only for their attributes (quiet: the fast path reports them when one may matter):
         "body",  # onload=..., and the window's other handlers
         "frameset",
@@ -104,7 +105,7 @@ _START_NAMES: Final = frozenset(
 )  # plus <a>, which the tokenizer reports only when the buffer mentions "ping"
 # Elements looked at only for their event handlers (and a <meta>'s refresh target).
 _ATTRIBUTES_ONLY: Final = frozenset({"body", "frameset", "meta", "form"})
-_END_NAMES: Final = frozenset({"body", "html", "object", "form"})
+_END_NAMES: Final = frozenset({"body", "html", "object", "form", "label"})
 _HEAD_CONTENT: Final = frozenset(
     {"base", "basefont", "bgsound", "link", "meta", "noscript", "script", "style", "template", "title"}
 )
@@ -462,6 +463,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         # after the page's </form> (see _placed), and the banner's after one.
         self._form_open = False
         self._body_after_form = False  # </body> met inside the page's form: the banner follows its </form>
+        # Open <label> elements, and the placeholders waiting for the outermost one's end tag: a
+        # button inside a label is its control when nothing before it is, and a click on the
+        # label's text would press "Load content" (a grant nobody chose).
+        self._labels = 0
+        self._after_label: list[bytes | Detached] = []
         self._forms = DetachedForms()  # <noscript> content shares its page's (see _inner)
         self._closed = False
         self._depth = 0  # srcdoc documents inside srcdoc documents
@@ -512,6 +518,8 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             tail.append(closer)
         if closer is not None or cut < end:
             tail.extend(self._placed(ph) for _, ph in reversed(self._placeholders) if ph)
+            if self._after_label:
+                tail.append(self._labels_ended())
             if self._head != _HEAD_DONE:
                 tail.append(self._head_snippet)
                 self._head = _HEAD_DONE
@@ -847,6 +855,9 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         elif name == "form":
             if not event.foreign and not self._fragment:
                 self._form_open = True
+        elif name == "label":
+            if not event.foreign:
+                self._labels += 1
         elif name == "base":
             if not self._base_seen:
                 attrs = self._amap(event)
@@ -875,9 +886,18 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
                 if self._placeholders[index][0] == name:
                     placeholder = self._placeholders.pop(index)[1]
                     if placeholder and not event.truncated:  # never inside an unread end tag
-                        self._replace(event.end, event.end, self._placed(placeholder))
+                        self._place_at(event.end, placeholder)
                     break
+        elif name == "label":
+            if self._labels and not event.foreign:
+                self._labels -= 1
+                if not self._labels and self._after_label and not event.truncated:
+                    self._replace(event.end, event.end, self._labels_ended())
         elif name in ("body", "html") and not self._fragment:
+            if self._after_label:
+                # A label the page never ended with </label>: the end tag of an element around
+                # it (unseen here) ended it, or it is still open and nothing can be outside it.
+                self._replace(event.start, event.start, self._labels_ended())
             if self._body_done:
                 if self._forms and not self._form_open:  # no body snippet here (a frame), or past it
                     self._replace(event.start, event.start, self._forms_now())
@@ -906,6 +926,20 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         clear and a form start tag ends no paragraph: the page's </form>, </body> (with the
         body snippet), or the end."""
         return self._forms.detach(placeholder)
+
+    def _place_at(self, offset: int, placeholder: bytes | Detached) -> None:
+        """A blocked frame's placeholder, after the frame: at ``offset``, or inside a
+        ``<label>`` after the label (its button would be the label's control there)."""
+        if self._labels:
+            self._after_label.append(placeholder)
+        else:
+            self._replace(offset, offset, self._placed(placeholder))
+
+    def _labels_ended(self) -> bytes:
+        """The placeholders that waited for the labels around their frames to end."""
+        self._labels = 0
+        waiting, self._after_label = self._after_label, []
+        return b"".join(self._placed(placeholder) for placeholder in waiting)
 
     def _forms_now(self) -> bytes:
         """The forms waiting, placed here (after the page's </form>, before </body>)."""
@@ -1155,7 +1189,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
             placeholder = self._placeholder(finding)
         if name in _PLACEHOLDER_AFTER_START:
             if placeholder:
-                self._replace(event.end, event.end, self._placed(placeholder))
+                self._place_at(event.end, placeholder)
         elif name == "object":
             self._placeholders[slot] = (name, placeholder)
         elif name in _PLACEHOLDER_AFTER_END:
