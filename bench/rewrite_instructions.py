@@ -11,7 +11,10 @@ scanners) from the others:
     done
 
 ``rewrite``: every page rewritten with no consent, the per-Rules memory off (as the "cold"
-column of bench/rewrite_throughput.py); ``scan``: the tokenizer's candidate regex alone over
+column of bench/rewrite_throughput.py); ``warm``: every page rewritten ``--passes`` times more
+with the memory on, after a pass that fills it (two runs with different ``--passes`` give one
+warm pass by difference; ``--set dense`` or ``ordinary`` takes the pages of that row of
+bench/rewrite_throughput.py, page by page); ``scan``: the tokenizer's candidate regex alone over
 the lower-cased pages; ``signatures``: the inline-signature scanner alone over every inline
 script of the pages. ``callgrind_annotate /tmp/cg.rewrite`` then says which C functions of the
 interpreter (the regex engine, bytes.lower, memcpy, the bytecode loop) the instructions went to.
@@ -48,12 +51,22 @@ def rewrite(rules: Rules, page: bytes, chunk: int = 65536) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
-    parser.add_argument("--part", choices=["setup", "rewrite", "scan", "signatures"], default="rewrite")
+    parser.add_argument(
+        "--part", choices=["setup", "rewrite", "warm", "scan", "signatures"], default="rewrite"
+    )
+    parser.add_argument("--set", choices=["all", "dense", "ordinary"], default="all")
+    parser.add_argument("--passes", type=int, default=1, help="warm passes after the one that fills")
     args = parser.parse_args()
     html = Path(args.shared) / "corpora" / "html"
     names = json.loads((html / "EXPECT.json").read_text())["pages"]
     pages = [(html / name).read_bytes() for name in names]
-    rules = Rules(load_dict({}), inline_cache=0)
+    if args.set != "all":
+        from rewrite_throughput import corpus_pages  # the same pages as its page-by-page rows
+
+        found = corpus_pages(Path(args.shared))
+        assert found is not None
+        pages = found[0] if args.set == "dense" else found[1]
+    rules = Rules(load_dict({})) if args.part == "warm" else Rules(load_dict({}), inline_cache=0)
     probe = HtmlRewriter(rules, deny, head_snippet=HEAD, body_snippet=BODY)
     probe.feed(pages[0])  # builds the scanners: part of setup, not of the pass
     probe.close()
@@ -61,6 +74,10 @@ def main() -> int:
     if args.part == "rewrite":
         for page in pages:
             rewrite(rules, page)
+    elif args.part == "warm":
+        for _ in range(1 + args.passes):
+            for page in pages:
+                rewrite(rules, page)
     elif args.part == "scan":
         plain = probe._tok._fast_scanners()[1]  # built by the probe
         assert plain is not None, "the tokenizer has no fast path"

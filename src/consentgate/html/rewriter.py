@@ -1024,7 +1024,7 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         if content_end - event.start <= self._max_buffer:
             self._held = None
             content = self._tok.slice(event.end, content_end)
-            if _is_import_map(attrs):
+            if b"type" in attrs and _is_import_map(attrs):
                 self._read_import_map(content)
                 return
             verdict = self._rules.classify_inline(content, page_host=self._page_host)
