@@ -96,7 +96,7 @@ _START_NAMES: Final = frozenset(
         "use",  # SVG: these two load their href
         "feimage",
         "form",  # an open page form swallows the banner's and the placeholders' forms
-        "label",  # a placeholder's button inside one would be its control (see _in_label)
+        "label",  # a placeholder's button inside one would be its control (see _place_at)
         # Only for their attributes (quiet: the fast path reports them when one may matter):
         "body",  # onload=..., and the window's other handlers
         "frameset",
