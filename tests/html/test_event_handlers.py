@@ -4,11 +4,14 @@ until the tracker's category is granted. Handlers that name no tracker stay as t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import Browser
 
+from consentgate.html.handlers import may_hold_handler
 from consentgate.html.rules import Finding, Rules
 from consentgate.policy.load import load_dict
 from tests.browser_kit import third_party_requests
@@ -224,3 +227,49 @@ def test_chromium_gets_the_handler_back_from_the_runtime_on_grant(browser: Brows
     granted = neutralised.replace(b"</body>", state % b"true" + runtime + b"</body>")
     assert third_party_requests(browser, refused, click="#pic") == []
     assert tracker in third_party_requests(browser, granted, click="#pic")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"o",
+                b"O",
+                b"n",
+                b"N",
+                b"on",
+                b"oN",
+                b"ON",
+                b" ",
+                b"/",
+                b'"',
+                b"'",
+                b"\t",
+                b"a",
+                b"Z",
+                b"=",
+                b"1",
+                b"\xc3",
+            ]
+        ),
+        max_size=40,
+    ).map(b"".join)
+)
+def test_the_handler_precheck_finds_every_on_name_where_a_name_can_start(tag: bytes) -> None:
+    # A superset of the tag's event handlers: `on` (any case) and a letter after white space,
+    # a quote or `/`. It reads the lower-cased tag with a literal `on` first (a long tag is not
+    # read byte by byte); this is the plain reading of that rule.
+    plain = re.search(rb"[\t\n\f\r /\"'][oO][nN][a-zA-Z]", tag) is not None
+    assert may_hold_handler(tag) is plain
+
+
+@pytest.mark.parametrize("handler", [b"onload", b"ONLOAD", b"onError"])
+def test_a_handler_before_the_cut_of_a_tag_longer_than_the_buffer_is_held(handler: bytes) -> None:
+    # A cut tag's handlers are read from its whole attributes (no pre-check over 64 KiB).
+    page = b'<img src="/a.png" ' + handler + b"=\"fbq('track','PageView')\" alt=\"" + b"x " * 1000
+    page += b'"><p>ok</p>'
+    out = run(page, max_buffer=1024, chunks=[256])
+    assert b'data-consentgate-service="meta"' in out
+    assert b"data-consentgate-" + handler.lower() + b'="fbq(' in out and b" " + handler + b"=" not in out
+    assert run(page, allow_all, max_buffer=1024, chunks=[256]) == page

@@ -1259,7 +1259,11 @@ data-consentgate-service="ga" data-consentgate-src="https://www.google-analytics
         script: signatures, then the loader rules), and where those attributes go while it is
         blocked (``onload`` -> ``data-consentgate-onload``). Handlers that name no tracker
         stay where they are."""
-        if not may_hold_handler(tag):
+        if event.truncated:
+            attrs = self._amap(event)  # read once for all the rules (a cut tag is 64 KiB)
+            if _HANDLER_NAMES.isdisjoint(attrs):
+                return None
+        elif not may_hold_handler(tag):
             return None
         memo = self._memo
         key = (b"on", tag, self._page_host)

@@ -911,7 +911,9 @@ class Tokenizer:
             if end >= 0 and self.report_all and buf[p : p + 3] != b"</>":
                 events.append(Event(COMMENT, "", base + p, base + end))
             return end
-        m = _TAG.match(buf, p)
+        # Read no further than the buffer bound: a longer tag is cut there anyway (and a 150 KB
+        # `data:` frame would be read whole once more).
+        m = _TAG.match(buf, p, min(n, p + self.max_buffer + 1))
         if m is None:
             return -1
         end = m.end()
