@@ -52,27 +52,23 @@ def test_a_frames_placeholder_comes_after_the_label_around_it(frame: bytes) -> N
     assert out.index(b"(2 min)") < out.index(b"Load content") < out.index(b"more text")
 
 
-def test_nested_labels_wait_for_the_outermost() -> None:
-    out = rewritten(b"<label>A <label>B " + YOUTUBE + b"</label> c</label> tail")
-    assert out.index(b"c</label>") < out.index(b"Load content") < out.index(b" tail")
+@pytest.mark.parametrize(
+    ("body", "before", "after"),
+    [
+        # nested labels: after the outermost
+        (b"<label>A <label>B " + YOUTUBE + b"</label> c</label> tail", b"c</label>", b" tail"),
+        # a label its parent's end tag ended (unseen): before </body>, with the banner
+        (b"<div><label>A " + YOUTUBE + b"</div><p>after</p>", b"<p>after", BODY),
+        # frames outside labels keep their place, and an SVG <label> is no label
+        (b"<label>Name <input name=n></label><p>" + YOUTUBE + b" after</p>", b"</iframe>", b" after</p>"),
+        (b"<svg><label></label></svg><p>" + YOUTUBE + b" after</p>", b"</iframe>", b" after</p>"),
+    ],
+    ids=["nested", "ended-by-parent", "outside", "svg-label"],
+)
+def test_where_the_placeholder_goes(body: bytes, before: bytes, after: bytes) -> None:
+    out = rewritten(body)
+    assert out.index(before) < out.index(b"Load content") < out.index(after)
     assert buttons_in_labels(out) == (1, 0)
-
-
-def test_a_label_ended_by_its_parent_has_the_placeholder_before_the_banner() -> None:
-    out = rewritten(b"<div><label>A " + YOUTUBE + b"</div><p>after</p>")
-    assert out.index(b"<p>after") < out.index(b"Load content") < out.index(BODY)
-    assert buttons_in_labels(out) == (1, 0)
-
-
-def test_frames_outside_labels_keep_their_place() -> None:
-    out = rewritten(b"<label>Name <input name=n></label><p>" + YOUTUBE + b" after</p>")
-    assert out.index(b"</iframe>") < out.index(b"Load content") < out.index(b" after</p>")
-    assert buttons_in_labels(out) == (1, 0)
-
-
-def test_an_svg_label_is_no_label() -> None:
-    out = rewritten(b"<svg><label></label></svg><p>" + YOUTUBE + b" after</p>")
-    assert out.index(b"</iframe>") < out.index(b"Load content") < out.index(b" after</p>")
 
 
 BLOCKS = st.sampled_from(
