@@ -277,28 +277,13 @@ def parse_attrs(data: bytes, start: int, end: int, base: int = 0) -> tuple[list[
 
 
 def cut_attr_map(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
-    """``{a.name: a.value for a in parse_attrs(data, start, end)[0]}`` without its last
-    attribute when that one reaches ``end``: the whole attributes of a tag cut at ``end``
-    (the buffer bound), read without making an ``Attr`` of each (a cut tag is up to 64 KiB
-    of them).
-    """
-    found: dict[bytes, bytes] = {}
-    last_name: bytes | None = None
-    last_end = -1
-    for m in _ATTR.finditer(data, start, end):
-        last = m.lastindex or 0
-        if last == 5:
-            continue
-        name = m.group(1).lower()
-        last_end = m.end()
-        if name in found:
-            last_name = None
-            continue
-        found[name] = b"" if last == 1 else m.group(last)
-        last_name = name
-    if last_name is not None and last_end >= end:
-        del found[last_name]
-    return found
+    """The whole attributes of a tag cut at ``end`` (the buffer bound), as a map: those of
+    :func:`parse_attrs` but the last when it reaches ``end`` (a quoted value the cut falls in
+    runs to it, so a cut tag has no more attributes than its bytes before the cut hold)."""
+    attrs = parse_attrs(data, start, end)[0]
+    if attrs and attrs[-1].end >= end:
+        attrs.pop()
+    return {a.name: a.value for a in attrs}
 
 
 _ci = ci
